@@ -1,0 +1,1 @@
+//! framekeep-calib (in progress).

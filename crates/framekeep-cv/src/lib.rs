@@ -1,0 +1,1 @@
+//! framekeep-cv (in progress).

@@ -1,0 +1,1 @@
+//! framekeep-v4l (in progress).

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, unit, property, integration, GUI (under Xvfb)
+# and V4L2 (vivid VM) tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo fmt --all -- --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+cargo test --workspace --all-targets
