@@ -1,0 +1,2 @@
+//! Benchmark placeholder for `ledger`: replaced by the real benchmark.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Benchmark placeholder for `pipeline`: replaced by the real benchmark.
+fn main() {}

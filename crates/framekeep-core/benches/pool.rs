@@ -1,0 +1,2 @@
+//! Benchmark placeholder for `pool`: replaced by the real benchmark.
+fn main() {}
