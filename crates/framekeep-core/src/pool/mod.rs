@@ -1,1 +1,221 @@
-//! pool (in progress).
+//! [`FramePool`]: the bounded, preallocated buffer pool behind every frame.
+//!
+//! Allocating a fresh 6 MB frame every frame costs page faults and
+//! allocator time; a pool hands the same buffers round. This one also knows
+//! who holds each buffer (a lease with a label, a thread and a checkout time),
+//! reports leases held too long, writes off buffers that were forgotten so the
+//! pipeline keeps running, and on close tells you what is still out.
+//!
+//! Layout, as in sqlx's pool: [`FramePool`] is a cheap handle over shared
+//! state (`shared`), options live in `options`, the lease records in `lease`,
+//! stats in `stats`, the background leak monitor in `monitor`. The guard type
+//! is [`Frame`] itself: dropping the last handle of a frame is the release.
+//!
+//! When the last `FramePool` handle drops, the pool closes: idle buffers are
+//! freed at once and checked-out ones when their frames drop.
+
+mod error;
+pub(crate) mod lease;
+mod monitor;
+mod options;
+pub(crate) mod shared;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{AcquireError, CloseReport, PoolError};
+pub use lease::LeaseInfo;
+pub use options::{BufferInfo, Exhausted, Filter, Hook, PoolOptions};
+pub use stats::PoolStats;
+
+use crate::cancel::CancelToken;
+use crate::frame::{Frame, FrameLayout};
+use crate::ledger::{Ledger, LedgerSource};
+use shared::PoolShared;
+
+/// A cheap-to-clone handle to a frame pool. See the module docs.
+#[derive(Clone)]
+pub struct FramePool {
+    owner: Arc<Owner>,
+}
+
+/// Closes the pool when the last user handle goes (buffers hold the shared
+/// state too, so that state alone cannot tell when users are gone).
+struct Owner {
+    shared: Arc<PoolShared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+impl FramePool {
+    /// A pool with default options for `layout` (see [`PoolOptions::new`]).
+    pub fn new(layout: FrameLayout) -> Result<FramePool, PoolError> {
+        PoolOptions::new(layout).build()
+    }
+
+    /// Options to build a pool with.
+    pub fn options(layout: FrameLayout) -> PoolOptions {
+        PoolOptions::new(layout)
+    }
+
+    pub(crate) fn from_options(opts: PoolOptions) -> Result<FramePool, PoolError> {
+        let ledger = opts.ledger.clone();
+        let watch = opts.leak_threshold.is_some()
+            || opts.write_off_after.is_some()
+            || opts.warn_bytes.is_some()
+            || opts.critical_bytes.is_some();
+        let shared = PoolShared::new(opts);
+        let source: Arc<dyn LedgerSource> = shared.clone();
+        ledger
+            .as_ref()
+            .unwrap_or_else(|| Ledger::global())
+            .add_source(Arc::downgrade(&source));
+        if watch {
+            monitor::watch(&shared);
+        }
+        Ok(FramePool {
+            owner: Arc::new(Owner { shared }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<PoolShared> {
+        &self.owner.shared
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &'static str {
+        self.shared().opts.name
+    }
+
+    /// The layout frames get now.
+    pub fn layout(&self) -> FrameLayout {
+        *self.shared().layout.lock()
+    }
+
+    /// A frame if one is free (or may be allocated under `max_buffers`);
+    /// otherwise [`AcquireError::Exhausted`] at once, whatever the policy.
+    #[inline]
+    pub fn try_acquire(&self, label: &'static str) -> Result<Frame, AcquireError> {
+        match self.shared().try_take(label)? {
+            Some(frame) => Ok(frame),
+            None => {
+                self.shared()
+                    .counters
+                    .exhausted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(AcquireError::Exhausted {
+                    label,
+                    capacity: self.shared().opts.max_buffers,
+                })
+            }
+        }
+    }
+
+    /// A frame, applying the pool's exhaustion policy with its default timeout.
+    #[inline]
+    pub fn acquire(&self, label: &'static str) -> Result<Frame, AcquireError> {
+        self.acquire_timeout(label, self.shared().opts.acquire_timeout)
+    }
+
+    /// A frame, applying the exhaustion policy, waiting at most `timeout`.
+    #[inline]
+    pub fn acquire_timeout(
+        &self,
+        label: &'static str,
+        timeout: Duration,
+    ) -> Result<Frame, AcquireError> {
+        match self.shared().try_take(label)? {
+            Some(frame) => Ok(frame),
+            None => self.shared().acquire_slow(label, timeout, None),
+        }
+    }
+
+    /// A frame, waiting (under the wait policy) until one is free, the default
+    /// timeout passes, or `token` is cancelled ([`AcquireError::Cancelled`]).
+    /// A cancelled or timed-out acquire never loses a buffer.
+    pub fn acquire_cancellable(
+        &self,
+        label: &'static str,
+        token: &CancelToken,
+    ) -> Result<Frame, AcquireError> {
+        if token.is_cancelled() {
+            return Err(AcquireError::Cancelled);
+        }
+        match self.shared().try_take(label)? {
+            Some(frame) => Ok(frame),
+            None => {
+                self.shared()
+                    .acquire_slow(label, self.shared().opts.acquire_timeout, Some(token))
+            }
+        }
+    }
+
+    /// Closes the pool: blocked and later acquires fail with
+    /// [`AcquireError::Closed`], idle buffers are freed now and checked-out
+    /// ones when they come back. Returns the leases still out.
+    pub fn close(&self) -> CloseReport {
+        self.shared().close()
+    }
+
+    /// Whether [`FramePool::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared()
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until every lease is back, at most `timeout`; `true` if they are.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.shared().wait_idle(timeout)
+    }
+
+    /// Every checked-out buffer, oldest first.
+    pub fn leases(&self) -> Vec<LeaseInfo> {
+        self.shared().leases()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats::collect(self.shared())
+    }
+
+    /// Runs the leak check now (the monitor also runs it periodically, and
+    /// every acquire that finds the pool dry runs it).
+    pub fn check_leaks(&self) {
+        self.shared().check_leaks("explicit check");
+    }
+
+    /// Switches to a new frame layout (e.g. after a format change). Idle
+    /// buffers of the old layout are freed now, checked-out ones when their
+    /// frames drop; new buffers are allocated for the new layout.
+    pub fn reconfigure(&self, layout: FrameLayout) -> Result<(), PoolError> {
+        let shared = self.shared();
+        if layout.len > shared.opts.buffer_bytes
+            && shared.opts.buffer_bytes != shared.opts.layout.len
+        {
+            return Err(PoolError::BufferTooSmall {
+                bytes: shared.opts.buffer_bytes,
+                needed: layout.len,
+            });
+        }
+        if self.is_closed() {
+            return Err(PoolError::Closed);
+        }
+        shared.reconfigure(layout);
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for FramePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FramePool")
+            .field("name", &self.name())
+            .field("layout", &self.layout())
+            .finish()
+    }
+}

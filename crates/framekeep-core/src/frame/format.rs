@@ -1,0 +1,214 @@
+//! Pixel formats and the byte layout of a frame.
+//!
+//! A layout is plain data (`Copy`) so that every frame handle can carry the
+//! layout of its own view: an ROI or a plane is the same buffer with a
+//! different offset and layout, never a copy.
+
+use serde::{Deserialize, Serialize};
+
+use super::FrameError;
+
+/// The pixel formats framekeep understands.
+///
+/// Packed formats have a fixed number of bytes per pixel. [`PixelFormat::Nv12`]
+/// is planar (a luma plane followed by an interleaved chroma plane with the same
+/// stride). [`PixelFormat::Mjpeg`] is opaque compressed bytes with a length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PixelFormat {
+    /// 8-bit grey, one byte per pixel.
+    Gray8,
+    /// 8-bit blue, green, red.
+    Bgr24,
+    /// 8-bit red, green, blue.
+    Rgb24,
+    /// 8-bit blue, green, red, alpha.
+    Bgra32,
+    /// Packed 4:2:2 luma/chroma, Y0 U Y1 V; two bytes per pixel.
+    Yuyv,
+    /// Packed 4:2:2 luma/chroma, U Y0 V Y1; two bytes per pixel.
+    Uyvy,
+    /// Planar 4:2:0: a Y plane then an interleaved UV plane at half height.
+    Nv12,
+    /// The interleaved UV plane of an NV12 frame seen on its own (two bytes per
+    /// chroma sample). Produced by [`crate::frame::Frame::plane`].
+    Uv88,
+    /// Motion JPEG: compressed bytes, only the length is meaningful.
+    Mjpeg,
+}
+
+impl PixelFormat {
+    /// Every format, for tests and format listings.
+    pub const ALL: [PixelFormat; 9] = [
+        PixelFormat::Gray8,
+        PixelFormat::Bgr24,
+        PixelFormat::Rgb24,
+        PixelFormat::Bgra32,
+        PixelFormat::Yuyv,
+        PixelFormat::Uyvy,
+        PixelFormat::Nv12,
+        PixelFormat::Uv88,
+        PixelFormat::Mjpeg,
+    ];
+
+    /// Bytes per pixel of plane 0, or `None` for compressed formats.
+    pub const fn bytes_per_pixel(self) -> Option<usize> {
+        match self {
+            PixelFormat::Gray8 | PixelFormat::Nv12 => Some(1),
+            PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Uv88 => Some(2),
+            PixelFormat::Bgr24 | PixelFormat::Rgb24 => Some(3),
+            PixelFormat::Bgra32 => Some(4),
+            PixelFormat::Mjpeg => None,
+        }
+    }
+
+    /// Number of planes (2 for NV12, 1 otherwise).
+    pub const fn planes(self) -> usize {
+        match self {
+            PixelFormat::Nv12 => 2,
+            _ => 1,
+        }
+    }
+
+    /// The V4L2 fourcc code of this format.
+    pub const fn fourcc(self) -> [u8; 4] {
+        match self {
+            PixelFormat::Gray8 => *b"GREY",
+            PixelFormat::Bgr24 => *b"BGR3",
+            PixelFormat::Rgb24 => *b"RGB3",
+            PixelFormat::Bgra32 => *b"AR24",
+            PixelFormat::Yuyv => *b"YUYV",
+            PixelFormat::Uyvy => *b"UYVY",
+            PixelFormat::Nv12 => *b"NV12",
+            PixelFormat::Uv88 => *b"UV88",
+            PixelFormat::Mjpeg => *b"MJPG",
+        }
+    }
+
+    /// The format for a V4L2 fourcc code, if framekeep knows it.
+    pub fn from_fourcc(code: [u8; 4]) -> Option<PixelFormat> {
+        PixelFormat::ALL.into_iter().find(|f| f.fourcc() == code)
+    }
+
+    /// Whether width and height must be even (chroma subsampling).
+    const fn needs_even_size(self) -> bool {
+        matches!(self, PixelFormat::Nv12)
+    }
+
+    /// Whether the width must be even (horizontal chroma subsampling).
+    const fn needs_even_width(self) -> bool {
+        matches!(
+            self,
+            PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Nv12
+        )
+    }
+}
+
+impl std::fmt::Display for PixelFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cc = self.fourcc();
+        write!(f, "{}", String::from_utf8_lossy(&cc))
+    }
+}
+
+/// Where the pixels of a frame (or of a view into one) lie in its buffer.
+///
+/// `stride` is the distance in bytes between the starts of two rows of plane 0
+/// and may exceed `width * bytes_per_pixel` (drivers pad rows). `len` is the
+/// number of bytes from the first pixel to one past the last: for a full
+/// frame `stride * height` (plus the chroma plane for NV12); for an ROI view
+/// the last row is not padded; for MJPEG the compressed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FrameLayout {
+    /// Pixel format.
+    pub format: PixelFormat,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels (rows of plane 0).
+    pub height: usize,
+    /// Bytes between the starts of consecutive rows of plane 0.
+    pub stride: usize,
+    /// Bytes from the first pixel to one past the last.
+    pub len: usize,
+}
+
+impl FrameLayout {
+    /// A tightly packed layout (no row padding).
+    pub fn packed(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+    ) -> Result<FrameLayout, FrameError> {
+        let bpp = format
+            .bytes_per_pixel()
+            .ok_or(FrameError::Compressed(format))?;
+        let stride = width.checked_mul(bpp).ok_or(FrameError::TooLarge)?;
+        FrameLayout::strided(format, width, height, stride)
+    }
+
+    /// A layout whose rows are `stride` bytes apart (`stride >= width * bpp`).
+    pub fn strided(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        stride: usize,
+    ) -> Result<FrameLayout, FrameError> {
+        let bpp = format
+            .bytes_per_pixel()
+            .ok_or(FrameError::Compressed(format))?;
+        if width == 0 || height == 0 {
+            return Err(FrameError::EmptySize { width, height });
+        }
+        if (format.needs_even_width() && width % 2 != 0)
+            || (format.needs_even_size() && height % 2 != 0)
+        {
+            return Err(FrameError::OddSize {
+                format,
+                width,
+                height,
+            });
+        }
+        let row = width.checked_mul(bpp).ok_or(FrameError::TooLarge)?;
+        if stride < row {
+            return Err(FrameError::StrideTooSmall { stride, min: row });
+        }
+        let rows = if format == PixelFormat::Nv12 {
+            height.checked_add(height / 2).ok_or(FrameError::TooLarge)?
+        } else {
+            height
+        };
+        let len = stride.checked_mul(rows).ok_or(FrameError::TooLarge)?;
+        Ok(FrameLayout {
+            format,
+            width,
+            height,
+            stride,
+            len,
+        })
+    }
+
+    /// A compressed (MJPEG) frame of `len` bytes that decodes to `width x height`.
+    pub fn mjpeg(width: usize, height: usize, len: usize) -> FrameLayout {
+        FrameLayout {
+            format: PixelFormat::Mjpeg,
+            width,
+            height,
+            stride: 0,
+            len,
+        }
+    }
+
+    /// The same layout with its rows `stride` bytes apart.
+    pub fn with_stride(self, stride: usize) -> Result<FrameLayout, FrameError> {
+        FrameLayout::strided(self.format, self.width, self.height, stride)
+    }
+
+    /// Bytes of visible pixels in one row of plane 0 (`width * bpp`).
+    pub fn row_bytes(&self) -> usize {
+        self.width * self.format.bytes_per_pixel().unwrap_or(0)
+    }
+
+    /// Whether rows follow each other without padding.
+    pub fn is_contiguous(&self) -> bool {
+        self.format == PixelFormat::Mjpeg || self.stride == self.row_bytes()
+    }
+}

@@ -1,0 +1,372 @@
+//! [`Frame`]: the refcounted handle ("smart tensor") over a buffer slot.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::buffer::{send_home, Buffer, ExternalBuffer, Handle, Home, UniqueProof};
+use super::{FrameError, FrameLayout, PixelFormat};
+use crate::pool::AcquireError;
+
+/// Per-frame metadata that travels with every handle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FrameMeta {
+    /// Sequence number (the driver's for captured frames).
+    pub sequence: u64,
+    /// Capture time on the monotonic clock (`CLOCK_MONOTONIC`).
+    pub timestamp: Duration,
+}
+
+/// A cheap-to-clone handle to a pixel buffer plus its layout and metadata.
+///
+/// Clones share the buffer. When the last handle drops (or is
+/// [`release`](Frame::release)d) the buffer goes back where it came from: its
+/// pool, its driver queue, or the allocator. A view ([`Frame::roi`],
+/// [`Frame::plane`]) is just another handle with another offset and layout,
+/// so it keeps the whole buffer alive.
+///
+/// Pixels are mutable only through a unique handle ([`Frame::get_mut`]) or
+/// after copy-on-write ([`Frame::make_mut`]), so a reader never sees a torn
+/// write; using a released frame is impossible because `release` consumes it.
+pub struct Frame {
+    buf: Handle,
+    offset: usize,
+    layout: FrameLayout,
+    meta: FrameMeta,
+}
+
+impl Frame {
+    /// Arms a buffer whose handle count is zero (fresh, or just taken from a
+    /// free list) as a frame with one handle.
+    pub(crate) fn arm(buf: Arc<Buffer>, layout: FrameLayout, meta: FrameMeta) -> Frame {
+        debug_assert!(layout.len <= buf.capacity());
+        Frame {
+            buf: Handle::first(buf),
+            offset: 0,
+            layout,
+            meta,
+        }
+    }
+
+    /// A frame over `data` with no pool: the memory is freed on last drop.
+    pub fn from_vec(layout: FrameLayout, data: Vec<u8>) -> Result<Frame, FrameError> {
+        if data.len() < layout.len {
+            return Err(FrameError::BufferTooSmall {
+                needed: layout.len,
+                capacity: data.len(),
+            });
+        }
+        let frame = Frame::alloc_orphan(layout, data.len())?;
+        let mut frame = frame;
+        let dst = frame.get_mut().ok_or(FrameError::Shared)?;
+        dst.copy_from_slice(&data[..dst.len()]);
+        Ok(frame)
+    }
+
+    /// A zeroed frame with no pool.
+    pub fn zeroed(layout: FrameLayout) -> Result<Frame, FrameError> {
+        Frame::alloc_orphan(layout, layout.len)
+    }
+
+    fn alloc_orphan(layout: FrameLayout, cap: usize) -> Result<Frame, FrameError> {
+        if cap < layout.len {
+            return Err(FrameError::BufferTooSmall {
+                needed: layout.len,
+                capacity: cap,
+            });
+        }
+        let buf = Arc::new(Buffer::heap(cap, layout, Home::Orphan, 0, 0, false));
+        Ok(Frame::arm(buf, layout, FrameMeta::default()))
+    }
+
+    /// The layout of this view.
+    pub fn layout(&self) -> &FrameLayout {
+        &self.layout
+    }
+    /// Pixel format.
+    pub fn format(&self) -> PixelFormat {
+        self.layout.format
+    }
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.layout.width
+    }
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.layout.height
+    }
+    /// Bytes between row starts.
+    pub fn stride(&self) -> usize {
+        self.layout.stride
+    }
+    /// Metadata (sequence, timestamp).
+    pub fn meta(&self) -> FrameMeta {
+        self.meta
+    }
+    /// Sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.meta.sequence
+    }
+    /// Capture timestamp.
+    pub fn timestamp(&self) -> Duration {
+        self.meta.timestamp
+    }
+    /// Replaces the metadata of this handle (other handles keep theirs).
+    pub fn set_meta(&mut self, meta: FrameMeta) {
+        self.meta = meta;
+    }
+
+    /// The lease id of the pool checkout behind this frame (0 when not pooled).
+    pub fn lease_id(&self) -> u64 {
+        self.buf.lease.id()
+    }
+
+    /// Bytes of the buffer behind this frame (may exceed the view).
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Number of handles sharing the buffer (views included).
+    pub fn handle_count(&self) -> usize {
+        self.buf.handles.load(Ordering::Acquire)
+    }
+
+    /// Whether this is the only handle on its buffer.
+    pub fn is_unique(&self) -> bool {
+        self.handle_count() == 1
+    }
+
+    /// Pointer to the first byte of this view, for zero-copy adapters (OpenCV
+    /// Mat views). Valid for [`FrameLayout::len`] bytes while this handle lives.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.data().as_ptr()
+    }
+
+    /// Whether two handles share one buffer.
+    pub fn shares_buffer_with(&self, other: &Frame) -> bool {
+        self.buf.same_buffer(&other.buf)
+    }
+
+    /// The bytes of this view, from its first pixel to its last (rows `stride` apart).
+    pub fn data(&self) -> &[u8] {
+        self.buf.bytes(self.offset, self.layout.len)
+    }
+
+    /// Row `y` of plane 0 (visible pixels only), or `None` past the last row.
+    pub fn row(&self, y: usize) -> Option<&[u8]> {
+        if y >= self.layout.height || self.layout.format == PixelFormat::Mjpeg {
+            return None;
+        }
+        let start = y * self.layout.stride;
+        Some(&self.data()[start..start + self.layout.row_bytes()])
+    }
+
+    /// Mutable pixels, only if this handle is the only one on the buffer.
+    pub fn get_mut(&mut self) -> Option<&mut [u8]> {
+        // Acquire pairs with the Release decrement of handles that dropped, so
+        // their reads happen before our writes (as in `Arc::get_mut`).
+        if self.buf.handles.load(Ordering::Acquire) != 1 {
+            return None;
+        }
+        let mut proof = UniqueProof::checked();
+        Some(self.buf.bytes_mut(self.offset, self.layout.len, &mut proof))
+    }
+
+    /// Mutable pixels; when the buffer is shared, first copies this view into a
+    /// fresh buffer (from the same pool when there is one) so that the other
+    /// handles keep seeing the old pixels.
+    pub fn make_mut(&mut self) -> Result<&mut [u8], AcquireError> {
+        if !self.is_unique() {
+            let copy = self.deep_copy()?;
+            *self = copy;
+        }
+        Ok(self.get_mut().expect("a fresh copy is unique"))
+    }
+
+    /// A new unique frame with the same pixels, layout and metadata, packed
+    /// (an ROI view becomes a tight full frame), from the same pool if any.
+    pub fn deep_copy(&self) -> Result<Frame, AcquireError> {
+        let layout = self.packed_layout();
+        let mut out = match &self.buf.home {
+            Home::Pool(pool) => crate::pool::shared::PoolShared::acquire_for_copy(pool, layout)?,
+            _ => Frame::zeroed(layout).map_err(AcquireError::Frame)?,
+        };
+        out.meta = self.meta;
+        let dst = out.get_mut().expect("fresh frame is unique");
+        copy_rows(self, &layout, dst);
+        Ok(out)
+    }
+
+    fn packed_layout(&self) -> FrameLayout {
+        match self.layout.format {
+            PixelFormat::Mjpeg => self.layout,
+            f => {
+                FrameLayout::packed(f, self.layout.width, self.layout.height).unwrap_or(self.layout)
+            }
+        }
+    }
+
+    /// A rectangular view sharing this buffer. Offsets are relative to this view.
+    pub fn roi(
+        &self,
+        x: usize,
+        y: usize,
+        width: usize,
+        height: usize,
+    ) -> Result<Frame, FrameError> {
+        let l = &self.layout;
+        let bpp = match l.format {
+            PixelFormat::Mjpeg => return Err(FrameError::Compressed(l.format)),
+            PixelFormat::Nv12 => return Err(FrameError::PlanarRoi),
+            f => f.bytes_per_pixel().unwrap_or(1),
+        };
+        let fits = |a: usize, b: usize, max: usize| a.checked_add(b).is_some_and(|end| end <= max);
+        if width == 0 || height == 0 || !fits(x, width, l.width) || !fits(y, height, l.height) {
+            return Err(FrameError::RoiOutOfBounds {
+                x,
+                y,
+                width,
+                height,
+                frame_width: l.width,
+                frame_height: l.height,
+            });
+        }
+        if matches!(l.format, PixelFormat::Yuyv | PixelFormat::Uyvy)
+            && (x % 2 != 0 || width % 2 != 0)
+        {
+            return Err(FrameError::OddSize {
+                format: l.format,
+                width,
+                height,
+            });
+        }
+        let layout = FrameLayout {
+            format: l.format,
+            width,
+            height,
+            stride: l.stride,
+            len: l.stride * (height - 1) + width * bpp,
+        };
+        Ok(self.view(self.offset + y * l.stride + x * bpp, layout))
+    }
+
+    /// Plane `index` of a planar frame as its own view (NV12: 0 = Y as GRAY8,
+    /// 1 = interleaved UV as [`PixelFormat::Uv88`] at half size). Plane 0 of a
+    /// packed frame is the frame itself.
+    pub fn plane(&self, index: usize) -> Result<Frame, FrameError> {
+        let l = &self.layout;
+        match (l.format, index) {
+            (PixelFormat::Nv12, 0) => {
+                let layout = FrameLayout {
+                    format: PixelFormat::Gray8,
+                    len: l.stride * l.height,
+                    ..*l
+                };
+                Ok(self.view(self.offset, layout))
+            }
+            (PixelFormat::Nv12, 1) => {
+                let h = l.height / 2;
+                let layout = FrameLayout {
+                    format: PixelFormat::Uv88,
+                    width: l.width / 2,
+                    height: h,
+                    stride: l.stride,
+                    len: l.stride * h,
+                };
+                Ok(self.view(self.offset + l.stride * l.height, layout))
+            }
+            (_, 0) => Ok(self.clone()),
+            (format, index) => Err(FrameError::NoSuchPlane { format, index }),
+        }
+    }
+
+    fn view(&self, offset: usize, layout: FrameLayout) -> Frame {
+        let mut v = self.clone();
+        v.offset = offset;
+        v.layout = layout;
+        v
+    }
+
+    /// Reinterprets a unique frame's buffer with another layout (e.g. the size
+    /// an MJPEG frame really used, or a format change), without copying.
+    pub fn reshape(&mut self, layout: FrameLayout) -> Result<(), FrameError> {
+        if !self.is_unique() {
+            return Err(FrameError::Shared);
+        }
+        if self.offset + layout.len > self.buf.capacity() {
+            return Err(FrameError::BufferTooSmall {
+                needed: layout.len,
+                capacity: self.buf.capacity() - self.offset,
+            });
+        }
+        self.layout = layout;
+        Ok(())
+    }
+
+    /// Drops this handle. Reads better than `drop(frame)` at the end of a
+    /// consumer; does exactly the same.
+    pub fn release(self) {}
+}
+
+/// Copies the visible rows of `src` into `dst` laid out as `layout` (packed).
+fn copy_rows(src: &Frame, layout: &FrameLayout, dst: &mut [u8]) {
+    let l = src.layout();
+    if l.stride == layout.stride || l.format == PixelFormat::Mjpeg {
+        let n = dst.len().min(src.data().len());
+        dst[..n].copy_from_slice(&src.data()[..n]);
+        return;
+    }
+    let rows = if l.format == PixelFormat::Nv12 {
+        l.height + l.height / 2
+    } else {
+        l.height
+    };
+    let row = layout.row_bytes();
+    let data = src.data();
+    for y in 0..rows {
+        let s = y * l.stride;
+        let d = y * layout.stride;
+        dst[d..d + row].copy_from_slice(&data[s..s + row]);
+    }
+}
+
+impl Clone for Frame {
+    fn clone(&self) -> Frame {
+        Frame {
+            buf: self.buf.clone(),
+            offset: self.offset,
+            layout: self.layout,
+            meta: self.meta,
+        }
+    }
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("format", &self.layout.format)
+            .field("width", &self.layout.width)
+            .field("height", &self.layout.height)
+            .field("stride", &self.layout.stride)
+            .field("sequence", &self.meta.sequence)
+            .field("handles", &self.handle_count())
+            .finish()
+    }
+}
+
+impl ExternalBuffer {
+    /// Turns this buffer into a frame with one handle. When its last handle
+    /// drops, the buffer goes back to its [`super::BufferHome`].
+    pub fn into_frame(self, layout: FrameLayout, meta: FrameMeta) -> Result<Frame, FrameError> {
+        if layout.len > self.0.capacity() {
+            let capacity = self.0.capacity();
+            // Nothing is lost on a bad layout: the buffer goes straight home.
+            send_home(self.0);
+            return Err(FrameError::BufferTooSmall {
+                needed: layout.len,
+                capacity,
+            });
+        }
+        Ok(Frame::arm(self.0, layout, meta))
+    }
+}

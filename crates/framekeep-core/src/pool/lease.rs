@@ -1,0 +1,248 @@
+//! The lease registry: who holds each checked-out buffer, since when.
+//!
+//! Every buffer slot carries its own lease record, written by the thread that
+//! checks it out and read by `leases()` and the leak monitor. Keeping the
+//! record in the slot (atomics, no lock, no shared counter) is what keeps the
+//! acquire path as cheap as a bare free list; readers accept a record only if
+//! its lease id is the same before and after they read it (a seqlock).
+
+use std::backtrace::Backtrace;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+/// A lease record inside a buffer slot.
+#[derive(Default)]
+pub(crate) struct LeaseCell {
+    /// Lease id, 0 while the buffer is idle.
+    id: AtomicU64,
+    /// How many times this buffer has been checked out.
+    uses: AtomicU64,
+    /// Coarse clock (nanoseconds, `CLOCK_MONOTONIC_COARSE`) at checkout.
+    since: AtomicU64,
+    thread: AtomicU64,
+    scope: AtomicU64,
+    label_ptr: AtomicUsize,
+    label_len: AtomicUsize,
+    /// The lease id last reported as a leak (each lease is reported once).
+    warned: AtomicU64,
+    /// Set when the leak monitor has written this lease off.
+    pub(crate) written_off: AtomicBool,
+    backtrace: Mutex<Option<Arc<Backtrace>>>,
+}
+
+/// A snapshot of one checked-out buffer.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseInfo {
+    /// Unique (per pool) id of this checkout.
+    pub id: u64,
+    /// Who took it (the label given to `acquire`).
+    pub label: &'static str,
+    /// How long it has been out.
+    pub age: Duration,
+    /// When it was taken.
+    #[serde(skip)]
+    pub since: Instant,
+    /// Name (or number) of the thread that took it.
+    pub thread: String,
+    /// Ledger scope of the thread that took it (see [`crate::ledger::LeakCheck`]).
+    pub scope: u64,
+    /// Bytes of the buffer.
+    pub bytes: usize,
+    /// Whether the leak monitor has written it off (its capacity was replaced).
+    pub written_off: bool,
+    /// Where it was taken, when backtrace capture is on.
+    pub backtrace: Option<String>,
+}
+
+impl std::fmt::Display for LeaseInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "lease #{:x} '{}' held {:.3}s by thread {} ({} bytes){}",
+            self.id,
+            self.label,
+            self.age.as_secs_f64(),
+            self.thread,
+            self.bytes,
+            if self.written_off {
+                " [written off]"
+            } else {
+                ""
+            }
+        )?;
+        if let Some(bt) = &self.backtrace {
+            write!(f, "\n{bt}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The coarse monotonic clock in nanoseconds (a vDSO read, no shared write).
+pub(crate) fn coarse_now() -> u64 {
+    coarsetime::Instant::now_without_cache_update().as_nanos_since_boot()
+}
+
+trait NanosSinceBoot {
+    fn as_nanos_since_boot(&self) -> u64;
+}
+
+impl NanosSinceBoot for coarsetime::Instant {
+    fn as_nanos_since_boot(&self) -> u64 {
+        coarsetime::Duration::from_ticks(self.as_ticks()).as_nanos()
+    }
+}
+
+impl LeaseCell {
+    /// Records a checkout. Only the thread that just took the buffer off the
+    /// free list calls this, so plain loads of its own fields are race-free.
+    #[inline]
+    pub(crate) fn check_out(&self, index: usize, label: &'static str, backtrace: bool) -> u64 {
+        let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);
+        self.uses.store(uses, Ordering::Relaxed);
+        let id = ((index as u64 + 1) << 40) | (uses & ((1 << 40) - 1));
+        self.since.store(coarse_now(), Ordering::Relaxed);
+        self.thread.store(thread_tag(), Ordering::Relaxed);
+        self.scope
+            .store(crate::ledger::current_scope().0, Ordering::Relaxed);
+        self.label_ptr
+            .store(label.as_ptr() as usize, Ordering::Relaxed);
+        self.label_len.store(label.len(), Ordering::Relaxed);
+        if backtrace {
+            *self.backtrace.lock() = Some(Arc::new(Backtrace::force_capture()));
+        }
+        // Release publishes the fields above to readers that see this id.
+        self.id.store(id, Ordering::Release);
+        id
+    }
+
+    /// Marks the buffer idle.
+    #[inline]
+    pub(crate) fn check_in(&self) {
+        self.id.store(0, Ordering::Release);
+    }
+
+    /// The current lease id (0 when idle).
+    pub(crate) fn id(&self) -> u64 {
+        self.id.load(Ordering::Acquire)
+    }
+
+    /// Checkouts of this buffer so far.
+    pub(crate) fn uses(&self) -> u64 {
+        self.uses.load(Ordering::Relaxed)
+    }
+
+    /// Nanoseconds (coarse clock) since checkout, if out.
+    pub(crate) fn age_nanos(&self, now: u64) -> Option<u64> {
+        if self.id() == 0 {
+            return None;
+        }
+        Some(now.saturating_sub(self.since.load(Ordering::Relaxed)))
+    }
+
+    /// A consistent snapshot, or `None` if idle (or re-leased while reading).
+    pub(crate) fn snapshot(&self, bytes: usize, now: u64) -> Option<LeaseInfo> {
+        let id = self.id();
+        if id == 0 {
+            return None;
+        }
+        let since = self.since.load(Ordering::Relaxed);
+        let thread = self.thread.load(Ordering::Relaxed);
+        let scope = self.scope.load(Ordering::Relaxed);
+        let ptr = self.label_ptr.load(Ordering::Relaxed);
+        let len = self.label_len.load(Ordering::Relaxed);
+        let backtrace = self.backtrace.lock().clone();
+        if self.id() != id {
+            return None;
+        }
+        let label = LABELS.lookup(ptr, len);
+        let age = Duration::from_nanos(now.saturating_sub(since));
+        Some(LeaseInfo {
+            id,
+            label,
+            age,
+            since: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            thread: thread_name(thread),
+            scope,
+            bytes,
+            written_off: self.written_off.load(Ordering::Relaxed),
+            backtrace: backtrace.map(|b| b.to_string()),
+        })
+    }
+
+    /// Records that lease `id` was reported; `false` if it already was.
+    pub(crate) fn mark_warned(&self, id: u64) -> bool {
+        self.warned.swap(id, Ordering::AcqRel) != id
+    }
+
+    /// Clears the stored backtrace (when the buffer comes back).
+    pub(crate) fn clear_backtrace(&self) {
+        let mut bt = self.backtrace.lock();
+        if bt.is_some() {
+            *bt = None;
+        }
+    }
+}
+
+/// Labels are `&'static str`; the lease stores pointer and length as two
+/// atomics. To turn them back into a `&'static str` without `unsafe`, every
+/// label passed to a pool is interned here once (on first use, by its
+/// address) and looked up by address when a report is made.
+struct LabelTable(Mutex<BTreeMap<(usize, usize), &'static str>>);
+
+static LABELS: LabelTable = LabelTable(Mutex::new(BTreeMap::new()));
+
+thread_local! {
+    /// The last label this thread interned: skips the table on the hot path.
+    static LAST_LABEL: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+impl LabelTable {
+    fn lookup(&self, ptr: usize, len: usize) -> &'static str {
+        self.0
+            .lock()
+            .get(&(ptr, len))
+            .copied()
+            .unwrap_or("<unknown>")
+    }
+}
+
+/// Makes `label` known to reports. Cheap when the thread used it last time.
+#[inline]
+pub(crate) fn intern_label(label: &'static str) {
+    let key = (label.as_ptr() as usize, label.len());
+    if LAST_LABEL.with(|l| l.get()) != key {
+        LABELS.0.lock().insert(key, label);
+        LAST_LABEL.with(|l| l.set(key));
+    }
+}
+
+static THREAD_NAMES: OnceLock<Mutex<HashMap<u64, String>>> = OnceLock::new();
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static THREAD_TAG: u64 = {
+        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        let name = std::thread::current().name().map(str::to_owned).unwrap_or_else(|| format!("thread-{tag}"));
+        THREAD_NAMES.get_or_init(Default::default).lock().insert(tag, name);
+        tag
+    };
+}
+
+/// A small number naming the current thread (its name is kept for reports).
+#[inline]
+pub(crate) fn thread_tag() -> u64 {
+    THREAD_TAG.with(|t| *t)
+}
+
+fn thread_name(tag: u64) -> String {
+    THREAD_NAMES
+        .get()
+        .and_then(|m| m.lock().get(&tag).cloned())
+        .unwrap_or_else(|| format!("thread-{tag}"))
+}

@@ -1,0 +1,555 @@
+//! The state every handle of one pool shares, and the acquire/recycle paths.
+//!
+//! The hot path is a lock-free free list (`ArrayQueue<Arc<Buffer>>`): an
+//! acquire pops an `Arc` and arms it, a release pushes it back. Neither
+//! touches a reference count shared by all threads: buffers keep the pool
+//! alive, not the handles, and counters live in the buffer slots and are
+//! summed only when someone asks for stats. Everything slow (allocating,
+//! waiting, leak checks, thresholds) happens off that path.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use parking_lot::{Condvar, Mutex};
+
+use super::lease::{coarse_now, intern_label, LeaseInfo};
+use super::options::{BufferInfo, Exhausted, PoolOptions};
+use super::stats::LatencyHistogram;
+use super::{AcquireError, CloseReport};
+use crate::cancel::CancelToken;
+use crate::frame::{Buffer, Frame, FrameLayout, FrameMeta, Home};
+use crate::ledger::{Kind, LedgerSource, LiveEntry, ScopeId};
+
+/// Counters touched only off the hot path.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) created: AtomicU64,
+    pub(crate) freed: AtomicU64,
+    pub(crate) grown: AtomicU64,
+    pub(crate) waits: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) exhausted: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) written_off: AtomicU64,
+    pub(crate) leaks_reported: AtomicU64,
+    /// Checkouts of buffers that have since been freed (live ones count in their slots).
+    pub(crate) retired_uses: AtomicU64,
+    pub(crate) bytes_allocated: AtomicUsize,
+    pub(crate) high_watermark: AtomicUsize,
+}
+
+pub(crate) struct PoolShared {
+    pub(crate) opts: PoolOptions,
+    pub(crate) idle: ArrayQueue<Arc<Buffer>>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) generation: AtomicU64,
+    /// Buffers of the current generation that exist and are not written off.
+    pub(crate) live: AtomicUsize,
+    /// Largest number of buffers `live` may reach.
+    pub(crate) cap: usize,
+    next_index: AtomicUsize,
+    /// Every buffer ever made, for lease listings; dead entries are pruned.
+    pub(crate) registry: Mutex<Vec<Weak<Buffer>>>,
+    /// The layout new buffers get (changes with `reconfigure`).
+    pub(crate) layout: Mutex<FrameLayout>,
+    waiters: AtomicUsize,
+    wait_lock: Mutex<()>,
+    wait_cv: Condvar,
+    pub(crate) counters: Counters,
+    pub(crate) latency: Mutex<LatencyHistogram>,
+    /// Memory level last reported: 0 normal, 1 warn, 2 critical.
+    pub(crate) level: AtomicU8,
+}
+
+impl PoolShared {
+    pub(crate) fn new(opts: PoolOptions) -> Arc<PoolShared> {
+        let cap = match opts.exhausted {
+            Exhausted::Grow { hard_cap } => hard_cap,
+            _ => opts.max_buffers,
+        };
+        let layout = opts.layout;
+        let shared = Arc::new(PoolShared {
+            idle: ArrayQueue::new(cap.max(1)),
+            closed: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+            cap,
+            next_index: AtomicUsize::new(0),
+            registry: Mutex::new(Vec::with_capacity(cap)),
+            layout: Mutex::new(layout),
+            waiters: AtomicUsize::new(0),
+            wait_lock: Mutex::new(()),
+            wait_cv: Condvar::new(),
+            counters: Counters::default(),
+            latency: Mutex::new(LatencyHistogram::default()),
+            level: AtomicU8::new(0),
+            opts,
+        });
+        for _ in 0..shared.opts.min_buffers {
+            if let Some(buf) = shared.allocate(false) {
+                let _ = shared.idle.push(buf);
+            }
+        }
+        shared
+    }
+
+    /// Allocates a buffer of the current generation if `live` allows it
+    /// (`beyond_max`: up to the hard cap instead of `max_buffers`).
+    fn allocate(self: &Arc<Self>, beyond_max: bool) -> Option<Arc<Buffer>> {
+        let limit = if beyond_max {
+            self.cap
+        } else {
+            self.opts.max_buffers.min(self.cap)
+        };
+        // Under the layout lock, so that a reconfigure cannot reset `live`
+        // between counting this buffer and choosing its generation.
+        let (layout, generation) = {
+            let layout = self.layout.lock();
+            self.live
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < limit).then_some(n + 1)
+                })
+                .ok()?;
+            (*layout, self.generation.load(Ordering::Acquire))
+        };
+        let bytes = self.opts.buffer_bytes.max(layout.len);
+        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+        let buf = Arc::new(Buffer::heap(
+            bytes,
+            layout,
+            Home::Pool(Arc::clone(self)),
+            index,
+            generation,
+            self.opts.prefault,
+        ));
+        self.counters.created.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_allocated
+            .fetch_add(bytes, Ordering::Relaxed);
+        {
+            let mut reg = self.registry.lock();
+            if reg.len() == reg.capacity() {
+                reg.retain(|w| w.strong_count() > 0);
+            }
+            reg.push(Arc::downgrade(&buf));
+        }
+        if let Some(hook) = &self.opts.after_create {
+            hook(&info(&buf));
+        }
+        Some(buf)
+    }
+
+    /// Frees a buffer; `counted`: it still counts in `live`.
+    fn free(&self, buf: Arc<Buffer>, counted: bool) {
+        if counted {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.counters.freed.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .retired_uses
+            .fetch_add(buf.lease.uses(), Ordering::Relaxed);
+        self.counters
+            .bytes_allocated
+            .fetch_sub(buf.capacity(), Ordering::Relaxed);
+        drop(buf);
+    }
+
+    /// Whether a buffer of this state counts in `live`.
+    fn counts(&self, buf: &Buffer) -> bool {
+        buf.generation == self.generation.load(Ordering::Acquire)
+            && !buf.lease.written_off.load(Ordering::Acquire)
+    }
+
+    /// The fast path: an idle buffer, or a new one while under `max_buffers`.
+    #[inline]
+    pub(crate) fn try_take(
+        self: &Arc<Self>,
+        label: &'static str,
+    ) -> Result<Option<Frame>, AcquireError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AcquireError::Closed);
+        }
+        loop {
+            let buf = match self.idle.pop() {
+                Some(buf) => buf,
+                None => match self.allocate(false) {
+                    Some(buf) => buf,
+                    None => return Ok(None),
+                },
+            };
+            if buf.generation != self.generation.load(Ordering::Relaxed) {
+                self.free(buf, false);
+                continue;
+            }
+            if let Some(filter) = &self.opts.before_acquire {
+                if !filter(&info(&buf)) {
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.free(buf, true);
+                    continue;
+                }
+            }
+            return Ok(Some(self.check_out(buf, label)));
+        }
+    }
+
+    #[inline]
+    fn check_out(&self, buf: Arc<Buffer>, label: &'static str) -> Frame {
+        intern_label(label);
+        buf.lease
+            .check_out(buf.index, label, self.opts.capture_backtraces);
+        let out = self
+            .live
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.idle.len());
+        if out > self.counters.high_watermark.load(Ordering::Relaxed) {
+            self.counters
+                .high_watermark
+                .fetch_max(out, Ordering::Relaxed);
+        }
+        let layout = buf.layout;
+        Frame::arm(buf, layout, FrameMeta::default())
+    }
+
+    /// The slow path, after `try_take` found nothing: apply the exhaustion policy.
+    pub(crate) fn acquire_slow(
+        self: &Arc<Self>,
+        label: &'static str,
+        timeout: Duration,
+        token: Option<&CancelToken>,
+    ) -> Result<Frame, AcquireError> {
+        self.check_leaks("pool ran dry");
+        match self.opts.exhausted {
+            Exhausted::FailFast => {
+                self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+                return Err(AcquireError::Exhausted {
+                    label,
+                    capacity: self.opts.max_buffers,
+                });
+            }
+            Exhausted::Grow { hard_cap } => {
+                return match self.allocate(true) {
+                    Some(buf) => {
+                        self.counters.grown.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(pool = self.opts.name, label, "pool grew past max_buffers");
+                        Ok(self.check_out(buf, label))
+                    }
+                    None => {
+                        self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+                        Err(AcquireError::Exhausted {
+                            label,
+                            capacity: hard_cap,
+                        })
+                    }
+                };
+            }
+            Exhausted::Wait => {}
+        }
+        self.counters.waits.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let deadline = started.checked_add(timeout);
+        // Wake this waiter when the token fires (the guard deregisters on return).
+        let _wake = token.map(|t| {
+            let weak = Arc::downgrade(self);
+            t.on_cancel(move |_| {
+                if let Some(pool) = weak.upgrade() {
+                    pool.wake_all();
+                }
+            })
+        });
+        let mut guard = self.wait_lock.lock();
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `recycle` (see there).
+        fence(Ordering::SeqCst);
+        let result = loop {
+            if let Some(t) = token {
+                if t.is_cancelled() {
+                    self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                    break Err(AcquireError::Cancelled);
+                }
+            }
+            match self.try_take(label) {
+                Ok(Some(frame)) => break Ok(frame),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            let now = Instant::now();
+            let remaining = match deadline {
+                Some(d) if now >= d => {
+                    self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                    break Err(AcquireError::Timeout {
+                        label,
+                        waited: now - started,
+                    });
+                }
+                Some(d) => d - now,
+                None => Duration::from_secs(1),
+            };
+            self.wait_cv.wait_for(&mut guard, remaining);
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        drop(guard);
+        if result.is_ok() {
+            self.latency.lock().record(started.elapsed());
+        }
+        result
+    }
+
+    /// Wakes every thread blocked in an acquire or `wait_idle`.
+    pub(crate) fn wake_all(&self) {
+        let _g = self.wait_lock.lock();
+        self.wait_cv.notify_all();
+    }
+
+    /// Takes back a buffer whose last frame handle dropped.
+    pub(crate) fn recycle(buffer: Arc<Buffer>) {
+        // Keep the buffer, and through it the pool, alive for the whole call:
+        // once pushed, another thread may take it (or a close may free it).
+        let keep = Arc::clone(&buffer);
+        let Home::Pool(pool) = &keep.home else {
+            return;
+        };
+        buffer.lease.check_in();
+        if pool.opts.capture_backtraces {
+            buffer.lease.clear_backtrace();
+        }
+        let counted = pool.counts(&buffer);
+        let reuse = counted
+            && !pool.closed.load(Ordering::Acquire)
+            && pool
+                .opts
+                .after_release
+                .as_ref()
+                .is_none_or(|f| f(&info(&buffer)));
+        if !reuse {
+            pool.free(buffer, counted);
+        } else if let Err(buffer) = pool.idle.push(buffer) {
+            pool.free(buffer, true);
+        }
+        // Pairs with the SeqCst increment of `waiters`: either the waiter sees
+        // the buffer in the queue, or we see the waiter and wake it.
+        fence(Ordering::SeqCst);
+        if pool.waiters.load(Ordering::Relaxed) > 0 {
+            pool.wake_all();
+        }
+        // A close that raced with the push above may have missed this buffer.
+        if pool.closed.load(Ordering::Acquire) {
+            pool.drain_idle();
+        }
+    }
+
+    /// Frees every idle buffer.
+    pub(crate) fn drain_idle(&self) {
+        while let Some(buf) = self.idle.pop() {
+            let counted = self.counts(&buf);
+            self.free(buf, counted);
+        }
+    }
+
+    /// A buffer for a copy-on-write copy, from this pool when it has one.
+    pub(crate) fn acquire_for_copy(
+        pool: &Arc<PoolShared>,
+        layout: FrameLayout,
+    ) -> Result<Frame, AcquireError> {
+        if layout.len <= pool.opts.buffer_bytes {
+            let mut frame = match pool.try_take("make_mut")? {
+                Some(frame) => frame,
+                None => pool.acquire_slow("make_mut", pool.opts.acquire_timeout, None)?,
+            };
+            frame.reshape(layout).map_err(AcquireError::Frame)?;
+            return Ok(frame);
+        }
+        Frame::zeroed(layout).map_err(AcquireError::Frame)
+    }
+
+    /// Every buffer that is alive now.
+    pub(crate) fn buffers(&self) -> Vec<Arc<Buffer>> {
+        self.registry
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
+    /// Snapshots of every checked-out buffer, oldest first.
+    pub(crate) fn leases(&self) -> Vec<LeaseInfo> {
+        let now = coarse_now();
+        let mut out: Vec<LeaseInfo> = self
+            .buffers()
+            .iter()
+            .filter_map(|b| b.lease.snapshot(b.capacity(), now))
+            .collect();
+        out.sort_by(|a, b| b.age.cmp(&a.age));
+        out
+    }
+
+    /// Reports leases past the leak threshold (once each) and writes off those
+    /// past the write-off deadline. Called by the monitor and when the pool runs dry.
+    pub(crate) fn check_leaks(self: &Arc<Self>, why: &'static str) {
+        let now = coarse_now();
+        let threshold = self.opts.leak_threshold.map(|d| d.as_nanos() as u64);
+        let write_off = self.opts.write_off_after.map(|d| d.as_nanos() as u64);
+        if threshold.is_none() && write_off.is_none() {
+            return;
+        }
+        let mut freed_capacity = false;
+        for buf in self.buffers() {
+            let Some(age) = buf.lease.age_nanos(now) else {
+                continue;
+            };
+            let id = buf.lease.id();
+            if threshold.is_some_and(|t| age >= t) && buf.lease.mark_warned(id) {
+                self.counters.leaks_reported.fetch_add(1, Ordering::Relaxed);
+                if let Some(info) = buf.lease.snapshot(buf.capacity(), now) {
+                    tracing::warn!(pool = self.opts.name, why, label = info.label, age_ms = info.age.as_millis() as u64,
+                        thread = %info.thread, lease = info.id, backtrace = info.backtrace.as_deref().unwrap_or(""),
+                        "frame lease held longer than the leak threshold");
+                }
+            }
+            if write_off.is_some_and(|w| age >= w)
+                && self.counts(&buf)
+                && !buf.lease.written_off.swap(true, Ordering::AcqRel)
+            {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                self.counters.written_off.fetch_add(1, Ordering::Relaxed);
+                freed_capacity = true;
+                tracing::warn!(pool = self.opts.name, lease = id, age_ms = age / 1_000_000,
+                    "frame lease written off: its capacity is replaced and the buffer is freed if it returns");
+            }
+        }
+        if freed_capacity && self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_all();
+        }
+        self.check_memory();
+    }
+
+    /// Bytes held by checked-out buffers.
+    pub(crate) fn bytes_in_use(&self) -> usize {
+        self.buffers()
+            .iter()
+            .filter(|b| b.lease.id() != 0)
+            .map(|b| b.capacity())
+            .sum()
+    }
+
+    /// Reports a change of memory level (warn / critical), once per change.
+    pub(crate) fn check_memory(&self) {
+        if self.opts.warn_bytes.is_none() && self.opts.critical_bytes.is_none() {
+            return;
+        }
+        let used = self.bytes_in_use();
+        let level = if self.opts.critical_bytes.is_some_and(|c| used >= c) {
+            2
+        } else if self.opts.warn_bytes.is_some_and(|w| used >= w) {
+            1
+        } else {
+            0
+        };
+        let old = self.level.swap(level, Ordering::AcqRel);
+        if old != level {
+            match level {
+                2 => tracing::error!(
+                    pool = self.opts.name,
+                    bytes_in_use = used,
+                    "pool memory reached the critical level"
+                ),
+                1 => tracing::warn!(
+                    pool = self.opts.name,
+                    bytes_in_use = used,
+                    "pool memory reached the warning level"
+                ),
+                _ => tracing::info!(
+                    pool = self.opts.name,
+                    bytes_in_use = used,
+                    "pool memory back to normal"
+                ),
+            }
+        }
+    }
+
+    /// Closes the pool: fail waiters and later acquires, free idle buffers.
+    pub(crate) fn close(&self) -> CloseReport {
+        let already = self.closed.swap(true, Ordering::AcqRel);
+        self.wake_all();
+        self.drain_idle();
+        let leases = self.leases();
+        if !already && !leases.is_empty() {
+            tracing::warn!(
+                pool = self.opts.name,
+                outstanding = leases.len(),
+                "pool closed with leases still out"
+            );
+        }
+        CloseReport { leases }
+    }
+
+    /// Waits until no buffer is checked out, up to `timeout`.
+    pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.wait_lock.lock();
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let done = loop {
+            if self.buffers().iter().all(|b| b.lease.id() == 0) {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            // Bounded slices as a backstop: returning external memory (frames
+            // freed outside `recycle`, e.g. written-off ones) wakes no one.
+            self.wait_cv
+                .wait_for(&mut guard, (deadline - now).min(Duration::from_millis(20)));
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        done
+    }
+
+    /// Starts a new generation with `layout`: idle buffers are freed now,
+    /// checked-out ones when they come back.
+    pub(crate) fn reconfigure(self: &Arc<Self>, layout: FrameLayout) {
+        {
+            let mut current = self.layout.lock();
+            *current = layout;
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.live.store(0, Ordering::Release);
+        }
+        self.drain_idle();
+        for _ in 0..self.opts.min_buffers {
+            if let Some(buf) = self.allocate(false) {
+                if let Err(buf) = self.idle.push(buf) {
+                    self.free(buf, true);
+                }
+            }
+        }
+        self.wake_all();
+    }
+}
+
+fn info(buf: &Buffer) -> BufferInfo {
+    BufferInfo {
+        index: buf.index,
+        bytes: buf.capacity(),
+        uses: buf.lease.uses(),
+    }
+}
+
+impl LedgerSource for PoolShared {
+    fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
+        for lease in self.leases() {
+            visit(LiveEntry {
+                kind: Kind::FRAME,
+                name: lease.label.into(),
+                id: lease.id,
+                created_at: lease.since,
+                thread: Some(lease.thread),
+                scope: ScopeId(lease.scope),
+                epoch: 0,
+                backtrace: lease.backtrace,
+            });
+        }
+    }
+}

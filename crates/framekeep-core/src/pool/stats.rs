@@ -1,0 +1,208 @@
+//! A snapshot of a pool's counters, for people (`Display`) and machines (`serde`).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::lease::coarse_now;
+use super::shared::PoolShared;
+
+/// Acquire latencies in power-of-two buckets of nanoseconds (bucket `i` holds
+/// waits below `2^i` ns). Only acquires that had to wait are timed; the rest
+/// count as the zero bucket, so the fast path never reads a clock.
+#[derive(Debug, Clone)]
+pub(crate) struct LatencyHistogram {
+    buckets: [u64; 40],
+    count: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: [0; 40],
+            count: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub(crate) fn record(&mut self, d: Duration) {
+        let ns = d.as_nanos().min(u64::MAX as u128) as u64;
+        let i = (64 - ns.leading_zeros() as usize).min(self.buckets.len() - 1);
+        self.buckets[i] += 1;
+        self.count += 1;
+    }
+
+    /// The `q` quantile (0..=1) over `fast` untimed acquires plus the timed ones.
+    fn quantile(&self, fast: u64, q: f64) -> Duration {
+        let total = fast + self.count;
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        if rank <= fast {
+            return Duration::ZERO;
+        }
+        let mut seen = fast;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_nanos(if i == 0 { 0 } else { 1u64 << i });
+            }
+        }
+        Duration::from_nanos(1u64 << (self.buckets.len() - 1))
+    }
+}
+
+/// Counters and gauges of one pool at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolStats {
+    /// The pool's name.
+    pub name: &'static str,
+    /// Buffers that exist now (idle + checked out).
+    pub capacity: usize,
+    /// Buffers on the free list.
+    pub idle: usize,
+    /// Buffers checked out now.
+    pub checked_out: usize,
+    /// Most buffers ever checked out at once.
+    pub high_watermark: usize,
+    /// Successful acquires so far.
+    pub acquires: u64,
+    /// Acquires that had to wait.
+    pub wait_count: u64,
+    /// Acquires that timed out.
+    pub timeouts: u64,
+    /// Acquires refused because the pool was exhausted (fail-fast, or past the hard cap).
+    pub exhausted: u64,
+    /// Acquires ended by a cancellation token.
+    pub cancelled: u64,
+    /// Buffers allocated past `max_buffers` (grow policy).
+    pub grown: u64,
+    /// Buffers allocated in all.
+    pub created: u64,
+    /// Buffers freed in all.
+    pub freed: u64,
+    /// Buffers refused by the `before_acquire` hook.
+    pub rejected: u64,
+    /// Leases written off after the write-off deadline.
+    pub written_off: u64,
+    /// Leases reported as leaks.
+    pub leaks_reported: u64,
+    /// Fraction of acquires served by a reused buffer.
+    pub reuse_rate: f64,
+    /// Bytes of all buffers alive.
+    pub bytes_allocated: usize,
+    /// Bytes of checked-out buffers.
+    pub bytes_in_use: usize,
+    /// Age of the oldest lease out.
+    pub oldest_lease: Option<Duration>,
+    /// Acquire latency, median.
+    pub acquire_p50: Duration,
+    /// Acquire latency, 95th percentile.
+    pub acquire_p95: Duration,
+    /// Acquire latency, 99th percentile.
+    pub acquire_p99: Duration,
+    /// Whether the pool is closed.
+    pub closed: bool,
+}
+
+impl PoolStats {
+    pub(crate) fn collect(shared: &PoolShared) -> PoolStats {
+        let c = &shared.counters;
+        let buffers = shared.buffers();
+        let now = coarse_now();
+        let live_uses: u64 = buffers.iter().map(|b| b.lease.uses()).sum();
+        let acquires = live_uses + c.retired_uses.load(Ordering::Relaxed);
+        let checked_out = buffers.iter().filter(|b| b.lease.id() != 0).count();
+        let bytes_in_use = buffers
+            .iter()
+            .filter(|b| b.lease.id() != 0)
+            .map(|b| b.capacity())
+            .sum();
+        let oldest = buffers
+            .iter()
+            .filter_map(|b| b.lease.age_nanos(now))
+            .max()
+            .map(Duration::from_nanos);
+        let created = c.created.load(Ordering::Relaxed);
+        let hist = shared.latency.lock().clone();
+        let fast = acquires.saturating_sub(hist.count);
+        PoolStats {
+            name: shared.opts.name,
+            capacity: buffers.len(),
+            idle: shared.idle.len(),
+            checked_out,
+            high_watermark: c.high_watermark.load(Ordering::Relaxed).max(checked_out),
+            acquires,
+            wait_count: c.waits.load(Ordering::Relaxed),
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+            exhausted: c.exhausted.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
+            grown: c.grown.load(Ordering::Relaxed),
+            created,
+            freed: c.freed.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            written_off: c.written_off.load(Ordering::Relaxed),
+            leaks_reported: c.leaks_reported.load(Ordering::Relaxed),
+            reuse_rate: if acquires == 0 {
+                0.0
+            } else {
+                acquires.saturating_sub(created) as f64 / acquires as f64
+            },
+            bytes_allocated: c.bytes_allocated.load(Ordering::Relaxed),
+            bytes_in_use,
+            oldest_lease: oldest,
+            acquire_p50: hist.quantile(fast, 0.50),
+            acquire_p95: hist.quantile(fast, 0.95),
+            acquire_p99: hist.quantile(fast, 0.99),
+            closed: shared.closed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::fmt::Display for PoolStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+        writeln!(
+            f,
+            "pool '{}'{}",
+            self.name,
+            if self.closed { " (closed)" } else { "" }
+        )?;
+        writeln!(
+            f,
+            "  buffers   capacity {}  idle {}  out {}  high-water {}",
+            self.capacity, self.idle, self.checked_out, self.high_watermark
+        )?;
+        writeln!(
+            f,
+            "  acquires  {}  waited {}  timed out {}  exhausted {}  cancelled {}  reuse {:.1}%",
+            self.acquires,
+            self.wait_count,
+            self.timeouts,
+            self.exhausted,
+            self.cancelled,
+            self.reuse_rate * 100.0
+        )?;
+        writeln!(
+            f,
+            "  buffers   created {}  freed {}  grown {}  rejected {}  written off {}  leaks reported {}",
+            self.created, self.freed, self.grown, self.rejected, self.written_off, self.leaks_reported
+        )?;
+        writeln!(
+            f,
+            "  memory    {:.1} MiB allocated, {:.1} MiB in use, oldest lease {}",
+            mib(self.bytes_allocated),
+            mib(self.bytes_in_use),
+            self.oldest_lease
+                .map_or("-".to_string(), |d| format!("{:.3}s", d.as_secs_f64()))
+        )?;
+        write!(
+            f,
+            "  latency   p50 {:?}  p95 {:?}  p99 {:?}",
+            self.acquire_p50, self.acquire_p95, self.acquire_p99
+        )
+    }
+}

@@ -1,0 +1,298 @@
+//! Frames: sharing, views, copy-on-write, external buffers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use framekeep_core::frame::{
+    BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta, PixelFormat,
+};
+use framekeep_core::pool::{Exhausted, PoolOptions};
+use proptest::prelude::*;
+
+fn numbered(layout: FrameLayout) -> Frame {
+    let data: Vec<u8> = (0..layout.len).map(|i| (i % 251) as u8).collect();
+    Frame::from_vec(layout, data).unwrap()
+}
+
+#[test]
+fn frames_are_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<Frame>();
+}
+
+#[test]
+fn layouts_check_their_sizes() {
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::Bgr24, 0, 4),
+        Err(FrameError::EmptySize { .. })
+    ));
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::Yuyv, 3, 4),
+        Err(FrameError::OddSize { .. })
+    ));
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::Nv12, 4, 3),
+        Err(FrameError::OddSize { .. })
+    ));
+    assert!(matches!(
+        FrameLayout::strided(PixelFormat::Bgr24, 4, 4, 11),
+        Err(FrameError::StrideTooSmall {
+            stride: 11,
+            min: 12
+        })
+    ));
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::Mjpeg, 4, 4),
+        Err(FrameError::Compressed(_))
+    ));
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::Bgr24, usize::MAX / 2, 2),
+        Err(FrameError::TooLarge)
+    ));
+    let nv12 = FrameLayout::packed(PixelFormat::Nv12, 8, 4).unwrap();
+    assert_eq!(nv12.len, 8 * 4 + 8 * 2);
+    let padded = FrameLayout::strided(PixelFormat::Bgr24, 5, 3, 16).unwrap();
+    assert_eq!(
+        (padded.stride, padded.len, padded.row_bytes()),
+        (16, 48, 15)
+    );
+    for f in PixelFormat::ALL {
+        assert_eq!(PixelFormat::from_fourcc(f.fourcc()), Some(f));
+    }
+}
+
+#[test]
+fn clones_share_and_get_mut_needs_uniqueness() {
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 2).unwrap();
+    let mut a = Frame::zeroed(layout).unwrap();
+    a.get_mut().unwrap()[0] = 7;
+    let b = a.clone();
+    assert!(a.shares_buffer_with(&b));
+    assert_eq!(a.handle_count(), 2);
+    assert!(a.get_mut().is_none(), "shared frames must not be writable");
+    drop(b);
+    assert!(a.get_mut().is_some());
+    assert_eq!(a.data()[0], 7);
+}
+
+#[test]
+fn make_mut_copies_only_when_shared() {
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 2).unwrap();
+    let mut a = numbered(layout);
+    let p = a.as_ptr();
+    a.make_mut().unwrap()[0] = 99;
+    assert_eq!(a.as_ptr(), p, "a unique frame is written in place");
+
+    let reader = a.clone();
+    a.make_mut().unwrap()[0] = 42;
+    assert_ne!(
+        a.as_ptr(),
+        reader.as_ptr(),
+        "a shared frame is copied first"
+    );
+    assert_eq!(
+        reader.data()[0],
+        99,
+        "the other handle keeps the old pixels"
+    );
+    assert_eq!(a.data()[0], 42);
+    assert_eq!(&a.data()[1..], &reader.data()[1..]);
+}
+
+#[test]
+fn make_mut_of_a_pooled_frame_copies_into_the_pool() {
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 8, 8).unwrap();
+    let pool = PoolOptions::new(layout)
+        .min_buffers(2)
+        .max_buffers(2)
+        .exhausted(Exhausted::FailFast)
+        .build()
+        .unwrap();
+    let mut a = pool.acquire("test").unwrap();
+    let keep = a.clone();
+    a.make_mut().unwrap()[0] = 1;
+    assert_eq!(pool.stats().checked_out, 2);
+    assert_eq!(pool.stats().created, 2, "the copy came from the pool");
+    drop((a, keep));
+    assert!(pool.wait_idle(std::time::Duration::from_secs(1)));
+}
+
+#[test]
+fn roi_reads_the_right_pixels_with_padded_strides() {
+    let layout = FrameLayout::strided(PixelFormat::Bgr24, 6, 4, 20).unwrap();
+    let f = numbered(layout);
+    let roi = f.roi(2, 1, 3, 2).unwrap();
+    assert_eq!(roi.stride(), 20);
+    assert_eq!(roi.row(0).unwrap(), &f.data()[20 + 6..20 + 6 + 9]);
+    assert_eq!(roi.row(1).unwrap(), &f.data()[40 + 6..40 + 6 + 9]);
+    assert!(roi.row(2).is_none());
+    // An ROI of an ROI is relative to its parent.
+    let inner = roi.roi(1, 1, 1, 1).unwrap();
+    assert_eq!(inner.data(), &f.data()[40 + 9..40 + 12]);
+}
+
+#[test]
+fn bad_rois_are_errors_not_panics() {
+    let f = numbered(FrameLayout::packed(PixelFormat::Bgr24, 6, 4).unwrap());
+    assert!(matches!(
+        f.roi(5, 0, 2, 1),
+        Err(FrameError::RoiOutOfBounds { .. })
+    ));
+    assert!(matches!(
+        f.roi(0, 3, 1, 2),
+        Err(FrameError::RoiOutOfBounds { .. })
+    ));
+    assert!(matches!(
+        f.roi(usize::MAX, 0, 2, 1),
+        Err(FrameError::RoiOutOfBounds { .. })
+    ));
+    assert!(matches!(
+        f.roi(0, 0, 0, 1),
+        Err(FrameError::RoiOutOfBounds { .. })
+    ));
+    let yuyv = numbered(FrameLayout::packed(PixelFormat::Yuyv, 6, 4).unwrap());
+    assert!(matches!(
+        yuyv.roi(1, 0, 2, 1),
+        Err(FrameError::OddSize { .. })
+    ));
+    let nv12 = numbered(FrameLayout::packed(PixelFormat::Nv12, 6, 4).unwrap());
+    assert!(matches!(nv12.roi(0, 0, 2, 2), Err(FrameError::PlanarRoi)));
+    assert!(matches!(nv12.plane(2), Err(FrameError::NoSuchPlane { .. })));
+    let jpeg = Frame::from_vec(FrameLayout::mjpeg(6, 4, 3), vec![1, 2, 3]).unwrap();
+    assert!(matches!(
+        jpeg.roi(0, 0, 1, 1),
+        Err(FrameError::Compressed(_))
+    ));
+    assert_eq!(jpeg.data(), &[1, 2, 3]);
+}
+
+#[test]
+fn nv12_planes_are_views() {
+    let layout = FrameLayout::strided(PixelFormat::Nv12, 4, 4, 8).unwrap();
+    let f = numbered(layout);
+    let y = f.plane(0).unwrap();
+    let uv = f.plane(1).unwrap();
+    assert_eq!(
+        (y.format(), y.width(), y.height()),
+        (PixelFormat::Gray8, 4, 4)
+    );
+    assert_eq!(
+        (uv.format(), uv.width(), uv.height()),
+        (PixelFormat::Uv88, 2, 2)
+    );
+    assert_eq!(uv.row(0).unwrap(), &f.data()[32..36]);
+    assert_eq!(uv.row(1).unwrap(), &f.data()[40..44]);
+    assert!(uv.shares_buffer_with(&f));
+}
+
+#[test]
+fn views_keep_the_buffer_alive() {
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 8, 8).unwrap();
+    let pool = PoolOptions::new(layout)
+        .min_buffers(1)
+        .max_buffers(1)
+        .exhausted(Exhausted::FailFast)
+        .build()
+        .unwrap();
+    let frame = pool.acquire("owner").unwrap();
+    let roi = frame.roi(1, 1, 2, 2).unwrap();
+    frame.release();
+    assert_eq!(
+        pool.stats().checked_out,
+        1,
+        "the ROI still holds the buffer"
+    );
+    assert!(pool.try_acquire("other").is_err());
+    drop(roi);
+    assert_eq!(pool.stats().checked_out, 0);
+    assert!(pool.try_acquire("other").is_ok());
+}
+
+#[test]
+fn reshape_needs_uniqueness_and_room() {
+    let mut f = Frame::zeroed(FrameLayout::packed(PixelFormat::Bgr24, 4, 4).unwrap()).unwrap();
+    f.reshape(FrameLayout::packed(PixelFormat::Gray8, 8, 6).unwrap())
+        .unwrap();
+    assert_eq!(f.width(), 8);
+    assert!(matches!(
+        f.reshape(FrameLayout::packed(PixelFormat::Gray8, 8, 7).unwrap()),
+        Err(FrameError::BufferTooSmall { .. })
+    ));
+    let g = f.clone();
+    assert!(matches!(
+        f.reshape(FrameLayout::packed(PixelFormat::Gray8, 2, 2).unwrap()),
+        Err(FrameError::Shared)
+    ));
+    drop(g);
+}
+
+#[derive(Default)]
+struct CountingHome {
+    back: AtomicUsize,
+    held: std::sync::Mutex<Vec<ExternalBuffer>>,
+}
+
+impl BufferHome for CountingHome {
+    fn recycle(&self, buffer: ExternalBuffer) {
+        self.back.fetch_add(1, Ordering::SeqCst);
+        self.held.lock().unwrap().push(buffer);
+    }
+}
+
+#[test]
+fn external_buffers_go_home_once_on_last_drop() {
+    let home = Arc::new(CountingHome::default());
+    let mut memory = vec![5u8; 64].into_boxed_slice();
+    // SAFETY: `memory` outlives every frame of this test (dropped at the end,
+    // after the home has given back the buffer).
+    let buf = unsafe { ExternalBuffer::new(memory.as_mut_ptr(), memory.len(), 3, home.clone()) };
+    assert_eq!(buf.index(), 3);
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 8, 8).unwrap();
+    let meta = FrameMeta {
+        sequence: 9,
+        timestamp: std::time::Duration::from_millis(5),
+    };
+    let f = buf.into_frame(layout, meta).unwrap();
+    assert_eq!((f.sequence(), f.data()[0]), (9, 5));
+    let views = (f.clone(), f.roi(0, 0, 2, 2).unwrap());
+    drop(f);
+    assert_eq!(home.back.load(Ordering::SeqCst), 0);
+    drop(views);
+    assert_eq!(home.back.load(Ordering::SeqCst), 1);
+
+    // A layout that does not fit is refused, and the buffer still goes home.
+    let again = home.held.lock().unwrap().pop().unwrap();
+    let big = FrameLayout::packed(PixelFormat::Gray8, 9, 8).unwrap();
+    assert!(matches!(
+        again.into_frame(big, meta),
+        Err(FrameError::BufferTooSmall { .. })
+    ));
+    assert_eq!(home.back.load(Ordering::SeqCst), 2);
+    home.held.lock().unwrap().clear();
+    drop(memory);
+}
+
+proptest! {
+    #[test]
+    fn roi_rows_match_the_parent(
+        w in 1usize..24, h in 1usize..24, pad in 0usize..9, fmt in 0usize..4,
+        x in 0usize..24, y in 0usize..24, rw in 1usize..24, rh in 1usize..24,
+    ) {
+        let format = [PixelFormat::Gray8, PixelFormat::Bgr24, PixelFormat::Rgb24, PixelFormat::Bgra32][fmt];
+        let bpp = format.bytes_per_pixel().unwrap();
+        let layout = FrameLayout::strided(format, w, h, w * bpp + pad).unwrap();
+        let f = numbered(layout);
+        match f.roi(x, y, rw, rh) {
+            Ok(roi) => {
+                prop_assert!(x + rw <= w && y + rh <= h);
+                for r in 0..rh {
+                    let start = (y + r) * layout.stride + x * bpp;
+                    prop_assert_eq!(roi.row(r).unwrap(), &f.data()[start..start + rw * bpp]);
+                }
+            }
+            Err(e) => {
+                prop_assert!(x + rw > w || y + rh > h, "refused a valid ROI: {}", e);
+            }
+        }
+    }
+}
