@@ -353,7 +353,8 @@ impl PoolShared {
         pool: &Arc<PoolShared>,
         layout: FrameLayout,
     ) -> Result<Frame, AcquireError> {
-        if layout.len <= pool.opts.buffer_bytes {
+        let buffer_bytes = pool.opts.buffer_bytes.max(pool.layout.lock().len);
+        if layout.len <= buffer_bytes {
             let mut frame = match pool.try_take("make_mut")? {
                 Some(frame) => frame,
                 None => pool.acquire_slow("make_mut", pool.opts.acquire_timeout, None)?,
@@ -391,6 +392,7 @@ impl PoolShared {
         let now = coarse_now();
         let threshold = self.opts.leak_threshold.map(|d| d.as_nanos() as u64);
         let write_off = self.opts.write_off_after.map(|d| d.as_nanos() as u64);
+        self.check_memory();
         if threshold.is_none() && write_off.is_none() {
             return;
         }
@@ -422,7 +424,6 @@ impl PoolShared {
         if freed_capacity && self.waiters.load(Ordering::SeqCst) > 0 {
             self.wake_all();
         }
-        self.check_memory();
     }
 
     /// Bytes held by checked-out buffers.
