@@ -1,0 +1,209 @@
+//! Calibration targets: their geometry and their detection in an image.
+//!
+//! A [`Board`] knows where its features lie on the board plane (the object points OpenCV's
+//! calibration needs, in board units) and how to find them in a grayscale view: chessboard
+//! corners refined to sub-pixel accuracy, or the centres of a symmetric or asymmetric
+//! circle grid. The synthetic renderer uses the same geometry, so tests and tools agree.
+
+use opencv::core::{Point2f, Point3f, Size, TermCriteria, TermCriteria_Type, Vector};
+use opencv::prelude::*;
+use opencv::{calib3d, imgproc};
+
+use crate::error::{CalibError, CvContext, Result};
+
+/// The kind of calibration pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    /// A chessboard; the size counts inner corners.
+    Chessboard,
+    /// A grid of circles on a square lattice.
+    SymmetricCircles,
+    /// OpenCV's asymmetric circle grid (odd rows offset by half a period).
+    AsymmetricCircles,
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = CalibError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "chessboard" => Ok(Self::Chessboard),
+            "circles" | "symmetric_circles" | "symmetric-circles" => Ok(Self::SymmetricCircles),
+            "acircles" | "asymmetric_circles" | "asymmetric-circles" => Ok(Self::AsymmetricCircles),
+            other => Err(CalibError::InvalidArgument(format!(
+                "unknown pattern {other:?} (chessboard, circles, acircles)"
+            ))),
+        }
+    }
+}
+
+/// A calibration board: pattern, feature grid size and spacing.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Board {
+    /// Pattern type.
+    pub pattern: Pattern,
+    /// Features per row (inner corners for a chessboard).
+    pub cols: u32,
+    /// Feature rows.
+    pub rows: u32,
+    /// Square size (chessboard) or grid spacing (circles), in board units.
+    pub square: f64,
+}
+
+impl Board {
+    /// Checks the grid dimensions and spacing.
+    pub fn new(pattern: Pattern, cols: u32, rows: u32, square: f64) -> Result<Self> {
+        if cols < 2 || rows < 2 || cols > 100 || rows > 100 {
+            return Err(CalibError::InvalidArgument(format!(
+                "board size {cols}x{rows}: each side must be between 2 and 100"
+            )));
+        }
+        if !(square.is_finite() && square > 0.0) {
+            return Err(CalibError::InvalidArgument(format!(
+                "square size {square} must be a positive number"
+            )));
+        }
+        Ok(Self {
+            pattern,
+            cols,
+            rows,
+            square,
+        })
+    }
+
+    /// Number of features on the board.
+    pub fn len(&self) -> usize {
+        (self.cols * self.rows) as usize
+    }
+
+    /// Always false: a board has at least 2x2 features.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The pattern size as OpenCV expects it (columns, rows).
+    pub fn pattern_size(&self) -> Size {
+        Size::new(self.cols as i32, self.rows as i32)
+    }
+
+    /// Feature positions on the board plane (z = 0), in OpenCV's detection order.
+    pub fn object_points(&self) -> Vec<[f64; 3]> {
+        let s = self.square;
+        let mut out = Vec::with_capacity(self.len());
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                let x = match self.pattern {
+                    Pattern::AsymmetricCircles => (2 * c + r % 2) as f64 * s,
+                    _ => c as f64 * s,
+                };
+                out.push([x, r as f64 * s, 0.0]);
+            }
+        }
+        out
+    }
+
+    /// The object points as an OpenCV vector.
+    pub fn object_vector(&self) -> Vector<Point3f> {
+        self.object_points()
+            .into_iter()
+            .map(|[x, y, z]| Point3f::new(x as f32, y as f32, z as f32))
+            .collect()
+    }
+
+    /// Finds the board in an 8-bit grayscale image; `None` when it is not there.
+    pub fn detect(&self, gray: &Mat) -> Result<Option<Vec<Point2f>>> {
+        let mut found = Vector::<Point2f>::new();
+        let ok = match self.pattern {
+            Pattern::Chessboard => {
+                let flags = calib3d::CALIB_CB_ADAPTIVE_THRESH
+                    | calib3d::CALIB_CB_NORMALIZE_IMAGE
+                    | calib3d::CALIB_CB_FAST_CHECK;
+                calib3d::find_chessboard_corners(gray, self.pattern_size(), &mut found, flags)
+                    .cv("findChessboardCorners")?
+            }
+            Pattern::SymmetricCircles | Pattern::AsymmetricCircles => {
+                let flags = if self.pattern == Pattern::SymmetricCircles {
+                    calib3d::CALIB_CB_SYMMETRIC_GRID
+                } else {
+                    calib3d::CALIB_CB_ASYMMETRIC_GRID
+                };
+                calib3d::find_circles_grid(gray, self.pattern_size(), &mut found, flags, None)
+                    .cv("findCirclesGrid")?
+            }
+        };
+        if !ok || found.len() != self.len() {
+            return Ok(None);
+        }
+        if self.pattern == Pattern::Chessboard {
+            let half = refine_window(&found.to_vec(), self.cols as usize);
+            let criteria = TermCriteria::new(
+                (TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32),
+                40,
+                0.001,
+            )
+            .cv("TermCriteria")?;
+            imgproc::corner_sub_pix(
+                gray,
+                &mut found,
+                Size::new(half, half),
+                Size::new(-1, -1),
+                criteria,
+            )
+            .cv("cornerSubPix")?;
+        }
+        Ok(Some(found.to_vec()))
+    }
+}
+
+/// Half-size of the cornerSubPix window: as large as OpenCV's samples use (11) but never
+/// reaching into the neighbouring corners, which would bias small boards.
+fn refine_window(corners: &[Point2f], cols: usize) -> i32 {
+    let mut min_d = f32::INFINITY;
+    for (i, p) in corners.iter().enumerate() {
+        if (i + 1) % cols != 0 {
+            if let Some(q) = corners.get(i + 1) {
+                min_d = min_d.min(((p.x - q.x).powi(2) + (p.y - q.y).powi(2)).sqrt());
+            }
+        }
+        if let Some(q) = corners.get(i + cols) {
+            min_d = min_d.min(((p.x - q.x).powi(2) + (p.y - q.y).powi(2)).sqrt());
+        }
+    }
+    if !min_d.is_finite() {
+        return 5;
+    }
+    ((min_d * 0.4) as i32).clamp(2, 11)
+}
+
+impl std::fmt::Display for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.pattern {
+            Pattern::Chessboard => "chessboard",
+            Pattern::SymmetricCircles => "symmetric circle grid",
+            Pattern::AsymmetricCircles => "asymmetric circle grid",
+        };
+        write!(f, "{}x{} {kind}", self.cols, self.rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asymmetric_points_follow_opencv_layout() {
+        let b = Board::new(Pattern::AsymmetricCircles, 4, 3, 1.0).unwrap();
+        let p = b.object_points();
+        assert_eq!(p[0], [0.0, 0.0, 0.0]);
+        assert_eq!(p[1], [2.0, 0.0, 0.0]);
+        assert_eq!(p[4], [1.0, 1.0, 0.0]);
+        assert_eq!(p.len(), 12);
+    }
+
+    #[test]
+    fn rejects_degenerate_boards() {
+        assert!(Board::new(Pattern::Chessboard, 1, 5, 1.0).is_err());
+        assert!(Board::new(Pattern::Chessboard, 9, 6, 0.0).is_err());
+        assert!("hexagons".parse::<Pattern>().is_err());
+    }
+}
