@@ -12,6 +12,11 @@ pub mod synth;
 pub mod tracked;
 
 pub use error::{CalibError, Result};
+pub mod cli;
 pub mod detect;
 pub mod input;
 pub mod mono;
+pub mod output;
+pub mod report;
+pub mod run;
+pub mod select;

@@ -1,0 +1,42 @@
+//! Writes a synthetic calibration set (known camera) for trying the tools:
+//! `cargo run -p framekeep-calib --example synth_set -- DIR [mono|stereo] [WIDTH HEIGHT VIEWS]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use framekeep_calib::board::{Board, Pattern};
+use framekeep_calib::synth::{write_mono_set, write_stereo_set, Camera, StereoRig};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(dir) = args.first().map(PathBuf::from) else {
+        eprintln!("usage: synth_set DIR [mono|stereo] [WIDTH HEIGHT VIEWS]");
+        return ExitCode::FAILURE;
+    };
+    let kind = args.get(1).map(String::as_str).unwrap_or("mono");
+    let num = |i: usize, d: i32| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let (w, h, n) = (num(2, 640), num(3, 480), num(4, 12) as usize);
+    let board = match Board::new(Pattern::Chessboard, 9, 6, 0.025) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if kind == "stereo" {
+        let rig = StereoRig::synthetic(w, h, 0.12);
+        println!("{rig:#?}");
+        write_stereo_set(&dir, &rig, &board, n, 11).map(|_| ())
+    } else {
+        let cam = Camera::synthetic(w, h);
+        println!("{cam:#?}");
+        write_mono_set(&dir, &cam, &board, n, 7).map(|_| ())
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

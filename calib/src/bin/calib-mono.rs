@@ -1,0 +1,143 @@
+//! calib-mono: calibrate one camera from images of a chessboard or circle grid.
+//!
+//! Live device input (view selection from a V4L2 stream) is not wired yet: it waits for
+//! framekeep-v4l; `--select` applies the same coverage-based selection to image sets.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use framekeep_calib::cli::{init_logging, report_error, BoardArgs};
+use framekeep_calib::mono::Flags;
+use framekeep_calib::run::{run_mono, MonoOptions};
+
+/// Calibrate one camera from views of a calibration board.
+#[derive(Debug, Parser)]
+#[command(name = "calib-mono", version)]
+struct Args {
+    /// Images: directories, globs (quote them: 'dir/*.png'), list files or image files.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    #[command(flatten)]
+    board: BoardArgs,
+    /// Output YAML (OpenCV FileStorage, keys of OpenCV's calibration sample).
+    #[arg(long, short = 'o', default_value = "camera.yml")]
+    output: PathBuf,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write a report PNG (coverage heat map, per-view errors, undistorted sample).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Detection worker threads.
+    #[arg(long, short = 'j', default_value_t = 2)]
+    workers: usize,
+    /// Fewest usable views accepted.
+    #[arg(long, default_value_t = 4)]
+    min_views: usize,
+    /// A view is an outlier when its error exceeds K times the median.
+    #[arg(long, default_value_t = 2.0, value_name = "K")]
+    outlier_factor: f64,
+    /// Remove outlier views and calibrate again.
+    #[arg(long)]
+    drop_outliers: bool,
+    /// Keep only views that add coverage (X, Y, size, skew), rejecting near-duplicates.
+    #[arg(long)]
+    select: bool,
+    /// Keep fx/fy fixed (CALIB_FIX_ASPECT_RATIO).
+    #[arg(long)]
+    fix_aspect_ratio: bool,
+    /// The fx/fy ratio used with --fix-aspect-ratio.
+    #[arg(long, value_name = "RATIO")]
+    aspect_ratio: Option<f64>,
+    /// Tangential distortion fixed at zero (CALIB_ZERO_TANGENT_DIST).
+    #[arg(long)]
+    zero_tangent_dist: bool,
+    /// Principal point fixed (CALIB_FIX_PRINCIPAL_POINT).
+    #[arg(long)]
+    fix_principal_point: bool,
+    /// Fix k1 (CALIB_FIX_K1).
+    #[arg(long)]
+    fix_k1: bool,
+    /// Fix k2 (CALIB_FIX_K2).
+    #[arg(long)]
+    fix_k2: bool,
+    /// Fix k3 (CALIB_FIX_K3).
+    #[arg(long)]
+    fix_k3: bool,
+    /// Fix k4 (CALIB_FIX_K4).
+    #[arg(long)]
+    fix_k4: bool,
+    /// Fix k5 (CALIB_FIX_K5).
+    #[arg(long)]
+    fix_k5: bool,
+    /// Fix k6 (CALIB_FIX_K6).
+    #[arg(long)]
+    fix_k6: bool,
+    /// Rational distortion model with k4..k6 (CALIB_RATIONAL_MODEL).
+    #[arg(long)]
+    rational_model: bool,
+    /// Start from --intrinsics (CALIB_USE_INTRINSIC_GUESS).
+    #[arg(long, requires = "intrinsics")]
+    use_intrinsic_guess: bool,
+    /// Initial intrinsics (a YAML written by calib-mono or OpenCV's sample).
+    #[arg(long)]
+    intrinsics: Option<PathBuf>,
+    /// No progress bar and no summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let args = Args::parse();
+    let board = match args.board.board() {
+        Ok(b) => b,
+        Err(e) => return report_error("calib-mono", &e),
+    };
+    let opts = MonoOptions {
+        inputs: args.inputs,
+        board,
+        units: args.board.units,
+        flags: Flags {
+            fix_aspect_ratio: args.fix_aspect_ratio,
+            aspect_ratio: args.aspect_ratio,
+            zero_tangent_dist: args.zero_tangent_dist,
+            fix_principal_point: args.fix_principal_point,
+            fix_k: [
+                args.fix_k1,
+                args.fix_k2,
+                args.fix_k3,
+                args.fix_k4,
+                args.fix_k5,
+                args.fix_k6,
+            ],
+            rational_model: args.rational_model,
+            use_intrinsic_guess: args.use_intrinsic_guess,
+        },
+        intrinsics: args.intrinsics,
+        workers: args.workers,
+        min_views: args.min_views,
+        outlier_k: args.outlier_factor,
+        drop_outliers: args.drop_outliers,
+        select: args.select,
+        output: args.output.clone(),
+        json: args.json,
+        report: args.report,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    match run_mono(&opts) {
+        Ok(outcome) => {
+            for s in &outcome.skipped {
+                eprintln!("calib-mono: skipped {s}");
+            }
+            if !args.quiet {
+                print!("{}", outcome.summary);
+                println!("wrote {}", args.output.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error("calib-mono", &e),
+    }
+}

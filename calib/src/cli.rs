@@ -1,0 +1,61 @@
+//! Command-line pieces shared by calib-mono and calib-stereo.
+//!
+//! Both tools take the same board description and report errors the same way: one line on
+//! stderr naming the culprit and a non-zero exit status, never a panic.
+
+use std::process::ExitCode;
+
+use crate::board::{Board, Pattern};
+use crate::error::{CalibError, Result};
+
+/// Board arguments (flattened into each tool's clap parser).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BoardArgs {
+    /// Board features as COLSxROWS (inner corners for a chessboard), e.g. 9x6.
+    #[arg(long = "board-size", short = 'b', value_name = "COLSxROWS")]
+    pub board_size: String,
+    /// Square size (chessboard) or grid spacing (circles), in --units.
+    #[arg(long = "square-size", short = 's', default_value_t = 1.0)]
+    pub square_size: f64,
+    /// Unit of the square size, written to the outputs (e.g. mm, m).
+    #[arg(long, default_value = "units")]
+    pub units: String,
+    /// Pattern: chessboard, circles (symmetric grid) or acircles (asymmetric grid).
+    #[arg(long, default_value = "chessboard")]
+    pub pattern: String,
+}
+
+impl BoardArgs {
+    /// Builds and validates the board.
+    pub fn board(&self) -> Result<Board> {
+        let (c, r) = self
+            .board_size
+            .split_once(['x', 'X'])
+            .ok_or_else(|| bad_size(&self.board_size))?;
+        let cols = c.trim().parse().map_err(|_| bad_size(&self.board_size))?;
+        let rows = r.trim().parse().map_err(|_| bad_size(&self.board_size))?;
+        let pattern: Pattern = self.pattern.parse()?;
+        Board::new(pattern, cols, rows, self.square_size)
+    }
+}
+
+fn bad_size(s: &str) -> CalibError {
+    CalibError::InvalidArgument(format!("board size {s:?} must look like 9x6"))
+}
+
+/// Prints an error with its causes and returns the failure exit code.
+pub fn report_error(tool: &str, err: &CalibError) -> ExitCode {
+    eprintln!("{tool}: error: {err}");
+    ExitCode::FAILURE
+}
+
+/// Installs a tracing subscriber honouring `RUST_LOG` (warnings by default).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}

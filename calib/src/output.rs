@@ -1,0 +1,282 @@
+//! Result files, written all-or-nothing.
+//!
+//! A calibration run produces several files (YAML, JSON, report PNG). Each is first written
+//! to a hidden temporary file in the destination directory (same file system, so the final
+//! `rename` is atomic) and only when every file of the run has been written are they all
+//! renamed into place. Any failure before that removes the temporaries, so a failed run
+//! never leaves a partial file or clobbers the result of an earlier run.
+//!
+//! The YAML is written with OpenCV's own `FileStorage`, with the keys of OpenCV's
+//! calibration sample, so OpenCV and ROS code load it unchanged.
+
+use std::path::{Path, PathBuf};
+
+use opencv::core::{self, FileStorage, FileStorage_Mode, Mat};
+use opencv::prelude::*;
+
+use crate::error::{CalibError, CvContext, Result};
+use crate::mono::{Intrinsics, MonoCalibration};
+use crate::tracked::TrackedMat;
+
+/// A set of output files staged in temporaries until [`Staging::commit`].
+#[derive(Debug, Default)]
+pub struct Staging {
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Staging {
+    /// An empty staging set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reserves a temporary path for `target`, in the same directory and with the same
+    /// extension (OpenCV picks formats by extension). Fails if the directory is missing.
+    pub fn stage(&mut self, target: &Path) -> Result<PathBuf> {
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(CalibError::Io {
+                action: "cannot write",
+                path: target.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "output directory does not exist",
+                ),
+            });
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                CalibError::InvalidArgument(format!("bad output path {}", target.display()))
+            })?
+            .to_string_lossy();
+        let ext = target
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
+        let temp = dir.join(format!(
+            ".{name}.tmp-{}-{}{ext}",
+            std::process::id(),
+            self.files.len()
+        ));
+        self.files.push((temp.clone(), target.to_path_buf()));
+        Ok(temp)
+    }
+
+    /// Moves every staged file into place.
+    pub fn commit(mut self) -> Result<()> {
+        for (temp, target) in &self.files {
+            if !temp.is_file() {
+                return Err(CalibError::Io {
+                    action: "cannot write",
+                    path: target.clone(),
+                    source: std::io::Error::other("staged file was not written"),
+                });
+            }
+        }
+        let files = std::mem::take(&mut self.files);
+        for (i, (temp, target)) in files.iter().enumerate() {
+            if let Err(source) = std::fs::rename(temp, target) {
+                for (t, _) in &files[i..] {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(CalibError::Io {
+                    action: "cannot move into place",
+                    path: target.clone(),
+                    source,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for (temp, _) in &self.files {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+/// An open FileStorage writer that is released even on error paths.
+struct Writer {
+    fs: FileStorage,
+}
+
+impl Writer {
+    fn create(path: &Path) -> Result<Self> {
+        let name = path.to_str().ok_or_else(|| {
+            CalibError::InvalidArgument(format!("non UTF-8 path {}", path.display()))
+        })?;
+        let fs = FileStorage::new(
+            name,
+            FileStorage_Mode::WRITE as i32 | FileStorage_Mode::FORMAT_YAML as i32,
+            "",
+        )
+        .cv("FileStorage::open")?;
+        if !fs.is_opened().cv("FileStorage::isOpened")? {
+            return Err(CalibError::Io {
+                action: "cannot write",
+                path: path.to_path_buf(),
+                source: std::io::Error::other("FileStorage could not open the file"),
+            });
+        }
+        Ok(Self { fs })
+    }
+
+    fn int(&mut self, key: &str, v: i32) -> Result<()> {
+        core::write_i32(&mut self.fs, key, v).cv("FileStorage::write")
+    }
+
+    fn real(&mut self, key: &str, v: f64) -> Result<()> {
+        core::write_f64(&mut self.fs, key, v).cv("FileStorage::write")
+    }
+
+    fn text(&mut self, key: &str, v: &str) -> Result<()> {
+        core::write_str(&mut self.fs, key, v).cv("FileStorage::write")
+    }
+
+    fn rows<R: AsRef<[f64]>>(&mut self, key: &str, rows: &[R]) -> Result<()> {
+        let m = TrackedMat::new(
+            Mat::from_slice_2d(rows).cv("Mat::from_slice_2d")?,
+            "yaml matrix",
+        );
+        core::write_mat(&mut self.fs, key, &*m).cv("FileStorage::write")
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.fs.release().cv("FileStorage::release")
+    }
+}
+
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("unix:{secs}")
+}
+
+/// Writes a mono calibration as OpenCV's calibration sample does (plus standard
+/// deviations and view names).
+pub fn write_mono_yaml(path: &Path, cal: &MonoCalibration, units: &str) -> Result<()> {
+    let mut w = Writer::create(path)?;
+    w.text("calibration_time", &timestamp())?;
+    w.int("nframes", cal.views.len() as i32)?;
+    w.int("image_width", cal.image_width)?;
+    w.int("image_height", cal.image_height)?;
+    w.int("board_width", cal.board.cols as i32)?;
+    w.int("board_height", cal.board.rows as i32)?;
+    w.real("square_size", cal.board.square)?;
+    w.text("square_size_units", units)?;
+    if cal.flags.fix_aspect_ratio {
+        w.real("aspectRatio", cal.flags.aspect_ratio.unwrap_or(1.0))?;
+    }
+    w.int("flags", cal.flag_bits)?;
+    w.rows("camera_matrix", &cal.intrinsics.camera_matrix)?;
+    w.rows("distortion_coefficients", &[cal.intrinsics.dist.as_slice()])?;
+    w.real("avg_reprojection_error", cal.rms)?;
+    let errs: Vec<[f64; 1]> = cal.views.iter().map(|v| [v.error]).collect();
+    w.rows("per_view_reprojection_errors", &errs)?;
+    let ext: Vec<[f64; 6]> = cal
+        .views
+        .iter()
+        .map(|v| {
+            [
+                v.rvec[0], v.rvec[1], v.rvec[2], v.tvec[0], v.tvec[1], v.tvec[2],
+            ]
+        })
+        .collect();
+    w.rows("extrinsic_parameters", &ext)?;
+    if !cal.std_intrinsics.is_empty() {
+        w.rows(
+            "std_deviations_intrinsics",
+            &[cal.std_intrinsics.as_slice()],
+        )?;
+    }
+    w.finish()
+}
+
+/// Named matrices of a stereo calibration, written in order.
+pub fn write_matrices_yaml(
+    path: &Path,
+    entries: &[(&str, Vec<Vec<f64>>)],
+    scalars: &[(&str, f64)],
+) -> Result<()> {
+    let mut w = Writer::create(path)?;
+    w.text("calibration_time", &timestamp())?;
+    for (key, rows) in entries {
+        w.rows(key, rows)?;
+    }
+    for (key, v) in scalars {
+        w.real(key, *v)?;
+    }
+    w.finish()
+}
+
+/// Writes `value` as pretty JSON.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CalibError::InvalidArgument(format!("cannot serialise results: {e}")))?;
+    std::fs::write(path, text + "\n").map_err(|source| CalibError::Io {
+        action: "cannot write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads `camera_matrix` and `distortion_coefficients` (or `M1`/`D1`-style keys given
+/// as `keys`) from an OpenCV FileStorage file.
+pub fn read_intrinsics(path: &Path, keys: (&str, &str)) -> Result<Intrinsics> {
+    let bad = |reason: String| CalibError::BadIntrinsics {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(bad("file does not exist".into()));
+    }
+    let name = path.to_str().ok_or_else(|| bad("non UTF-8 path".into()))?;
+    let mut fs = FileStorage::new(name, FileStorage_Mode::READ as i32, "")
+        .map_err(|e| bad(format!("not an OpenCV FileStorage file ({e})")))?;
+    if !fs.is_opened().cv("FileStorage::isOpened")? {
+        return Err(bad("not an OpenCV FileStorage file".into()));
+    }
+    let read = |fs: &FileStorage, key: &str| -> Result<TrackedMat> {
+        let node = fs.get(key).cv("FileStorage::get")?;
+        if node.is_none().cv("FileNode::isNone")? {
+            return Err(bad(format!("no {key} entry")));
+        }
+        let m = TrackedMat::new(
+            node.mat().map_err(|e| bad(format!("{key}: {e}")))?,
+            "read intrinsics",
+        );
+        Ok(m)
+    };
+    let k = read(&fs, keys.0)?;
+    let d = read(&fs, keys.1)?;
+    fs.release().cv("FileStorage::release")?;
+    if k.rows() != 3 || k.cols() != 3 || k.typ() != core::CV_64F {
+        return Err(bad(format!("{} is not a 3x3 double matrix", keys.0)));
+    }
+    let d64 = if d.typ() == core::CV_64F {
+        d
+    } else {
+        let mut out = TrackedMat::empty("read distortion");
+        d.convert_to(&mut *out, core::CV_64F, 1.0, 0.0)
+            .cv("convertTo")?;
+        out
+    };
+    let intr = Intrinsics::from_mats(&k, &d64)?;
+    if ![4, 5, 8, 12, 14].contains(&intr.dist.len()) {
+        return Err(bad(format!(
+            "{} has {} coefficients",
+            keys.1,
+            intr.dist.len()
+        )));
+    }
+    Ok(intr)
+}
