@@ -1,1 +1,54 @@
-//! framekeep-v4l (in progress).
+//! framekeep-v4l: zero-copy V4L2 capture that yields framekeep [`Frame`]s.
+//!
+//! ```no_run
+//! use framekeep_v4l::{CaptureStream, FormatRequest, FourCc, StreamOptions};
+//!
+//! let opts = StreamOptions::new().format(FormatRequest::new(FourCc::YUYV, 640, 480).fps(30));
+//! let mut stream = CaptureStream::open("/dev/video0", opts)?;
+//! for _ in 0..10 {
+//!     let frame = stream.next_frame()?;   // holds the driver's buffer, no copy
+//!     println!("#{} {} bytes", frame.sequence(), frame.data().len());
+//! }                                       // each drop re-queues its buffer
+//! println!("{}", stream.close()?);
+//! # Ok::<(), framekeep_v4l::CaptureError>(())
+//! ```
+//!
+//! * [`device`]: the driver interface [`CaptureDevice`] the stream is written against;
+//!   [`V4l2Device`] (the kernel) and [`FakeDevice`] (in-process, programmable faults)
+//!   implement it.
+//! * [`CaptureStream`]: negotiation, mmap buffers, zero-copy hand-out with a copy
+//!   threshold, gap and error accounting, cancellation, ordered stop.
+//! * [`list_devices`], [`open_device`]: finding cameras by path, name or bus.
+//! * [`conformance`]: checks any device/stream pair must pass; run against the fake in unit
+//!   tests and against the kernel's vivid driver in a VM (`tests/vivid.rs`).
+//!
+//! Multi-planar formats (NV12M and other `*_MPLANE` types) are not supported: the `v4l`
+//! crate's format API is single-planar only; NV12 in one buffer is.
+//!
+//! [`Frame`]: framekeep_core::frame::Frame
+#![warn(missing_docs)]
+
+pub mod conformance;
+pub mod device;
+mod error;
+mod fake;
+mod home;
+mod list;
+mod mem;
+mod options;
+mod seq;
+mod stream;
+mod sys;
+
+pub use device::{
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
+};
+pub use error::{CaptureError, Result};
+pub use fake::{FakeConfig, FakeDevice, PATTERN_WHITE};
+pub use home::STREAM_KIND;
+pub use list::{list_devices, open_device, DeviceListing};
+pub use mem::Mapping;
+pub use options::{FormatRequest, OnClose, StreamOptions, StreamStats};
+pub use seq::SequenceTracker;
+pub use stream::CaptureStream;
+pub use sys::{V4l2Device, Waker};

@@ -1,0 +1,623 @@
+//! Conformance cases: what any driver behind a [`CaptureStream`] must get right.
+//!
+//! The same cases run against [`FakeDevice`] in unit tests (fast, everywhere) and against
+//! the kernel's vivid driver inside a VM (`tests/vivid.rs` boots it and runs the
+//! `framekeep-vivid` binary, which calls [`run`]). Faults are injected through vivid's own
+//! control names, which the fake also understands. Every case runs inside a
+//! [`LeakCheck`]: a stream, buffer or pooled copy still alive at its end fails it.
+//!
+//! Cases that leave a driver unusable come last (`fatal_error` needs a STREAMOFF to
+//! recover, `disconnect` unregisters vivid's node for good).
+
+use std::time::{Duration, Instant};
+
+use framekeep_core::cancel::CancelToken;
+use framekeep_core::frame::Frame;
+use framekeep_core::ledger::LeakCheck;
+
+use crate::device::{CaptureDevice, FourCc};
+use crate::error::CaptureError;
+use crate::fake::{FakeDevice, PATTERN_WHITE};
+use crate::options::{FormatRequest, StreamOptions};
+use crate::stream::CaptureStream;
+use crate::sys::V4l2Device;
+
+/// Where the cases get a fresh device from.
+pub trait Rig {
+    /// A label for reports.
+    fn name(&self) -> String;
+    /// Opens the device (a fresh handle per case).
+    fn open(&self) -> crate::Result<Box<dyn CaptureDevice>>;
+}
+
+/// A rig of fresh default [`FakeDevice`]s.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FakeRig;
+
+impl Rig for FakeRig {
+    fn name(&self) -> String {
+        "fake".into()
+    }
+    fn open(&self) -> crate::Result<Box<dyn CaptureDevice>> {
+        Ok(Box::new(FakeDevice::default()))
+    }
+}
+
+/// A rig that opens a V4L2 node (vivid at `/dev/video0` in the VM).
+#[derive(Debug, Clone)]
+pub struct NodeRig(pub String);
+
+impl Rig for NodeRig {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+    fn open(&self) -> crate::Result<Box<dyn CaptureDevice>> {
+        Ok(Box::new(V4l2Device::open(&self.0)?))
+    }
+}
+
+/// The result of one case.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Case name.
+    pub name: &'static str,
+    /// `Ok(summary)` or `Err(what failed)`.
+    pub result: Result<String, String>,
+    /// Wall time of the case.
+    pub elapsed: Duration,
+}
+
+type CaseResult = Result<String, String>;
+
+/// One named check.
+pub struct Case {
+    /// Name (stable, used to filter).
+    pub name: &'static str,
+    run: fn(&dyn Rig) -> CaseResult,
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+fn s<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Opens a device with the fault controls reset (vivid keeps control values across opens).
+fn open(rig: &dyn Rig) -> Result<Box<dyn CaptureDevice>, String> {
+    let dev = rig.open().map_err(s)?;
+    for (name, v) in [
+        ("percentage_of_dropped_buffers", 0),
+        ("wrap_sequence_number", 0),
+        ("test_pattern", 0),
+    ] {
+        dev.set_control(name, v).map_err(s)?;
+    }
+    Ok(dev)
+}
+
+/// 320x180 YUYV at 60 fps: vivid's fastest mode, for cases about counting, not pixels.
+fn fast() -> FormatRequest {
+    FormatRequest::new(FourCc::YUYV, 320, 180).fps(60)
+}
+
+fn start(rig: &dyn Rig, opts: StreamOptions) -> Result<CaptureStream, String> {
+    CaptureStream::start(open(rig)?, opts.timeout(Duration::from_secs(5)))
+        .map_err(|e| format!("start: {e}"))
+}
+
+/// Frames the sequence numbers say were lost. Real drivers may repeat a number (vivid does
+/// when its thread runs late), so only forward jumps count.
+fn gaps(seqs: &[u64]) -> u64 {
+    seqs.windows(2)
+        .map(|w| w[1].saturating_sub(w[0]).saturating_sub(1))
+        .sum()
+}
+
+fn capture_format(rig: &dyn Rig, req: FormatRequest, n: usize) -> CaseResult {
+    let mut st = start(rig, StreamOptions::new().format(req).strict(true))?;
+    let g = st.negotiated();
+    let layout = st.layout().ok_or("no layout")?;
+    let mut frames = Vec::new();
+    for _ in 0..n {
+        let f = st.next_frame().map_err(s)?;
+        ensure!(
+            f.data().len() == layout.len,
+            "frame of {} bytes, layout says {}",
+            f.data().len(),
+            layout.len
+        );
+        ensure!(
+            f.width() == req.width as usize && f.height() == req.height as usize,
+            "size {}x{}",
+            f.width(),
+            f.height()
+        );
+        frames.push((f.sequence(), f.timestamp()));
+    }
+    for w in frames.windows(2) {
+        ensure!(w[1].0 >= w[0].0, "sequence went backwards: {:?}", w);
+        ensure!(w[1].1 > w[0].1, "timestamp not increasing: {:?}", w);
+    }
+    let stats = st.close().map_err(s)?;
+    let seqs: Vec<u64> = frames.iter().map(|f| f.0).collect();
+    ensure!(
+        stats.frames == n as u64 && stats.copied == 0,
+        "stats {stats}"
+    );
+    ensure!(
+        stats.dropped == gaps(&seqs),
+        "dropped {} but sequence numbers {seqs:?}",
+        stats.dropped
+    );
+    Ok(format!("{g}, {} bytes/frame, {stats}", layout.len))
+}
+
+fn case_list_formats(rig: &dyn Rig) -> CaseResult {
+    let dev = open(rig)?;
+    let formats = dev.formats().map_err(s)?;
+    for (cc, w, h) in [
+        (FourCc::YUYV, 640, 480),
+        (FourCc::NV12, 1280, 720),
+        (FourCc::RGB24, 1920, 1080),
+    ] {
+        let f = formats
+            .iter()
+            .find(|f| f.fourcc == cc)
+            .ok_or(format!("{cc} not listed"))?;
+        let size = f
+            .sizes
+            .iter()
+            .find(|z| z.width == w && z.height == h)
+            .ok_or(format!("{cc} {w}x{h} not listed"))?;
+        ensure!(
+            !size.intervals.is_empty(),
+            "{cc} {w}x{h} has no frame intervals"
+        );
+    }
+    Ok(format!("{} formats", formats.len()))
+}
+
+fn case_yuyv(rig: &dyn Rig) -> CaseResult {
+    capture_format(rig, FormatRequest::new(FourCc::YUYV, 640, 480).fps(25), 6)
+}
+
+fn case_nv12(rig: &dyn Rig) -> CaseResult {
+    let mut req = FormatRequest::new(FourCc::NV12, 1280, 720);
+    req.fps = None;
+    capture_format(rig, req, 4)
+}
+
+fn case_rgb24(rig: &dyn Rig) -> CaseResult {
+    capture_format(rig, FormatRequest::new(FourCc::RGB24, 1920, 1080).fps(5), 3)
+}
+
+fn case_white_pattern(rig: &dyn Rig) -> CaseResult {
+    let opts = StreamOptions::new()
+        .format(FormatRequest::new(FourCc::YUYV, 640, 480).fps(25))
+        .control("osd_text_mode", 2)
+        .control("test_pattern", PATTERN_WHITE);
+    let mut st = start(rig, opts)?;
+    let f = st.next_frame().map_err(s)?;
+    let mut bad = 0usize;
+    for y in 0..f.height() {
+        let row = f.row(y).ok_or("row out of range")?;
+        for px in row.chunks_exact(4) {
+            let want = [235u8, 128, 235, 128];
+            if px.iter().zip(want).any(|(&a, b)| a.abs_diff(b) > 1) {
+                bad += 1;
+            }
+        }
+    }
+    let first = f.row(f.height() / 2).ok_or("no middle row")?[..4].to_vec();
+    drop(f);
+    st.close().map_err(s)?;
+    ensure!(
+        bad == 0,
+        "{bad} YUYV pixel pairs are not 100% white (middle row starts {first:?})"
+    );
+    Ok(format!("every pixel pair is {first:?}"))
+}
+
+fn case_strict_mismatch(rig: &dyn Rig) -> CaseResult {
+    let req = FormatRequest::new(FourCc::YUYV, 642, 482);
+    match CaptureStream::start(open(rig)?, StreamOptions::new().format(req).strict(true)) {
+        Err(CaptureError::FormatMismatch { requested, granted }) => {
+            let lax =
+                CaptureStream::start(open(rig)?, StreamOptions::new().format(req)).map_err(s)?;
+            let g = lax.negotiated();
+            lax.close().map_err(s)?;
+            ensure!(g.width != 642, "driver granted the odd size after all");
+            Ok(format!("strict: {requested} -> {granted}; lax granted {g}"))
+        }
+        Err(e) => Err(format!("expected FormatMismatch, got {e}")),
+        Ok(_) => Err("driver granted 642x482 exactly; cannot test strict mode".into()),
+    }
+}
+
+fn case_dropped(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(
+        rig,
+        StreamOptions::new()
+            .format(fast())
+            .control("percentage_of_dropped_buffers", 50),
+    )?;
+    let mut seqs = Vec::new();
+    for _ in 0..20 {
+        seqs.push(st.next_frame().map_err(s)?.sequence());
+    }
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        seqs.windows(2).all(|w| w[1] >= w[0]),
+        "sequence went backwards: {seqs:?}"
+    );
+    ensure!(
+        stats.dropped > 0,
+        "no drops detected with 50% dropped buffers: {seqs:?}"
+    );
+    ensure!(
+        stats.dropped == gaps(&seqs),
+        "dropped {} but sequence numbers {seqs:?}",
+        stats.dropped
+    );
+    Ok(format!(
+        "{stats}, sequence {}..={}",
+        seqs[0],
+        seqs[seqs.len() - 1]
+    ))
+}
+
+fn case_error_flag(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(rig, StreamOptions::new().format(fast()))?;
+    drop(st.next_frame().map_err(s)?);
+    st.device()
+        .set_control("inject_v4l2_buf_flag_error", 1)
+        .map_err(s)?;
+    for _ in 0..6 {
+        drop(st.next_frame().map_err(s)?);
+    }
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        stats.errors >= 1,
+        "error-flagged buffer not counted: {stats}"
+    );
+    ensure!(
+        stats.frames == 7,
+        "error-flagged buffer delivered or frames lost: {stats}"
+    );
+    Ok(stats.to_string())
+}
+
+fn expect_op_error(r: Result<CaptureStream, CaptureError>, op: &str) -> CaseResult {
+    match r {
+        Err(CaptureError::Io { op: got, source }) if got == op => Ok(format!("{got}: {source}")),
+        Err(e) => Err(format!("expected a {op} error, got {e}")),
+        Ok(_) => Err(format!("stream started despite the injected {op} error")),
+    }
+}
+
+fn case_reqbufs_error(rig: &dyn Rig) -> CaseResult {
+    let dev = open(rig)?;
+    dev.set_control("inject_vidioc_reqbufs_error", 1)
+        .map_err(s)?;
+    let msg = expect_op_error(
+        CaptureStream::start(dev, StreamOptions::new().format(fast())),
+        "VIDIOC_REQBUFS",
+    )?;
+    let mut again = start(rig, StreamOptions::new().format(fast()))?;
+    drop(again.next_frame().map_err(s)?);
+    again.close().map_err(s)?;
+    Ok(format!("{msg}; next open works"))
+}
+
+fn case_streamon_error(rig: &dyn Rig) -> CaseResult {
+    let dev = open(rig)?;
+    dev.set_control("inject_vidioc_streamon_error", 1)
+        .map_err(s)?;
+    let msg = expect_op_error(
+        CaptureStream::start(dev, StreamOptions::new().format(fast())),
+        "VIDIOC_STREAMON",
+    )?;
+    let mut again = start(rig, StreamOptions::new().format(fast()))?;
+    drop(again.next_frame().map_err(s)?);
+    again.close().map_err(s)?;
+    Ok(format!("{msg}; next open works"))
+}
+
+fn case_qbuf_error(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(rig, StreamOptions::new().format(fast()))?;
+    let f = st.next_frame().map_err(s)?;
+    st.device()
+        .set_control("inject_vidioc_qbuf_error", 1)
+        .map_err(s)?;
+    drop(f); // this re-queue fails
+    let err = match st.next_frame() {
+        Err(
+            e @ CaptureError::Io {
+                op: "VIDIOC_QBUF", ..
+            },
+        ) => e.to_string(),
+        Err(e) => return Err(format!("expected the failed VIDIOC_QBUF, got {e}")),
+        Ok(_) => return Err("failed re-queue not reported".into()),
+    };
+    for _ in 0..3 {
+        drop(
+            st.next_frame()
+                .map_err(|e| format!("stream did not recover: {e}"))?,
+        );
+    }
+    let q = st.queued();
+    let stats = st.close().map_err(s)?;
+    ensure!(stats.errors >= 1, "failed re-queue not counted: {stats}");
+    Ok(format!("{err}; recovered, {q} queued, {stats}"))
+}
+
+fn case_held_copies(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(
+        rig,
+        StreamOptions::new().format(fast()).buffers(4).min_queued(2),
+    )?;
+    ensure!(
+        st.buffer_count() == 4,
+        "driver granted {} buffers",
+        st.buffer_count()
+    );
+    let mut held: Vec<Frame> = Vec::new();
+    for _ in 0..6 {
+        held.push(st.next_frame().map_err(s)?);
+    }
+    let stats = st.stats();
+    ensure!(
+        stats.copied == 4,
+        "expected 4 copies after holding 6 of 4 buffers: {stats}"
+    );
+    ensure!(st.queued() >= 1, "driver starved: {} queued", st.queued());
+    let seqs: Vec<u64> = held.iter().map(|f| f.sequence()).collect();
+    ensure!(
+        seqs.windows(2).all(|w| w[1] >= w[0]),
+        "copies out of order: {seqs:?}"
+    );
+    held.clear();
+    ensure!(
+        st.queued() == 4,
+        "buffers not re-queued after the frames dropped: {} queued",
+        st.queued()
+    );
+    drop(st.next_frame().map_err(s)?);
+    let stats = st.close().map_err(s)?;
+    Ok(format!("{stats}"))
+}
+
+fn case_latest_only(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(rig, StreamOptions::new().format(fast()).latest_only(true))?;
+    let a = st.next_frame().map_err(s)?.sequence();
+    std::thread::sleep(Duration::from_millis(150));
+    let b = st.next_frame().map_err(s)?.sequence();
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        stats.skipped >= 1,
+        "nothing skipped after a 150 ms pause: {stats}"
+    );
+    ensure!(b > a + 1, "latest frame {b} right after {a}");
+    Ok(format!("{a} -> {b}, {stats}"))
+}
+
+fn case_timeout(rig: &dyn Rig) -> CaseResult {
+    let opts = StreamOptions::new()
+        .format(fast())
+        .control("percentage_of_dropped_buffers", 100);
+    let mut st =
+        CaptureStream::start(open(rig)?, opts.timeout(Duration::from_millis(300))).map_err(s)?;
+    let t = Instant::now();
+    let r = st.next_frame();
+    let el = t.elapsed();
+    st.close().map_err(s)?;
+    match r {
+        Err(CaptureError::Timeout(_)) => {
+            ensure!(
+                el >= Duration::from_millis(250) && el < Duration::from_secs(3),
+                "timed out after {el:?}"
+            );
+            Ok(format!("timed out after {el:?}"))
+        }
+        Err(e) => Err(format!("expected Timeout, got {e}")),
+        Ok(f) => Err(format!("got frame {} with 100% dropped", f.sequence())),
+    }
+}
+
+fn case_cancel(rig: &dyn Rig) -> CaseResult {
+    let token = CancelToken::new();
+    let opts = StreamOptions::new()
+        .format(fast())
+        .control("percentage_of_dropped_buffers", 100)
+        .with_cancel(token.clone());
+    let mut st =
+        CaptureStream::start(open(rig)?, opts.timeout(Duration::from_secs(20))).map_err(s)?;
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        token.cancel();
+    });
+    let t = Instant::now();
+    let r = st.next_frame();
+    let el = t.elapsed();
+    canceller.join().map_err(|_| "canceller panicked")?;
+    let again = st.next_frame();
+    st.close().map_err(s)?;
+    ensure!(
+        matches!(r, Err(CaptureError::Cancelled)),
+        "expected Cancelled, got {r:?}"
+    );
+    ensure!(el < Duration::from_secs(3), "cancel took {el:?}");
+    ensure!(
+        matches!(again, Err(CaptureError::Cancelled)),
+        "after cancel: {again:?}"
+    );
+    Ok(format!(
+        "woke {el:?} after the wait began (cancel at 200 ms)"
+    ))
+}
+
+fn case_wrap_sequence(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(
+        rig,
+        StreamOptions::new()
+            .format(fast())
+            .control("wrap_sequence_number", 1),
+    )?;
+    let mut seqs = vec![st.next_frame().map_err(s)?.sequence()];
+    while seqs[seqs.len() - 1] < (1 << 32) + 4 && seqs.len() < 400 {
+        let seq = st.next_frame().map_err(s)?.sequence();
+        let last = seqs[seqs.len() - 1];
+        ensure!(seq >= last, "sequence went from {last} to {seq}");
+        seqs.push(seq);
+    }
+    let stats = st.close().map_err(s)?;
+    let (first, last, n) = (seqs[0], seqs[seqs.len() - 1], seqs.len());
+    ensure!(
+        first >= 0xffff_0000 && last >= 1 << 32,
+        "never wrapped: {first:#x}..{last:#x}"
+    );
+    ensure!(
+        stats.dropped == gaps(&seqs),
+        "gap count {} across the wrap ({first:#x}..{last:#x}, {n} frames)",
+        stats.dropped
+    );
+    Ok(format!("{first:#x}..{last:#x} over {n} frames, {stats}"))
+}
+
+fn case_drop_stream_early(rig: &dyn Rig) -> CaseResult {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut st = start(
+        rig,
+        StreamOptions::new().format(fast()).with_on_close(move |s| {
+            let _ = tx.send(*s);
+        }),
+    )?;
+    let a = st.next_frame().map_err(s)?;
+    let b = st.next_frame().map_err(s)?;
+    let sum = |f: &Frame| f.data().iter().map(|&x| u64::from(x)).sum::<u64>();
+    let (sa, sb) = (sum(&a), sum(&b));
+    drop(st);
+    let stats = rx
+        .recv_timeout(Duration::from_secs(1))
+        .map_err(|_| "on_close not called")?;
+    ensure!(
+        stats.held_at_close == 2,
+        "held_at_close {}",
+        stats.held_at_close
+    );
+    ensure!(
+        sum(&a) == sa && sum(&b) == sb,
+        "frame memory changed after the stream was dropped"
+    );
+    drop((a, b));
+    // The buffers are freed with the last frame: the device can stream again.
+    let mut again = start(rig, StreamOptions::new().format(fast()))?;
+    drop(again.next_frame().map_err(s)?);
+    again.close().map_err(s)?;
+    Ok(format!(
+        "frames stayed valid after the stream was dropped; {stats}"
+    ))
+}
+
+fn terminal_case(rig: &dyn Rig, control: &str, want: fn(&CaptureError) -> bool) -> CaseResult {
+    let mut st = start(rig, StreamOptions::new().format(fast()))?;
+    drop(st.next_frame().map_err(s)?);
+    st.device().set_control(control, 1).map_err(s)?;
+    let mut first = None;
+    for _ in 0..10 {
+        match st.next_frame() {
+            Ok(f) => drop(f),
+            Err(e) => {
+                first = Some(e);
+                break;
+            }
+        }
+    }
+    let first = first.ok_or(format!("no error within 10 frames of {control}"))?;
+    ensure!(want(&first), "unexpected error after {control}: {first}");
+    let again = st.next_frame();
+    ensure!(
+        again.as_ref().is_err_and(want),
+        "next call after {first}: {again:?}"
+    );
+    let stats = st
+        .close()
+        .map_err(|e| format!("close after {control}: {e}"))?;
+    Ok(format!("{first}; {stats}"))
+}
+
+fn case_fatal_error(rig: &dyn Rig) -> CaseResult {
+    terminal_case(rig, "inject_fatal_streaming_error", |e| {
+        matches!(e, CaptureError::StreamFailed)
+    })
+}
+
+fn case_disconnect(rig: &dyn Rig) -> CaseResult {
+    terminal_case(rig, "disconnect", |e| {
+        matches!(e, CaptureError::Disconnected { .. })
+    })
+}
+
+/// Every case, in the order they must run (the last ones break the device).
+pub fn cases() -> Vec<Case> {
+    macro_rules! c {
+        ($n:literal, $f:ident) => {
+            Case { name: $n, run: $f }
+        };
+    }
+    vec![
+        c!("list_formats", case_list_formats),
+        c!("yuyv_640x480", case_yuyv),
+        c!("nv12_1280x720", case_nv12),
+        c!("rgb24_1920x1080", case_rgb24),
+        c!("white_pattern", case_white_pattern),
+        c!("strict_mismatch", case_strict_mismatch),
+        c!("dropped_frames", case_dropped),
+        c!("error_flag", case_error_flag),
+        c!("reqbufs_error", case_reqbufs_error),
+        c!("streamon_error", case_streamon_error),
+        c!("qbuf_error", case_qbuf_error),
+        c!("held_frames_copy", case_held_copies),
+        c!("latest_only", case_latest_only),
+        c!("timeout", case_timeout),
+        c!("cancel", case_cancel),
+        c!("wrap_sequence", case_wrap_sequence),
+        c!("drop_stream_early", case_drop_stream_early),
+        c!("fatal_error", case_fatal_error),
+        c!("disconnect", case_disconnect),
+    ]
+}
+
+/// Runs one case inside a [`LeakCheck`].
+pub fn run_case(case: &Case, rig: &dyn Rig) -> Outcome {
+    let check = LeakCheck::new();
+    let t = Instant::now();
+    let mut result = (case.run)(rig);
+    if let Err(report) = check.finish_within(Duration::from_secs(1)) {
+        let leak = format!("leaks after the case: {report}");
+        result = match result {
+            Ok(_) => Err(leak),
+            Err(e) => Err(format!("{e}; {leak}")),
+        };
+    }
+    Outcome {
+        name: case.name,
+        result,
+        elapsed: t.elapsed(),
+    }
+}
+
+/// Runs every case whose name contains `filter` (all when empty), in order.
+pub fn run(rig: &dyn Rig, filter: &str) -> Vec<Outcome> {
+    cases()
+        .iter()
+        .filter(|c| c.name.contains(filter))
+        .map(|c| run_case(c, rig))
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! The driver interface: what a capture stream needs from a V4L2-like device.
+//!
+//! [`CaptureStream`](crate::CaptureStream) is written against this trait rather than
+//! against the kernel directly, so that the same stream logic (zero-copy hand-out, copy
+//! fallback, gap detection, cancellation, stop order) runs both on a real driver
+//! ([`V4l2Device`](crate::V4l2Device)) and on the in-process
+//! [`FakeDevice`](crate::FakeDevice) that unit tests program with faults.
+//!
+//! Methods take `&self`: V4L2 ioctls on one file descriptor are serialised by the kernel, so
+//! a frame dropped on a consumer thread may re-queue its buffer while the capture thread is
+//! blocked in [`CaptureDevice::wait`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::mem::Mapping;
+use crate::sys::Waker;
+
+/// A V4L2 pixel format code (four ASCII bytes, e.g. `YUYV`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourCc(pub [u8; 4]);
+
+impl FourCc {
+    /// Packed YUV 4:2:2.
+    pub const YUYV: FourCc = FourCc(*b"YUYV");
+    /// Packed YUV 4:2:2, chroma first.
+    pub const UYVY: FourCc = FourCc(*b"UYVY");
+    /// Semi-planar YUV 4:2:0 in one buffer.
+    pub const NV12: FourCc = FourCc(*b"NV12");
+    /// 24-bit RGB.
+    pub const RGB24: FourCc = FourCc(*b"RGB3");
+    /// 24-bit BGR.
+    pub const BGR24: FourCc = FourCc(*b"BGR3");
+    /// 8-bit greyscale.
+    pub const GREY: FourCc = FourCc(*b"GREY");
+    /// Motion JPEG.
+    pub const MJPEG: FourCc = FourCc(*b"MJPG");
+
+    /// Builds a code from its four characters.
+    pub const fn new(code: &[u8; 4]) -> FourCc {
+        FourCc(*code)
+    }
+
+    /// The little-endian `u32` the kernel uses.
+    pub fn to_u32(self) -> u32 {
+        u32::from_le_bytes(self.0)
+    }
+
+    /// The inverse of [`FourCc::to_u32`].
+    pub fn from_u32(v: u32) -> FourCc {
+        FourCc(v.to_le_bytes())
+    }
+}
+
+impl fmt::Display for FourCc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &b in &self.0 {
+            let c = if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            };
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FourCc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FourCc({self})")
+    }
+}
+
+/// A frame interval (seconds per frame) as the exact fraction V4L2 uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval {
+    /// Numerator (seconds).
+    pub num: u32,
+    /// Denominator.
+    pub den: u32,
+}
+
+impl Interval {
+    /// The interval of `fps` frames per second.
+    pub fn from_fps(fps: u32) -> Interval {
+        Interval {
+            num: 1,
+            den: fps.max(1),
+        }
+    }
+
+    /// Frames per second (0.0 for a zero interval).
+    pub fn fps(&self) -> f64 {
+        if self.num == 0 {
+            0.0
+        } else {
+            self.den as f64 / self.num as f64
+        }
+    }
+}
+
+/// Identity of a device (`VIDIOC_QUERYCAP`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device node, e.g. `/dev/video0` (empty for a fake).
+    pub path: String,
+    /// Driver name, e.g. `vivid`, `uvcvideo`.
+    pub driver: String,
+    /// Card (human readable) name.
+    pub card: String,
+    /// Bus info, e.g. `usb-0000:00:14.0-1`; stable across reboots for a given port.
+    pub bus: String,
+}
+
+/// One frame size a format offers, with its frame intervals.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SizeInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Discrete intervals (empty when the driver reports a continuous or stepwise range).
+    pub intervals: Vec<Interval>,
+}
+
+/// One pixel format a device offers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormatInfo {
+    /// The code.
+    pub fourcc: FourCc,
+    /// The driver's description.
+    pub description: String,
+    /// Discrete sizes (stepwise ranges are reported by their min and max).
+    pub sizes: Vec<SizeInfo>,
+}
+
+/// The format the driver granted (`VIDIOC_S_FMT`/`G_FMT` answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Pixel format.
+    pub fourcc: FourCc,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes per line of plane 0.
+    pub stride: u32,
+    /// Bytes of a whole image.
+    pub size_image: u32,
+}
+
+impl fmt::Display for Negotiated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}x{} stride {}",
+            self.fourcc, self.width, self.height, self.stride
+        )
+    }
+}
+
+/// What `VIDIOC_DQBUF` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dequeued {
+    /// Buffer index.
+    pub index: usize,
+    /// Bytes of payload (never the buffer length).
+    pub bytesused: usize,
+    /// Driver sequence number (wraps at `u32::MAX`).
+    pub sequence: u32,
+    /// Capture timestamp (CLOCK_MONOTONIC for every modern driver).
+    pub timestamp: Duration,
+    /// `V4L2_BUF_FLAG_ERROR`: the data may be corrupt.
+    pub error: bool,
+}
+
+/// Why [`CaptureDevice::wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A buffer can be dequeued (or the device reports an error: dequeue tells which).
+    Ready,
+    /// The timeout elapsed.
+    TimedOut,
+    /// The waker was signalled (cancellation or stop).
+    Woken,
+}
+
+/// The operations a capture stream needs from a driver.
+///
+/// Implementations: [`V4l2Device`](crate::V4l2Device) (the kernel through the `v4l` crate)
+/// and [`FakeDevice`](crate::FakeDevice) (in-process, programmable faults).
+pub trait CaptureDevice: Send + Sync + 'static {
+    /// Identity of the device.
+    fn info(&self) -> DeviceInfo;
+    /// Every format with its sizes and intervals.
+    fn formats(&self) -> Result<Vec<FormatInfo>>;
+    /// The current format.
+    fn format(&self) -> Result<Negotiated>;
+    /// Asks for a format; returns what the driver granted (stride chosen by the driver).
+    fn set_format(&self, fourcc: FourCc, width: u32, height: u32) -> Result<Negotiated>;
+    /// Asks for a frame interval; returns the granted one (None: the driver has no rate control).
+    fn set_interval(&self, interval: Interval) -> Result<Option<Interval>>;
+    /// Allocates `count` mmap buffers and maps them; returns the mappings by index.
+    fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>>;
+    /// Frees the driver's buffers (`REQBUFS(0)`); called after every mapping is gone.
+    fn release_buffers(&self) -> Result<()>;
+    /// Hands buffer `index` to the driver (`VIDIOC_QBUF`).
+    fn queue(&self, index: usize) -> Result<()>;
+    /// Takes a filled buffer back without blocking; `None` when none is ready.
+    fn dequeue(&self) -> Result<Option<Dequeued>>;
+    /// Waits until a buffer is ready, `timeout` elapses or `waker` is signalled.
+    fn wait(&self, timeout: Duration, waker: &Waker) -> Result<Wait>;
+    /// Starts streaming.
+    fn stream_on(&self) -> Result<()>;
+    /// Stops streaming; the driver gives back every queued buffer.
+    fn stream_off(&self) -> Result<()>;
+    /// Sets an integer/boolean/menu control (or presses a button control) by its name as
+    /// `v4l2-ctl -L` prints it (lower case, spaces as `_`).
+    fn set_control(&self, name: &str, value: i64) -> Result<()>;
+}

@@ -1,0 +1,96 @@
+//! Typed errors of the capture layer.
+//!
+//! Every failure a driver can produce maps onto one variant here, so that callers can tell
+//! an unplugged camera ([`CaptureError::Disconnected`]) from a transient fault (an injected
+//! `QBUF` error, a timeout) without parsing `errno` values, and nothing in this crate panics
+//! on a misbehaving device.
+
+use std::io;
+use std::time::Duration;
+
+use crate::device::FourCc;
+
+/// Result alias of this crate.
+pub type Result<T, E = CaptureError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while listing, negotiating or streaming.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The device went away (ENODEV, ENXIO, or POLLHUP/POLLERR after an unplug).
+    #[error("device disconnected during {op}")]
+    Disconnected {
+        /// The operation that noticed the disconnect.
+        op: &'static str,
+    },
+    /// No frame arrived within the stream's timeout.
+    #[error("no frame within {0:?}")]
+    Timeout(Duration),
+    /// The stream's cancel token fired while waiting.
+    #[error("capture cancelled")]
+    Cancelled,
+    /// The stream was stopped; no more frames will be delivered.
+    #[error("stream stopped")]
+    Stopped,
+    /// A driver call failed.
+    #[error("{op} failed: {source}")]
+    Io {
+        /// The ioctl or system call, e.g. `VIDIOC_QBUF`.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The driver reported an unrecoverable streaming error (EIO from `VIDIOC_DQBUF`).
+    #[error("fatal streaming error reported by the driver")]
+    StreamFailed,
+    /// `strict` negotiation: the driver granted something else than what was asked.
+    #[error("format mismatch: requested {requested}, driver granted {granted}")]
+    FormatMismatch {
+        /// What the caller asked for.
+        requested: String,
+        /// What the driver granted.
+        granted: String,
+    },
+    /// The pixel format has no framekeep equivalent (or needs the multi-planar API).
+    #[error("pixel format {0} is not supported by framekeep")]
+    UnsupportedFormat(FourCc),
+    /// No device matched a lookup by name or bus info.
+    #[error("no V4L2 capture device matches {0:?}")]
+    NotFound(String),
+    /// The device cannot capture video with streaming I/O.
+    #[error("{0} is not a streaming video capture device")]
+    NotCapture(String),
+    /// A named control does not exist on the device.
+    #[error("no control named {0:?}")]
+    NoSuchControl(String),
+    /// The driver gave no buffers, or fewer than two.
+    #[error("driver granted {0} buffers, need at least 2")]
+    TooFewBuffers(u32),
+    /// A dequeued buffer was inconsistent (bad index, `bytesused` too small for the format).
+    #[error("driver returned a bad buffer: {0}")]
+    BadBuffer(String),
+    /// framekeep-core refused the frame (layout/pool error).
+    #[error("frame error: {0}")]
+    Frame(String),
+}
+
+impl CaptureError {
+    /// Maps an OS error from `op` to a typed error (ENODEV/ENXIO mean unplugged, EIO from
+    /// DQBUF means the driver gave up streaming).
+    pub fn from_os(op: &'static str, source: io::Error) -> Self {
+        match source.raw_os_error() {
+            Some(libc::ENODEV) | Some(libc::ENXIO) => CaptureError::Disconnected { op },
+            Some(libc::EIO) if op == "VIDIOC_DQBUF" => CaptureError::StreamFailed,
+            _ => CaptureError::Io { op, source },
+        }
+    }
+
+    /// True for errors after which the stream cannot deliver again (disconnect, fatal error,
+    /// stop).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::Disconnected { .. } | CaptureError::StreamFailed | CaptureError::Stopped
+        )
+    }
+}

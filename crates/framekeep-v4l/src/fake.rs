@@ -1,0 +1,493 @@
+//! [`FakeDevice`]: an in-process driver with programmable faults.
+//!
+//! It implements [`CaptureDevice`] with the same observable rules as a videobuf2 driver
+//! (buffers are written only while queued, STREAMOFF returns every buffer, sequence numbers
+//! count frames the application never saw), and it understands vivid's fault-injection
+//! controls by their vivid names, so one conformance suite
+//! ([`conformance`](crate::conformance)) runs against both this fake (fast, everywhere) and
+//! the real vivid driver in a VM.
+//!
+//! Frames are produced on demand: a frame is "captured" when the stream waits or dequeues
+//! and a buffer is queued and the frame period has elapsed since the previous one. No
+//! wall-clock loss happens, so tests are deterministic; gaps come only from
+//! `percentage_of_dropped_buffers` or [`FakeDevice::skip_frames`].
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::device::{
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
+};
+use crate::error::{CaptureError, Result};
+use crate::mem::{HeapRegion, Mapping};
+use crate::sys::Waker;
+
+/// vivid's `test_pattern` value for "100% White".
+pub const PATTERN_WHITE: i64 = 6;
+
+fn os_err(op: &'static str, errno: i32) -> CaptureError {
+    CaptureError::from_os(op, io::Error::from_raw_os_error(errno))
+}
+
+/// Bytes per line and image size of a packed/semi-planar format the fake can produce.
+fn geometry(fourcc: FourCc, w: u32, h: u32) -> Option<(u32, u32)> {
+    let (stride, size) = match &fourcc.0 {
+        b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
+        b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
+        b"GREY" => (w, w * h),
+        b"NV12" => (w, w * h * 3 / 2),
+        _ => return None,
+    };
+    Some((stride, size))
+}
+
+/// Fills `buf` (a `fmt` image) with a frame: vivid's 100% white, or a per-frame value.
+fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
+    let len = (fmt.size_image as usize).min(buf.len());
+    let buf = &mut buf[..len];
+    if pattern == PATTERN_WHITE {
+        match &fmt.fourcc.0 {
+            b"YUYV" => buf
+                .chunks_exact_mut(4)
+                .for_each(|c| c.copy_from_slice(&[235, 128, 235, 128])),
+            b"UYVY" => buf
+                .chunks_exact_mut(4)
+                .for_each(|c| c.copy_from_slice(&[128, 235, 128, 235])),
+            b"NV12" => {
+                let luma = (fmt.stride * fmt.height) as usize;
+                let (y, uv) = buf.split_at_mut(luma.min(len));
+                y.fill(235);
+                uv.fill(128);
+            }
+            b"GREY" => buf.fill(235),
+            _ => buf.fill(255),
+        }
+    } else {
+        buf.fill(seq as u8);
+        let n = buf.len().min(4);
+        buf[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
+    }
+}
+
+/// What a test can program into a [`FakeDevice`].
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// Formats offered (pixel formats the fake can paint: YUYV, UYVY, RGB3, BGR3,
+    /// GREY, NV12).
+    pub formats: Vec<FormatInfo>,
+    /// Time between frames (a slow camera: e.g. 500 ms).
+    pub period: Duration,
+    /// Most buffers `request_buffers` grants.
+    pub max_buffers: u32,
+}
+
+impl Default for FakeConfig {
+    fn default() -> FakeConfig {
+        let sizes = |list: &[(u32, u32)]| -> Vec<SizeInfo> {
+            list.iter()
+                .map(|&(width, height)| SizeInfo {
+                    width,
+                    height,
+                    intervals: vec![Interval::from_fps(30), Interval::from_fps(60)],
+                })
+                .collect()
+        };
+        let std_sizes = [(320, 180), (640, 480), (1280, 720), (1920, 1080)];
+        let f = |fourcc, d: &str| FormatInfo {
+            fourcc,
+            description: d.into(),
+            sizes: sizes(&std_sizes),
+        };
+        FakeConfig {
+            formats: vec![
+                f(FourCc::YUYV, "YUYV 4:2:2"),
+                f(FourCc::NV12, "Y/UV 4:2:0"),
+                f(FourCc::RGB24, "24-bit RGB 8-8-8"),
+                f(FourCc::GREY, "8-bit Greyscale"),
+            ],
+            period: Duration::ZERO,
+            max_buffers: 32,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Faults {
+    drop_percent: i64,
+    drop_acc: i64,
+    flag_error_next: bool,
+    reqbufs_error: bool,
+    qbuf_error: bool,
+    streamon_error: bool,
+    fatal: bool,
+    disconnected: bool,
+    wrap_sequence: bool,
+    skip: u32,
+}
+
+struct State {
+    format: Negotiated,
+    interval: Interval,
+    period: Duration,
+    regions: Vec<Arc<HeapRegion>>,
+    queued: VecDeque<usize>,
+    done: VecDeque<Dequeued>,
+    streaming: bool,
+    sequence: u32,
+    next_due: Instant,
+    pattern: i64,
+    faults: Faults,
+    epoch: Instant,
+    stream_ons: u32,
+}
+
+/// An in-process [`CaptureDevice`] for tests. Cheap to clone: clones share one device, so a
+/// test can keep a handle to inject faults while a stream owns another.
+#[derive(Clone)]
+pub struct FakeDevice {
+    config: Arc<FakeConfig>,
+    state: Arc<Mutex<State>>,
+}
+
+impl Default for FakeDevice {
+    fn default() -> FakeDevice {
+        FakeDevice::new(FakeConfig::default())
+    }
+}
+
+impl FakeDevice {
+    /// A fake with `config`, starting at its first format's first size.
+    pub fn new(config: FakeConfig) -> FakeDevice {
+        let (fourcc, w, h) = config
+            .formats
+            .first()
+            .and_then(|f| f.sizes.first().map(|s| (f.fourcc, s.width, s.height)))
+            .unwrap_or((FourCc::YUYV, 640, 480));
+        let (stride, size_image) = geometry(fourcc, w, h).unwrap_or((w * 2, w * 2 * h));
+        let now = Instant::now();
+        let state = State {
+            format: Negotiated {
+                fourcc,
+                width: w,
+                height: h,
+                stride,
+                size_image,
+            },
+            interval: Interval::from_fps(30),
+            period: config.period,
+            regions: Vec::new(),
+            queued: VecDeque::new(),
+            done: VecDeque::new(),
+            streaming: false,
+            sequence: 0,
+            next_due: now,
+            pattern: 0,
+            faults: Faults::default(),
+            epoch: now,
+            stream_ons: 0,
+        };
+        FakeDevice {
+            config: Arc::new(config),
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// Makes the driver silently skip the next `n` frames (a sequence gap of `n`).
+    pub fn skip_frames(&self, n: u32) {
+        self.state.lock().faults.skip += n;
+    }
+
+    /// Changes the frame period (a slow or stalled camera).
+    pub fn set_period(&self, period: Duration) {
+        let mut st = self.state.lock();
+        st.period = period;
+        st.next_due = Instant::now() + period;
+    }
+
+    /// Buffers currently owned by the driver (queued or filled, not yet dequeued).
+    pub fn buffers_in_driver(&self) -> usize {
+        let st = self.state.lock();
+        st.queued.len() + st.done.len()
+    }
+
+    /// Number of buffers allocated by the last `request_buffers` (0 after release).
+    pub fn buffers_allocated(&self) -> usize {
+        self.state.lock().regions.len()
+    }
+
+    /// True between STREAMON and STREAMOFF.
+    pub fn is_streaming(&self) -> bool {
+        self.state.lock().streaming
+    }
+
+    /// How many times streaming was started.
+    pub fn stream_ons(&self) -> u32 {
+        self.state.lock().stream_ons
+    }
+
+    /// Produces every frame that is due now into the done list.
+    fn advance(st: &mut State, now: Instant) {
+        while st.streaming && !st.faults.disconnected && !st.queued.is_empty() && now >= st.next_due
+        {
+            let due = st.next_due;
+            // At least 1 ms apart, so a fake that drops every frame cannot spin; frames
+            // that fell due while the application was away are produced in a burst.
+            st.next_due += st.period.max(Duration::from_millis(1));
+            let seq = st.sequence;
+            st.sequence = st.sequence.wrapping_add(1);
+            if st.faults.skip > 0 {
+                st.faults.skip -= 1;
+                continue;
+            }
+            st.faults.drop_acc += st.faults.drop_percent;
+            if st.faults.drop_acc >= 100 {
+                st.faults.drop_acc -= 100;
+                continue;
+            }
+            let Some(index) = st.queued.pop_front() else {
+                break;
+            };
+            let fmt = st.format;
+            let pattern = st.pattern;
+            st.regions[index].fill(|b| paint(b, &fmt, pattern, seq));
+            let error = std::mem::take(&mut st.faults.flag_error_next);
+            let timestamp = Duration::from_secs(1000) + due.duration_since(st.epoch);
+            st.done.push_back(Dequeued {
+                index,
+                bytesused: fmt.size_image as usize,
+                sequence: seq,
+                timestamp,
+                error,
+            });
+        }
+    }
+
+    fn check_connected(st: &State, op: &'static str) -> Result<()> {
+        if st.faults.disconnected {
+            Err(os_err(op, libc::ENODEV))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl CaptureDevice for FakeDevice {
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            path: String::new(),
+            driver: "framekeep-fake".into(),
+            card: "framekeep fake camera".into(),
+            bus: "fake:0".into(),
+        }
+    }
+
+    fn formats(&self) -> Result<Vec<FormatInfo>> {
+        Self::check_connected(&self.state.lock(), "VIDIOC_ENUM_FMT")?;
+        Ok(self.config.formats.clone())
+    }
+
+    fn format(&self) -> Result<Negotiated> {
+        let st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_G_FMT")?;
+        Ok(st.format)
+    }
+
+    fn set_format(&self, fourcc: FourCc, width: u32, height: u32) -> Result<Negotiated> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_S_FMT")?;
+        if !st.regions.is_empty() {
+            return Err(os_err("VIDIOC_S_FMT", libc::EBUSY));
+        }
+        // Like real drivers: an unknown format falls back to the first, an unknown size to
+        // the nearest offered one.
+        let fmt = self
+            .config
+            .formats
+            .iter()
+            .find(|f| f.fourcc == fourcc)
+            .or_else(|| self.config.formats.first())
+            .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
+        let size = fmt
+            .sizes
+            .iter()
+            .min_by_key(|s| {
+                (i64::from(s.width) - i64::from(width)).abs()
+                    + (i64::from(s.height) - i64::from(height)).abs()
+            })
+            .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
+        let (stride, size_image) = geometry(fmt.fourcc, size.width, size.height)
+            .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
+        st.format = Negotiated {
+            fourcc: fmt.fourcc,
+            width: size.width,
+            height: size.height,
+            stride,
+            size_image,
+        };
+        Ok(st.format)
+    }
+
+    fn set_interval(&self, interval: Interval) -> Result<Option<Interval>> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_S_PARM")?;
+        if interval.num != 0 && interval.den != 0 {
+            st.interval = interval;
+        }
+        Ok(Some(st.interval))
+    }
+
+    fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_REQBUFS")?;
+        if std::mem::take(&mut st.faults.reqbufs_error) {
+            return Err(os_err("VIDIOC_REQBUFS", libc::EINVAL));
+        }
+        if st.streaming || !st.regions.is_empty() {
+            return Err(os_err("VIDIOC_REQBUFS", libc::EBUSY));
+        }
+        let count = count.min(self.config.max_buffers);
+        let len = st.format.size_image as usize;
+        let mut maps = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let (mapping, region) = Mapping::heap(len);
+            st.regions.push(region);
+            maps.push(mapping);
+        }
+        Ok(maps)
+    }
+
+    fn release_buffers(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_REQBUFS")?;
+        if st.streaming {
+            return Err(os_err("VIDIOC_REQBUFS", libc::EBUSY));
+        }
+        st.regions.clear();
+        Ok(())
+    }
+
+    fn queue(&self, index: usize) -> Result<()> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_QBUF")?;
+        if std::mem::take(&mut st.faults.qbuf_error) {
+            return Err(os_err("VIDIOC_QBUF", libc::EINVAL));
+        }
+        if index >= st.regions.len()
+            || st.queued.contains(&index)
+            || st.done.iter().any(|d| d.index == index)
+        {
+            return Err(os_err("VIDIOC_QBUF", libc::EINVAL));
+        }
+        st.regions[index].give_to_driver();
+        st.queued.push_back(index);
+        Ok(())
+    }
+
+    fn dequeue(&self) -> Result<Option<Dequeued>> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_DQBUF")?;
+        if st.faults.fatal {
+            return Err(os_err("VIDIOC_DQBUF", libc::EIO));
+        }
+        if !st.streaming {
+            return Err(os_err("VIDIOC_DQBUF", libc::EINVAL));
+        }
+        Self::advance(&mut st, Instant::now());
+        let d = st.done.pop_front();
+        if let Some(d) = &d {
+            st.regions[d.index].take_from_driver();
+        }
+        Ok(d)
+    }
+
+    fn wait(&self, timeout: Duration, waker: &Waker) -> Result<Wait> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            let sleep = {
+                let mut st = self.state.lock();
+                if st.faults.disconnected || st.faults.fatal || !st.streaming {
+                    return Ok(Wait::Ready);
+                }
+                Self::advance(&mut st, now);
+                if !st.done.is_empty() {
+                    return Ok(Wait::Ready);
+                }
+                if st.queued.is_empty() {
+                    deadline.saturating_duration_since(now)
+                } else {
+                    st.next_due
+                        .saturating_duration_since(now)
+                        .min(deadline.saturating_duration_since(now))
+                }
+            };
+            if waker.wait_timeout(sleep.min(Duration::from_millis(50))) {
+                return Ok(Wait::Woken);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Wait::TimedOut);
+            }
+        }
+    }
+
+    fn stream_on(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_STREAMON")?;
+        if std::mem::take(&mut st.faults.streamon_error) {
+            return Err(os_err("VIDIOC_STREAMON", libc::EINVAL));
+        }
+        if st.regions.is_empty() {
+            return Err(os_err("VIDIOC_STREAMON", libc::EINVAL));
+        }
+        st.streaming = true;
+        st.stream_ons += 1;
+        st.sequence = if st.faults.wrap_sequence {
+            0xffff_ff80
+        } else {
+            0
+        };
+        st.next_due = Instant::now();
+        st.faults.fatal = false;
+        Ok(())
+    }
+
+    fn stream_off(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_STREAMOFF")?;
+        st.streaming = false;
+        let st = &mut *st;
+        for i in st
+            .queued
+            .drain(..)
+            .chain(st.done.drain(..).map(|d| d.index))
+        {
+            st.regions[i].take_from_driver();
+        }
+        Ok(())
+    }
+
+    fn set_control(&self, name: &str, value: i64) -> Result<()> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_S_CTRL")?;
+        let f = &mut st.faults;
+        match crate::sys::control_key(name).as_str() {
+            "percentage_of_dropped_buffers" => f.drop_percent = value.clamp(0, 100),
+            "disconnect" => f.disconnected = true,
+            "inject_v4l2_buf_flag_error" => f.flag_error_next = true,
+            "inject_vidioc_reqbufs_error" => f.reqbufs_error = true,
+            "inject_vidioc_qbuf_error" => f.qbuf_error = true,
+            "inject_vidioc_streamon_error" => f.streamon_error = true,
+            "inject_fatal_streaming_error" => f.fatal = true,
+            "wrap_sequence_number" => f.wrap_sequence = value != 0,
+            "test_pattern" => st.pattern = value,
+            // Accepted and ignored, so vivid-oriented setup code runs unchanged.
+            "horizontal_movement" | "vertical_movement" | "osd_text_mode" => {}
+            _ => return Err(CaptureError::NoSuchControl(name.to_string())),
+        }
+        Ok(())
+    }
+}

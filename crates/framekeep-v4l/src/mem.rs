@@ -1,0 +1,156 @@
+//! Buffer memory: kernel mmap regions and the fake driver's heap regions.
+//!
+//! A [`Mapping`] is one V4L2 buffer's memory as the process sees it. The capture stream's
+//! shared state owns every mapping, and every `ExternalBuffer` handed to framekeep-core keeps
+//! that shared state alive, so a mapping is unmapped only after the last frame that points
+//! into it is gone — even when the stream itself was dropped first. This module and
+//! [`sys`](crate::sys) are the only places with `unsafe`.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use framekeep_core::frame::{BufferHome, ExternalBuffer};
+
+/// The memory of one driver buffer.
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    backing: Backing,
+}
+
+enum Backing {
+    /// `mmap(2)`ed from a V4L2 device; unmapped on drop.
+    Mmap,
+    /// Heap memory shared with a [`FakeDevice`](crate::FakeDevice).
+    Heap(#[allow(dead_code)] Arc<HeapRegion>),
+}
+
+// SAFETY: a Mapping is a raw region with no thread affinity; all access to its bytes goes
+// through the buffer-ownership protocol (driver-owned while queued, reader-only while a
+// frame holds it), which is what makes concurrent use sound, not the pointer type.
+unsafe impl Send for Mapping {}
+// SAFETY: see Send; `&Mapping` only exposes the address and length.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Wraps a region returned by `mmap(2)`.
+    ///
+    /// # Safety
+    /// `ptr` must be the start of a live `len`-byte shared mapping that nothing else unmaps.
+    pub(crate) unsafe fn from_mmap(ptr: NonNull<u8>, len: usize) -> Mapping {
+        Mapping {
+            ptr,
+            len,
+            backing: Backing::Mmap,
+        }
+    }
+
+    /// A heap region for the fake driver, plus the handle the fake writes through.
+    pub(crate) fn heap(len: usize) -> (Mapping, Arc<HeapRegion>) {
+        let region = Arc::new(HeapRegion::new(len));
+        let mapping = Mapping {
+            ptr: region.ptr,
+            len,
+            backing: Backing::Heap(region.clone()),
+        };
+        (mapping, region)
+    }
+
+    /// Length of the buffer in bytes (the driver's `length`, not a frame's `bytesused`).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a zero-length buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Wraps this buffer's memory as a framekeep [`ExternalBuffer`] whose last drop hands it
+    /// to `home`.
+    ///
+    /// The caller (the capture stream) guarantees `home` owns this mapping, so the memory
+    /// outlives the returned buffer, and that the driver does not own the buffer right now.
+    pub(crate) fn external(&self, index: usize, home: Arc<dyn BufferHome>) -> ExternalBuffer {
+        // SAFETY: `home` (the stream's shared state) owns this Mapping and is kept alive by
+        // the ExternalBuffer itself, so `ptr..ptr+len` stays mapped until the buffer and
+        // every frame made from it are dropped; the stream only calls this for a buffer it
+        // has just dequeued, so the driver does not write to it until `home.recycle`.
+        unsafe { ExternalBuffer::new(self.ptr.as_ptr(), self.len, index, home) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if let Backing::Mmap = self.backing {
+            // SAFETY: `ptr`/`len` came from a successful mmap (see `from_mmap`) and this is
+            // the only place that unmaps it; no frame can point into it any more because
+            // frames keep the owner of this Mapping alive.
+            let rc = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+            if rc != 0 {
+                tracing::warn!("munmap failed: {}", std::io::Error::last_os_error());
+            }
+        }
+    }
+}
+
+/// Heap memory standing in for a driver buffer in [`FakeDevice`](crate::FakeDevice).
+///
+/// Writes are allowed only while the fake driver owns the buffer (between its `queue` and
+/// `dequeue`), mirroring the kernel's rule, and the flag below enforces it.
+pub(crate) struct HeapRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+    driver_owned: AtomicBool,
+}
+
+// SAFETY: the region is plain heap memory; writes are gated by `driver_owned` (see `fill`).
+unsafe impl Send for HeapRegion {}
+// SAFETY: as above.
+unsafe impl Sync for HeapRegion {}
+
+impl HeapRegion {
+    fn new(len: usize) -> HeapRegion {
+        let boxed: Box<[u8]> = vec![0u8; len.max(1)].into_boxed_slice();
+        let ptr = NonNull::new(Box::into_raw(boxed).cast::<u8>()).unwrap_or(NonNull::dangling());
+        HeapRegion {
+            ptr,
+            len,
+            driver_owned: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the buffer as owned by the fake driver (it was queued).
+    pub(crate) fn give_to_driver(&self) {
+        self.driver_owned.store(true, Ordering::Release);
+    }
+
+    /// Marks the buffer as owned by the application (it was dequeued).
+    pub(crate) fn take_from_driver(&self) {
+        self.driver_owned.store(false, Ordering::Release);
+    }
+
+    /// Lets the fake driver write into the buffer; returns false (and does nothing) when the
+    /// application owns it.
+    pub(crate) fn fill(&self, f: impl FnOnce(&mut [u8])) -> bool {
+        if !self.driver_owned.load(Ordering::Acquire) {
+            return false;
+        }
+        // SAFETY: the buffer is queued to the fake driver, so no frame reads it (frames are
+        // only made from dequeued buffers) and only the fake driver, which serialises its
+        // calls behind its own mutex, writes to it; ptr/len describe our live allocation.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) };
+        f(bytes);
+        true
+    }
+}
+
+impl Drop for HeapRegion {
+    fn drop(&mut self) {
+        let len = self.len.max(1);
+        // SAFETY: ptr/len are exactly what Box::into_raw produced in `new`, and Drop runs
+        // once, after every Mapping (which holds an Arc to us) is gone.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), len)) });
+    }
+}

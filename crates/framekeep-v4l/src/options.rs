@@ -1,0 +1,210 @@
+//! How a [`CaptureStream`](crate::CaptureStream) is configured, and what it reports.
+
+use std::fmt;
+use std::time::Duration;
+
+use framekeep_core::cancel::CancelToken;
+use framekeep_core::ledger::Ledger;
+
+use crate::device::FourCc;
+
+/// The format to ask the driver for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatRequest {
+    /// Pixel format.
+    pub fourcc: FourCc,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second (None: keep the driver's rate).
+    pub fps: Option<u32>,
+}
+
+impl FormatRequest {
+    /// `fourcc` at `width` x `height`, driver's frame rate.
+    pub fn new(fourcc: FourCc, width: u32, height: u32) -> FormatRequest {
+        FormatRequest {
+            fourcc,
+            width,
+            height,
+            fps: None,
+        }
+    }
+
+    /// The same request at `fps` frames per second.
+    pub fn fps(mut self, fps: u32) -> FormatRequest {
+        self.fps = Some(fps);
+        self
+    }
+}
+
+impl fmt::Display for FormatRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}x{}", self.fourcc, self.width, self.height)?;
+        if let Some(fps) = self.fps {
+            write!(f, " @{fps}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Called once when a stream closes, with its final statistics.
+pub type OnClose = Box<dyn FnOnce(&StreamStats) + Send + 'static>;
+
+/// Options of a capture stream, builder style. Defaults: the driver's current format, 4
+/// buffers, 2 s timeout, copy when fewer than 2 buffers would stay queued, error-flagged
+/// buffers skipped, every frame delivered (not latest-only).
+pub struct StreamOptions {
+    pub(crate) format: Option<FormatRequest>,
+    pub(crate) strict: bool,
+    pub(crate) buffers: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) min_queued: usize,
+    pub(crate) latest_only: bool,
+    pub(crate) deliver_errors: bool,
+    pub(crate) cancel: Option<CancelToken>,
+    pub(crate) on_close: Option<OnClose>,
+    pub(crate) ledger: Option<Ledger>,
+    pub(crate) controls: Vec<(String, i64)>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> StreamOptions {
+        StreamOptions {
+            format: None,
+            strict: false,
+            buffers: 4,
+            timeout: Duration::from_secs(2),
+            min_queued: 2,
+            latest_only: false,
+            deliver_errors: false,
+            cancel: None,
+            on_close: None,
+            ledger: None,
+            controls: Vec::new(),
+        }
+    }
+}
+
+impl StreamOptions {
+    /// Default options.
+    pub fn new() -> StreamOptions {
+        StreamOptions::default()
+    }
+
+    /// Asks for a format (and rate).
+    pub fn format(mut self, request: FormatRequest) -> Self {
+        self.format = Some(request);
+        self
+    }
+
+    /// With `true`, a granted format or rate that differs from the request is an error
+    /// ([`CaptureError::FormatMismatch`](crate::CaptureError::FormatMismatch)) instead of
+    /// being accepted and reported.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Number of mmap buffers to request (at least 2; the driver may grant more).
+    pub fn buffers(mut self, count: u32) -> Self {
+        self.buffers = count.max(2);
+        self
+    }
+
+    /// Longest wait for one frame before [`CaptureError::Timeout`](crate::CaptureError::Timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Copy threshold: when handing a buffer out would leave fewer than `n` buffers queued
+    /// in the driver, the frame is copied into a pooled buffer and the driver's buffer is
+    /// re-queued at once (GStreamer's copy threshold). Clamped to `1..buffers`.
+    pub fn min_queued(mut self, n: usize) -> Self {
+        self.min_queued = n;
+        self
+    }
+
+    /// Deliver only the newest ready frame; older ready ones are re-queued and counted as
+    /// skipped. For displays and controllers that want the lowest latency.
+    pub fn latest_only(mut self, on: bool) -> Self {
+        self.latest_only = on;
+        self
+    }
+
+    /// Deliver buffers the driver flagged `V4L2_BUF_FLAG_ERROR` (default: skip them). They
+    /// are counted in [`StreamStats::errors`] either way.
+    pub fn deliver_errors(mut self, on: bool) -> Self {
+        self.deliver_errors = on;
+        self
+    }
+
+    /// A token that, when cancelled, makes a waiting [`CaptureStream::next_frame`](crate::CaptureStream::next_frame)
+    /// return [`CaptureError::Cancelled`](crate::CaptureError::Cancelled) at once.
+    pub fn with_cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// A callback run once when the stream closes, with its final statistics.
+    pub fn with_on_close(mut self, f: impl FnOnce(&StreamStats) + Send + 'static) -> Self {
+        self.on_close = Some(Box::new(f));
+        self
+    }
+
+    /// The ledger that tracks the stream and its held buffers (default: the global one).
+    pub fn with_ledger(mut self, ledger: &Ledger) -> Self {
+        self.ledger = Some(ledger.clone());
+        self
+    }
+
+    /// A control to set (by `v4l2-ctl -L` name) after negotiation, before streaming.
+    pub fn control(mut self, name: impl Into<String>, value: i64) -> Self {
+        self.controls.push((name.into(), value));
+        self
+    }
+}
+
+impl fmt::Debug for StreamOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamOptions")
+            .field("format", &self.format)
+            .field("strict", &self.strict)
+            .field("buffers", &self.buffers)
+            .field("timeout", &self.timeout)
+            .field("min_queued", &self.min_queued)
+            .field("latest_only", &self.latest_only)
+            .field("deliver_errors", &self.deliver_errors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of a stream (a snapshot).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Frames delivered.
+    pub frames: u64,
+    /// Frames the driver never delivered (sequence gaps).
+    pub dropped: u64,
+    /// Delivered frames that were copies (the application held too many buffers).
+    pub copied: u64,
+    /// Error-flagged buffers plus failed re-queues.
+    pub errors: u64,
+    /// Ready frames passed over in latest-only mode, or discarded because the copy pool was
+    /// exhausted.
+    pub skipped: u64,
+    /// Driver buffers still held by frames when the stream closed (kept mapped until they drop).
+    pub held_at_close: u64,
+}
+
+impl fmt::Display for StreamStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "frames {} dropped {} copied {} errors {} skipped {}",
+            self.frames, self.dropped, self.copied, self.errors, self.skipped
+        )
+    }
+}

@@ -1,0 +1,525 @@
+//! [`CaptureStream`]: zero-copy V4L2 capture that yields ordinary framekeep [`Frame`]s.
+//!
+//! # Life of a buffer
+//! All buffers are queued before STREAMON. [`CaptureStream::next_frame`] polls (bounded by
+//! the timeout, interruptible by the cancel token through an eventfd), dequeues, and wraps
+//! the driver's memory in a [`Frame`] sliced to `bytesused` — no copy. When the last handle
+//! of that frame drops, anywhere, the buffer is re-queued (see [`home`](crate::home)).
+//!
+//! # Why a copy threshold
+//! A driver with no queued buffer drops frames. If handing a buffer out would leave fewer
+//! than `min_queued` buffers in the driver, the stream copies the frame into a
+//! [`FramePool`] buffer instead and re-queues the driver's buffer at once; the caller gets
+//! a `Frame` either way, and [`StreamStats::copied`] counts the copies.
+//!
+//! # Stop order
+//! [`CaptureStream::close`] (or drop): stop delivering, STREAMOFF, wait a bounded time
+//! for held frames, give up parked buffers; the mappings are unmapped and the driver's
+//! buffers freed when the last frame is gone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use framekeep_core::cancel::OnCancel;
+use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
+use framekeep_core::ledger::{Kind, Ledger};
+use framekeep_core::pool::{FramePool, PoolOptions};
+
+use crate::device::{CaptureDevice, Dequeued, DeviceInfo, Interval, Negotiated, Wait};
+use crate::error::{CaptureError, Result};
+use crate::home::{Counters, Owner, Shared};
+use crate::options::{OnClose, StreamOptions, StreamStats};
+use crate::seq::SequenceTracker;
+use crate::sys::{V4l2Device, Waker};
+
+/// How long [`CaptureStream::close`] waits for frames the application still holds.
+const CLOSE_GRACE: Duration = Duration::from_millis(200);
+
+/// A running capture: yields [`Frame`]s from a [`CaptureDevice`].
+pub struct CaptureStream {
+    shared: Arc<Shared>,
+    waker: Arc<Waker>,
+    cancel: Option<framekeep_core::cancel::CancelToken>,
+    _on_cancel: Option<OnCancel>,
+    on_close: Option<OnClose>,
+    seq: SequenceTracker,
+    negotiated: Negotiated,
+    interval: Option<Interval>,
+    format: PixelFormat,
+    layout: Option<FrameLayout>,
+    pool: Option<FramePool>,
+    timeout: Duration,
+    min_queued: usize,
+    latest_only: bool,
+    deliver_errors: bool,
+    terminal: Option<CaptureError>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for CaptureStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureStream")
+            .field("device", &self.shared.device.info())
+            .field("format", &self.negotiated)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mismatch(req: impl std::fmt::Display, granted: impl std::fmt::Display) -> CaptureError {
+    CaptureError::FormatMismatch {
+        requested: req.to_string(),
+        granted: granted.to_string(),
+    }
+}
+
+impl CaptureStream {
+    /// Opens a V4L2 node by path (`/dev/video0`) or, for anything not starting with `/`,
+    /// by card name or bus info (see [`crate::open_device`]), and starts streaming.
+    pub fn open(device: &str, options: StreamOptions) -> Result<CaptureStream> {
+        let dev: V4l2Device = crate::list::open_device(device)?;
+        CaptureStream::start(Box::new(dev), options)
+    }
+
+    /// Negotiates, maps buffers, queues them all and starts streaming on `device`.
+    pub fn start(device: Box<dyn CaptureDevice>, options: StreamOptions) -> Result<CaptureStream> {
+        let StreamOptions {
+            format,
+            strict,
+            buffers,
+            timeout,
+            min_queued,
+            latest_only,
+            deliver_errors,
+            cancel,
+            on_close,
+            ledger,
+            controls,
+        } = options;
+        let mut negotiated = device.format()?;
+        let mut interval = None;
+        if let Some(req) = format {
+            negotiated = device.set_format(req.fourcc, req.width, req.height)?;
+            let same = negotiated.fourcc == req.fourcc
+                && negotiated.width == req.width
+                && negotiated.height == req.height;
+            if strict && !same {
+                return Err(mismatch(req, negotiated));
+            }
+            if let Some(fps) = req.fps {
+                interval = device.set_interval(Interval::from_fps(fps))?;
+                let granted = interval.map(|i| i.fps()).unwrap_or(0.0);
+                if strict && (granted - f64::from(fps)).abs() > 0.01 * f64::from(fps) {
+                    return Err(mismatch(req, format_args!("{negotiated} @{granted:.3}")));
+                }
+            }
+        }
+        let format = PixelFormat::from_fourcc(negotiated.fourcc.0)
+            .filter(|f| *f != PixelFormat::Uv88)
+            .ok_or(CaptureError::UnsupportedFormat(negotiated.fourcc))?;
+        let layout = if format == PixelFormat::Mjpeg {
+            None
+        } else {
+            Some(
+                FrameLayout::strided(
+                    format,
+                    negotiated.width as usize,
+                    negotiated.height as usize,
+                    negotiated.stride as usize,
+                )
+                .map_err(|e| CaptureError::Frame(e.to_string()))?,
+            )
+        };
+        for (name, value) in &controls {
+            device.set_control(name, *value)?;
+        }
+        let mappings = device.request_buffers(buffers)?;
+        if mappings.len() < 2 {
+            let n = mappings.len() as u32;
+            drop(mappings);
+            let _ = device.release_buffers();
+            return Err(CaptureError::TooFewBuffers(n));
+        }
+        if let Some(l) = layout {
+            if let Some(small) = mappings.iter().find(|m| m.len() < l.len) {
+                let err = CaptureError::BadBuffer(format!(
+                    "buffer of {} bytes for a {}-byte image",
+                    small.len(),
+                    l.len
+                ));
+                drop(mappings);
+                let _ = device.release_buffers();
+                return Err(err);
+            }
+        }
+        let count = mappings.len();
+        let ledger = ledger.unwrap_or_else(|| Ledger::global().clone());
+        let shared = Arc::new(Shared::new(device, mappings, ledger));
+        let waker = Arc::new(Waker::new()?);
+        let on_cancel = cancel.as_ref().map(|token| {
+            let w = Arc::clone(&waker);
+            token.on_cancel(move |_| w.wake())
+        });
+        let mut stream = CaptureStream {
+            shared,
+            waker,
+            cancel,
+            _on_cancel: on_cancel,
+            on_close,
+            seq: SequenceTracker::new(),
+            negotiated,
+            interval,
+            format,
+            layout,
+            pool: None,
+            timeout,
+            min_queued: min_queued.clamp(1, count - 1),
+            latest_only,
+            deliver_errors,
+            terminal: None,
+            closed: false,
+        };
+        stream.stream_on()?;
+        Ok(stream)
+    }
+
+    /// Parks an ExternalBuffer per slot, queues them all, STREAMON.
+    fn stream_on(&mut self) -> Result<()> {
+        let home: Arc<dyn framekeep_core::frame::BufferHome> = self.shared.clone();
+        let sh = &self.shared;
+        {
+            let mut t = sh.table.lock();
+            t.active = true;
+            for i in 0..sh.buffer_count() {
+                t.slots[i].parked = Some(sh.mapping(i).external(i, Arc::clone(&home)));
+                sh.queue_locked(&mut t, i)?;
+            }
+        }
+        sh.device.stream_on()
+    }
+
+    /// The format the driver granted.
+    pub fn negotiated(&self) -> Negotiated {
+        self.negotiated
+    }
+
+    /// The framekeep pixel format of delivered frames.
+    pub fn pixel_format(&self) -> PixelFormat {
+        self.format
+    }
+
+    /// The frame interval the driver granted (None: not asked, or no rate control).
+    pub fn interval(&self) -> Option<Interval> {
+        self.interval
+    }
+
+    /// The layout of delivered frames (None for MJPEG, whose length varies).
+    pub fn layout(&self) -> Option<FrameLayout> {
+        self.layout
+    }
+
+    /// Number of driver buffers.
+    pub fn buffer_count(&self) -> usize {
+        self.shared.buffer_count()
+    }
+
+    /// Buffers currently queued in the driver.
+    pub fn queued(&self) -> usize {
+        self.shared.table.lock().in_driver
+    }
+
+    /// The device's identity.
+    pub fn info(&self) -> DeviceInfo {
+        self.shared.device.info()
+    }
+
+    /// The device, e.g. to set controls while streaming.
+    pub fn device(&self) -> &dyn CaptureDevice {
+        &*self.shared.device
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> StreamStats {
+        self.shared.counters.snapshot()
+    }
+
+    fn ended(&self) -> Option<CaptureError> {
+        match &self.terminal {
+            Some(CaptureError::Disconnected { op }) => Some(CaptureError::Disconnected { op }),
+            Some(CaptureError::StreamFailed) => Some(CaptureError::StreamFailed),
+            Some(_) => Some(CaptureError::Stopped),
+            None if self.closed => Some(CaptureError::Stopped),
+            None => None,
+        }
+    }
+
+    fn fail(&mut self, e: CaptureError) -> CaptureError {
+        if e.is_terminal() {
+            self.terminal = Some(match &e {
+                CaptureError::Disconnected { op } => CaptureError::Disconnected { op },
+                CaptureError::StreamFailed => CaptureError::StreamFailed,
+                _ => CaptureError::Stopped,
+            });
+        }
+        e
+    }
+
+    /// Re-queues buffers whose earlier re-queue failed, and reports that failure once.
+    fn retry_idle(&mut self) -> Result<()> {
+        let sh = Arc::clone(&self.shared);
+        let mut t = sh.table.lock();
+        let pending = t.pending_error.take();
+        for i in 0..t.slots.len() {
+            if t.slots[i].owner == Owner::Stream && t.slots[i].parked.is_some() {
+                if let Err(e) = sh.queue_locked(&mut t, i) {
+                    Counters::add(&sh.counters.errors, 1);
+                    drop(t);
+                    return Err(self.fail(e));
+                }
+            }
+        }
+        match pending {
+            Some(e) => Err(self.fail(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the next frame (at most the stream's timeout).
+    ///
+    /// Errors: [`CaptureError::Timeout`], [`CaptureError::Cancelled`],
+    /// [`CaptureError::Disconnected`] (then every later call says so too),
+    /// [`CaptureError::StreamFailed`], or a failed driver call (a re-queue error is
+    /// reported once; the stream goes on).
+    pub fn next_frame(&mut self) -> Result<Frame> {
+        if let Some(e) = self.ended() {
+            return Err(e);
+        }
+        self.retry_idle()?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                return Err(CaptureError::Cancelled);
+            }
+            let d = match self.shared.device.dequeue() {
+                Ok(Some(d)) => d,
+                Ok(None) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(CaptureError::Timeout(self.timeout));
+                    }
+                    if self.shared.table.lock().in_driver == 0 {
+                        // Nothing queued (every re-queue failed): polling would spin.
+                        self.waker.wait_timeout(left.min(Duration::from_millis(10)));
+                        self.retry_idle()?;
+                        continue;
+                    }
+                    match self.shared.device.wait(left, &self.waker) {
+                        Ok(Wait::Ready) => continue,
+                        Ok(Wait::TimedOut) => continue,
+                        Ok(Wait::Woken) => {
+                            return Err(if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                                CaptureError::Cancelled
+                            } else {
+                                CaptureError::Stopped
+                            })
+                        }
+                        Err(e) => return Err(self.fail(e)),
+                    }
+                }
+                Err(e) => return Err(self.fail(e)),
+            };
+            let d = if self.latest_only { self.newest(d)? } else { d };
+            if let Some(frame) = self.deliver(d)? {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Latest-only: takes every further ready buffer, keeps the newest.
+    fn newest(&mut self, mut d: Dequeued) -> Result<Dequeued> {
+        loop {
+            match self.shared.device.dequeue() {
+                Ok(Some(next)) => {
+                    self.take(&d)?;
+                    let (_, gap) = self.seq.observe(d.sequence);
+                    Counters::add(&self.shared.counters.dropped, gap);
+                    Counters::add(&self.shared.counters.skipped, 1);
+                    self.requeue(d.index);
+                    d = next;
+                }
+                Ok(None) => return Ok(d),
+                Err(e) => {
+                    self.take(&d)?;
+                    self.requeue(d.index);
+                    return Err(self.fail(e));
+                }
+            }
+        }
+    }
+
+    /// Books a dequeued buffer as the stream's.
+    fn take(&self, d: &Dequeued) -> Result<()> {
+        let mut t = self.shared.table.lock();
+        match t.slots.get_mut(d.index) {
+            Some(s) if s.owner == Owner::Driver => {
+                s.owner = Owner::Stream;
+                t.in_driver -= 1;
+                Ok(())
+            }
+            _ => Err(CaptureError::BadBuffer(format!(
+                "driver returned buffer {} it did not own",
+                d.index
+            ))),
+        }
+    }
+
+    /// Gives a buffer the stream owns back to the driver (through the same path as a frame drop).
+    fn requeue(&self, index: usize) {
+        let buf = self.shared.table.lock().slots[index].parked.take();
+        if let Some(buf) = buf {
+            framekeep_core::frame::BufferHome::recycle(&*self.shared, buf);
+        }
+    }
+
+    /// Turns a dequeued buffer into a frame (or skips it); None means "wait for another".
+    fn deliver(&mut self, d: Dequeued) -> Result<Option<Frame>> {
+        if !self.latest_only {
+            self.take(&d)?;
+        }
+        let (sequence, gap) = self.seq.observe(d.sequence);
+        let shared = Arc::clone(&self.shared);
+        let c = &shared.counters;
+        Counters::add(&c.dropped, gap);
+        if d.error {
+            Counters::add(&c.errors, 1);
+            if !self.deliver_errors {
+                self.requeue(d.index);
+                return Ok(None);
+            }
+        }
+        let layout = match self.layout {
+            Some(l) if d.bytesused >= l.len => l,
+            Some(l) if d.error => FrameLayout {
+                len: d.bytesused.min(l.len),
+                ..l
+            },
+            Some(l) => {
+                self.requeue(d.index);
+                Counters::add(&c.errors, 1);
+                return Err(CaptureError::BadBuffer(format!(
+                    "bytesused {} < image size {}",
+                    d.bytesused, l.len
+                )));
+            }
+            None => FrameLayout::mjpeg(
+                self.negotiated.width as usize,
+                self.negotiated.height as usize,
+                d.bytesused,
+            ),
+        };
+        let meta = FrameMeta {
+            sequence,
+            timestamp: d.timestamp,
+        };
+        let (buf, in_driver) = {
+            let mut t = self.shared.table.lock();
+            let in_driver = t.in_driver;
+            let s = &mut t.slots[d.index];
+            s.owner = Owner::User;
+            s.held = Some(self.shared.ledger.track(Kind::FRAME, "v4l2 buffer"));
+            (s.parked.take(), in_driver)
+        };
+        let buf =
+            buf.ok_or_else(|| CaptureError::BadBuffer(format!("buffer {} has no slot", d.index)))?;
+        let frame = buf
+            .into_frame(layout, meta)
+            .map_err(|e| CaptureError::Frame(e.to_string()))?;
+        if in_driver >= self.min_queued || layout.format == PixelFormat::Mjpeg {
+            Counters::add(&c.frames, 1);
+            return Ok(Some(frame));
+        }
+        // The application holds too many buffers: copy, and re-queue the driver's at once.
+        match self.copy(&frame) {
+            Ok(copy) => {
+                Counters::add(&c.copied, 1);
+                Counters::add(&c.frames, 1);
+                Ok(Some(copy))
+            }
+            Err(e) => {
+                tracing::debug!("copy pool exhausted, frame skipped: {e}");
+                Counters::add(&c.skipped, 1);
+                Ok(None)
+            }
+        }
+    }
+
+    fn copy(&mut self, frame: &Frame) -> Result<Frame> {
+        let layout = *frame.layout();
+        if self.pool.as_ref().map(|p| p.layout()) != Some(layout) {
+            let n = self.shared.buffer_count();
+            let pool = PoolOptions::new(layout)
+                .name("v4l2 copies")
+                .min_buffers(1)
+                .max_buffers(n * 2)
+                .ledger(&self.shared.ledger)
+                .build()
+                .map_err(|e| CaptureError::Frame(e.to_string()))?;
+            self.pool = Some(pool);
+        }
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| CaptureError::Frame("no pool".into()))?;
+        let mut copy = pool
+            .try_acquire("v4l2 copy")
+            .map_err(|e| CaptureError::Frame(e.to_string()))?;
+        let dst = copy
+            .get_mut()
+            .ok_or_else(|| CaptureError::Frame("fresh pool frame is shared".into()))?;
+        let src = frame.data();
+        let n = src.len().min(dst.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        copy.set_meta(frame.meta());
+        Ok(copy)
+    }
+
+    /// Stops the stream in order and returns its final statistics. Frames still held stay
+    /// valid; their buffers are unmapped when they drop.
+    pub fn close(mut self) -> Result<StreamStats> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<StreamStats> {
+        if self.closed {
+            return Ok(self.stats());
+        }
+        self.closed = true;
+        self.waker.wake();
+        let off = self.shared.device.stream_off();
+        let mut held = self.shared.deactivate();
+        if held > 0 {
+            held = self.shared.wait_returned(CLOSE_GRACE);
+        }
+        if let Some(pool) = self.pool.take() {
+            pool.close();
+        }
+        let mut stats = self.stats();
+        stats.held_at_close = held as u64;
+        if let Some(f) = self.on_close.take() {
+            f(&stats);
+        }
+        match off {
+            Ok(()) | Err(CaptureError::Disconnected { .. }) => Ok(stats),
+            Err(_) if self.terminal.is_some() => Ok(stats),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for CaptureStream {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!("closing capture stream: {e}");
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! The kernel side: [`V4l2Device`] (a real V4L2 node through the `v4l` crate plus raw ioctls
+//! where the crate's streaming API does not fit) and [`Waker`], the eventfd that interrupts
+//! a blocked `poll`.
+//!
+//! Why raw ioctls: `v4l::io::mmap::Stream` ties every mapping to the stream and re-queues
+//! the previous buffer on each `next()`, so only one frame can be out at a time. framekeep
+//! hands buffers to the application and re-queues each one when its last frame handle drops,
+//! so it needs `QBUF(index)` and `DQBUF` as separate calls. Together with `mem`, this is the
+//! only module with `unsafe`.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::time::Duration;
+use std::{io, mem};
+
+use parking_lot::Mutex;
+use v4l::v4l2::vidioc;
+use v4l::v4l_sys::{v4l2_buffer, v4l2_control, v4l2_queryctrl, v4l2_requestbuffers};
+use v4l::video::Capture;
+
+use crate::device::{
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
+};
+use crate::error::{CaptureError, Result};
+use crate::mem::Mapping;
+
+const BUF_TYPE_CAPTURE: u32 = 1; // V4L2_BUF_TYPE_VIDEO_CAPTURE
+const MEMORY_MMAP: u32 = 1; // V4L2_MEMORY_MMAP
+const BUF_FLAG_ERROR: u32 = 0x40;
+const CTRL_FLAG_NEXT_CTRL: u32 = 0x8000_0000;
+const CTRL_TYPE_CTRL_CLASS: u32 = 6;
+const CAP_VIDEO_CAPTURE: u32 = 0x1;
+const CAP_STREAMING: u32 = 0x0400_0000;
+const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
+
+/// Issues one ioctl on `fd` with `arg` as its argument struct.
+fn ioctl<T>(fd: RawFd, op: &'static str, request: vidioc::_IOC_TYPE, arg: &mut T) -> Result<()> {
+    // SAFETY: every caller pairs `request` with the struct type the kernel expects for it
+    // (the request code encodes that struct's size), and `arg` is a valid exclusive pointer
+    // for the duration of the call.
+    unsafe { v4l::v4l2::ioctl(fd, request, (arg as *mut T).cast()) }
+        .map_err(|e| CaptureError::from_os(op, e))
+}
+
+/// A zero-initialised kernel struct.
+fn zeroed<T: Copy>() -> T {
+    // SAFETY: only used for the bindgen'd V4L2 C structs, for which all-zero bytes is a
+    // valid value (integers, arrays, unions of those and raw pointers).
+    unsafe { mem::zeroed() }
+}
+
+/// Normalises a control name the way `v4l2-ctl -L` prints it.
+pub(crate) fn control_key(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+/// A real V4L2 video capture node.
+pub struct V4l2Device {
+    dev: v4l::Device,
+    info: DeviceInfo,
+    controls: Mutex<Option<HashMap<String, u32>>>,
+}
+
+impl V4l2Device {
+    /// Opens a node (non-blocking, as the stream polls) and checks it can stream video.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<V4l2Device> {
+        let path = path.as_ref();
+        let dev = v4l::Device::with_path(path).map_err(|e| CaptureError::from_os("open", e))?;
+        let caps = dev
+            .query_caps()
+            .map_err(|e| CaptureError::from_os("VIDIOC_QUERYCAP", e))?;
+        let info = DeviceInfo {
+            path: path.display().to_string(),
+            driver: caps.driver.clone(),
+            card: caps.card.clone(),
+            bus: caps.bus.clone(),
+        };
+        let mut raw: v4l::v4l_sys::v4l2_capability = zeroed();
+        ioctl(
+            dev.handle().fd(),
+            "VIDIOC_QUERYCAP",
+            vidioc::VIDIOC_QUERYCAP,
+            &mut raw,
+        )?;
+        let node_caps = if raw.capabilities & CAP_DEVICE_CAPS != 0 {
+            raw.device_caps
+        } else {
+            raw.capabilities
+        };
+        if node_caps & CAP_VIDEO_CAPTURE == 0 || node_caps & CAP_STREAMING == 0 {
+            return Err(CaptureError::NotCapture(info.path));
+        }
+        Ok(V4l2Device {
+            dev,
+            info,
+            controls: Mutex::new(None),
+        })
+    }
+
+    fn fd(&self) -> RawFd {
+        self.dev.handle().fd()
+    }
+
+    fn control_id(&self, name: &str) -> Result<u32> {
+        let mut cache = self.controls.lock();
+        if cache.is_none() {
+            let mut map = HashMap::new();
+            let mut q: v4l2_queryctrl = zeroed();
+            q.id = CTRL_FLAG_NEXT_CTRL;
+            // Bounded: the kernel ends the walk with EINVAL; 4096 guards a broken driver.
+            for _ in 0..4096 {
+                if ioctl(
+                    self.fd(),
+                    "VIDIOC_QUERYCTRL",
+                    vidioc::VIDIOC_QUERYCTRL,
+                    &mut q,
+                )
+                .is_err()
+                {
+                    break;
+                }
+                if q.type_ != CTRL_TYPE_CTRL_CLASS {
+                    let raw: Vec<u8> = q.name.iter().take_while(|&&c| c != 0).copied().collect();
+                    map.insert(control_key(&String::from_utf8_lossy(&raw)), q.id);
+                }
+                q.id |= CTRL_FLAG_NEXT_CTRL;
+            }
+            *cache = Some(map);
+        }
+        cache
+            .as_ref()
+            .and_then(|m| m.get(&control_key(name)).copied())
+            .ok_or_else(|| CaptureError::NoSuchControl(name.to_string()))
+    }
+}
+
+fn negotiated(f: &v4l::Format) -> Negotiated {
+    Negotiated {
+        fourcc: FourCc(f.fourcc.repr),
+        width: f.width,
+        height: f.height,
+        stride: f.stride,
+        size_image: f.size,
+    }
+}
+
+impl CaptureDevice for V4l2Device {
+    fn info(&self) -> DeviceInfo {
+        self.info.clone()
+    }
+
+    fn formats(&self) -> Result<Vec<FormatInfo>> {
+        let descs = self
+            .dev
+            .enum_formats()
+            .map_err(|e| CaptureError::from_os("VIDIOC_ENUM_FMT", e))?;
+        let mut out = Vec::with_capacity(descs.len());
+        for d in descs {
+            let mut sizes = Vec::new();
+            // Drivers may refuse ENUM_FRAMESIZES for some formats; list the format anyway.
+            for s in self.dev.enum_framesizes(d.fourcc).unwrap_or_default() {
+                let discrete: Vec<(u32, u32)> = match s.size {
+                    v4l::framesize::FrameSizeEnum::Discrete(x) => vec![(x.width, x.height)],
+                    v4l::framesize::FrameSizeEnum::Stepwise(x) => {
+                        vec![(x.min_width, x.min_height), (x.max_width, x.max_height)]
+                    }
+                };
+                for (width, height) in discrete {
+                    let intervals = self
+                        .dev
+                        .enum_frameintervals(d.fourcc, width, height)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|i| match i.interval {
+                            v4l::frameinterval::FrameIntervalEnum::Discrete(f) => Some(Interval {
+                                num: f.numerator,
+                                den: f.denominator,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    sizes.push(SizeInfo {
+                        width,
+                        height,
+                        intervals,
+                    });
+                }
+            }
+            out.push(FormatInfo {
+                fourcc: FourCc(d.fourcc.repr),
+                description: d.description,
+                sizes,
+            });
+        }
+        Ok(out)
+    }
+
+    fn format(&self) -> Result<Negotiated> {
+        let f = self
+            .dev
+            .format()
+            .map_err(|e| CaptureError::from_os("VIDIOC_G_FMT", e))?;
+        Ok(negotiated(&f))
+    }
+
+    fn set_format(&self, fourcc: FourCc, width: u32, height: u32) -> Result<Negotiated> {
+        let mut f = self
+            .dev
+            .format()
+            .map_err(|e| CaptureError::from_os("VIDIOC_G_FMT", e))?;
+        f.fourcc = v4l::FourCC::new(&fourcc.0);
+        f.width = width;
+        f.height = height;
+        // Passing the old stride/size back makes some drivers (vivid) keep a larger stride.
+        f.stride = 0;
+        f.size = 0;
+        let granted = self
+            .dev
+            .set_format(&f)
+            .map_err(|e| CaptureError::from_os("VIDIOC_S_FMT", e))?;
+        Ok(negotiated(&granted))
+    }
+
+    fn set_interval(&self, interval: Interval) -> Result<Option<Interval>> {
+        let params =
+            v4l::video::capture::Parameters::new(v4l::Fraction::new(interval.num, interval.den));
+        match self.dev.set_params(&params) {
+            Ok(p) => Ok(Some(Interval {
+                num: p.interval.numerator,
+                den: p.interval.denominator,
+            })),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(None),
+            Err(e) => Err(CaptureError::from_os("VIDIOC_S_PARM", e)),
+        }
+    }
+
+    fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>> {
+        let mut req: v4l2_requestbuffers = zeroed();
+        req.count = count;
+        req.type_ = BUF_TYPE_CAPTURE;
+        req.memory = MEMORY_MMAP;
+        ioctl(
+            self.fd(),
+            "VIDIOC_REQBUFS",
+            vidioc::VIDIOC_REQBUFS,
+            &mut req,
+        )?;
+        let mut maps = Vec::with_capacity(req.count as usize);
+        for index in 0..req.count {
+            let mut buf: v4l2_buffer = zeroed();
+            buf.index = index;
+            buf.type_ = BUF_TYPE_CAPTURE;
+            buf.memory = MEMORY_MMAP;
+            ioctl(
+                self.fd(),
+                "VIDIOC_QUERYBUF",
+                vidioc::VIDIOC_QUERYBUF,
+                &mut buf,
+            )?;
+            let len = buf.length as usize;
+            // SAFETY: `m.offset` is the member the kernel fills for MMAP buffers.
+            let offset = unsafe { buf.m.offset };
+            // SAFETY: a fresh shared mapping of the device at the offset QUERYBUF gave; the
+            // kernel validates offset and length and we check the result below.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    self.fd(),
+                    offset as libc::off_t,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(CaptureError::from_os("mmap", io::Error::last_os_error()));
+            }
+            let ptr = NonNull::new(ptr.cast::<u8>())
+                .ok_or_else(|| CaptureError::BadBuffer("mmap returned null".into()))?;
+            // SAFETY: ptr/len is the live mapping just created; the Mapping unmaps it once.
+            maps.push(unsafe { Mapping::from_mmap(ptr, len) });
+        }
+        Ok(maps)
+    }
+
+    fn release_buffers(&self) -> Result<()> {
+        let mut req: v4l2_requestbuffers = zeroed();
+        req.type_ = BUF_TYPE_CAPTURE;
+        req.memory = MEMORY_MMAP;
+        ioctl(
+            self.fd(),
+            "VIDIOC_REQBUFS",
+            vidioc::VIDIOC_REQBUFS,
+            &mut req,
+        )
+    }
+
+    fn queue(&self, index: usize) -> Result<()> {
+        let mut buf: v4l2_buffer = zeroed();
+        buf.index = index as u32;
+        buf.type_ = BUF_TYPE_CAPTURE;
+        buf.memory = MEMORY_MMAP;
+        ioctl(self.fd(), "VIDIOC_QBUF", vidioc::VIDIOC_QBUF, &mut buf)
+    }
+
+    fn dequeue(&self) -> Result<Option<Dequeued>> {
+        let mut buf: v4l2_buffer = zeroed();
+        buf.type_ = BUF_TYPE_CAPTURE;
+        buf.memory = MEMORY_MMAP;
+        match ioctl(self.fd(), "VIDIOC_DQBUF", vidioc::VIDIOC_DQBUF, &mut buf) {
+            Ok(()) => Ok(Some(Dequeued {
+                index: buf.index as usize,
+                bytesused: buf.bytesused as usize,
+                sequence: buf.sequence,
+                timestamp: Duration::new(buf.timestamp.tv_sec.max(0) as u64, 0)
+                    + Duration::from_micros(buf.timestamp.tv_usec.max(0) as u64),
+                error: buf.flags & BUF_FLAG_ERROR != 0,
+            })),
+            Err(CaptureError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn wait(&self, timeout: Duration, waker: &Waker) -> Result<Wait> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.fd(),
+                events: libc::POLLIN | libc::POLLPRI,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: waker.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        match poll(&mut fds, timeout)? {
+            0 => Ok(Wait::TimedOut),
+            _ if fds[1].revents != 0 => Ok(Wait::Woken),
+            // Readable, or POLLERR/POLLHUP: the following DQBUF says which (ENODEV, EIO).
+            _ => Ok(Wait::Ready),
+        }
+    }
+
+    fn stream_on(&self) -> Result<()> {
+        let mut t = BUF_TYPE_CAPTURE as libc::c_int;
+        ioctl(
+            self.fd(),
+            "VIDIOC_STREAMON",
+            vidioc::VIDIOC_STREAMON,
+            &mut t,
+        )
+    }
+
+    fn stream_off(&self) -> Result<()> {
+        let mut t = BUF_TYPE_CAPTURE as libc::c_int;
+        ioctl(
+            self.fd(),
+            "VIDIOC_STREAMOFF",
+            vidioc::VIDIOC_STREAMOFF,
+            &mut t,
+        )
+    }
+
+    fn set_control(&self, name: &str, value: i64) -> Result<()> {
+        let id = self.control_id(name)?;
+        let mut c = v4l2_control {
+            id,
+            value: value as i32,
+        };
+        ioctl(self.fd(), "VIDIOC_S_CTRL", vidioc::VIDIOC_S_CTRL, &mut c)
+    }
+}
+
+/// `poll(2)` with a timeout, retrying on EINTR.
+fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<usize> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32
+            + i32::from(left.subsec_micros() % 1000 != 0);
+        // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd of the given length.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(CaptureError::from_os("poll", err));
+        }
+    }
+}
+
+/// A sticky wake-up signal a blocked [`CaptureDevice::wait`] listens to (an eventfd).
+///
+/// Once [`Waker::wake`] is called, every current and future wait returns
+/// [`Wait::Woken`] at once: cancellation and stop are one-way.
+#[derive(Debug)]
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    /// Creates an unsignalled waker.
+    pub fn new() -> Result<Waker> {
+        // SAFETY: plain syscall; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(CaptureError::from_os("eventfd", io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is a fresh descriptor we own exclusively.
+        Ok(Waker {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Signals the waker (idempotent, async-signal-safe, never blocks).
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a full counter (EAGAIN)
+        // still leaves it readable, which is all we need.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// True once [`Waker::wake`] was called.
+    pub fn is_woken(&self) -> bool {
+        self.wait_timeout(Duration::ZERO)
+    }
+
+    /// Blocks until woken or `timeout` elapses; true when woken.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let mut fds = [libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_names_match_v4l2_ctl() {
+        assert_eq!(
+            control_key("Percentage of Dropped Buffers"),
+            "percentage_of_dropped_buffers"
+        );
+        assert_eq!(
+            control_key("Inject V4L2_BUF_FLAG_ERROR"),
+            "inject_v4l2_buf_flag_error"
+        );
+        assert_eq!(control_key("Test Pattern"), "test_pattern");
+        assert_eq!(
+            control_key("Inject VIDIOC_REQBUFS Error"),
+            "inject_vidioc_reqbufs_error"
+        );
+    }
+
+    #[test]
+    fn waker_is_sticky_and_bounded() {
+        let w = Waker::new().unwrap();
+        let t = std::time::Instant::now();
+        assert!(!w.wait_timeout(Duration::from_millis(20)));
+        assert!(t.elapsed() >= Duration::from_millis(19));
+        w.wake();
+        assert!(w.is_woken());
+        assert!(w.wait_timeout(Duration::from_secs(5)));
+    }
+}

@@ -1,0 +1,53 @@
+//! The conformance cases against the in-process fake driver (the same cases run against
+//! the kernel's vivid driver in `vivid.rs`).
+
+use framekeep_v4l::conformance::{cases, run_case, FakeRig};
+
+fn run(name: &str) {
+    let all = cases();
+    let case = all
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"));
+    let out = run_case(case, &FakeRig);
+    match out.result {
+        Ok(summary) => eprintln!("{name}: ok in {:?}: {summary}", out.elapsed),
+        Err(e) => panic!("{name} failed after {:?}: {e}", out.elapsed),
+    }
+}
+
+macro_rules! case_tests {
+    ($($name:ident),* $(,)?) => {
+        $( #[test] fn $name() { run(stringify!($name)); } )*
+
+        #[test]
+        fn every_case_has_a_test() {
+            let names = [$(stringify!($name)),*];
+            for c in cases() {
+                assert!(names.contains(&c.name), "case {} has no fake test", c.name);
+            }
+        }
+    };
+}
+
+case_tests!(
+    list_formats,
+    yuyv_640x480,
+    nv12_1280x720,
+    rgb24_1920x1080,
+    white_pattern,
+    strict_mismatch,
+    dropped_frames,
+    error_flag,
+    reqbufs_error,
+    streamon_error,
+    qbuf_error,
+    held_frames_copy,
+    latest_only,
+    timeout,
+    cancel,
+    wrap_sequence,
+    drop_stream_early,
+    fatal_error,
+    disconnect,
+);
