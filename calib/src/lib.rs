@@ -20,3 +20,4 @@ pub mod output;
 pub mod report;
 pub mod run;
 pub mod select;
+pub mod stereo;

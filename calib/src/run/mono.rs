@@ -1,4 +1,4 @@
-//! The calib-mono run as a library function: inputs in, files out.
+//! The calib-mono run: inputs in, files out.
 //!
 //! Keeping the whole run here (not in the binary) lets tests and the benchmark drive
 //! exactly what the CLI does, and keeps the binary a thin argument parser. The order of
