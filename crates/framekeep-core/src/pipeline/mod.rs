@@ -1,1 +1,36 @@
-//! pipeline (in progress).
+//! Pipelines: sources, stages and sinks wired by bounded edges.
+//!
+//! # Why
+//!
+//! A camera pipeline is a few threads passing frames along. Left to ad-hoc
+//! channels it goes wrong in the same few ways: a slow consumer stalls
+//! capture or lets memory grow; a frame dropped somewhere never returns to
+//! its pool; on shutdown one thread waits forever for input that will never
+//! come, or the sink stops before the frames in flight reach it. This module
+//! fixes the shape once:
+//!
+//! * [`edge`]: bounded channels with a per-edge overflow [`Policy`]
+//!   (backpressure, drop newest, drop oldest, latest-only) and drop counts;
+//!   a dropped frame goes back to its pool at once.
+//! * [`Source`], [`Stage`], [`Sink`]: the per-frame logic, with ownership in
+//!   the signatures (a producer never keeps what it hands on; a sink
+//!   borrows, then the runner releases or forwards).
+//! * [`run_source`], [`run_stage`], [`run_sink`]: the loops, which honour
+//!   cancel tokens, propagate close (a finished source drops its sender;
+//!   every consumer wakes, drains what is queued, and stops) and report why
+//!   they stopped ([`CloseReason`], [`SourceOptions::with_on_close`]).
+//!
+//! Everything here is generic over the frame's origin (pool, V4L2 buffer,
+//! `Vec`): an edge moves [`Frame`](crate::frame::Frame) handles, never pixels.
+
+pub mod edge;
+mod error;
+mod options;
+mod run;
+mod stage;
+
+pub use edge::{edge, EdgeReceiver, EdgeSender, EdgeStats, Policy, RecvError, SendError, Sent};
+pub use error::{CloseReason, StageError};
+pub use options::{OnClose, SinkOptions, SourceOptions};
+pub use run::{run_sink, run_source, run_stage, RunSummary};
+pub use stage::{stage_fn, FnStage, Output, Sink, Source, Stage};

@@ -1,0 +1,211 @@
+//! The sending end of an edge, where the overflow policy is applied.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
+
+use super::{EdgeStats, Policy, SendError, Sent, Shared};
+use crate::cancel::CancelToken;
+
+/// The sending end of an [`edge`](super::edge). Cheap to clone; the stream
+/// closes when the last clone drops.
+///
+/// A producer hands its item over and never releases it itself: on success
+/// the edge (or the policy's drop) owns it; on failure the item comes back in
+/// the [`SendError`].
+pub struct EdgeSender<T> {
+    tx: Sender<T>,
+    /// A receiver of our own: `DropOldest`/`Latest` pop the oldest item with
+    /// it, and every policy uses it to discard what is queued after the last
+    /// real receiver left. It does not keep the stream open for receivers
+    /// (only senders do) and is not counted as a receiver.
+    rx: Receiver<T>,
+    shared: Arc<Shared>,
+}
+
+impl<T: Send> EdgeSender<T> {
+    pub(super) fn new(tx: Sender<T>, rx: Receiver<T>, shared: Arc<Shared>) -> Self {
+        EdgeSender { tx, rx, shared }
+    }
+
+    /// Sends under the edge's policy; with [`Policy::Block`] waits for room
+    /// as long as it takes (prefer [`send_cancellable`](Self::send_cancellable)
+    /// in workers).
+    pub fn send(&self, item: T) -> Result<Sent, SendError<T>> {
+        self.send_inner(item, None)
+    }
+
+    /// Like [`send`](Self::send), but a [`Policy::Block`] wait ends with
+    /// [`SendError::Cancelled`] when `token` is cancelled. An item is still
+    /// queued if there is room at once, even after a cancel: a stage that is
+    /// told to stop hands on what it already finished.
+    pub fn send_cancellable(&self, item: T, token: &CancelToken) -> Result<Sent, SendError<T>> {
+        if self.shared.policy.drops() {
+            return self.send_inner(item, None);
+        }
+        // Fast path without touching the token's channel.
+        let item = match self.try_queue(item)? {
+            Ok(sent) => return Ok(sent),
+            Err(item) => item,
+        };
+        self.send_inner(item, Some(&token.receiver()))
+    }
+
+    /// Like [`send_cancellable`](Self::send_cancellable) with the token's
+    /// [`receiver`](CancelToken::receiver) already at hand (workers keep
+    /// one, so the hot path never locks the token).
+    pub fn send_until(&self, item: T, cancelled: &Receiver<()>) -> Result<Sent, SendError<T>> {
+        self.send_inner(item, Some(cancelled))
+    }
+
+    /// One attempt under [`Policy::Block`]: `Ok(Err(item))` when full.
+    fn try_queue(&self, item: T) -> Result<Result<Sent, T>, SendError<T>> {
+        if self.shared.rx_closed.load(Ordering::SeqCst) {
+            return Err(SendError::Closed(item));
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(Ok(self.queued(Sent::Queued))),
+            Err(TrySendError::Full(item)) => Ok(Err(item)),
+            Err(TrySendError::Disconnected(item)) => Err(SendError::Closed(item)),
+        }
+    }
+
+    fn send_inner(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<Sent, SendError<T>> {
+        if self.shared.rx_closed.load(Ordering::SeqCst) {
+            return Err(SendError::Closed(item));
+        }
+        match self.shared.policy {
+            Policy::Block => self.send_block(item, cancelled),
+            Policy::DropNewest => match self.tx.try_send(item) {
+                Ok(()) => Ok(self.queued(Sent::Queued)),
+                Err(TrySendError::Full(item)) => {
+                    drop(item);
+                    self.shared.count_drop();
+                    Ok(Sent::Dropped)
+                }
+                Err(TrySendError::Disconnected(item)) => Err(SendError::Closed(item)),
+            },
+            Policy::DropOldest | Policy::Latest => self.send_replacing(item),
+        }
+    }
+
+    fn send_block(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<Sent, SendError<T>> {
+        let item = match self.tx.try_send(item) {
+            Ok(()) => return Ok(self.queued(Sent::Queued)),
+            Err(TrySendError::Full(item)) => item,
+            Err(TrySendError::Disconnected(item)) => return Err(SendError::Closed(item)),
+        };
+        let Some(cancelled) = cancelled else {
+            // A blocked send cannot hang on a dead edge: the last receiver
+            // drains the channel when it goes, which makes room here.
+            return match self.tx.send(item) {
+                Ok(()) => Ok(self.queued(Sent::Queued)),
+                Err(e) => Err(SendError::Closed(e.into_inner())),
+            };
+        };
+        let mut select = Select::new();
+        let send_index = select.send(&self.tx);
+        let cancel_index = select.recv(cancelled);
+        let op = select.select();
+        match op.index() {
+            i if i == send_index => match op.send(&self.tx, item) {
+                Ok(()) => Ok(self.queued(Sent::Queued)),
+                Err(e) => Err(SendError::Closed(e.into_inner())),
+            },
+            i => {
+                debug_assert_eq!(i, cancel_index);
+                let _ = op.recv(cancelled);
+                Err(SendError::Cancelled(item))
+            }
+        }
+    }
+
+    fn send_replacing(&self, mut item: T) -> Result<Sent, SendError<T>> {
+        let mut outcome = Sent::Queued;
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => return Ok(self.queued(outcome)),
+                Err(TrySendError::Full(back)) => {
+                    item = back;
+                    // Another consumer may take it first; then just retry.
+                    if let Ok(oldest) = self.rx.try_recv() {
+                        drop(oldest);
+                        self.shared.count_drop();
+                        outcome = Sent::Replaced;
+                    }
+                }
+                Err(TrySendError::Disconnected(item)) => return Err(SendError::Closed(item)),
+            }
+        }
+    }
+
+    /// Bookkeeping after an item went into the channel. If the last receiver
+    /// left meanwhile, nobody will read it: drop it now, not when the edge dies.
+    fn queued(&self, outcome: Sent) -> Sent {
+        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+        if self.shared.rx_closed.load(Ordering::SeqCst) {
+            self.shared.drain(&self.rx);
+            return Sent::Dropped;
+        }
+        outcome
+    }
+
+    /// True once every receiver is gone (sends will fail).
+    pub fn is_closed(&self) -> bool {
+        self.shared.rx_closed.load(Ordering::SeqCst)
+    }
+
+    /// Items queued now.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+
+    /// The edge's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The edge's policy.
+    pub fn policy(&self) -> Policy {
+        self.shared.policy
+    }
+
+    /// A snapshot of the edge's counters.
+    pub fn stats(&self) -> EdgeStats {
+        self.shared.stats(self.tx.len())
+    }
+}
+
+impl<T> Clone for EdgeSender<T> {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::SeqCst);
+        EdgeSender {
+            tx: self.tx.clone(),
+            rx: self.rx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> Drop for EdgeSender<T> {
+    fn drop(&mut self) {
+        self.shared.senders.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<T> fmt::Debug for EdgeSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EdgeSender")
+            .field("name", &self.shared.name)
+            .field("policy", &self.shared.policy)
+            .field("len", &self.tx.len())
+            .finish()
+    }
+}

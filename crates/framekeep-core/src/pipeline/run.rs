@@ -1,0 +1,258 @@
+//! The loops that drive a [`Source`], [`Stage`] or [`Sink`] on the calling
+//! thread.
+//!
+//! A pipeline runs each of them on a supervised worker, but they are public
+//! so a component that must own its thread (a GUI display sink) can run the
+//! same loop there and get identical close and cancel behaviour.
+//!
+//! Every runner takes its edges by value: when it returns, its output
+//! sender is dropped (closing the stream for downstream) and its input
+//! receiver is dropped (queued frames go back to their pool). The
+//! `on_close` callback runs after that, also when the loop panics.
+
+use super::edge::{EdgeReceiver, EdgeSender, RecvError, SendError, Sent};
+use super::options::OnClose;
+use super::stage::{Output, Sink, Source, Stage};
+use super::{CloseReason, SinkOptions, SourceOptions, StageError};
+use crate::cancel::{CancelToken, OnCancel};
+use crate::frame::Frame;
+use crate::pool::AcquireError;
+
+/// How a runner ended, with its frame counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Frames taken in: produced by a source, received by a stage or sink.
+    pub frames_in: u64,
+    /// Frames handed to the output edge (a releasing sink: frames released).
+    pub frames_out: u64,
+    /// Frames dropped at once by a `DropNewest` output edge.
+    pub dropped: u64,
+    /// Why it stopped.
+    pub reason: CloseReason,
+}
+
+impl RunSummary {
+    fn new() -> Self {
+        RunSummary {
+            frames_in: 0,
+            frames_out: 0,
+            dropped: 0,
+            reason: CloseReason::Panicked,
+        }
+    }
+
+    /// `Err` with the failure message if the runner failed, else the summary.
+    pub fn into_result(self) -> Result<RunSummary, StageError> {
+        match &self.reason {
+            CloseReason::Failed(msg) => Err(StageError::Failed(msg.clone())),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// Runs `callback` with the reason when dropped: last thing a runner does,
+/// also while unwinding from a panic.
+struct CloseGuard {
+    callback: Option<OnClose>,
+    reason: CloseReason,
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        if let Some(callback) = self.callback.take() {
+            callback(&self.reason);
+        }
+    }
+}
+
+/// The runner's own token: a child of `token`, also cancelled by `extra`
+/// (an option's `with_cancel`). The guard unlinks `extra` on return.
+fn link(token: &CancelToken, extra: Option<CancelToken>) -> (CancelToken, Option<OnCancel>) {
+    let own = token.child();
+    let guard = extra.map(|extra| {
+        let target = own.clone();
+        extra.on_cancel(move |cause| target.cancel_with(cause.clone()))
+    });
+    (own, guard)
+}
+
+fn reason_for(error: StageError, token: &CancelToken) -> CloseReason {
+    match error {
+        StageError::Cancelled | StageError::Acquire(AcquireError::Cancelled) => {
+            CloseReason::Cancelled(token.cause())
+        }
+        StageError::OutputClosed => CloseReason::OutputClosed,
+        StageError::Acquire(AcquireError::Closed) => CloseReason::PoolClosed,
+        other => CloseReason::Failed(other.to_string()),
+    }
+}
+
+fn count_send(
+    summary: &mut RunSummary,
+    sent: Result<Sent, SendError<Frame>>,
+) -> Option<CloseReason> {
+    match sent {
+        Ok(Sent::Dropped) => summary.dropped += 1,
+        Ok(Sent::Queued | Sent::Replaced) => summary.frames_out += 1,
+        Err(SendError::Closed(frame)) => {
+            drop(frame);
+            return Some(CloseReason::OutputClosed);
+        }
+        Err(SendError::Cancelled(frame)) => {
+            drop(frame);
+            return Some(CloseReason::Cancelled(None));
+        }
+    }
+    None
+}
+
+/// Pulls frames from `source` into `out` until the stream ends, `token` (or
+/// the option's token) is cancelled, every consumer is gone, or the source
+/// fails. Then calls [`Source::close`], drops `out` (consumers see the end of
+/// the stream after draining) and runs the `on_close` callback.
+pub fn run_source<S: Source + ?Sized>(
+    source: &mut S,
+    out: EdgeSender<Frame>,
+    token: &CancelToken,
+    options: SourceOptions,
+) -> RunSummary {
+    let mut guard = CloseGuard {
+        callback: options.on_close,
+        reason: CloseReason::Panicked,
+    };
+    let (token, _link) = link(token, options.cancel);
+    let cancelled = token.receiver();
+    let mut summary = RunSummary::new();
+    let reason = loop {
+        if token.is_cancelled() {
+            break CloseReason::Cancelled(token.cause());
+        }
+        match source.next_frame(&token) {
+            Ok(Some(frame)) => {
+                summary.frames_in += 1;
+                if let Some(reason) = count_send(&mut summary, out.send_until(frame, &cancelled)) {
+                    break fill_cause(reason, &token);
+                }
+            }
+            Ok(None) => break CloseReason::EndOfStream,
+            Err(e) => break reason_for(e, &token),
+        }
+    };
+    source.close();
+    drop(out);
+    summary.reason = reason.clone();
+    guard.reason = reason;
+    summary
+}
+
+fn fill_cause(reason: CloseReason, token: &CancelToken) -> CloseReason {
+    match reason {
+        CloseReason::Cancelled(None) => CloseReason::Cancelled(token.cause()),
+        other => other,
+    }
+}
+
+/// Feeds every frame of `input` through `stage` into `out` (or releases the
+/// results when `out` is `None`) until the input closes and is drained (then
+/// [`Stage::finish`]), `token` is cancelled, the output closes, or the stage
+/// fails. A frame being processed when the token fires is finished first.
+pub fn run_stage<S: Stage + ?Sized>(
+    stage: &mut S,
+    input: EdgeReceiver<Frame>,
+    out: Option<EdgeSender<Frame>>,
+    token: &CancelToken,
+) -> RunSummary {
+    let cancelled = token.receiver();
+    let mut summary = RunSummary::new();
+    let mut output = Output::new(out.as_ref(), Some(&cancelled));
+    let reason = loop {
+        if token.is_cancelled() {
+            break CloseReason::Cancelled(token.cause());
+        }
+        match input.recv_until(&cancelled) {
+            Ok(frame) => {
+                summary.frames_in += 1;
+                if let Err(e) = stage.process(frame, &mut output) {
+                    break reason_for(e, token);
+                }
+            }
+            Err(RecvError::Closed) => match stage.finish(&mut output) {
+                Ok(()) => break CloseReason::EndOfStream,
+                Err(e) => break reason_for(e, token),
+            },
+            Err(RecvError::Cancelled | RecvError::Timeout) => {
+                break CloseReason::Cancelled(token.cause())
+            }
+        }
+    };
+    summary.frames_out = output.emitted();
+    summary.dropped = output.dropped();
+    drop(input);
+    drop(out);
+    summary.reason = reason;
+    summary
+}
+
+/// Feeds every frame of `input` to `sink` until the input closes and is
+/// drained (then [`Sink::finish`]), the token (or the option's token) is
+/// cancelled, or the sink fails. After each
+/// [`consume`](Sink::consume) the frame is released
+/// ([`SinkOptions::with_release`]) or sent to `out`.
+pub fn run_sink<S: Sink + ?Sized>(
+    sink: &mut S,
+    input: EdgeReceiver<Frame>,
+    out: Option<EdgeSender<Frame>>,
+    token: &CancelToken,
+    options: SinkOptions,
+) -> RunSummary {
+    let mut guard = CloseGuard {
+        callback: options.on_close,
+        reason: CloseReason::Panicked,
+    };
+    let (token, _link) = link(token, options.cancel);
+    let release = options.release;
+    let cancelled = token.receiver();
+    let mut summary = RunSummary::new();
+    let reason = loop {
+        if token.is_cancelled() {
+            break CloseReason::Cancelled(token.cause());
+        }
+        match input.recv_until(&cancelled) {
+            Ok(frame) => {
+                summary.frames_in += 1;
+                let consumed = sink.consume(&frame);
+                match (&out, release) {
+                    (Some(out), false) => {
+                        if let Some(reason) =
+                            count_send(&mut summary, out.send_until(frame, &cancelled))
+                        {
+                            if consumed.is_ok() {
+                                break fill_cause(reason, &token);
+                            }
+                        }
+                    }
+                    _ => {
+                        drop(frame);
+                        summary.frames_out += 1;
+                    }
+                }
+                if let Err(e) = consumed {
+                    break reason_for(e, &token);
+                }
+            }
+            Err(RecvError::Closed) => break CloseReason::EndOfStream,
+            Err(RecvError::Cancelled | RecvError::Timeout) => {
+                break CloseReason::Cancelled(token.cause())
+            }
+        }
+    };
+    let reason = match (sink.finish(), reason) {
+        (Err(e), CloseReason::EndOfStream) => reason_for(e, &token),
+        (_, reason) => reason,
+    };
+    drop(input);
+    drop(out);
+    summary.reason = reason.clone();
+    guard.reason = reason;
+    summary
+}
