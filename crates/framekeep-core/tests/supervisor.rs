@@ -648,3 +648,76 @@ fn report_display_is_readable() {
     );
     assert!(text.contains("exited by itself"), "{text}");
 }
+
+#[test]
+fn repeated_start_stop_cycles_leave_nothing_behind() {
+    let check = LeakCheck::new();
+    for round in 0..40 {
+        let root = CancelToken::new();
+        let order = if round % 2 == 0 {
+            ShutdownOrder::Reverse
+        } else {
+            ShutdownOrder::Drain
+        };
+        let sup = Supervisor::with_options(
+            &root,
+            SupervisorOptions::new()
+                .order(order)
+                .shutdown_timeout(BOUND)
+                .drain_timeout(Duration::from_millis(1)),
+        );
+        for i in 0..4 {
+            sup.spawn(format!("r{round}w{i}"), move |ctx| {
+                let _held = Ledger::global().track(Kind::LEASE, "cycle");
+                if i == round % 4 {
+                    return Ok(()); // one worker ends by itself
+                }
+                ctx.token().wait_timeout(BOUND);
+                Ok(())
+            })
+            .unwrap();
+        }
+        if round % 3 == 0 {
+            root.cancel(); // everything at once, before shutdown
+        }
+        let report = sup.shutdown();
+        assert!(report.is_clean(), "round {round}: {report}");
+        assert_eq!(report.workers.len(), 4);
+    }
+    check.finish().expect("every cycle cleaned up");
+}
+
+#[test]
+fn workers_can_be_spawned_concurrently_and_close_is_idempotent() {
+    let ledger = Ledger::new();
+    let root = CancelToken::new();
+    let sup = Arc::new(Supervisor::with_options(&root, private(&ledger)));
+    thread::scope(|s| {
+        for t in 0..4 {
+            let sup = Arc::clone(&sup);
+            s.spawn(move || {
+                for i in 0..5 {
+                    sup.spawn(format!("t{t}-{i}"), |ctx| {
+                        ctx.token().wait_timeout(BOUND);
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(sup.len(), 20);
+    let reports: Vec<_> = thread::scope(|s| {
+        let a = s.spawn(|| sup.close());
+        let b = s.spawn(|| sup.close());
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    assert_eq!(reports.iter().map(|r| r.workers.len()).sum::<usize>(), 20);
+    assert!(reports.iter().all(|r| r.is_clean()));
+    assert_eq!(
+        ledger.count(Kind::THREAD),
+        0,
+        "both closes returned after all joined"
+    );
+    assert!(sup.token().is_cancelled());
+}

@@ -150,6 +150,9 @@ pub struct Supervisor {
     ledger: Ledger,
     shared: Arc<Shared>,
     workers: Mutex<Workers>,
+    /// Held for the whole of `close`, so a concurrent second `close` returns only once the
+    /// first has finished.
+    closing: Mutex<()>,
 }
 
 impl Supervisor {
@@ -172,6 +175,7 @@ impl Supervisor {
             ledger,
             shared: Arc::new(Shared::default()),
             workers: Mutex::new(Workers::default()),
+            closing: Mutex::new(()),
         }
     }
 
@@ -240,9 +244,11 @@ impl Supervisor {
             scope: current_scope(),
             options: resolved,
         };
-        let spawned = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || worker::run(spec, work));
+        let mut builder = std::thread::Builder::new().name(name.to_string());
+        if let Some(bytes) = options.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let spawned = builder.spawn(move || worker::run(spec, work));
         let handle = match spawned {
             Ok(handle) => handle,
             Err(source) => {
@@ -301,11 +307,12 @@ impl Supervisor {
 
     /// Like [`shutdown`](Self::shutdown), through a shared reference (e.g. for a supervisor
     /// behind an `Arc`). Later [`spawn`](Self::spawn)s fail with [`SpawnError::ShutDown`]; a
-    /// second `close` returns an empty report.
+    /// second `close` waits for the first to finish and returns an empty report.
     ///
     /// Do not call it from one of this supervisor's own workers: it would wait for itself
     /// until its shutdown timeout.
     pub fn close(&self) -> ShutdownReport {
+        let _closing = self.closing.lock();
         let started = Instant::now();
         let list = {
             let mut workers = self.workers.lock();

@@ -135,6 +135,7 @@ pub struct WorkerOptions {
     pub(crate) on_panic: Option<PanicPolicy>,
     pub(crate) on_error: Option<ErrorPolicy>,
     pub(crate) unlinked: bool,
+    pub(crate) stack_size: Option<usize>,
 }
 
 impl WorkerOptions {
@@ -184,6 +185,13 @@ impl WorkerOptions {
     /// [`WorkerHandle`]: super::WorkerHandle
     pub fn unlinked(mut self) -> Self {
         self.unlinked = true;
+        self
+    }
+
+    /// Stack size of the worker's thread in bytes (default: Rust's default, 2 MiB unless
+    /// `RUST_MIN_STACK` says otherwise).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
         self
     }
 }
