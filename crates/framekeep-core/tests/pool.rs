@@ -517,3 +517,42 @@ fn leases_show_in_the_ledger_and_a_leak_check_catches_them() {
     drop(pool.acquire("capture").unwrap());
     clean.finish().unwrap();
 }
+
+/// Frames released on many threads while the last pool handle drops: the
+/// pool's state must outlive every release in flight (no crash, no leak).
+#[test]
+fn releases_racing_the_last_pool_handle_are_safe() {
+    for round in 0..200 {
+        let ledger = Ledger::new();
+        let pool = PoolOptions::new(layout())
+            .min_buffers(4)
+            .max_buffers(4)
+            .exhausted(Exhausted::FailFast)
+            .leak_threshold(None)
+            .ledger(&ledger)
+            .build()
+            .unwrap();
+        let frames: Vec<_> = (0..4).map(|_| pool.acquire("race").unwrap()).collect();
+        let barrier = Arc::new(std::sync::Barrier::new(5));
+        let threads: Vec<_> = frames
+            .into_iter()
+            .map(|f| {
+                let b = barrier.clone();
+                thread::spawn(move || {
+                    b.wait();
+                    drop(f);
+                })
+            })
+            .collect();
+        barrier.wait();
+        if round % 2 == 0 {
+            drop(pool);
+        } else {
+            pool.close();
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(ledger.count(Kind::FRAME), 0, "round {round}");
+    }
+}

@@ -174,7 +174,14 @@ impl Drop for Handle {
     fn drop(&mut self) {
         // SAFETY: the `Arc` is taken exactly once, here, and `self` is never used again.
         let buf = unsafe { ManuallyDrop::take(&mut self.0) };
-        if buf.handles.fetch_sub(1, Ordering::Release) == 1 {
+        // The common case, a frame nobody cloned: if this is the only handle,
+        // no other thread can add or drop one, so a plain store will do and the
+        // release costs no read-modify-write. Acquire pairs with the Release
+        // decrements of handles dropped earlier, as in `Arc::get_mut`.
+        if buf.handles.load(Ordering::Acquire) == 1 {
+            buf.handles.store(0, Ordering::Relaxed);
+            send_home(buf);
+        } else if buf.handles.fetch_sub(1, Ordering::Release) == 1 {
             // Synchronise with every other handle's Release decrement before the
             // buffer is reused (as `Arc`'s drop does before freeing).
             fence(Ordering::Acquire);

@@ -15,6 +15,7 @@
 //! freed at once and checked-out ones when their frames drop.
 
 mod error;
+mod hazard;
 pub(crate) mod lease;
 mod monitor;
 mod options;

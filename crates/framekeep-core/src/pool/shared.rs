@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Condvar, Mutex};
 
+use super::hazard::{wait_unpinned, Pinned};
 use super::lease::{coarse_now, intern_label, LeaseInfo};
 use super::options::{BufferInfo, Exhausted, PoolOptions};
 use super::stats::LatencyHistogram;
@@ -21,6 +22,10 @@ use super::{AcquireError, CloseReport};
 use crate::cancel::CancelToken;
 use crate::frame::{Buffer, Frame, FrameLayout, FrameMeta, Home};
 use crate::ledger::{Kind, LedgerSource, LiveEntry, ScopeId};
+
+/// Longest a waiter sleeps before looking at the free list again, whether or
+/// not it was woken (see `recycle`).
+const WAIT_SLICE: Duration = Duration::from_millis(2);
 
 /// Counters touched only off the hot path.
 #[derive(Default)]
@@ -143,7 +148,14 @@ impl PoolShared {
     }
 
     /// Frees a buffer; `counted`: it still counts in `live`.
+    /// Only for callers that hold the pool through a handle (not through this buffer).
     fn free(&self, buf: Arc<Buffer>, counted: bool) {
+        self.retire(&buf, counted);
+        drop(buf);
+    }
+
+    /// Accounts for a buffer about to be freed; `counted`: it still counts in `live`.
+    fn retire(&self, buf: &Buffer, counted: bool) {
         if counted {
             self.live.fetch_sub(1, Ordering::AcqRel);
         }
@@ -154,7 +166,6 @@ impl PoolShared {
         self.counters
             .bytes_allocated
             .fetch_sub(buf.capacity(), Ordering::Relaxed);
-        drop(buf);
     }
 
     /// Whether a buffer of this state counts in `live`.
@@ -287,7 +298,7 @@ impl PoolShared {
                 Some(d) => d - now,
                 None => Duration::from_secs(1),
             };
-            self.wait_cv.wait_for(&mut guard, remaining);
+            self.wait_cv.wait_for(&mut guard, remaining.min(WAIT_SLICE));
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         drop(guard);
@@ -304,12 +315,13 @@ impl PoolShared {
     }
 
     /// Takes back a buffer whose last frame handle dropped.
+    ///
+    /// Buffers that must be freed are dropped only at the very end, after the
+    /// pool is unpinned: one of them may hold the last reference to the pool.
     pub(crate) fn recycle(buffer: Arc<Buffer>) {
-        // Keep the buffer, and through it the pool, alive for the whole call:
-        // once pushed, another thread may take it (or a close may free it).
-        let keep = Arc::clone(&buffer);
-        let Home::Pool(pool) = &keep.home else {
-            return;
+        let pool = match &buffer.home {
+            Home::Pool(pool) => Pinned::new(pool),
+            _ => return,
         };
         buffer.lease.check_in();
         if pool.opts.capture_backtraces {
@@ -323,29 +335,47 @@ impl PoolShared {
                 .after_release
                 .as_ref()
                 .is_none_or(|f| f(&info(&buffer)));
+        let mut dead = None;
         if !reuse {
-            pool.free(buffer, counted);
+            pool.retire(&buffer, counted);
+            dead = Some(buffer);
         } else if let Err(buffer) = pool.idle.push(buffer) {
-            pool.free(buffer, true);
+            pool.retire(&buffer, true);
+            dead = Some(buffer);
         }
-        // Pairs with the SeqCst increment of `waiters`: either the waiter sees
-        // the buffer in the queue, or we see the waiter and wake it.
-        fence(Ordering::SeqCst);
-        if pool.waiters.load(Ordering::Relaxed) > 0 {
+        // Wake waiters. No fence here: the push above is a locked
+        // compare-and-swap (a full barrier on x86, SeqCst in crossbeam), so this
+        // load cannot pass it; and waiters re-check every `WAIT_SLICE` anyway,
+        // which bounds the cost of a missed wake-up on any architecture.
+        if pool.waiters.load(Ordering::SeqCst) > 0 {
             pool.wake_all();
         }
         // A close that raced with the push above may have missed this buffer.
-        if pool.closed.load(Ordering::Acquire) {
-            pool.drain_idle();
-        }
+        let drained = if pool.closed.load(Ordering::Acquire) {
+            pool.take_idle()
+        } else {
+            Vec::new()
+        };
+        drop(pool);
+        drop(dead);
+        drop(drained);
     }
 
     /// Frees every idle buffer.
     pub(crate) fn drain_idle(&self) {
+        drop(self.take_idle());
+    }
+
+    /// Takes every idle buffer off the free list, accounted as freed; the
+    /// caller drops them (when it no longer touches the pool).
+    fn take_idle(&self) -> Vec<Arc<Buffer>> {
+        let mut out = Vec::new();
         while let Some(buf) = self.idle.pop() {
             let counted = self.counts(&buf);
-            self.free(buf, counted);
+            self.retire(&buf, counted);
+            out.push(buf);
         }
+        out
     }
 
     /// A buffer for a copy-on-write copy, from this pool when it has one.
@@ -527,6 +557,14 @@ impl PoolShared {
             }
         }
         self.wake_all();
+    }
+}
+
+impl Drop for PoolShared {
+    fn drop(&mut self) {
+        // A release on another thread may still be reading this pool after it
+        // pushed the buffer that held the last reference (see `hazard`).
+        wait_unpinned(self);
     }
 }
 

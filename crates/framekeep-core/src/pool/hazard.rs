@@ -1,0 +1,104 @@
+//! Keeping a pool's shared state alive through a release without touching a
+//! shared reference count.
+//!
+//! A buffer holds an `Arc` to its pool, so while a releasing thread holds the
+//! buffer the pool is alive. But the release must still look at the pool
+//! *after* it has pushed the buffer onto the free list (to wake waiters, to
+//! notice a close that raced with it), and by then another thread may have
+//! taken the buffer and dropped the last reference. Cloning the pool's `Arc`
+//! for every release would make one cache line bounce between all cores on
+//! the hottest path. Instead the releasing thread publishes the pool's
+//! address in its own hazard slot (a plain store to a line only it writes)
+//! for the duration of the release, and the pool's `Drop` waits until no slot
+//! names it. Releases take nanoseconds, so that wait is a few spins at most,
+//! and it happens only when a pool is finally freed.
+
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use super::shared::PoolShared;
+
+/// Every live thread's hazard slot.
+/// (Padded: two threads' slots must not share a cache line.)
+static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
+
+/// This thread's slot; removed from `SLOTS` when the thread exits.
+struct Slot(Arc<CachePadded<AtomicUsize>>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        SLOTS.lock().retain(|s| !Arc::ptr_eq(s, &self.0));
+    }
+}
+
+thread_local! {
+    static SLOT: Slot = {
+        let slot = Arc::new(CachePadded::new(AtomicUsize::new(0)));
+        SLOTS.lock().push(Arc::clone(&slot));
+        Slot(slot)
+    };
+}
+
+/// A pool reference that stays valid after the buffer it came from is gone.
+pub(crate) struct Pinned {
+    pool: NonNull<PoolShared>,
+    previous: usize,
+}
+
+impl Pinned {
+    /// Pins `pool`, which the caller reaches through a buffer it owns (so the
+    /// pool is alive now). Must be dropped before that thread frees any buffer
+    /// of the pool (see `PoolShared::recycle`).
+    pub(crate) fn new(pool: &Arc<PoolShared>) -> Pinned {
+        let addr = Arc::as_ptr(pool) as usize;
+        // Relaxed is enough: the store happens before the buffer is pushed
+        // (a Release operation), and whoever drops the pool got there through
+        // popping that buffer (Acquire), so it sees this store.
+        let previous = SLOT
+            .try_with(|s| s.0.swap(addr, Ordering::Relaxed))
+            .unwrap_or(0);
+        Pinned {
+            pool: NonNull::from(&**pool),
+            previous,
+        }
+    }
+}
+
+impl Deref for Pinned {
+    type Target = PoolShared;
+    fn deref(&self) -> &PoolShared {
+        // SAFETY: the pool was alive when pinned (the caller owned a buffer
+        // holding an `Arc` to it), and `PoolShared::drop` calls
+        // `wait_unpinned`, which does not return while this thread's slot
+        // names the pool, so the memory stays valid until this guard drops.
+        unsafe { self.pool.as_ref() }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // Release: every access through this guard happens before a dropping
+        // thread that reads the cleared slot.
+        let _ = SLOT.try_with(|s| s.0.store(self.previous, Ordering::Release));
+    }
+}
+
+/// Waits until no thread has `pool` pinned. Called from `PoolShared::drop`.
+pub(crate) fn wait_unpinned(pool: *const PoolShared) {
+    let addr = pool as usize;
+    loop {
+        let busy = SLOTS
+            .lock()
+            .iter()
+            .any(|s| s.load(Ordering::Acquire) == addr);
+        if !busy {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
