@@ -621,3 +621,95 @@ fn ctrlc_first_cancels_second_exits_130() {
     );
     assert_eq!(status.code(), Some(130), "child output: {out}");
 }
+
+/// A model of the token tree: random creates, drops and cancels, checked against the real
+/// tokens after every step (cancelled state, cause, registered children).
+#[test]
+fn random_tree_operations_match_the_model() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    struct ModelNode {
+        parent: Option<usize>,
+        handle: Option<CancelToken>,
+        cause: Option<Cause>,
+    }
+
+    fn alive(nodes: &[ModelNode], i: usize) -> bool {
+        nodes[i].handle.is_some()
+            || (0..nodes.len()).any(|j| nodes[j].parent == Some(i) && alive(nodes, j))
+    }
+
+    let causes = [
+        Cause::Shutdown,
+        Cause::Closed,
+        Cause::Interrupted,
+        Cause::error("stage", "boom"),
+    ];
+    for seed in 0..40u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut nodes = vec![ModelNode {
+            parent: None,
+            handle: Some(CancelToken::new()),
+            cause: None,
+        }];
+        for step in 0..150 {
+            let live: Vec<usize> = (0..nodes.len())
+                .filter(|&i| nodes[i].handle.is_some())
+                .collect();
+            let pick = live[rng.gen_range(0..live.len())];
+            match rng.gen_range(0..10) {
+                0..=4 => {
+                    let parent = nodes[pick].handle.as_ref().unwrap();
+                    let token = if rng.gen_bool(0.2) {
+                        parent.child_with_timeout(Duration::from_secs(3600))
+                    } else {
+                        parent.child()
+                    };
+                    let cause = nodes[pick].cause.clone();
+                    nodes.push(ModelNode {
+                        parent: Some(pick),
+                        handle: Some(token),
+                        cause,
+                    });
+                }
+                5..=6 if pick != 0 => {
+                    nodes[pick].handle = None;
+                }
+                _ => {
+                    let cause = causes[rng.gen_range(0..causes.len())].clone();
+                    nodes[pick]
+                        .handle
+                        .as_ref()
+                        .unwrap()
+                        .cancel_with(cause.clone());
+                    // Model: the node and every not-yet-cancelled descendant take the cause.
+                    let mut stack = vec![pick];
+                    while let Some(i) = stack.pop() {
+                        if nodes[i].cause.is_some() {
+                            continue;
+                        }
+                        nodes[i].cause = Some(cause.clone());
+                        stack.extend((0..nodes.len()).filter(|&j| nodes[j].parent == Some(i)));
+                    }
+                }
+            }
+            for (i, node) in nodes.iter().enumerate() {
+                let Some(token) = &node.handle else { continue };
+                let ctx = format!("seed {seed} step {step} node {i}");
+                assert_eq!(token.cause(), node.cause, "{ctx}");
+                assert_eq!(token.is_cancelled(), node.cause.is_some(), "{ctx}");
+                let registered = (0..nodes.len())
+                    .filter(|&j| {
+                        nodes[j].parent == Some(i) && nodes[j].cause.is_none() && alive(&nodes, j)
+                    })
+                    .count();
+                assert_eq!(
+                    token.child_count(),
+                    registered,
+                    "{ctx}: registered children"
+                );
+            }
+        }
+    }
+}

@@ -15,6 +15,8 @@
 //! * **Deadlines**: [`CancelToken::child_with_timeout`] / [`child_with_deadline`] cancel with
 //!   [`Cause::DeadlineExceeded`], served by one shared timer thread (see `deadline.rs`).
 //! * **Cause**: the first cancel wins; descendants see their ancestor's cause.
+//! * **Consistency**: a token seen cancelled implies its whole subtree is; `cancel` returns
+//!   only once the subtree is cancelled, even for the thread that lost a cancel race.
 //! * **Waiting**: [`is_cancelled`](CancelToken::is_cancelled) is a single atomic load for hot
 //!   loops; [`wait`](CancelToken::wait) / [`wait_timeout`](CancelToken::wait_timeout) block;
 //!   [`receiver`](CancelToken::receiver) plugs into `crossbeam_channel::select!` next to a
@@ -102,13 +104,16 @@ impl CancelToken {
     /// Cancels this token and all its descendants with `cause`. If the token is already
     /// cancelled this does nothing (the first cause wins).
     ///
-    /// `on_cancel` callbacks of the whole subtree run on the calling thread, after every
-    /// token of the subtree has been marked cancelled.
+    /// Returns only once this token and every descendant are cancelled, even when another
+    /// thread's cancel won the race. `on_cancel` callbacks of the whole subtree then run on
+    /// the calling thread (the winner's).
     pub fn cancel_with(&self, cause: Cause) {
         self.node.cancel(cause);
     }
 
     /// True once cancelled. A single atomic load: cheap enough for per-pixel-row checks.
+    ///
+    /// When it returns true, every descendant of this token is cancelled as well.
     pub fn is_cancelled(&self) -> bool {
         self.node.is_cancelled()
     }

@@ -12,8 +12,11 @@
 //! * No code path ever holds two node locks at once: creating a child locks only the parent,
 //!   cancelling locks one node at a time (iteratively, so deep trees cannot overflow the
 //!   stack), detaching locks only the parent. Hence no lock-order deadlocks.
-//! * The cancelled state (`done`) is set while the node's lock is held, and waiters check it under the
-//!   same lock before sleeping on the node's condvar, so a wakeup cannot be lost.
+//! * The cancelled state (`done`) is set while the node's lock is held, and waiters check it
+//!   under the same lock before sleeping on the node's condvar, so a wakeup cannot be lost.
+//! * Cancelling is two-phase (mark top-down, then finish bottom-up), so a token observed
+//!   cancelled implies its whole subtree is, and every `cancel` call returns only once the
+//!   subtree is cancelled (see [`Node::cancel`]).
 //! * Callbacks and values that may own other tokens are dropped or run only after the lock is
 //!   released: a callback may freely use tokens (even this one).
 
@@ -131,7 +134,10 @@ impl Node {
             } else if let Some(key) = node.timer_key {
                 if let Err(err) = deadline::register(key, Arc::downgrade(&node)) {
                     // Fail safe: a premature timeout is better than a deadline that never fires.
-                    tracing::error!(error = %err, "cannot start the deadline timer thread; cancelling the token now");
+                    tracing::error!(
+                        error = %err,
+                        "cannot start the deadline timer thread; cancelling the token now"
+                    );
                     node.cancel(Cause::DeadlineExceeded);
                 }
             }
