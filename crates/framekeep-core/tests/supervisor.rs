@@ -721,3 +721,16 @@ fn workers_can_be_spawned_concurrently_and_close_is_idempotent() {
     );
     assert!(sup.token().is_cancelled());
 }
+
+#[test]
+fn worker_error_conversions_keep_the_error() {
+    let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "no frame");
+    let err: WorkerError = io.into();
+    assert_eq!(err.to_string(), "no frame");
+    assert!(err.get_ref().downcast_ref::<std::io::Error>().is_some());
+    let boxed: Box<dyn std::error::Error + Send + Sync> = "plain text".into();
+    let err = WorkerError::boxed(boxed);
+    assert_eq!(err.to_string(), "plain text");
+    assert_eq!(err.into_inner().to_string(), "plain text");
+    assert!(format!("{:?}", WorkerError::msg("x")).contains("WorkerError"));
+}

@@ -76,9 +76,19 @@ impl WorkerError {
         }
     }
 
+    /// Wraps an already boxed error.
+    pub fn boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        WorkerError { inner: error }
+    }
+
     /// The underlying error.
     pub fn get_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
         &*self.inner
+    }
+
+    /// The underlying error, boxed.
+    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync + 'static> {
+        self.inner
     }
 }
 
