@@ -245,6 +245,8 @@ where
     let _scope = enter_scope(spec.scope);
     let tracked = spec.ledger.track(Kind::THREAD, spec.name.to_string());
     let name = &*spec.name;
+    // Everything the closure logs carries the worker's name.
+    let _span = tracing::info_span!("worker", name).entered();
     tracing::debug!(worker = name, "worker started");
 
     let mut budget = match spec.options.on_panic {
