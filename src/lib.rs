@@ -7,6 +7,9 @@
 //! * `cv` (feature `cv`): the OpenCV bridge and the display sink.
 //! * `v4l` (feature `v4l`): V4L2 capture.
 #![warn(missing_docs)]
+#![doc = ""]
+#![doc = "## The README (its examples are compiled as doctests)"]
+#![doc = include_str!("../README.md")]
 
 pub use framekeep_core as core;
 #[cfg(feature = "cv")]
