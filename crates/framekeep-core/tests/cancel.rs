@@ -713,3 +713,46 @@ fn random_tree_operations_match_the_model() {
         }
     }
 }
+
+#[test]
+fn on_cancel_racing_cancel_runs_every_kept_callback_exactly_once() {
+    for _ in 0..100 {
+        let root = CancelToken::new();
+        let child = root.child();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let barrier = Barrier::new(4);
+        let guards = Mutex::new(Vec::new());
+        thread::scope(|s| {
+            for t in 0..3 {
+                let (child, runs, barrier, guards) = (&child, &runs, &barrier, &guards);
+                s.spawn(move || {
+                    barrier.wait();
+                    for i in 0..50 {
+                        let r = Arc::clone(runs);
+                        let guard = child.on_cancel(move |_| {
+                            r.fetch_add(1, Ordering::SeqCst);
+                        });
+                        if (t + i) % 5 == 0 {
+                            // Dropped guards may or may not have run; keep them out of the count.
+                            if guard.stop() {
+                                continue;
+                            }
+                            runs.fetch_sub(1, Ordering::SeqCst);
+                            continue;
+                        }
+                        guards.lock().unwrap().push(guard);
+                    }
+                });
+            }
+            barrier.wait();
+            root.cancel();
+        });
+        assert!(child.is_cancelled());
+        let kept = guards.lock().unwrap().len();
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            kept,
+            "a kept callback ran 0 or 2 times"
+        );
+    }
+}
