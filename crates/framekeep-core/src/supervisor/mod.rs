@@ -407,7 +407,9 @@ impl Drop for Supervisor {
         let pending = !self.workers.lock().closed;
         if pending {
             let report = self.close();
-            if !report.workers.is_empty() {
+            if !report.is_clean() {
+                tracing::warn!(%report, "supervisor dropped without shutdown: shut down");
+            } else if !report.workers.is_empty() {
                 tracing::debug!(%report, "supervisor dropped without shutdown: shut down");
             }
         }
