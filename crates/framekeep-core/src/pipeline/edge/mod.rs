@@ -54,7 +54,7 @@ use std::sync::Arc;
 
 pub use error::{RecvError, SendError, Sent};
 pub use policy::Policy;
-pub use receiver::EdgeReceiver;
+pub use receiver::{EdgeProbe, EdgeReceiver};
 pub use sender::EdgeSender;
 
 /// Creates an edge named `name` holding at most `capacity` items (see

@@ -167,3 +167,37 @@ impl<T> fmt::Debug for EdgeReceiver<T> {
             .finish()
     }
 }
+
+/// A read-only view of an edge's counters that keeps neither end open (for
+/// monitoring a running pipeline; see
+/// [`EdgeReceiver::probe`]).
+pub struct EdgeProbe<T> {
+    rx: Receiver<T>,
+    shared: Arc<Shared>,
+}
+
+impl<T: Send> EdgeReceiver<T> {
+    /// A probe of this edge's counters. It is not a receiver: when every
+    /// `EdgeReceiver` is gone the edge is unread, whatever probes exist.
+    pub fn probe(&self) -> EdgeProbe<T> {
+        EdgeProbe {
+            rx: self.rx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> EdgeProbe<T> {
+    /// A snapshot of the edge's counters.
+    pub fn stats(&self) -> EdgeStats {
+        self.shared.stats(self.rx.len())
+    }
+}
+
+impl<T> fmt::Debug for EdgeProbe<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EdgeProbe")
+            .field("name", &self.shared.name)
+            .finish()
+    }
+}

@@ -1,0 +1,456 @@
+//! [`PipelineBuilder`]: source → stages → sink on supervised workers.
+//!
+//! Each element runs on its own [`Supervisor`] worker (a named OS thread
+//! with its own cancel token, registered in the ledger) and the elements are
+//! wired by [`edge`]s, one per link, each with its own [`Link`] policy.
+//! The supervisor stops workers in [`ShutdownOrder::Drain`]: the source is
+//! cancelled first; its sender drops, so the next stage drains its input,
+//! finishes its in-flight frame and stops by itself, and so on down to the
+//! sink. Only a worker that does not drain within the drain timeout is
+//! cancelled. The [`PipelineReport`] has per-edge drop counts, each
+//! element's [`RunSummary`] and the supervisor's [`ShutdownReport`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::edge::{edge, EdgeProbe, EdgeStats, Policy};
+use super::run::{run_sink, run_source, run_stage, RunSummary};
+use super::stage::{Sink, Source, Stage};
+use super::{SinkOptions, SourceOptions};
+use crate::cancel::{CancelToken, Cause};
+use crate::frame::Frame;
+use crate::supervisor::{
+    ShutdownOrder, ShutdownReport, SpawnError, Supervisor, SupervisorOptions, WorkerError,
+    WorkerHandle,
+};
+
+/// How two neighbours are connected: the capacity and policy of their edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Link {
+    /// Frames the edge holds.
+    pub capacity: usize,
+    /// What a send does when the edge is full.
+    pub policy: Policy,
+}
+
+impl Link {
+    /// A link with backpressure holding `capacity` frames.
+    pub const fn block(capacity: usize) -> Link {
+        Link {
+            capacity,
+            policy: Policy::Block,
+        }
+    }
+
+    /// A link that drops new frames when `capacity` are queued.
+    pub const fn drop_newest(capacity: usize) -> Link {
+        Link {
+            capacity,
+            policy: Policy::DropNewest,
+        }
+    }
+
+    /// A link that drops the oldest queued frame to make room.
+    pub const fn drop_oldest(capacity: usize) -> Link {
+        Link {
+            capacity,
+            policy: Policy::DropOldest,
+        }
+    }
+
+    /// A one-slot link that keeps only the newest frame (display).
+    pub const fn latest() -> Link {
+        Link {
+            capacity: 1,
+            policy: Policy::Latest,
+        }
+    }
+
+    /// A link with `policy` holding `capacity` frames.
+    pub const fn new(capacity: usize, policy: Policy) -> Link {
+        Link { capacity, policy }
+    }
+}
+
+impl Default for Link {
+    /// Backpressure, 2 frames: enough to overlap two stages without adding
+    /// more than a frame of latency.
+    fn default() -> Self {
+        Link::block(2)
+    }
+}
+
+/// Why a pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// [`PipelineBuilder::source`] was not called.
+    #[error("the pipeline has no source")]
+    NoSource,
+    /// [`PipelineBuilder::sink`] was not called.
+    #[error("the pipeline has no sink")]
+    NoSink,
+    /// A worker could not be spawned (duplicate name, cancelled token, OS).
+    /// Workers already started were shut down.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+}
+
+type SourceBox = Box<dyn Source + 'static>;
+type StageBox = Box<dyn Stage + 'static>;
+type SinkBox = Box<dyn Sink + 'static>;
+
+/// Collects a source, stages and a sink, then [`start`](Self::start)s them.
+///
+/// ```
+/// use std::time::Duration;
+/// use framekeep_core::frame::PixelFormat;
+/// use framekeep_core::pipeline::{stage_fn, Link, NullSink, PipelineBuilder, SyntheticSource};
+///
+/// let source = SyntheticSource::builder(PixelFormat::Gray8, 64, 48).frames(10).build()?;
+/// let sink = NullSink::new();
+/// let stats = sink.stats();
+/// let pipeline = PipelineBuilder::new("demo")
+///     .source("pattern", source)
+///     .stage("identity", Link::block(2), stage_fn(|f| Ok(Some(f))))
+///     .sink("null", Link::block(2), sink)
+///     .start()?;
+/// assert!(pipeline.wait(Duration::from_secs(10)));
+/// let report = pipeline.shutdown();
+/// assert!(report.is_clean(), "{report}");
+/// assert_eq!(stats.snapshot().frames, 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct PipelineBuilder {
+    name: String,
+    cancel: Option<CancelToken>,
+    supervisor: SupervisorOptions,
+    source: Option<(String, SourceBox, SourceOptions)>,
+    stages: Vec<(String, Link, StageBox)>,
+    sink: Option<(String, Link, SinkBox, SinkOptions)>,
+}
+
+impl PipelineBuilder {
+    /// An empty pipeline called `name` (worker names are `name/element`).
+    pub fn new(name: impl Into<String>) -> Self {
+        PipelineBuilder {
+            name: name.into(),
+            cancel: None,
+            supervisor: SupervisorOptions::new(),
+            source: None,
+            stages: Vec::new(),
+            sink: None,
+        }
+    }
+
+    /// Runs the pipeline under `token` (e.g. the root given to
+    /// [`install_ctrlc`](crate::cancel::install_ctrlc)): cancelling it stops
+    /// every element at once, and an escalated panic cancels it. Without it
+    /// the pipeline has its own root.
+    pub fn with_cancel(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
+        self
+    }
+
+    /// Supervisor options (timeouts, panic and error policies, ledger). The
+    /// shutdown order is always [`ShutdownOrder::Drain`].
+    pub fn supervisor_options(mut self, options: SupervisorOptions) -> Self {
+        self.supervisor = options;
+        self
+    }
+
+    /// The source, with default options.
+    pub fn source(self, name: impl Into<String>, source: impl Source + 'static) -> Self {
+        self.source_with(name, source, SourceOptions::new())
+    }
+
+    /// The source, with `options` (extra token, close callback).
+    pub fn source_with(
+        mut self,
+        name: impl Into<String>,
+        source: impl Source + 'static,
+        options: SourceOptions,
+    ) -> Self {
+        self.source = Some((name.into(), Box::new(source), options));
+        self
+    }
+
+    /// Appends a stage, fed from the previous element through `link`.
+    pub fn stage(
+        mut self,
+        name: impl Into<String>,
+        link: Link,
+        stage: impl Stage + 'static,
+    ) -> Self {
+        self.stages.push((name.into(), link, Box::new(stage)));
+        self
+    }
+
+    /// The sink, fed from the last stage (or the source) through `link`,
+    /// releasing every frame after consuming it.
+    pub fn sink(self, name: impl Into<String>, link: Link, sink: impl Sink + 'static) -> Self {
+        self.sink_with(name, link, sink, SinkOptions::new().with_release())
+    }
+
+    /// The sink with `options` (extra token, close callback; without
+    /// `with_release` frames are released anyway, as a pipeline's sink has
+    /// no output edge).
+    pub fn sink_with(
+        mut self,
+        name: impl Into<String>,
+        link: Link,
+        sink: impl Sink + 'static,
+        options: SinkOptions,
+    ) -> Self {
+        self.sink = Some((name.into(), link, Box::new(sink), options));
+        self
+    }
+
+    /// Wires the edges and spawns one worker per element, source first.
+    /// Must be called on the thread whose ledger scope should own the
+    /// workers (a test's `LeakCheck`).
+    pub fn start(self) -> Result<Pipeline, BuildError> {
+        let (source_name, mut source, source_options) = self.source.ok_or(BuildError::NoSource)?;
+        let (sink_name, sink_link, mut sink, sink_options) = self.sink.ok_or(BuildError::NoSink)?;
+        let root = self.cancel.unwrap_or_default();
+        let supervisor =
+            Supervisor::with_options(&root, self.supervisor.order(ShutdownOrder::Drain));
+        let summaries = Arc::new(Mutex::new(Vec::new()));
+        let mut probes = Vec::new();
+        let mut workers = Vec::new();
+
+        // Edges first: edge i feeds element i + 1 (stages, then the sink).
+        let mut names = vec![source_name.clone()];
+        let mut links = Vec::new();
+        for (name, link, _) in &self.stages {
+            names.push(name.clone());
+            links.push(*link);
+        }
+        names.push(sink_name.clone());
+        links.push(sink_link);
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for (i, link) in links.iter().enumerate() {
+            let (tx, rx) = edge::<Frame>(
+                format!("{}->{}", names[i], names[i + 1]),
+                link.capacity,
+                link.policy,
+            );
+            probes.push(rx.probe());
+            senders.push(Some(tx));
+            receivers.push(Some(rx));
+        }
+        let mut senders = senders.into_iter();
+        let mut receivers = receivers.into_iter();
+        let worker_name = |element: &str| format!("{}/{}", self.name, element);
+
+        let spawned = (|| -> Result<(), SpawnError> {
+            let mut out = senders.next().flatten();
+            let mut options = Some(source_options);
+            let slot = Arc::clone(&summaries);
+            let label = source_name.clone();
+            workers.push(supervisor.spawn(worker_name(&source_name), move |ctx| {
+                let (Some(out), Some(options)) = (out.take(), options.take()) else {
+                    return Err(not_restartable());
+                };
+                let summary = run_source(&mut source, out, ctx.token(), options);
+                finish(&slot, &label, summary)
+            })?);
+            for (name, _, mut stage) in self.stages {
+                let mut input = receivers.next().flatten();
+                let mut out = senders.next().flatten();
+                let slot = Arc::clone(&summaries);
+                let label = name.clone();
+                workers.push(supervisor.spawn(worker_name(&name), move |ctx| {
+                    let (Some(input), Some(out)) = (input.take(), out.take()) else {
+                        return Err(not_restartable());
+                    };
+                    let summary = run_stage(&mut stage, input, Some(out), ctx.token());
+                    finish(&slot, &label, summary)
+                })?);
+            }
+            let mut input = receivers.next().flatten();
+            let mut options = Some(sink_options);
+            let slot = Arc::clone(&summaries);
+            let label = sink_name.clone();
+            workers.push(supervisor.spawn(worker_name(&sink_name), move |ctx| {
+                let (Some(input), Some(options)) = (input.take(), options.take()) else {
+                    return Err(not_restartable());
+                };
+                let summary = run_sink(&mut sink, input, None, ctx.token(), options);
+                finish(&slot, &label, summary)
+            })?);
+            Ok(())
+        })();
+        if let Err(e) = spawned {
+            // Edges not handed to a worker drop here, closing the started ones' streams.
+            drop(senders);
+            drop(receivers);
+            supervisor.shutdown();
+            return Err(e.into());
+        }
+        Ok(Pipeline {
+            name: self.name,
+            root,
+            supervisor,
+            workers,
+            probes,
+            summaries,
+        })
+    }
+}
+
+fn not_restartable() -> WorkerError {
+    WorkerError::msg("a pipeline element cannot be restarted: its edges are gone")
+}
+
+fn finish(
+    slot: &Mutex<Vec<(String, RunSummary)>>,
+    name: &str,
+    summary: RunSummary,
+) -> Result<(), WorkerError> {
+    slot.lock().push((name.to_owned(), summary.clone()));
+    summary.into_result().map(drop).map_err(WorkerError::from)
+}
+
+impl fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("name", &self.name)
+            .field("source", &self.source.as_ref().map(|s| &s.0))
+            .field(
+                "stages",
+                &self.stages.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            )
+            .field("sink", &self.sink.as_ref().map(|s| &s.0))
+            .finish()
+    }
+}
+
+/// A running pipeline. Dropping it shuts it down (in drain order).
+pub struct Pipeline {
+    name: String,
+    root: CancelToken,
+    supervisor: Supervisor,
+    workers: Vec<WorkerHandle>,
+    probes: Vec<EdgeProbe<Frame>>,
+    summaries: Arc<Mutex<Vec<(String, RunSummary)>>>,
+}
+
+impl Pipeline {
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The root token: cancelling it stops every element at once (no drain).
+    pub fn token(&self) -> &CancelToken {
+        &self.root
+    }
+
+    /// Closes the source (cancels it with [`Cause::Closed`]): its stream
+    /// ends, and downstream drains what is queued and stops by itself.
+    pub fn close_source(&self) {
+        if let Some(source) = self.workers.first() {
+            source.token().cancel_with(Cause::Closed);
+        }
+    }
+
+    /// Waits up to `timeout` for every element to finish by itself (end of
+    /// stream, or after [`close_source`](Self::close_source)); true if all did.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        self.supervisor.wait(timeout)
+    }
+
+    /// True once every element has finished.
+    pub fn is_finished(&self) -> bool {
+        self.workers.iter().all(WorkerHandle::is_finished)
+    }
+
+    /// Counters of every edge, upstream first.
+    pub fn edge_stats(&self) -> Vec<EdgeStats> {
+        self.probes.iter().map(EdgeProbe::stats).collect()
+    }
+
+    /// Stops the pipeline in drain order (source first, then each element
+    /// once its input is drained) and reports.
+    pub fn shutdown(self) -> PipelineReport {
+        let supervisor = self.supervisor.shutdown();
+        let edges = self.probes.iter().map(EdgeProbe::stats).collect();
+        let mut elements = std::mem::take(&mut *self.summaries.lock());
+        let order: Vec<&str> = self
+            .workers
+            .iter()
+            .map(|w| w.name().rsplit('/').next().unwrap_or(""))
+            .collect();
+        elements.sort_by_key(|(name, _)| order.iter().position(|n| n == name));
+        PipelineReport {
+            name: self.name,
+            edges,
+            elements,
+            supervisor,
+        }
+    }
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("edges", &self.edge_stats())
+            .finish()
+    }
+}
+
+/// What a pipeline did, from [`Pipeline::shutdown`].
+#[derive(Debug, Clone)]
+pub struct PipelineReport {
+    /// The pipeline's name.
+    pub name: String,
+    /// Per edge, upstream first: sent, dropped, received.
+    pub edges: Vec<EdgeStats>,
+    /// Per element that ran to its end (not one that panicked), upstream
+    /// first: frames in and out, why it stopped.
+    pub elements: Vec<(String, RunSummary)>,
+    /// How each worker ended and how long it took to stop.
+    pub supervisor: ShutdownReport,
+}
+
+impl PipelineReport {
+    /// True if every worker ended well (no error, panic or timeout).
+    pub fn is_clean(&self) -> bool {
+        self.supervisor.is_clean()
+    }
+
+    /// Frames dropped on all edges.
+    pub fn dropped(&self) -> u64 {
+        self.edges.iter().map(|e| e.dropped).sum()
+    }
+
+    /// The summary of the element called `name`.
+    pub fn element(&self, name: &str) -> Option<&RunSummary> {
+        self.elements
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
+    }
+}
+
+impl fmt::Display for PipelineReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pipeline '{}':", self.name)?;
+        for (name, s) in &self.elements {
+            writeln!(
+                f,
+                "  {name}: in {}, out {}, dropped {}, {}",
+                s.frames_in, s.frames_out, s.dropped, s.reason
+            )?;
+        }
+        for e in &self.edges {
+            writeln!(f, "  {e}")?;
+        }
+        write!(f, "  {}", self.supervisor)
+    }
+}

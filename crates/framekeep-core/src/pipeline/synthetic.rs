@@ -1,0 +1,275 @@
+//! [`SyntheticSource`]: a camera stand-in drawing the [test pattern](super::pattern).
+//!
+//! Until real capture lands, and in every test and benchmark, the pipeline
+//! needs frames that look like a camera's: from a [`FramePool`], with
+//! sequence numbers and `CLOCK_MONOTONIC` timestamps, at a frame rate or as
+//! fast as possible, in any pixel format, with content a test can verify
+//! (the counter drawn into the pixels survives any number of stages).
+//!
+//! A pool that runs dry does not stop the source: under
+//! [`Exhausted::Wait`](crate::pool::Exhausted::Wait) it waits (a frame
+//! period at a time, cancellable), under fail-fast it skips the frame and
+//! counts it as *starved*, as a camera whose buffers are all held would.
+//! A closed pool ends the stream ([`CloseReason::PoolClosed`](super::CloseReason::PoolClosed)).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::clock::monotonic_now;
+use super::pattern::{supports, TestPattern};
+use super::stage::Source;
+use super::StageError;
+use crate::cancel::CancelToken;
+use crate::frame::{Frame, FrameError, FrameLayout, FrameMeta, PixelFormat};
+use crate::pool::{AcquireError, Exhausted, FramePool, PoolError, PoolOptions};
+
+/// The lease label of synthetic frames.
+pub const LABEL: &str = "synthetic";
+
+/// How long a starved source waits before trying again when it has no
+/// frame rate to pace it.
+const STARVED_RETRY: Duration = Duration::from_millis(1);
+
+/// Why a [`SyntheticSource`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntheticError {
+    /// The size does not fit the format (zero, odd for a subsampled format, too large).
+    #[error(transparent)]
+    Layout(#[from] FrameError),
+    /// The format has no pixels to draw (MJPEG, a bare UV plane).
+    #[error("the test pattern cannot be drawn in {0}")]
+    Unsupported(PixelFormat),
+    /// The default pool could not be built.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The given pool's frames do not have the requested layout.
+    #[error("the pool's layout {pool:?} is not the source's {wanted:?}")]
+    LayoutMismatch {
+        /// The pool's layout.
+        pool: FrameLayout,
+        /// The requested layout.
+        wanted: FrameLayout,
+    },
+    /// The frame rate is not a positive finite number.
+    #[error("invalid frame rate {0}")]
+    BadFps(f64),
+}
+
+/// Counters of a [`SyntheticSource`], readable while it runs.
+#[derive(Debug, Clone, Default)]
+pub struct SyntheticStats {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    produced: AtomicU64,
+    starved: AtomicU64,
+}
+
+impl SyntheticStats {
+    /// Frames produced so far.
+    pub fn produced(&self) -> u64 {
+        self.inner.produced.load(Ordering::Relaxed)
+    }
+
+    /// Frames skipped because the pool had no buffer (fail-fast or timeout).
+    pub fn starved(&self) -> u64 {
+        self.inner.starved.load(Ordering::Relaxed)
+    }
+}
+
+/// Options of a [`SyntheticSource`]; from [`SyntheticSource::builder`].
+#[derive(Debug, Clone)]
+pub struct SyntheticBuilder {
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    fps: Option<f64>,
+    frames: Option<u64>,
+    pool: Option<FramePool>,
+    buffers: usize,
+}
+
+impl SyntheticBuilder {
+    /// Paces frames at `fps` frames per second (default: as fast as possible).
+    pub fn fps(mut self, fps: f64) -> Self {
+        self.fps = Some(fps);
+        self
+    }
+
+    /// Ends the stream after frame numbers `0..n` (default: endless); a
+    /// starved number is skipped, not retried.
+    pub fn frames(mut self, n: u64) -> Self {
+        self.frames = Some(n);
+        self
+    }
+
+    /// Takes frames from `pool`, whose layout must be the packed layout of
+    /// the format and size (or a strided one of them). Default: a pool of
+    /// its own (see [`buffers`](Self::buffers)).
+    pub fn pool(mut self, pool: FramePool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Buffers of the default pool (fixed size, wait when dry; default 4).
+    pub fn buffers(mut self, n: usize) -> Self {
+        self.buffers = n.max(1);
+        self
+    }
+
+    /// Builds the source.
+    pub fn build(self) -> Result<SyntheticSource, SyntheticError> {
+        if !supports(self.format) {
+            return Err(SyntheticError::Unsupported(self.format));
+        }
+        let packed = FrameLayout::packed(self.format, self.width, self.height)?;
+        if let Some(fps) = self.fps {
+            if !(fps.is_finite() && fps > 0.0) {
+                return Err(SyntheticError::BadFps(fps));
+            }
+        }
+        let pool = match self.pool {
+            Some(pool) => {
+                let layout = pool.layout();
+                let same = layout.format == packed.format
+                    && layout.width == packed.width
+                    && layout.height == packed.height;
+                if !same {
+                    return Err(SyntheticError::LayoutMismatch {
+                        pool: layout,
+                        wanted: packed,
+                    });
+                }
+                pool
+            }
+            None => PoolOptions::new(packed)
+                .name(LABEL)
+                .min_buffers(self.buffers)
+                .max_buffers(self.buffers)
+                .exhausted(Exhausted::Wait)
+                .build()?,
+        };
+        let layout = pool.layout();
+        let pattern = TestPattern::new(layout).ok_or(SyntheticError::Unsupported(self.format))?;
+        Ok(SyntheticSource {
+            pattern,
+            pool,
+            period: self.fps.map(|fps| Duration::from_secs_f64(1.0 / fps)),
+            limit: self.frames,
+            next: 0,
+            due: None,
+            stats: SyntheticStats::default(),
+        })
+    }
+}
+
+/// A [`Source`] of test-pattern frames. See the [module docs](self) and the
+/// [pattern](super::pattern) definition.
+#[derive(Debug)]
+pub struct SyntheticSource {
+    pattern: TestPattern,
+    pool: FramePool,
+    period: Option<Duration>,
+    limit: Option<u64>,
+    next: u64,
+    due: Option<Instant>,
+    stats: SyntheticStats,
+}
+
+impl SyntheticSource {
+    /// Options for a `width x height` source of `format` frames.
+    pub fn builder(format: PixelFormat, width: usize, height: usize) -> SyntheticBuilder {
+        SyntheticBuilder {
+            format,
+            width,
+            height,
+            fps: None,
+            frames: None,
+            pool: None,
+            buffers: 4,
+        }
+    }
+
+    /// The pool frames come from.
+    pub fn pool(&self) -> &FramePool {
+        &self.pool
+    }
+
+    /// A handle on the source's counters (shared; stays valid after the
+    /// source moves into a pipeline).
+    pub fn stats(&self) -> SyntheticStats {
+        self.stats.clone()
+    }
+
+    /// Waits until the next frame is due; `false` if cancelled meanwhile.
+    fn pace(&mut self, token: &CancelToken) -> bool {
+        let Some(period) = self.period else {
+            return !token.is_cancelled();
+        };
+        let now = Instant::now();
+        let due = match self.due {
+            // More than a frame late (a stall): restart the schedule
+            // rather than bursting to catch up.
+            Some(due) if due + period >= now => due,
+            _ => now,
+        };
+        self.due = Some(due + period);
+        if due > now {
+            return !token.wait_deadline(due);
+        }
+        !token.is_cancelled()
+    }
+
+    /// A buffer, or `None` after a starved attempt (retry later).
+    fn buffer(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError> {
+        match self.pool.acquire_cancellable(LABEL, token) {
+            Ok(frame) => Ok(Some(frame)),
+            Err(AcquireError::Exhausted { .. } | AcquireError::Timeout { .. }) => {
+                self.stats.inner.starved.fetch_add(1, Ordering::Relaxed);
+                if self.period.is_none() && token.wait_timeout(STARVED_RETRY) {
+                    return Err(StageError::Cancelled);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Source for SyntheticSource {
+    fn next_frame(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError> {
+        loop {
+            if self.limit.is_some_and(|limit| self.next >= limit) {
+                return Ok(None);
+            }
+            if !self.pace(token) {
+                return Err(StageError::Cancelled);
+            }
+            let Some(mut frame) = self.buffer(token)? else {
+                // Starved: this frame is skipped, as a camera would.
+                self.next += 1;
+                continue;
+            };
+            let n = self.next;
+            let drawn = match frame.get_mut() {
+                Some(buf) => self.pattern.render(n, buf),
+                None => false,
+            };
+            if !drawn {
+                return Err(StageError::failed(
+                    "a fresh pool frame was shared or too small to draw into",
+                ));
+            }
+            frame.set_meta(FrameMeta {
+                sequence: n,
+                timestamp: monotonic_now(),
+            });
+            self.next += 1;
+            self.stats.inner.produced.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(frame));
+        }
+    }
+}
