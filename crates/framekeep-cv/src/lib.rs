@@ -1,1 +1,27 @@
-//! framekeep-cv (in progress).
+//! framekeep-cv: the OpenCV bridge of framekeep.
+//!
+//! framekeep owns every frame and every OpenCV `Mat` of a camera pipeline. This crate
+//! makes OpenCV fit that ownership model instead of working around it:
+//!
+//! * [`view`]: zero-copy `Mat` views of frames that keep their frame alive
+//!   ([`MatView`]) or borrow a unique one for writing ([`MatViewMut`]). The crate's only
+//!   `unsafe` code lives there.
+//! * [`tracked`]: [`TrackedMat`], an OpenCV-allocated `Mat` registered in the ledger
+//!   while it lives, and [`copy_to_frame`] to bring a `Mat` back into a pooled frame.
+//! * [`convert`]: pixel formats to BGR through `cvtColor`/`imdecode`, into pooled frames.
+//! * [`fault`]: error injection, so tests can prove that failing helpers release all.
+//!
+//! Helpers return owned ([`TrackedMat`], [`Frame`](framekeep_core::frame::Frame)) or view
+//! types; none returns a raw `Mat` the caller must remember to free.
+#![warn(missing_docs)]
+
+pub mod convert;
+mod error;
+pub mod fault;
+pub mod tracked;
+pub mod view;
+
+pub use convert::BgrConverter;
+pub use error::CvError;
+pub use tracked::{copy_to_frame, TrackedMat};
+pub use view::{MatShape, MatView, MatViewMut};

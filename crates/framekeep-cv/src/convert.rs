@@ -1,0 +1,164 @@
+//! Pixel conversions into pooled BGR frames, through OpenCV.
+//!
+//! Display, image files and most OpenCV algorithms want BGR. Cameras deliver YUYV,
+//! UYVY, NV12, grey or MJPEG. A [`BgrConverter`] turns any of them into a BGR24 frame
+//! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
+//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
+//! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
+//! The conversion code comes from OpenCV, never a hand-written pixel loop.
+
+use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
+use framekeep_core::pool::{FramePool, PoolOptions};
+use opencv::core::Size;
+use opencv::imgcodecs::{imdecode_to, IMREAD_COLOR};
+use opencv::imgproc::{
+    cvt_color_def, resize, COLOR_BGRA2BGR, COLOR_GRAY2BGR, COLOR_RGB2BGR, COLOR_YUV2BGR_NV12,
+    COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
+};
+
+use crate::{CvError, MatView, MatViewMut, TrackedMat};
+
+/// The `cvtColor` code that turns `format` into BGR (`None`: BGR already, MJPEG, or no
+/// such conversion).
+pub fn bgr_code(format: PixelFormat) -> Option<i32> {
+    match format {
+        PixelFormat::Gray8 => Some(COLOR_GRAY2BGR),
+        PixelFormat::Rgb24 => Some(COLOR_RGB2BGR),
+        PixelFormat::Bgra32 => Some(COLOR_BGRA2BGR),
+        PixelFormat::Yuyv => Some(COLOR_YUV2BGR_YUYV),
+        PixelFormat::Uyvy => Some(COLOR_YUV2BGR_UYVY),
+        PixelFormat::Nv12 => Some(COLOR_YUV2BGR_NV12),
+        PixelFormat::Bgr24 | PixelFormat::Uv88 | PixelFormat::Mjpeg => None,
+    }
+}
+
+/// Converts frames of any supported format to BGR24 frames from its own pool.
+#[derive(Debug, Clone)]
+pub struct BgrConverter {
+    pool: FramePool,
+    label: &'static str,
+}
+
+impl BgrConverter {
+    /// A converter whose outputs come from `pool` (its buffers must hold a BGR24 frame of
+    /// the sizes converted; frames are reshaped to each input's size).
+    pub fn new(pool: FramePool) -> BgrConverter {
+        BgrConverter {
+            pool,
+            label: "cv-convert",
+        }
+    }
+
+    /// A converter with a pool of `buffers` BGR24 frames of `width x height`.
+    pub fn with_size(width: usize, height: usize, buffers: usize) -> Result<BgrConverter, CvError> {
+        let layout = FrameLayout::packed(PixelFormat::Bgr24, width, height)?;
+        let pool = PoolOptions::new(layout)
+            .name("cv-convert")
+            .min_buffers(buffers.min(2))
+            .max_buffers(buffers.max(1))
+            .build()?;
+        Ok(BgrConverter::new(pool))
+    }
+
+    /// The lease label of output frames (default `"cv-convert"`).
+    pub fn label(mut self, label: &'static str) -> BgrConverter {
+        self.label = label;
+        self
+    }
+
+    /// The pool outputs come from.
+    pub fn pool(&self) -> &FramePool {
+        &self.pool
+    }
+
+    /// `src` as a BGR24 frame with the same size and metadata.
+    ///
+    /// A BGR24 input is returned as is (a new handle on the same buffer: no copy).
+    /// Otherwise the output is a unique frame from the pool. On error nothing stays
+    /// checked out.
+    pub fn convert(&self, src: &Frame) -> Result<Frame, CvError> {
+        if src.format() == PixelFormat::Bgr24 {
+            return Ok(src.clone());
+        }
+        let mut out = self.acquire(src.width(), src.height())?;
+        {
+            let input = MatView::new(src)?;
+            let mut dst = MatViewMut::new(&mut out)?;
+            match src.format() {
+                PixelFormat::Mjpeg => {
+                    // The returned header aliases `dst`: drop it at once, unused.
+                    drop(imdecode_to(&input, IMREAD_COLOR, &mut dst)?);
+                    dst.ensure_in_place("imdecode").map_err(|_| {
+                        CvError::Decode(format!(
+                            "MJPEG frame {} (not a {}x{} JPEG)",
+                            src.sequence(),
+                            src.width(),
+                            src.height()
+                        ))
+                    })?;
+                }
+                format => {
+                    let code = bgr_code(format).ok_or(CvError::Unsupported {
+                        operation: "BGR conversion",
+                        format,
+                    })?;
+                    cvt_color_def(&input, &mut dst, code)?;
+                    dst.ensure_in_place("cvtColor")?;
+                }
+            }
+        }
+        out.set_meta(src.meta());
+        Ok(out)
+    }
+
+    /// `src` converted to BGR and resized to `width x height` (area interpolation).
+    ///
+    /// Uses an intermediate tracked Mat at the source size when the source is not BGR;
+    /// every Mat and frame created on the way is released if a step fails.
+    pub fn convert_resized(
+        &self,
+        src: &Frame,
+        width: usize,
+        height: usize,
+    ) -> Result<Frame, CvError> {
+        let mut out = self.acquire(width, height)?;
+        let size = Size::new(
+            i32::try_from(width).map_err(|_| CvError::MatMismatch("width".into()))?,
+            i32::try_from(height).map_err(|_| CvError::MatMismatch("height".into()))?,
+        );
+        {
+            let input = MatView::new(src)?;
+            let bgr = match bgr_code(src.format()) {
+                Some(code) => {
+                    let mut tmp = TrackedMat::empty("cv-convert-tmp")?;
+                    cvt_color_def(&input, &mut tmp, code)?;
+                    Some(tmp)
+                }
+                None if src.format() == PixelFormat::Bgr24 => None,
+                None => {
+                    return Err(CvError::Unsupported {
+                        operation: "resized BGR conversion",
+                        format: src.format(),
+                    })
+                }
+            };
+            let mut dst = MatViewMut::new(&mut out)?;
+            match &bgr {
+                Some(tmp) => resize(tmp, &mut dst, size, 0.0, 0.0, INTER_AREA)?,
+                None => resize(&input, &mut dst, size, 0.0, 0.0, INTER_AREA)?,
+            }
+            dst.ensure_in_place("resize")?;
+        }
+        out.set_meta(src.meta());
+        Ok(out)
+    }
+
+    fn acquire(&self, width: usize, height: usize) -> Result<Frame, CvError> {
+        let layout = FrameLayout::packed(PixelFormat::Bgr24, width, height)?;
+        let mut out = self.pool.acquire(self.label)?;
+        if *out.layout() != layout {
+            out.reshape(layout)?;
+        }
+        Ok(out)
+    }
+}
