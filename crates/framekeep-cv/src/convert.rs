@@ -86,16 +86,26 @@ impl BgrConverter {
             let mut dst = MatViewMut::new(&mut out)?;
             match src.format() {
                 PixelFormat::Mjpeg => {
-                    // The returned header aliases `dst`: drop it at once, unused.
+                    // OpenCV leaves the output untouched when it cannot decode, so
+                    // check the JPEG's own header first: a clear error, no guessing.
+                    let announced = (src.width(), src.height());
+                    match jpeg_size(src.data()) {
+                        Some(size) if size == announced => {}
+                        found => {
+                            return Err(CvError::Decode(format!(
+                                "MJPEG frame {}: expected a {}x{} JPEG, found {}",
+                                src.sequence(),
+                                announced.0,
+                                announced.1,
+                                found.map_or("no JPEG header".to_string(), |(w, h)| {
+                                    format!("{w}x{h}")
+                                })
+                            )))
+                        }
+                    }
+                    // The returned header aliases `dst`: drop it at once.
                     drop(imdecode_to(&input, IMREAD_COLOR, &mut dst)?);
-                    dst.ensure_in_place("imdecode").map_err(|_| {
-                        CvError::Decode(format!(
-                            "MJPEG frame {} (not a {}x{} JPEG)",
-                            src.sequence(),
-                            src.width(),
-                            src.height()
-                        ))
-                    })?;
+                    dst.ensure_in_place("imdecode")?;
                 }
                 format => {
                     let code = bgr_code(format).ok_or(CvError::Unsupported {
@@ -160,5 +170,34 @@ impl BgrConverter {
             out.reshape(layout)?;
         }
         Ok(out)
+    }
+}
+
+/// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG.
+pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
+    if data.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut i = 2;
+    loop {
+        // Markers are 0xFF (fill bytes allowed) then a code; segments carry a length.
+        while *data.get(i)? == 0xFF && *data.get(i + 1)? == 0xFF {
+            i += 1;
+        }
+        if *data.get(i)? != 0xFF {
+            return None;
+        }
+        let code = *data.get(i + 1)?;
+        let len = usize::from(u16::from_be_bytes([*data.get(i + 2)?, *data.get(i + 3)?]));
+        let is_sof = matches!(code, 0xC0..=0xCF) && !matches!(code, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            let h = u16::from_be_bytes([*data.get(i + 5)?, *data.get(i + 6)?]);
+            let w = u16::from_be_bytes([*data.get(i + 7)?, *data.get(i + 8)?]);
+            return Some((usize::from(w), usize::from(h)));
+        }
+        if code == 0xD9 || code == 0xDA || len < 2 {
+            return None; // end of image or scan data before any frame header
+        }
+        i += 2 + len;
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
-use framekeep_core::ledger::{Kind, LeakCheck, Ledger};
+use framekeep_core::ledger::{Kind, LeakCheck};
 use framekeep_core::pool::{FramePool, PoolOptions};
 use framekeep_cv::{copy_to_frame, CvError, MatShape, MatView, MatViewMut, TrackedMat};
 use opencv::core::{Mat, Rect, Vec3b, CV_8UC1, CV_8UC2, CV_8UC3, CV_8UC4};

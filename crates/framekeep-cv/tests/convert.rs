@@ -1,0 +1,176 @@
+//! BGR conversions against OpenCV's own allocating calls, and error paths that release all.
+
+use std::time::Duration;
+
+use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
+use framekeep_core::ledger::{Kind, LeakCheck};
+use framekeep_core::pool::PoolOptions;
+use framekeep_cv::{fault, BgrConverter, CvError, MatView, TrackedMat};
+use opencv::core::{Mat, Size, Vector};
+use opencv::imgcodecs::{imdecode, imencode, IMREAD_COLOR};
+use opencv::imgproc::{cvt_color_def, resize, INTER_AREA};
+use opencv::prelude::*;
+
+fn patterned(layout: FrameLayout) -> Frame {
+    let data: Vec<u8> = (0..layout.len).map(|i| (i * 13 + i / 97) as u8).collect();
+    Frame::from_vec(layout, data).unwrap()
+}
+
+fn bytes(m: &impl MatTraitConst) -> Vec<u8> {
+    m.try_clone().unwrap().data_bytes().unwrap().to_vec()
+}
+
+fn converter() -> BgrConverter {
+    let layout = FrameLayout::packed(PixelFormat::Bgr24, 64, 48).unwrap();
+    let pool = PoolOptions::new(layout)
+        .min_buffers(1)
+        .max_buffers(2)
+        .acquire_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    BgrConverter::new(pool)
+}
+
+#[test]
+fn conversions_match_opencv_on_the_same_data() {
+    let check = LeakCheck::new();
+    let conv = converter();
+    for format in [
+        PixelFormat::Gray8,
+        PixelFormat::Rgb24,
+        PixelFormat::Bgra32,
+        PixelFormat::Yuyv,
+        PixelFormat::Uyvy,
+        PixelFormat::Nv12,
+    ] {
+        let packed = FrameLayout::packed(format, 64, 48).unwrap();
+        let layout = packed.with_stride(packed.stride + 32).unwrap();
+        let src = patterned(layout);
+        let out = conv.convert(&src).unwrap();
+        assert_eq!(out.format(), PixelFormat::Bgr24);
+        assert_eq!((out.width(), out.height()), (64, 48));
+        assert_eq!(out.meta(), src.meta());
+        // OpenCV's own answer, allocating, from a packed deep copy of the source.
+        let packed_src = MatView::new(&src).unwrap().try_clone().unwrap();
+        let mut expected = Mat::default();
+        cvt_color_def(
+            &packed_src,
+            &mut expected,
+            framekeep_cv::convert::bgr_code(format).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            bytes(&MatView::new(&out).unwrap()),
+            bytes(&expected),
+            "{format}"
+        );
+    }
+    assert_eq!(conv.pool().stats().checked_out, 0);
+    let bgr = patterned(FrameLayout::packed(PixelFormat::Bgr24, 64, 48).unwrap());
+    let same = conv.convert(&bgr).unwrap();
+    assert!(
+        same.shares_buffer_with(&bgr),
+        "BGR input is passed through without a copy"
+    );
+    drop((same, bgr));
+    check.finish().unwrap();
+}
+
+#[test]
+fn mjpeg_decodes_into_the_pooled_frame() {
+    let check = LeakCheck::new();
+    let conv = converter();
+    let bgr = patterned(FrameLayout::packed(PixelFormat::Bgr24, 64, 48).unwrap());
+    let mut jpeg = Vector::<u8>::new();
+    imencode(
+        ".jpg",
+        &MatView::new(&bgr).unwrap(),
+        &mut jpeg,
+        &Vector::new(),
+    )
+    .unwrap();
+    let jpeg = jpeg.to_vec();
+    let frame = Frame::from_vec(FrameLayout::mjpeg(64, 48, jpeg.len()), jpeg.clone()).unwrap();
+    let out = conv.convert(&frame).unwrap();
+    let expected = imdecode(&jpeg.as_slice(), IMREAD_COLOR).unwrap();
+    assert_eq!(bytes(&MatView::new(&out).unwrap()), bytes(&expected));
+    // A JPEG of another size than announced is refused, and nothing stays out.
+    let lie = Frame::from_vec(FrameLayout::mjpeg(32, 24, jpeg.len()), jpeg).unwrap();
+    assert!(matches!(conv.convert(&lie), Err(CvError::Decode(_))));
+    let garbage = Frame::from_vec(FrameLayout::mjpeg(64, 48, 100), vec![1; 100]).unwrap();
+    assert!(conv.convert(&garbage).is_err());
+    drop(out);
+    assert_eq!(conv.pool().stats().checked_out, 0);
+    check.finish().unwrap();
+}
+
+#[test]
+fn resized_conversion_matches_opencv() {
+    let check = LeakCheck::new();
+    let conv = converter();
+    let src = patterned(FrameLayout::packed(PixelFormat::Yuyv, 128, 96).unwrap());
+    let out = conv.convert_resized(&src, 64, 48).unwrap();
+    let mut bgr = Mat::default();
+    cvt_color_def(
+        &MatView::new(&src).unwrap(),
+        &mut bgr,
+        opencv::imgproc::COLOR_YUV2BGR_YUYV,
+    )
+    .unwrap();
+    let mut expected = Mat::default();
+    resize(&bgr, &mut expected, Size::new(64, 48), 0.0, 0.0, INTER_AREA).unwrap();
+    assert_eq!(bytes(&MatView::new(&out).unwrap()), bytes(&expected));
+    drop(out);
+    check.finish().unwrap();
+}
+
+/// Fails the helper at each of its Mats in turn (source view, intermediate, output
+/// view): every time, the error comes back and nothing it made stays alive.
+#[test]
+fn failing_half_way_releases_every_mat_and_frame() {
+    let check = LeakCheck::new();
+    let conv = converter();
+    let src = patterned(FrameLayout::packed(PixelFormat::Yuyv, 128, 96).unwrap());
+    for at in 1..=3 {
+        let before = check.leaks().len();
+        let guard = fault::fail_at_mat(at);
+        let result = conv.convert_resized(&src, 64, 48);
+        drop(guard);
+        assert!(
+            matches!(result, Err(CvError::Injected(n)) if n == at),
+            "at {at}: {result:?}"
+        );
+        assert_eq!(check.leaks().len(), before, "at {at}: {:?}", check.leaks());
+        assert_eq!(conv.pool().stats().checked_out, 0, "at {at}");
+        assert!(check.leaks().iter().all(|e| e.kind != Kind::MAT));
+    }
+    // The fourth Mat is past the helper: it succeeds with the injection armed.
+    let guard = fault::fail_at_mat(4);
+    let ok = conv.convert_resized(&src, 64, 48).unwrap();
+    let extra = TrackedMat::empty("fourth");
+    assert!(matches!(extra, Err(CvError::Injected(4))));
+    drop((guard, ok));
+    // Same for the simple conversion (source view, output view).
+    for at in 1..=2 {
+        let _guard = fault::fail_at_mat(at);
+        assert!(conv.convert(&src).is_err());
+        assert_eq!(conv.pool().stats().checked_out, 0);
+    }
+    drop(src);
+    check.finish().unwrap();
+}
+
+#[test]
+fn unsupported_formats_are_typed_errors() {
+    let check = LeakCheck::new();
+    let conv = converter();
+    let nv12 = patterned(FrameLayout::packed(PixelFormat::Nv12, 64, 48).unwrap());
+    let uv = nv12.plane(1).unwrap();
+    assert!(matches!(
+        conv.convert(&uv),
+        Err(CvError::Unsupported { .. })
+    ));
+    assert_eq!(conv.pool().stats().checked_out, 0);
+    drop((uv, nv12));
+    check.finish().unwrap();
+}
