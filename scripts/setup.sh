@@ -36,7 +36,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   else
-    echo "setup: no Rust toolchain (cargo) found; install Rust 1.80 or newer with rustup first." >&2
+    echo "setup: no Rust toolchain (cargo) found; install Rust 1.85 or newer with rustup first." >&2
     exit 1
   fi
 fi

@@ -263,6 +263,20 @@ fn criterion_benches(c: &mut Criterion) {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench`: a quick
+    // smoke run of every variant then, not a measurement.
+    if !std::env::args().any(|a| a == "--bench") {
+        for pool in [
+            Arc::new(framekeep()) as Arc<dyn RoundTrip>,
+            Arc::new(mutex_vec()),
+            Arc::new(bare_queue()),
+        ] {
+            run(&pool, 2, 1000);
+        }
+        FreshVec.round_trip();
+        println!("pool bench: smoke run ok (use `cargo bench` to measure)");
+        return;
+    }
     summary();
     if std::env::args().any(|a| a == "--summary-only") {
         return;

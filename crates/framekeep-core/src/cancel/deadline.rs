@@ -69,11 +69,7 @@ pub(crate) fn register(key: TimerKey, node: Weak<Node>) -> std::io::Result<()> {
             .spawn(|| run(self::timer()))?;
         state.started = true;
     }
-    let new_earliest = state
-        .entries
-        .keys()
-        .next()
-        .map_or(true, |first| key < *first);
+    let new_earliest = state.entries.keys().next().is_none_or(|first| key < *first);
     state.entries.insert(key, node);
     drop(state);
     if new_earliest {

@@ -117,6 +117,9 @@ impl Buffer {
     }
 
     /// Mutable bytes; `unique` proves the caller is the only handle.
+    // `&self -> &mut`: the slot is shared by design (`Arc`); exclusivity comes
+    // from the handle count, which `UniqueProof` attests.
+    #[allow(clippy::mut_from_ref)]
     pub(crate) fn bytes_mut(
         &self,
         offset: usize,

@@ -23,7 +23,7 @@ pub(crate) struct LeaseCell {
     id: AtomicU64,
     /// How many times this buffer has been checked out.
     uses: AtomicU64,
-    /// Coarse clock (nanoseconds, `CLOCK_MONOTONIC_COARSE`) at checkout.
+    /// `coarse_now()` at checkout.
     since: AtomicU64,
     thread: AtomicU64,
     scope: AtomicU64,
@@ -83,19 +83,17 @@ impl std::fmt::Display for LeaseInfo {
     }
 }
 
-/// The coarse monotonic clock in nanoseconds (a vDSO read, no shared write).
+/// The coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`, a vDSO read with no
+/// shared write), in coarsetime's raw ticks: converting costs arithmetic, so
+/// the hot path stores ticks and readers convert differences.
+#[inline]
 pub(crate) fn coarse_now() -> u64 {
-    coarsetime::Instant::now_without_cache_update().as_nanos_since_boot()
+    coarsetime::Instant::now_without_cache_update().as_ticks()
 }
 
-trait NanosSinceBoot {
-    fn as_nanos_since_boot(&self) -> u64;
-}
-
-impl NanosSinceBoot for coarsetime::Instant {
-    fn as_nanos_since_boot(&self) -> u64 {
-        coarsetime::Duration::from_ticks(self.as_ticks()).as_nanos()
-    }
+/// Nanoseconds in a difference of two `coarse_now` readings.
+fn ticks_to_nanos(ticks: u64) -> u64 {
+    coarsetime::Duration::from_ticks(ticks).as_nanos()
 }
 
 impl LeaseCell {
@@ -137,12 +135,14 @@ impl LeaseCell {
         self.uses.load(Ordering::Relaxed)
     }
 
-    /// Nanoseconds (coarse clock) since checkout, if out.
+    /// Nanoseconds since checkout (`now` from `coarse_now`), if out.
     pub(crate) fn age_nanos(&self, now: u64) -> Option<u64> {
         if self.id() == 0 {
             return None;
         }
-        Some(now.saturating_sub(self.since.load(Ordering::Relaxed)))
+        Some(ticks_to_nanos(
+            now.saturating_sub(self.since.load(Ordering::Relaxed)),
+        ))
     }
 
     /// A consistent snapshot, or `None` if idle (or re-leased while reading).
@@ -161,7 +161,7 @@ impl LeaseCell {
             return None;
         }
         let label = LABELS.lookup(ptr, len);
-        let age = Duration::from_nanos(now.saturating_sub(since));
+        let age = Duration::from_nanos(ticks_to_nanos(now.saturating_sub(since)));
         Some(LeaseInfo {
             id,
             label,
@@ -226,18 +226,29 @@ static THREAD_NAMES: OnceLock<Mutex<HashMap<u64, String>>> = OnceLock::new();
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static THREAD_TAG: u64 = {
-        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
-        let name = std::thread::current().name().map(str::to_owned).unwrap_or_else(|| format!("thread-{tag}"));
-        THREAD_NAMES.get_or_init(Default::default).lock().insert(tag, name);
-        tag
-    };
+    /// 0 until the thread first checks out a buffer (const-initialised: no
+    /// lazy-init check on the hot path).
+    static THREAD_TAG: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A small number naming the current thread (its name is kept for reports).
 #[inline]
 pub(crate) fn thread_tag() -> u64 {
-    THREAD_TAG.with(|t| *t)
+    let tag = THREAD_TAG.with(Cell::get);
+    if tag != 0 {
+        return tag;
+    }
+    let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+    let name = std::thread::current()
+        .name()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("thread-{tag}"));
+    THREAD_NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .insert(tag, name);
+    THREAD_TAG.with(|t| t.set(tag));
+    tag
 }
 
 fn thread_name(tag: u64) -> String {

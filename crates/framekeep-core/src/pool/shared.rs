@@ -412,7 +412,7 @@ impl PoolShared {
             .iter()
             .filter_map(|b| b.lease.snapshot(b.capacity(), now))
             .collect();
-        out.sort_by(|a, b| b.age.cmp(&a.age));
+        out.sort_by_key(|l| std::cmp::Reverse(l.age));
         out
     }
 
