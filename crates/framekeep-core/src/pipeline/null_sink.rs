@@ -82,6 +82,8 @@ pub struct NullSinkSnapshot {
     pub gaps: u64,
     /// Frames whose sequence was not above the previous one.
     pub out_of_order: u64,
+    /// Sequence of the first frame.
+    pub first_sequence: Option<u64>,
     /// Sequence of the last frame.
     pub last_sequence: Option<u64>,
     /// Checksum of the last frame (0 with [`Checksum::Off`]).
@@ -198,7 +200,7 @@ impl Sink for NullSink {
         match snap.last_sequence {
             Some(last) if sequence > last => snap.gaps += sequence - last - 1,
             Some(_) => snap.out_of_order += 1,
-            None => {}
+            None => snap.first_sequence = Some(sequence),
         }
         snap.last_sequence = Some(sequence);
         snap.last_checksum = sum;
