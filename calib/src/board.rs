@@ -5,7 +5,10 @@
 //! corners refined to sub-pixel accuracy, or the centres of a symmetric or asymmetric
 //! circle grid. The synthetic renderer uses the same geometry, so tests and tools agree.
 
-use opencv::core::{Point2f, Point3f, Size, TermCriteria, TermCriteria_Type, Vector};
+use opencv::core::{
+    KeyPoint, Point2f, Point3f, Ptr, Size, TermCriteria, TermCriteria_Type, Vector,
+};
+use opencv::features2d::{Feature2D, SimpleBlobDetector, SimpleBlobDetector_Params};
 use opencv::prelude::*;
 use opencv::{calib3d, imgproc};
 
@@ -127,15 +130,39 @@ impl Board {
                 } else {
                     calib3d::CALIB_CB_ASYMMETRIC_GRID
                 };
-                calib3d::find_circles_grid(gray, self.pattern_size(), &mut found, flags, None)
-                    .cv("findCirclesGrid")?
+                let mut detector = blob_detector()?;
+                // The grid finder's default mode gives up on strong perspective; its
+                // clustering mode recovers many such views, so it is the fallback.
+                let mut ok = false;
+                for extra in [0, calib3d::CALIB_CB_CLUSTERING] {
+                    ok = calib3d::find_circles_grid(
+                        gray,
+                        self.pattern_size(),
+                        &mut found,
+                        flags | extra,
+                        Some(&detector),
+                    )
+                    .cv("findCirclesGrid")?;
+                    if ok {
+                        break;
+                    }
+                }
+                ok && found.len() == self.len() && on_blobs(gray, &mut detector, &found.to_vec())?
             }
         };
         if !ok || found.len() != self.len() {
             return Ok(None);
         }
+        let mut found = found.to_vec();
+        if !self.grid_consistent(&found) {
+            return Ok(None);
+        }
+        if self.pattern != Pattern::AsymmetricCircles {
+            self.unmirror(&mut found);
+        }
         if self.pattern == Pattern::Chessboard {
-            let half = refine_window(&found.to_vec(), self.cols as usize);
+            let mut refined: Vector<Point2f> = found.iter().copied().collect();
+            let half = refine_window(&found, self.cols as usize);
             let criteria = TermCriteria::new(
                 (TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32),
                 40,
@@ -144,15 +171,103 @@ impl Board {
             .cv("TermCriteria")?;
             imgproc::corner_sub_pix(
                 gray,
-                &mut found,
+                &mut refined,
                 Size::new(half, half),
                 Size::new(-1, -1),
                 criteria,
             )
             .cv("cornerSubPix")?;
+            found = refined.to_vec();
         }
-        Ok(Some(found.to_vec()))
+        Ok(Some(found))
     }
+
+    /// True when the features are ordered as a grid: along every row and column, each
+    /// feature lies between its two neighbours (they point in opposite directions). The
+    /// circle-grid finder sometimes returns a scrambled order on strongly tilted views;
+    /// such a view would poison the calibration, so it is treated as not found.
+    pub fn grid_consistent(&self, points: &[Point2f]) -> bool {
+        let (cols, rows) = (self.cols as usize, self.rows as usize);
+        if points.len() != cols * rows {
+            return false;
+        }
+        // Asymmetric grids offset odd rows, so columns are straight only every other row.
+        let col_step = if self.pattern == Pattern::AsymmetricCircles {
+            2
+        } else {
+            1
+        };
+        let between = |a: Point2f, b: Point2f, c: Point2f| {
+            let (u, v) = ((a.x - b.x, a.y - b.y), (c.x - b.x, c.y - b.y));
+            let norm = (u.0.hypot(u.1)) * (v.0.hypot(v.1));
+            norm > 0.0 && (u.0 * v.0 + u.1 * v.1) / norm < -0.8
+        };
+        let at = |r: usize, c: usize| points[r * cols + c];
+        for r in 0..rows {
+            for c in 0..cols {
+                if c > 0 && c + 1 < cols && !between(at(r, c - 1), at(r, c), at(r, c + 1)) {
+                    return false;
+                }
+                if r >= col_step
+                    && r + col_step < rows
+                    && !between(at(r - col_step, c), at(r, c), at(r + col_step, c))
+                {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Symmetric grids have no handedness, so the detectors may return them mirrored
+    /// (rows in reverse), which would make views inconsistent with each other. A board is
+    /// always seen from its printed side, where rows run clockwise from columns in image
+    /// coordinates; reverse the rows of a view that runs the other way.
+    fn unmirror(&self, points: &mut [Point2f]) {
+        let (cols, rows) = (self.cols as usize, self.rows as usize);
+        let (p00, p01, p10) = (points[0], points[cols - 1], points[(rows - 1) * cols]);
+        let cross = (p01.x - p00.x) * (p10.y - p00.y) - (p01.y - p00.y) * (p10.x - p00.x);
+        if cross < 0.0 {
+            let copy = points.to_vec();
+            for r in 0..rows {
+                let src = &copy[(rows - 1 - r) * cols..(rows - r) * cols];
+                points[r * cols..(r + 1) * cols].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// OpenCV's blob detector with the area limits widened: the defaults (25..5000 px) miss
+/// the circles of a board that fills a high-resolution view.
+fn blob_detector() -> Result<Ptr<Feature2D>> {
+    let mut params = SimpleBlobDetector_Params::default().cv("SimpleBlobDetector::Params")?;
+    params.min_area = 10.0;
+    params.max_area = 1.0e6;
+    let detector = SimpleBlobDetector::create(params).cv("SimpleBlobDetector::create")?;
+    Ok(detector.into())
+}
+
+/// True when every grid point sits on a detected blob. The grid finder can fill in a
+/// missing circle with an estimated position between its neighbours, which is not a
+/// measurement and would bias the calibration.
+fn on_blobs(gray: &Mat, detector: &mut Ptr<Feature2D>, points: &[Point2f]) -> Result<bool> {
+    let mut blobs = Vector::<KeyPoint>::new();
+    detector
+        .detect(gray, &mut blobs, &opencv::core::no_array())
+        .cv("SimpleBlobDetector::detect")?;
+    let mut sizes: Vec<f32> = blobs.iter().map(|b| b.size()).collect();
+    sizes.sort_by(f32::total_cmp);
+    let Some(&median) = sizes.get(sizes.len() / 2) else {
+        return Ok(false);
+    };
+    // Only circle-sized blobs count (a merged or spurious blob is much larger or smaller).
+    let tolerance = (0.2 * median).max(1.5);
+    Ok(points.iter().all(|p| {
+        blobs.iter().any(|b| {
+            let d = (b.pt().x - p.x).hypot(b.pt().y - p.y);
+            d <= tolerance && (b.size() - median).abs() < 0.5 * median
+        })
+    }))
 }
 
 /// Half-size of the cornerSubPix window: as large as OpenCV's samples use (11) but never

@@ -59,3 +59,15 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// The tool's final exit status: `status`, unless framekeep's ledger still holds live
+/// resources (Mats, threads, leases), in which case they are listed and the run fails.
+pub fn finish(tool: &str, status: ExitCode) -> ExitCode {
+    let report = framekeep_core::ledger::Ledger::global().report();
+    if report.is_empty() {
+        status
+    } else {
+        eprintln!("{tool}: leak check failed, still alive at exit:\n{report}");
+        ExitCode::from(3)
+    }
+}

@@ -1,14 +1,19 @@
 //! Board detection over a set of images, in parallel.
 //!
 //! Decoding and corner detection dominate the wall time of a calibration and every view is
-//! independent, so views are spread over worker threads that pull the next index from a
-//! shared counter (work stealing in its simplest form: a slow view never stalls a worker
+//! independent, so views are spread over supervised worker threads (framekeep's
+//! `Supervisor`: named, joined, accounted in the ledger, panics caught and reported) that
+//! pull the next index from a shared counter (work stealing in its simplest form: a slow view never stalls a worker
 //! that could take another). Results come back over a channel to the calling thread, which
 //! drives the progress bar and restores the input order. The first input error (missing,
 //! undecodable, wrong size) stops the other workers early and is reported by name.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use framekeep_core::cancel::CancelToken;
+use framekeep_core::supervisor::Supervisor;
 
 use opencv::core::{Point2f, Size};
 use opencv::imgcodecs;
@@ -84,8 +89,14 @@ fn detect_one(path: &std::path::Path, board: &Board) -> ViewOutcome {
     Ok((size, board.detect(&img)?))
 }
 
-/// Detects `board` in every image using `workers` threads; `on_done` is called on the
-/// calling thread after each view (for progress display).
+/// Messages from detection workers to the collecting thread.
+enum Msg {
+    View(usize, ViewOutcome),
+    Done,
+}
+
+/// Detects `board` in every image on `workers` supervised threads; `on_done` is called on
+/// the calling thread after each view (for progress display).
 ///
 /// Fails on the first (in input order) missing, undecodable or differently sized image.
 pub fn detect_all(
@@ -100,50 +111,66 @@ pub fn detect_all(
         });
     }
     let workers = workers.clamp(1, paths.len());
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    let shared: Arc<[PathBuf]> = paths.into();
+    let next = Arc::new(AtomicUsize::new(0));
+    let root = CancelToken::new();
+    let supervisor = Supervisor::new(&root);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut results: Vec<Option<ViewOutcome>> = (0..paths.len()).map(|_| None).collect();
-    std::thread::scope(|scope| -> Result<()> {
-        let mut handles = Vec::with_capacity(workers);
-        for w in 0..workers {
-            let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
-            let handle = std::thread::Builder::new()
-                .name(format!("calib-detect-{w}"))
-                .spawn_scoped(scope, move || loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let r = detect_one(path, board);
-                    if r.is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    if tx.send((i, r)).is_err() {
-                        break;
-                    }
-                })
-                .map_err(|e| CalibError::Worker(format!("cannot spawn: {e}")))?;
-            handles.push(handle);
-        }
-        drop(tx);
-        for (i, r) in rx.iter() {
-            if let Ok((_, corners)) = &r {
-                on_done(&Detection {
-                    path: paths[i].clone(),
-                    corners: corners.clone(),
-                });
+    for w in 0..workers {
+        let (paths, next, tx, board) = (shared.clone(), next.clone(), tx.clone(), *board);
+        let spawned = supervisor.spawn(format!("calib-detect-{w}"), move |ctx| {
+            while !ctx.is_cancelled() {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = paths.get(i) else { break };
+                let r = detect_one(path, &board);
+                if r.is_err() {
+                    // Stop handing out views: the first input error ends the run.
+                    next.store(usize::MAX / 2, Ordering::Relaxed);
+                }
+                if tx.send(Msg::View(i, r)).is_err() {
+                    break;
+                }
             }
-            results[i] = Some(r);
+            let _ = tx.send(Msg::Done);
+            Ok(())
+        });
+        if let Err(e) = spawned {
+            supervisor.shutdown();
+            return Err(CalibError::Worker(format!("cannot start detection: {e}")));
         }
-        for h in handles {
-            h.join()
-                .map_err(|_| CalibError::Worker("a detection worker panicked".into()))?;
+    }
+    drop(tx);
+    let mut results: Vec<Option<ViewOutcome>> = (0..paths.len()).map(|_| None).collect();
+    let cancelled = root.receiver();
+    let mut finished = 0;
+    while finished < workers {
+        crossbeam_channel::select! {
+            recv(rx) -> msg => match msg {
+                Ok(Msg::View(i, r)) => {
+                    if let Ok((_, corners)) = &r {
+                        on_done(&Detection { path: paths[i].clone(), corners: corners.clone() });
+                    }
+                    results[i] = Some(r);
+                }
+                Ok(Msg::Done) => finished += 1,
+                Err(_) => break,
+            },
+            // A worker panicked: the supervisor escalated by cancelling the root.
+            recv(cancelled) -> _ => break,
         }
-        Ok(())
-    })?;
+    }
+    let report = supervisor.shutdown();
+    if let Some((name, message)) = report.panics().next() {
+        return Err(CalibError::Worker(format!("{name} panicked: {message}")));
+    }
+    if let Some(w) = report.timed_out().next() {
+        return Err(CalibError::Worker(format!("{} did not stop", w.name)));
+    }
+    collect(paths, results)
+}
+
+/// Restores input order and checks sizes; the first failing view (in order) wins.
+fn collect(paths: &[PathBuf], results: Vec<Option<ViewOutcome>>) -> Result<DetectionSet> {
     let mut views = Vec::with_capacity(paths.len());
     let mut expected: Option<Size> = None;
     for (i, r) in results.into_iter().enumerate() {

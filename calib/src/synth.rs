@@ -193,8 +193,12 @@ pub fn board_extent(board: &Board) -> [f64; 4] {
     let (cols, rows) = (board.cols as f64, board.rows as f64);
     match board.pattern {
         Pattern::Chessboard => [-2.0 * s, -2.0 * s, (cols + 1.0) * s, (rows + 1.0) * s],
-        Pattern::SymmetricCircles => [-s, -s, cols * s, rows * s],
-        Pattern::AsymmetricCircles => [-s, -s, 2.0 * cols * s, rows * s],
+        // A wide white margin: OpenCV's blob detector merges an edge circle with a dark
+        // background that comes too close, and misplaces its centre.
+        Pattern::SymmetricCircles => [-1.5 * s, -1.5 * s, (cols + 0.5) * s, (rows + 0.5) * s],
+        Pattern::AsymmetricCircles => {
+            [-1.5 * s, -1.5 * s, (2.0 * cols + 0.5) * s, (rows + 0.5) * s]
+        }
     }
 }
 
@@ -318,15 +322,31 @@ impl Renderer {
             "synth view",
         );
         let data = img.data_bytes_mut().cv("Mat::data_bytes_mut")?;
-        let n = self.supersample;
         let stride = w + 1;
+        let sample = |nx: f64, ny: f64| -> f32 {
+            let q = mul_vec(&hinv, [nx, ny, 1.0]);
+            if q[2] <= 0.0 {
+                BACKGROUND
+            } else {
+                shade(board, &extent, q[0] / q[2], q[1] / q[2])
+            }
+        };
+        // Shade at every pixel corner first: a pixel whose four corners agree lies inside
+        // one region of the pattern (features span many pixels) and needs no supersampling.
+        let corners: Vec<f32> = self.lattice.iter().map(|p| sample(p[0], p[1])).collect();
+        let n = self.supersample;
         let weight = 1.0 / (n * n) as f32;
         for y in 0..h {
             for x in 0..w {
-                let a = self.lattice[y * stride + x];
-                let b = self.lattice[y * stride + x + 1];
-                let c = self.lattice[(y + 1) * stride + x];
-                let d = self.lattice[(y + 1) * stride + x + 1];
+                let (i00, i01) = (y * stride + x, y * stride + x + 1);
+                let (i10, i11) = ((y + 1) * stride + x, (y + 1) * stride + x + 1);
+                let c0 = corners[i00];
+                if c0 == corners[i01] && c0 == corners[i10] && c0 == corners[i11] {
+                    data[y * w + x] = c0.round() as u8;
+                    continue;
+                }
+                let (a, b) = (self.lattice[i00], self.lattice[i01]);
+                let (c, d) = (self.lattice[i10], self.lattice[i11]);
                 let mut acc = 0.0f32;
                 for sj in 0..n {
                     let fy = (sj as f64 + 0.5) / n as f64;
@@ -336,12 +356,7 @@ impl Renderer {
                             + (c[0] * (1.0 - fx) + d[0] * fx) * fy;
                         let ny = (a[1] * (1.0 - fx) + b[1] * fx) * (1.0 - fy)
                             + (c[1] * (1.0 - fx) + d[1] * fx) * fy;
-                        let q = mul_vec(&hinv, [nx, ny, 1.0]);
-                        acc += if q[2] <= 0.0 {
-                            BACKGROUND
-                        } else {
-                            shade(board, &extent, q[0] / q[2], q[1] / q[2])
-                        };
+                        acc += sample(nx, ny);
                     }
                 }
                 data[y * w + x] = (acc * weight).round().clamp(0.0, 255.0) as u8;
@@ -557,7 +572,7 @@ pub fn write_mono_set(
     seed: u64,
 ) -> Result<(Vec<PathBuf>, Vec<Pose>)> {
     create_dir(dir)?;
-    let renderer = Renderer::new(*camera, 3)?;
+    let renderer = Renderer::new(*camera, 4)?;
     let poses = random_poses(camera, board, n, seed)?;
     let mut paths = Vec::with_capacity(n);
     for (i, pose) in poses.iter().enumerate() {
@@ -578,8 +593,8 @@ pub fn write_stereo_set(
     seed: u64,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     create_dir(dir)?;
-    let left = Renderer::new(rig.left, 3)?;
-    let right = Renderer::new(rig.right, 3)?;
+    let left = Renderer::new(rig.left, 4)?;
+    let right = Renderer::new(rig.right, 4)?;
     let poses = random_poses_multi(
         &[(rig.left, IDENTITY), (rig.right, rig.relative)],
         board,

@@ -1,45 +1,22 @@
 //! Owned, accounted OpenCV Mats.
 //!
 //! OpenCV allocates Mat storage in C++ where Rust's leak tools cannot see it. Every Mat this
-//! crate creates is wrapped in a [`TrackedMat`], which registers it as a live resource for
-//! as long as it exists, so a test can assert at its end that no Mat is left alive. The
-//! wrapper dereferences to the Mat, so OpenCV functions take `&*m` / `&mut *m` directly, and
-//! there is deliberately no way to take the raw Mat out of it.
+//! crate creates is wrapped in a [`TrackedMat`], which registers it in framekeep's
+//! [`Ledger`] as kind `mat` for as long as it exists, so a test's `LeakCheck` (or a tool at
+//! exit) can assert that no Mat is left alive. The wrapper dereferences to the Mat, so
+//! OpenCV functions take `&*m` / `&mut *m` directly, and there is deliberately no way to
+//! take the raw Mat out of it.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use framekeep_core::ledger::{Kind, Ledger, Tracked};
 use opencv::core::Mat;
 
-static LIVE_MATS: AtomicUsize = AtomicUsize::new(0);
-
-/// Number of [`TrackedMat`]s alive in this process right now.
-pub fn live_mats() -> usize {
-    LIVE_MATS.load(Ordering::SeqCst)
-}
-
-/// Registration of one Mat; dropping it deregisters the Mat.
-struct Registration {
-    _name: &'static str,
-}
-
-impl Registration {
-    fn new(name: &'static str) -> Self {
-        LIVE_MATS.fetch_add(1, Ordering::SeqCst);
-        Self { _name: name }
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        LIVE_MATS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// A Mat owned by this crate and registered as live while it exists.
+/// A Mat owned by this crate and registered in the global ledger while it exists.
 pub struct TrackedMat {
     mat: Mat,
-    _registration: Registration,
+    name: &'static str,
+    _registration: Tracked,
 }
 
 impl TrackedMat {
@@ -47,13 +24,19 @@ impl TrackedMat {
     pub fn new(mat: Mat, name: &'static str) -> Self {
         Self {
             mat,
-            _registration: Registration::new(name),
+            name,
+            _registration: Ledger::global().track(Kind::MAT, name),
         }
     }
 
     /// An empty Mat for OpenCV to fill as an output argument.
     pub fn empty(name: &'static str) -> Self {
         Self::new(Mat::default(), name)
+    }
+
+    /// What this Mat holds (its ledger name).
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 }
 
@@ -73,7 +56,23 @@ impl DerefMut for TrackedMat {
 impl std::fmt::Debug for TrackedMat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrackedMat")
-            .field("name", &self._registration._name)
+            .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use framekeep_core::ledger::LeakCheck;
+
+    #[test]
+    fn registered_while_alive() {
+        let check = LeakCheck::new();
+        let m = TrackedMat::empty("probe");
+        assert_eq!(check.leaks().len(), 1);
+        assert_eq!(check.leaks()[0].kind, Kind::MAT);
+        drop(m);
+        check.finish().expect("no Mat left alive");
     }
 }

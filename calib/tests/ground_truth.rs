@@ -1,4 +1,4 @@
-//! Synthetic ground truth: the calibration recovers the camera the views were rendered with.
+//! Synthetic ground truth: calibrations recover the cameras the views were rendered with.
 
 mod common;
 
@@ -6,11 +6,13 @@ use framekeep_calib::board::{Board, Pattern};
 use framekeep_calib::detect::detect_all;
 use framekeep_calib::input::view_name;
 use framekeep_calib::mono::{calibrate, Flags};
-use framekeep_calib::synth::{write_mono_set, Camera};
-use framekeep_calib::tracked::live_mats;
+use framekeep_calib::stereo::{calibrate_stereo, Pair};
+use framekeep_calib::synth::{write_mono_set, write_stereo_set, Camera, StereoRig};
+use framekeep_core::ledger::LeakCheck;
 
 #[test]
 fn mono_chessboard_recovers_intrinsics() {
+    let check = LeakCheck::new();
     let dir = common::scratch("gt-mono");
     let cam = Camera::synthetic(640, 480);
     let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
@@ -20,40 +22,22 @@ fn mono_chessboard_recovers_intrinsics() {
         .found()
         .map(|(p, c)| (view_name(p), c.clone()))
         .collect();
-    assert_eq!(
-        views.len(),
-        12,
+    assert!(
+        views.len() >= 11,
         "missed: {:?}",
         set.missed().collect::<Vec<_>>()
     );
     let cal = calibrate(&board, set.image_size, &views, Flags::default(), None).unwrap();
     let k = cal.intrinsics.camera_matrix;
-    eprintln!("rms {} K {:?} D {:?}", cal.rms, k, cal.intrinsics.dist);
     assert!(cal.rms < 0.2, "rms {}", cal.rms);
-    assert!(
-        common::rel(k[0][0], cam.fx) < 0.005,
-        "fx {} vs {}",
-        k[0][0],
-        cam.fx
-    );
-    assert!(
-        common::rel(k[1][1], cam.fy) < 0.005,
-        "fy {} vs {}",
-        k[1][1],
-        cam.fy
-    );
-    assert!(
-        common::rel(k[0][2], cam.cx) < 0.005,
-        "cx {} vs {}",
-        k[0][2],
-        cam.cx
-    );
-    assert!(
-        common::rel(k[1][2], cam.cy) < 0.005,
-        "cy {} vs {}",
-        k[1][2],
-        cam.cy
-    );
+    for (got, want, what) in [
+        (k[0][0], cam.fx, "fx"),
+        (k[1][1], cam.fy, "fy"),
+        (k[0][2], cam.cx, "cx"),
+        (k[1][2], cam.cy, "cy"),
+    ] {
+        assert!(common::rel(got, want) < 0.005, "{what} {got} vs {want}");
+    }
     let d = &cal.intrinsics.dist;
     assert!(
         (d[0] - cam.dist[0]).abs() < 0.02,
@@ -79,7 +63,99 @@ fn mono_chessboard_recovers_intrinsics() {
         d[3],
         cam.dist[3]
     );
-    drop(set);
-    assert_eq!(live_mats(), 0);
+    // The standard deviations must cover the actual error of the principal point.
+    assert!((k[0][2] - cam.cx).abs() < 4.0 * cal.std_of("cx").unwrap());
+    drop((set, views, cal));
     std::fs::remove_dir_all(&dir).unwrap();
+    check.finish().expect("no Mat or thread left alive");
+}
+
+#[test]
+fn stereo_rig_recovers_baseline() {
+    let check = LeakCheck::new();
+    let dir = common::scratch("gt-stereo");
+    let rig = StereoRig::synthetic(640, 480, 0.12);
+    let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
+    let (left, right) = write_stereo_set(&dir, &rig, &board, 12, 11).unwrap();
+    let ls = detect_all(&left, &board, 2, |_| {}).unwrap();
+    let rs = detect_all(&right, &board, 2, |_| {}).unwrap();
+    let pairs: Vec<Pair> = ls
+        .views
+        .iter()
+        .zip(&rs.views)
+        .filter_map(|(l, r)| Some((view_name(&l.path), l.corners.clone()?, r.corners.clone()?)))
+        .collect();
+    assert!(pairs.len() >= 10, "only {} pairs", pairs.len());
+    let cal = calibrate_stereo(&board, ls.image_size, &pairs, (None, None), false, -1.0).unwrap();
+    assert!(
+        common::rel(cal.baseline, rig.baseline()) < 0.01,
+        "baseline {} vs {}",
+        cal.baseline,
+        rig.baseline()
+    );
+    for i in 0..3 {
+        assert!(
+            (cal.t[i] - rig.relative.t[i]).abs() < 0.01 * rig.baseline(),
+            "T {:?}",
+            cal.t
+        );
+        for j in 0..3 {
+            assert!(
+                (cal.r[i][j] - rig.relative.r[i][j]).abs() < 0.005,
+                "R {:?}",
+                cal.r
+            );
+        }
+    }
+    assert!(
+        cal.rms < 0.3 && cal.epipolar_error < 0.5,
+        "{} {}",
+        cal.rms,
+        cal.epipolar_error
+    );
+    assert!(common::rel(cal.right.camera_matrix[0][0], rig.right.fx) < 0.005);
+    drop((ls, rs, pairs, cal));
+    std::fs::remove_dir_all(&dir).unwrap();
+    check.finish().expect("no Mat or thread left alive");
+}
+
+#[test]
+fn circle_grids_are_detected_and_calibrate() {
+    let check = LeakCheck::new();
+    let dir = common::scratch("gt-circles");
+    let cam = Camera::synthetic(640, 480);
+    // OpenCV's symmetric grid finder gives up on many strongly tilted views, so that
+    // pattern gets more views and a looser count; found views must still be exact.
+    for (pattern, cols, rows, n, min_found) in [
+        (Pattern::AsymmetricCircles, 4, 11, 8, 6),
+        (Pattern::SymmetricCircles, 7, 6, 12, 5),
+    ] {
+        let board = Board::new(pattern, cols, rows, 0.02).unwrap();
+        let sub = dir.join(format!("{pattern:?}"));
+        let (paths, _) = write_mono_set(&sub, &cam, &board, n, 3).unwrap();
+        let set = detect_all(&paths, &board, 2, |_| {}).unwrap();
+        let views: Vec<_> = set
+            .found()
+            .map(|(p, c)| (view_name(p), c.clone()))
+            .collect();
+        assert!(
+            views.len() >= min_found,
+            "{pattern:?}: found {}",
+            views.len()
+        );
+        let cal = calibrate(&board, set.image_size, &views, Flags::default(), None).unwrap();
+        let fx = cal.intrinsics.camera_matrix[0][0];
+        assert!(
+            cal.rms < 0.1,
+            "{pattern:?}: rms {} (misordered grid?)",
+            cal.rms
+        );
+        assert!(
+            common::rel(fx, cam.fx) < 0.01,
+            "{pattern:?}: fx {fx} vs {}",
+            cam.fx
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    check.finish().expect("no Mat or thread left alive");
 }

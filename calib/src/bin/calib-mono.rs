@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use framekeep_calib::cli::{init_logging, report_error, BoardArgs};
+use framekeep_calib::cli::{finish, init_logging, report_error, BoardArgs};
 use framekeep_calib::mono::Flags;
 use framekeep_calib::run::{run_mono, MonoOptions};
 
@@ -91,6 +91,11 @@ struct Args {
 
 fn main() -> ExitCode {
     init_logging();
+    let status = run();
+    finish("calib-mono", status)
+}
+
+fn run() -> ExitCode {
     let args = Args::parse();
     let board = match args.board.board() {
         Ok(b) => b,

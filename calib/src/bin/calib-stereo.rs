@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use framekeep_calib::cli::{init_logging, report_error, BoardArgs};
+use framekeep_calib::cli::{finish, init_logging, report_error, BoardArgs};
 use framekeep_calib::error::CalibError;
 use framekeep_calib::run::{run_stereo, StereoInputs, StereoOptions};
 
@@ -60,6 +60,11 @@ struct Args {
 
 fn main() -> ExitCode {
     init_logging();
+    let status = run();
+    finish("calib-stereo", status)
+}
+
+fn run() -> ExitCode {
     let args = Args::parse();
     let inputs = match (&args.left, &args.right, &args.pairs) {
         (Some(l), Some(r), None) => StereoInputs::Lists {
