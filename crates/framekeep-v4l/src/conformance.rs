@@ -490,6 +490,54 @@ fn case_wrap_sequence(rig: &dyn Rig) -> CaseResult {
     Ok(format!("{first:#x}..{last:#x} over {n} frames, {stats}"))
 }
 
+fn case_wrap_timestamp(rig: &dyn Rig) -> CaseResult {
+    let mut st = start(
+        rig,
+        StreamOptions::new()
+            .format(fast())
+            .control("wrap_timestamp", 2),
+    )?;
+    let mut seqs = Vec::new();
+    let mut stamps = Vec::new();
+    for _ in 0..10 {
+        let f = st.next_frame().map_err(s)?;
+        seqs.push(f.sequence());
+        stamps.push(f.timestamp());
+    }
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        stats.dropped == gaps(&seqs),
+        "timestamps confused gap counting: {stats}, {seqs:?}"
+    );
+    Ok(format!(
+        "{stats}, timestamps {:?}..{:?}",
+        stamps[0],
+        stamps[stamps.len() - 1]
+    ))
+}
+
+fn case_iterate(rig: &dyn Rig) -> CaseResult {
+    let token = CancelToken::new();
+    let st = start(
+        rig,
+        StreamOptions::new()
+            .format(fast())
+            .with_cancel(token.clone()),
+    )?;
+    let mut n = 0;
+    for frame in st {
+        let frame = frame.map_err(s)?;
+        n += 1;
+        if n == 5 {
+            token.cancel();
+        }
+        drop(frame);
+        ensure!(n <= 5, "iteration went on after cancel");
+    }
+    ensure!(n == 5, "iteration ended after {n} frames");
+    Ok("5 frames, then cancel ended the iteration".into())
+}
+
 fn case_drop_stream_early(rig: &dyn Rig) -> CaseResult {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut st = start(
@@ -588,6 +636,8 @@ pub fn cases() -> Vec<Case> {
         c!("timeout", case_timeout),
         c!("cancel", case_cancel),
         c!("wrap_sequence", case_wrap_sequence),
+        c!("wrap_timestamp", case_wrap_timestamp),
+        c!("iterate", case_iterate),
         c!("drop_stream_early", case_drop_stream_early),
         c!("fatal_error", case_fatal_error),
         c!("disconnect", case_disconnect),

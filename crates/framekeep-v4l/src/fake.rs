@@ -485,7 +485,7 @@ impl CaptureDevice for FakeDevice {
             "wrap_sequence_number" => f.wrap_sequence = value != 0,
             "test_pattern" => st.pattern = value,
             // Accepted and ignored, so vivid-oriented setup code runs unchanged.
-            "horizontal_movement" | "vertical_movement" | "osd_text_mode" => {}
+            "horizontal_movement" | "vertical_movement" | "osd_text_mode" | "wrap_timestamp" => {}
             _ => return Err(CaptureError::NoSuchControl(name.to_string())),
         }
         Ok(())

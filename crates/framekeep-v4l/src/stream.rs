@@ -300,32 +300,32 @@ impl CaptureStream {
             if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
                 return Err(CaptureError::Cancelled);
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.shared.table.lock().in_driver == 0 {
+                // Nothing queued (every re-queue failed): polling would spin or fail.
+                if left.is_zero() {
+                    return Err(CaptureError::Timeout(self.timeout));
+                }
+                self.waker.wait_timeout(left.min(Duration::from_millis(10)));
+                self.retry_idle()?;
+                continue;
+            }
+            // Poll first, then dequeue: one DQBUF per frame, as a bare loop does.
+            match self.shared.device.wait(left, &self.waker) {
+                Ok(Wait::Ready) => {}
+                Ok(Wait::TimedOut) => return Err(CaptureError::Timeout(self.timeout)),
+                Ok(Wait::Woken) => {
+                    return Err(if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                        CaptureError::Cancelled
+                    } else {
+                        CaptureError::Stopped
+                    })
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
             let d = match self.shared.device.dequeue() {
                 Ok(Some(d)) => d,
-                Ok(None) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(CaptureError::Timeout(self.timeout));
-                    }
-                    if self.shared.table.lock().in_driver == 0 {
-                        // Nothing queued (every re-queue failed): polling would spin.
-                        self.waker.wait_timeout(left.min(Duration::from_millis(10)));
-                        self.retry_idle()?;
-                        continue;
-                    }
-                    match self.shared.device.wait(left, &self.waker) {
-                        Ok(Wait::Ready) => continue,
-                        Ok(Wait::TimedOut) => continue,
-                        Ok(Wait::Woken) => {
-                            return Err(if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-                                CaptureError::Cancelled
-                            } else {
-                                CaptureError::Stopped
-                            })
-                        }
-                        Err(e) => return Err(self.fail(e)),
-                    }
-                }
+                Ok(None) => continue,
                 Err(e) => return Err(self.fail(e)),
             };
             let d = if self.latest_only { self.newest(d)? } else { d };
@@ -340,7 +340,7 @@ impl CaptureStream {
         loop {
             match self.shared.device.dequeue() {
                 Ok(Some(next)) => {
-                    self.take(&d)?;
+                    self.claim(&d)?;
                     let (_, gap) = self.seq.observe(d.sequence);
                     Counters::add(&self.shared.counters.dropped, gap);
                     Counters::add(&self.shared.counters.skipped, 1);
@@ -349,7 +349,7 @@ impl CaptureStream {
                 }
                 Ok(None) => return Ok(d),
                 Err(e) => {
-                    self.take(&d)?;
+                    self.claim(&d)?;
                     self.requeue(d.index);
                     return Err(self.fail(e));
                 }
@@ -358,7 +358,7 @@ impl CaptureStream {
     }
 
     /// Books a dequeued buffer as the stream's.
-    fn take(&self, d: &Dequeued) -> Result<()> {
+    fn claim(&self, d: &Dequeued) -> Result<()> {
         let mut t = self.shared.table.lock();
         match t.slots.get_mut(d.index) {
             Some(s) if s.owner == Owner::Driver => {
@@ -384,7 +384,7 @@ impl CaptureStream {
     /// Turns a dequeued buffer into a frame (or skips it); None means "wait for another".
     fn deliver(&mut self, d: Dequeued) -> Result<Option<Frame>> {
         if !self.latest_only {
-            self.take(&d)?;
+            self.claim(&d)?;
         }
         let (sequence, gap) = self.seq.observe(d.sequence);
         let shared = Arc::clone(&self.shared);
@@ -495,6 +495,9 @@ impl CaptureStream {
         }
         self.closed = true;
         self.waker.wake();
+        // Stop re-queueing before STREAMOFF, so that a frame dropped on another thread in
+        // between cannot hand a buffer back to the driver.
+        self.shared.table.lock().active = false;
         let off = self.shared.device.stream_off();
         let mut held = self.shared.deactivate();
         if held > 0 {
@@ -516,10 +519,40 @@ impl CaptureStream {
     }
 }
 
+/// Frames until the stream ends: `None` after a cancel, a stop, or once a terminal error
+/// (disconnect, fatal driver error) has been yielded; other errors (a timeout, a failed
+/// re-queue) are yielded and the iteration goes on.
+impl Iterator for CaptureStream {
+    type Item = Result<Frame>;
+
+    fn next(&mut self) -> Option<Result<Frame>> {
+        if self.terminal.is_some() || self.closed {
+            return None;
+        }
+        match self.next_frame() {
+            Err(CaptureError::Cancelled | CaptureError::Stopped) => None,
+            r => Some(r),
+        }
+    }
+}
+
 impl Drop for CaptureStream {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
             tracing::warn!("closing capture stream: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn a_stream_can_move_to_a_capture_thread() {
+        assert_send::<CaptureStream>();
+        assert_send::<Frame>();
     }
 }

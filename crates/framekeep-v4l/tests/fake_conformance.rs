@@ -47,6 +47,8 @@ case_tests!(
     timeout,
     cancel,
     wrap_sequence,
+    wrap_timestamp,
+    iterate,
     drop_stream_early,
     fatal_error,
     disconnect,

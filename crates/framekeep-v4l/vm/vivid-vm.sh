@@ -10,7 +10,9 @@
 # package (downloaded once with `apt-get download` into $FRAMEKEEP_VIVID_CACHE, default
 # ~/.cache/framekeep-vivid) under qemu with software emulation (nested KVM hangs on some
 # hosts; FRAMEKEEP_VIVID_ACCEL=kvm to try it), loads vivid, runs PROGRAM ARGS in /data,
-# echoes its output and exits with PROGRAM's exit status.
+# echoes its output and exits with PROGRAM's exit status. FRAMEKEEP_VIVID_SMP (default 2),
+# FRAMEKEEP_VIVID_MEM (MiB, default 1024) and FRAMEKEEP_VIVID_QEMU_ARGS (extra qemu options,
+# e.g. "-icount shift=0") tune the VM.
 #
 # Exit status: PROGRAM's; 124 when the VM did not finish in time; 77 when the VM cannot run
 # here at all (qemu, busybox, v4l2-ctl, depmod or cpio missing — scripts/setup.sh installs
@@ -100,7 +102,8 @@ chmod +x "$root/init"
 accel=${FRAMEKEEP_VIVID_ACCEL:-tcg}
 out="$work/console.log"
 set +e
-timeout "$timeout_s" qemu-system-x86_64 -accel "$accel" -m "${FRAMEKEEP_VIVID_MEM:-1024}" -smp "${FRAMEKEEP_VIVID_SMP:-2}" \
+# shellcheck disable=SC2086 # FRAMEKEEP_VIVID_QEMU_ARGS is a list of options
+timeout "$timeout_s" qemu-system-x86_64 -accel "$accel" -m "${FRAMEKEEP_VIVID_MEM:-1024}" -smp "${FRAMEKEEP_VIVID_SMP:-2}" ${FRAMEKEEP_VIVID_QEMU_ARGS:-} \
   -kernel "$kdir/tree/boot/vmlinuz-$kv" -initrd "$work/initrd.gz" \
   -append "console=ttyS0 quiet loglevel=3" -nographic -no-reboot </dev/null 2>&1 | tee "$out" |
   sed -u -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' -e 's/^Booting from ROM\.*//' |
