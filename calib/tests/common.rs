@@ -15,3 +15,95 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn rel(a: f64, b: f64) -> f64 {
     ((a - b) / b).abs()
 }
+
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use framekeep_calib::board::{Board, Pattern};
+use framekeep_calib::synth::{write_mono_set, write_stereo_set, Camera, StereoRig};
+
+/// The board of every shared set: 9x6 inner corners, 25 mm squares (in metres).
+pub fn board() -> Board {
+    Board::new(Pattern::Chessboard, 9, 6, 0.025).expect("valid board")
+}
+
+/// A 640x480, 12-view synthetic mono set shared by the tests of one binary.
+pub fn mono_set() -> &'static (PathBuf, Camera, Vec<PathBuf>) {
+    static SET: OnceLock<(PathBuf, Camera, Vec<PathBuf>)> = OnceLock::new();
+    SET.get_or_init(|| {
+        let dir = scratch("mono-set");
+        let cam = Camera::synthetic(640, 480);
+        let (paths, _) = write_mono_set(&dir, &cam, &board(), 12, 7).expect("render mono set");
+        (dir, cam, paths)
+    })
+}
+
+/// A 640x480, 12-pair synthetic stereo set shared by the tests of one binary.
+pub fn stereo_set() -> &'static (PathBuf, StereoRig) {
+    static SET: OnceLock<(PathBuf, StereoRig)> = OnceLock::new();
+    SET.get_or_init(|| {
+        let dir = scratch("stereo-set");
+        let rig = StereoRig::synthetic(640, 480, 0.12);
+        write_stereo_set(&dir, &rig, &board(), 12, 11).expect("render stereo set");
+        (dir, rig)
+    })
+}
+
+/// Runs a tool binary with a bounded wall time (tests must never hang).
+pub fn run(bin: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("poll tool").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{bin} {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Stderr of a run as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Loads a FileStorage file with Python's cv2 and returns the comma-separated expressions
+/// `expr` (evaluated on `fs`) joined by `;`.
+pub fn python_cv2(path: &std::path::Path, expr: &str) -> String {
+    let script = format!(
+        "import cv2, sys\nfs = cv2.FileStorage(sys.argv[1], cv2.FILE_STORAGE_READ)\nassert fs.isOpened()\nvals = ({expr},)\nprint(';'.join(repr(v) for v in vals))\n"
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python cv2 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Files in `dir` (to check that a failed run left nothing behind, not even temporaries).
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

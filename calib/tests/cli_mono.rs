@@ -1,0 +1,336 @@
+//! calib-mono end to end: the real binary on synthetic views, its outputs read back by
+//! OpenCV (Python cv2), and every bad input rejected cleanly.
+
+mod common;
+
+use std::path::Path;
+
+use common::{files_in, mono_set, python_cv2, run, scratch, stderr};
+use framekeep_core::ledger::LeakCheck;
+
+const BIN: &str = env!("CARGO_BIN_EXE_calib-mono");
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn calibrates_and_writes_opencv_compatible_outputs() {
+    let check = LeakCheck::new();
+    let (set, cam, _) = mono_set();
+    let out = scratch("mono-ok");
+    let (yml, json, png) = (
+        out.join("cam.yml"),
+        out.join("cam.json"),
+        out.join("report.png"),
+    );
+    let o = run(
+        BIN,
+        &[
+            s(set),
+            "-b",
+            "9x6",
+            "-s",
+            "0.025",
+            "--units",
+            "m",
+            "-o",
+            s(&yml),
+            "--json",
+            s(&json),
+            "--report",
+            s(&png),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.contains("RMS reprojection error"), "{summary}");
+    assert_eq!(files_in(&out), ["cam.json", "cam.yml", "report.png"]);
+
+    // The YAML loads in OpenCV with the sample's keys and the right values.
+    let got = python_cv2(
+        &yml,
+        "fs.getNode('image_width').real(), fs.getNode('image_height').real(), fs.getNode('board_width').real(), fs.getNode('board_height').real(), fs.getNode('square_size').real(), fs.getNode('flags').real(), fs.getNode('camera_matrix').mat()[0,0], fs.getNode('camera_matrix').mat()[1,2], fs.getNode('distortion_coefficients').mat().size, fs.getNode('avg_reprojection_error').real(), fs.getNode('per_view_reprojection_errors').mat().shape[0], fs.getNode('extrinsic_parameters').mat().shape[1]",
+    );
+    let v: Vec<f64> = got.split(';').map(|x| x.trim().parse().unwrap()).collect();
+    assert_eq!(&v[..6], &[640.0, 480.0, 9.0, 6.0, 0.025, 0.0], "{got}");
+    assert!(common::rel(v[6], cam.fx) < 0.005, "fx {}", v[6]);
+    assert!(common::rel(v[7], cam.cy) < 0.005, "cy {}", v[7]);
+    assert_eq!(v[8], 5.0);
+    assert!(v[9] > 0.0 && v[9] < 0.2, "rms {}", v[9]);
+    assert!(v[10] >= 11.0);
+    assert_eq!(v[11], 6.0);
+
+    // The JSON agrees with the YAML.
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let fx = j["calibration"]["intrinsics"]["camera_matrix"][0][0]
+        .as_f64()
+        .unwrap();
+    assert!((fx - v[6]).abs() < 1e-9);
+    assert_eq!(j["units"], "m");
+
+    // The report is a real image: three panels side by side.
+    let dims = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import cv2,sys; i=cv2.imread(sys.argv[1]); print(i.shape[0], i.shape[1] > 1000)",
+            s(&png),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "360 True");
+    std::fs::remove_dir_all(&out).unwrap();
+    check.finish().unwrap();
+}
+
+#[test]
+fn flags_reach_opencv() {
+    let check = LeakCheck::new();
+    let (set, _, _) = mono_set();
+    let out = scratch("mono-flags");
+    let yml = out.join("cam.yml");
+    let o = run(
+        BIN,
+        &[
+            s(set),
+            "-b",
+            "9x6",
+            "-q",
+            "-o",
+            s(&yml),
+            "--zero-tangent-dist",
+            "--fix-k3",
+            "--fix-aspect-ratio",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = python_cv2(
+        &yml,
+        "int(fs.getNode('flags').real()), fs.getNode('distortion_coefficients').mat().ravel().tolist(), fs.getNode('camera_matrix').mat()[0,0] / fs.getNode('camera_matrix').mat()[1,1]",
+    );
+    // CALIB_FIX_ASPECT_RATIO 2 | ZERO_TANGENT_DIST 8 | FIX_K3 128
+    assert!(got.starts_with("138;"), "{got}");
+    assert!(
+        got.contains("0.0, 0.0, 0.0]"),
+        "p1, p2, k3 must be exactly zero: {got}"
+    );
+    assert!(got.ends_with(";1.0"), "aspect ratio fixed at 1: {got}");
+    std::fs::remove_dir_all(&out).unwrap();
+    check.finish().unwrap();
+}
+
+#[test]
+fn outlier_view_is_named_and_dropped() {
+    let check = LeakCheck::new();
+    let (set, cam, paths) = mono_set();
+    let dir = scratch("mono-outlier");
+    for p in paths {
+        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    // One view through a different lens: it cannot agree with the others.
+    let mut other = *cam;
+    other.fx *= 1.25;
+    other.fy *= 1.25;
+    other.dist = [0.15, 0.0, 0.0, 0.0, 0.0];
+    let renderer = framekeep_calib::synth::Renderer::new(other, 2).unwrap();
+    let board = common::board();
+    let pose = framekeep_calib::synth::random_poses(&other, &board, 1, 99).unwrap()[0];
+    let img = renderer.render(&board, &pose).unwrap();
+    framekeep_calib::report::write_image(&dir.join("view_zz_odd.png"), &img).unwrap();
+    drop(img);
+    let out = scratch("mono-outlier-out");
+    let yml = out.join("cam.yml");
+    let o = run(
+        BIN,
+        &[s(&dir), "-b", "9x6", "-o", s(&yml), "--drop-outliers"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("dropped outliers and re-ran: view_zz_odd.png"),
+        "{text}"
+    );
+    let n = python_cv2(&yml, "int(fs.getNode('nframes').real())");
+    let _ = set;
+    assert_eq!(n.parse::<usize>().unwrap(), files_in(&dir).len() - 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    check.finish().unwrap();
+}
+
+#[test]
+fn select_rejects_near_duplicates() {
+    let check = LeakCheck::new();
+    let (_, _, paths) = mono_set();
+    let dir = scratch("mono-select");
+    for p in paths {
+        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&paths[3], dir.join("view_03_again.png")).unwrap();
+    let out = scratch("mono-select-out");
+    let yml = out.join("cam.yml");
+    let o = run(
+        BIN,
+        &[s(&dir), "-b", "9x6", "-q", "--select", "-o", s(&yml)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("skipped view_03_again.png (near-duplicate view)"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    check.finish().unwrap();
+}
+
+/// Runs the tool expecting failure; checks the message and that `out` is untouched.
+fn expect_failure(args: &[&str], out: &Path, needles: &[&str]) {
+    let before = files_in(out);
+    let o = run(BIN, args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(files_in(out), before, "a failed run must not leave files");
+}
+
+#[test]
+fn bad_inputs_fail_cleanly_without_output() {
+    let check = LeakCheck::new();
+    let (set, _, paths) = mono_set();
+    let work = scratch("mono-bad");
+    let out = scratch("mono-bad-out");
+    let yml = out.join("cam.yml");
+    // An earlier result must survive every failed run.
+    std::fs::write(&yml, "previous result").unwrap();
+
+    // Missing image named by a list file.
+    let list = work.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n{}\n", s(&paths[0]), s(&work.join("nope.png"))),
+    )
+    .unwrap();
+    expect_failure(
+        &[s(&list), "-b", "9x6", "-o", s(&yml)],
+        &out,
+        &["nope.png", "does not exist"],
+    );
+
+    // An undecodable image.
+    let broken = work.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for p in &paths[..5] {
+        std::fs::copy(p, broken.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(broken.join("view_02b.png"), b"not a png at all").unwrap();
+    expect_failure(
+        &[s(&broken), "-b", "9x6", "-o", s(&yml)],
+        &out,
+        &["view_02b.png", "cannot read image"],
+    );
+
+    // A board size that matches nothing.
+    expect_failure(
+        &[s(set), "-b", "12x10", "-o", s(&yml)],
+        &out,
+        &["12x10 chessboard was not found in any of the 12 images"],
+    );
+
+    // Images of different sizes.
+    let mixed = work.join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    for p in &paths[..5] {
+        std::fs::copy(p, mixed.join(p.file_name().unwrap())).unwrap();
+    }
+    let small = std::process::Command::new("convert")
+        .args([
+            s(&paths[5]),
+            "-resize",
+            "320x240!",
+            s(&mixed.join("view_05.png")),
+        ])
+        .status()
+        .unwrap();
+    assert!(small.success());
+    expect_failure(
+        &[s(&mixed), "-b", "9x6", "-o", s(&yml)],
+        &out,
+        &["view_05.png is 320x240", "view_00.png is 640x480"],
+    );
+
+    // Too few usable views (two good ones, one without a board).
+    let few = work.join("few");
+    std::fs::create_dir_all(&few).unwrap();
+    for p in &paths[..2] {
+        std::fs::copy(p, few.join(p.file_name().unwrap())).unwrap();
+    }
+    let blank = std::process::Command::new("convert")
+        .args(["-size", "640x480", "xc:gray", s(&few.join("blank.png"))])
+        .status()
+        .unwrap();
+    assert!(blank.success());
+    expect_failure(
+        &[s(&few), "-b", "9x6", "-o", s(&yml)],
+        &out,
+        &[
+            "only 2 usable views, at least 4 needed",
+            "blank.png (board not found)",
+        ],
+    );
+
+    // No images at all, and a nonexistent input.
+    let empty = work.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    expect_failure(
+        &[s(&empty), "-b", "9x6", "-o", s(&yml)],
+        &out,
+        &["no images found"],
+    );
+    expect_failure(
+        &[s(&work.join("absent")), "-b", "9x6", "-o", s(&yml)],
+        &out,
+        &["absent", "does not exist"],
+    );
+
+    // A malformed board size.
+    expect_failure(
+        &[s(set), "-b", "9by6", "-o", s(&yml)],
+        &out,
+        &["board size \"9by6\""],
+    );
+
+    // An output directory that does not exist: nothing is written anywhere.
+    let nowhere = out.join("missing-dir").join("cam.yml");
+    expect_failure(
+        &[s(set), "-b", "9x6", "-o", s(&nowhere)],
+        &out,
+        &["missing-dir", "output directory does not exist"],
+    );
+
+    // A failure after the YAML was written (the report cannot be encoded) still leaves
+    // nothing behind: the staged YAML is discarded.
+    let bad_report = out.join("report.unknownext");
+    expect_failure(
+        &[
+            s(set),
+            "-b",
+            "9x6",
+            "-o",
+            s(&yml),
+            "--report",
+            s(&bad_report),
+        ],
+        &out,
+        &["imwrite"],
+    );
+
+    assert_eq!(std::fs::read_to_string(&yml).unwrap(), "previous result");
+    std::fs::remove_dir_all(&work).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    check.finish().unwrap();
+}
