@@ -9,6 +9,8 @@
 //! * [`tracked`]: [`TrackedMat`], an OpenCV-allocated `Mat` registered in the ledger
 //!   while it lives, and [`copy_to_frame`] to bring a `Mat` back into a pooled frame.
 //! * [`convert`]: pixel formats to BGR through `cvtColor`/`imdecode`, into pooled frames.
+//! * [`display`]: the highgui display sink, one GUI thread per process, headless fallbacks.
+//! * [`io`]: image sequences, snapshots and video files as sources and sinks.
 //! * [`fault`]: error injection, so tests can prove that failing helpers release all.
 //!
 //! Helpers return owned ([`TrackedMat`], [`Frame`](framekeep_core::frame::Frame)) or view
@@ -16,8 +18,10 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+pub mod display;
 mod error;
 pub mod fault;
+pub mod io;
 pub mod tracked;
 pub mod view;
 

@@ -1,0 +1,177 @@
+//! [`ImageSink`]: frames to PNG/JPEG files, every Nth and/or on demand.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use framekeep_core::frame::{Frame, PixelFormat};
+use framekeep_core::pipeline::{Sink, StageError};
+use opencv::core::Vector;
+use opencv::imgcodecs::{imwrite, IMWRITE_JPEG_QUALITY, IMWRITE_PNG_COMPRESSION};
+use parking_lot::Mutex;
+
+use super::images::file_error;
+use crate::{BgrConverter, CvError, MatView};
+
+/// The file format of snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// Lossless PNG (compression level 1: fast).
+    Png,
+    /// JPEG with this quality (0-100).
+    Jpeg(u8),
+}
+
+impl ImageFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Jpeg(_) => "jpg",
+        }
+    }
+
+    fn params(self) -> Vector<i32> {
+        match self {
+            ImageFormat::Png => Vector::from_slice(&[IMWRITE_PNG_COMPRESSION, 1]),
+            ImageFormat::Jpeg(q) => {
+                Vector::from_slice(&[IMWRITE_JPEG_QUALITY, i32::from(q.min(100))])
+            }
+        }
+    }
+}
+
+/// Asks an [`ImageSink`] to write the next frame it consumes (e.g. from a display key
+/// callback). Cheap to clone, usable from any thread.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotTrigger(Arc<AtomicBool>);
+
+impl SnapshotTrigger {
+    /// A trigger, not fired.
+    pub fn new() -> SnapshotTrigger {
+        SnapshotTrigger::default()
+    }
+
+    /// Have the next frame written.
+    pub fn fire(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Writes frames as `dir/<prefix>_<sequence>.<ext>`: every Nth frame, and whenever its
+/// [`SnapshotTrigger`] fired. Non-BGR frames are converted first (pooled).
+pub struct ImageSink {
+    dir: PathBuf,
+    prefix: String,
+    format: ImageFormat,
+    every: Option<u64>,
+    trigger: Option<SnapshotTrigger>,
+    consumed: u64,
+    written: Arc<Mutex<Vec<PathBuf>>>,
+    converter: Option<BgrConverter>,
+}
+
+impl ImageSink {
+    /// A sink writing PNGs into `dir` (created if missing), every frame.
+    pub fn new(dir: impl AsRef<Path>) -> Result<ImageSink, CvError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+        Ok(ImageSink {
+            dir,
+            prefix: "frame".into(),
+            format: ImageFormat::Png,
+            every: Some(1),
+            trigger: None,
+            consumed: 0,
+            written: Arc::new(Mutex::new(Vec::new())),
+            converter: None,
+        })
+    }
+
+    /// Write every `n`th frame (the first included); `None`: only on the trigger.
+    pub fn every(mut self, n: Option<u64>) -> Self {
+        self.every = n.filter(|&n| n > 0);
+        self
+    }
+
+    /// Also write the next frame whenever `trigger` fires.
+    pub fn on_trigger(mut self, trigger: SnapshotTrigger) -> Self {
+        self.trigger = Some(trigger);
+        self
+    }
+
+    /// PNG or JPEG.
+    pub fn format(mut self, format: ImageFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// File name prefix (default `frame`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// A shared list of the files written so far.
+    pub fn written(&self) -> Arc<Mutex<Vec<PathBuf>>> {
+        self.written.clone()
+    }
+
+    /// Writes `frame` now, whatever the schedule; returns the path.
+    pub fn write(&mut self, frame: &Frame) -> Result<PathBuf, CvError> {
+        let bgr = match frame.format() {
+            PixelFormat::Bgr24 | PixelFormat::Gray8 | PixelFormat::Bgra32 => frame.clone(),
+            _ => {
+                let fits = self.converter.as_ref().is_some_and(|c| {
+                    let l = c.pool().layout();
+                    (l.width, l.height) == (frame.width(), frame.height())
+                });
+                if !fits {
+                    self.converter = Some(
+                        BgrConverter::with_size(frame.width(), frame.height(), 2)?
+                            .label("snapshot"),
+                    );
+                }
+                self.converter.as_ref().expect("set above").convert(frame)?
+            }
+        };
+        let path = self.dir.join(format!(
+            "{}_{:06}.{}",
+            self.prefix,
+            frame.sequence(),
+            self.format.extension()
+        ));
+        let view = MatView::from_frame(bgr)?;
+        if !imwrite(&path, &view, &self.format.params())? {
+            return Err(file_error(&path, "imwrite refused to write it"));
+        }
+        self.written.lock().push(path.clone());
+        Ok(path)
+    }
+}
+
+impl Sink for ImageSink {
+    fn consume(&mut self, frame: &Frame) -> Result<(), StageError> {
+        let scheduled = self.every.is_some_and(|n| self.consumed % n == 0);
+        let triggered = self.trigger.as_ref().is_some_and(SnapshotTrigger::take);
+        self.consumed += 1;
+        if scheduled || triggered {
+            self.write(frame)
+                .map_err(|e| StageError::failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ImageSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageSink")
+            .field("dir", &self.dir)
+            .field("format", &self.format)
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
