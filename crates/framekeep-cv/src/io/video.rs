@@ -34,6 +34,9 @@ impl VideoFileSource {
     /// Opens `path` with any backend that reads it.
     pub fn open(path: impl AsRef<Path>) -> Result<VideoFileSource, CvError> {
         let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(file_error(&path, "no such file"));
+        }
         let capture = VideoCapture::from_file(&path, CAP_ANY)?;
         if !capture.is_opened()? {
             return Err(file_error(&path, "videoio cannot open it"));
