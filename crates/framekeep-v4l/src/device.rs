@@ -210,8 +210,8 @@ pub trait CaptureDevice: Send + Sync + 'static {
     fn queue(&self, index: usize) -> Result<()>;
     /// Takes a filled buffer back without blocking; `None` when none is ready.
     fn dequeue(&self) -> Result<Option<Dequeued>>;
-    /// Waits until a buffer is ready, `timeout` elapses or `waker` is signalled.
-    fn wait(&self, timeout: Duration, waker: &Waker) -> Result<Wait>;
+    /// Waits until a buffer is ready, `timeout` elapses or `waker` (if any) is signalled.
+    fn wait(&self, timeout: Duration, waker: Option<&Waker>) -> Result<Wait>;
     /// Starts streaming.
     fn stream_on(&self) -> Result<()>;
     /// Stops streaming; the driver gives back every queued buffer.

@@ -404,7 +404,7 @@ impl CaptureDevice for FakeDevice {
         Ok(d)
     }
 
-    fn wait(&self, timeout: Duration, waker: &Waker) -> Result<Wait> {
+    fn wait(&self, timeout: Duration, waker: Option<&Waker>) -> Result<Wait> {
         let deadline = Instant::now() + timeout;
         loop {
             let now = Instant::now();
@@ -425,8 +425,11 @@ impl CaptureDevice for FakeDevice {
                         .min(deadline.saturating_duration_since(now))
                 }
             };
-            if waker.wait_timeout(sleep.min(Duration::from_millis(50))) {
-                return Ok(Wait::Woken);
+            let slice = sleep.min(Duration::from_millis(50));
+            match waker {
+                Some(w) if w.wait_timeout(slice) => return Ok(Wait::Woken),
+                Some(_) => {}
+                None => std::thread::sleep(slice),
             }
             if Instant::now() >= deadline {
                 return Ok(Wait::TimedOut);

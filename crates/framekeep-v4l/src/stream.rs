@@ -38,6 +38,7 @@ const CLOSE_GRACE: Duration = Duration::from_millis(200);
 /// A running capture: yields [`Frame`]s from a [`CaptureDevice`].
 pub struct CaptureStream {
     shared: Arc<Shared>,
+    /// Signalled by the cancel token; polled only when there is one.
     waker: Arc<Waker>,
     cancel: Option<framekeep_core::cancel::CancelToken>,
     _on_cancel: Option<OnCancel>,
@@ -284,7 +285,8 @@ impl CaptureStream {
         }
     }
 
-    /// Waits for the next frame (at most the stream's timeout).
+    /// Waits for the next frame: at most the stream's timeout, or twice that when buffers
+    /// keep arriving that are skipped (error-flagged, or lost to an exhausted copy pool).
     ///
     /// Errors: [`CaptureError::Timeout`], [`CaptureError::Cancelled`],
     /// [`CaptureError::Disconnected`] (then every later call says so too),
@@ -295,12 +297,24 @@ impl CaptureStream {
             return Err(e);
         }
         self.retry_idle()?;
-        let deadline = Instant::now() + self.timeout;
+        // The clock is read only when a wait did not end in a frame (a skipped or spurious
+        // wake-up): the first wait gets the whole timeout without a clock read, and from the
+        // second on a fixed deadline one timeout later bounds the call (to at most twice
+        // the timeout in all).
+        let mut first = true;
+        let mut deadline: Option<Instant> = None;
         loop {
             if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
                 return Err(CaptureError::Cancelled);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = if std::mem::take(&mut first) {
+                self.timeout
+            } else {
+                let now = Instant::now();
+                deadline
+                    .get_or_insert(now + self.timeout)
+                    .saturating_duration_since(now)
+            };
             if self.shared.table.lock().in_driver == 0 {
                 // Nothing queued (every re-queue failed): polling would spin or fail.
                 if left.is_zero() {
@@ -311,7 +325,11 @@ impl CaptureStream {
                 continue;
             }
             // Poll first, then dequeue: one DQBUF per frame, as a bare loop does.
-            match self.shared.device.wait(left, &self.waker) {
+            match self
+                .shared
+                .device
+                .wait(left, self.cancel.as_ref().map(|_| &*self.waker))
+            {
                 Ok(Wait::Ready) => {}
                 Ok(Wait::TimedOut) => return Err(CaptureError::Timeout(self.timeout)),
                 Ok(Wait::Woken) => {

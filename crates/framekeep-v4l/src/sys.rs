@@ -332,7 +332,7 @@ impl CaptureDevice for V4l2Device {
         }
     }
 
-    fn wait(&self, timeout: Duration, waker: &Waker) -> Result<Wait> {
+    fn wait(&self, timeout: Duration, waker: Option<&Waker>) -> Result<Wait> {
         let mut fds = [
             libc::pollfd {
                 fd: self.fd(),
@@ -340,12 +340,14 @@ impl CaptureDevice for V4l2Device {
                 revents: 0,
             },
             libc::pollfd {
-                fd: waker.fd.as_raw_fd(),
+                fd: waker.map_or(-1, |w| w.fd.as_raw_fd()),
                 events: libc::POLLIN,
                 revents: 0,
             },
         ];
-        match poll(&mut fds, timeout)? {
+        // Without a waker (no cancel token) one descriptor is polled, as a bare loop does.
+        let n = if waker.is_some() { 2 } else { 1 };
+        match poll(&mut fds[..n], timeout)? {
             0 => Ok(Wait::TimedOut),
             _ if fds[1].revents != 0 => Ok(Wait::Woken),
             // Readable, or POLLERR/POLLHUP: the following DQBUF says which (ENODEV, EIO).
@@ -383,13 +385,18 @@ impl CaptureDevice for V4l2Device {
     }
 }
 
-/// `poll(2)` with a timeout, retrying on EINTR.
+/// Milliseconds for `poll(2)`, rounded up so that a short wait is not a busy one.
+fn poll_ms(d: Duration) -> i32 {
+    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+    ms.min(i32::MAX as u128) as i32
+}
+
+/// `poll(2)` with a timeout, retrying on EINTR. Reads the clock only after an EINTR, so a
+/// steady-state frame costs no clock read.
 fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<usize> {
-    let deadline = std::time::Instant::now() + timeout;
+    let mut deadline = None;
+    let mut ms = poll_ms(timeout);
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32
-            + i32::from(left.subsec_micros() % 1000 != 0);
         // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd of the given length.
         let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if rc >= 0 {
@@ -399,6 +406,9 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<usize> {
         if err.kind() != io::ErrorKind::Interrupted {
             return Err(CaptureError::from_os("poll", err));
         }
+        let now = std::time::Instant::now();
+        let end = *deadline.get_or_insert(now + timeout);
+        ms = poll_ms(end.saturating_duration_since(now));
     }
 }
 

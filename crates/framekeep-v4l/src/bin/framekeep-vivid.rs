@@ -16,8 +16,31 @@ use framekeep_v4l::{list_devices, CaptureStream, FormatRequest, FourCc, StreamOp
 /// Frames captured before the measurement starts (stream start-up, page faults).
 const WARMUP: u32 = 5;
 
+/// CPU time of the whole process and of the calling (capture) thread.
+#[derive(Clone, Copy)]
+struct Cpu {
+    process: Duration,
+    thread: Duration,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        Cpu {
+            process: cpu_time(libc::RUSAGE_SELF),
+            thread: cpu_time(libc::RUSAGE_THREAD),
+        }
+    }
+
+    fn since(self, t0: Cpu) -> Cpu {
+        Cpu {
+            process: self.process.saturating_sub(t0.process),
+            thread: self.thread.saturating_sub(t0.thread),
+        }
+    }
+}
+
 /// One benchmarked capture method: CPU time for `frames` steady-state frames.
-type Bench = fn(&str, u32) -> Result<Duration, String>;
+type Bench = fn(&str, u32) -> Result<Cpu, String>;
 
 fn cpu_time(who: i32) -> Duration {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -36,28 +59,28 @@ fn request() -> FormatRequest {
     FormatRequest::new(FourCc::YUYV, 1280, 720).fps(25)
 }
 
-fn bench_framekeep(dev: &str, frames: u32) -> Result<Duration, String> {
+fn bench_framekeep(dev: &str, frames: u32) -> Result<Cpu, String> {
     let mut st = CaptureStream::open(dev, StreamOptions::new().format(request()))
         .map_err(|e| e.to_string())?;
     let mut sink = 0usize;
     for _ in 0..WARMUP {
         sink ^= st.next_frame().map_err(|e| e.to_string())?.data().len();
     }
-    let t0 = cpu_time(libc::RUSAGE_SELF);
+    let t0 = Cpu::now();
     for _ in 0..frames {
         let f = st.next_frame().map_err(|e| e.to_string())?;
         sink ^= std::hint::black_box(f.data()).len();
     }
-    let cpu = cpu_time(libc::RUSAGE_SELF) - t0;
+    let cpu = Cpu::now().since(t0);
     let stats = st.close().map_err(|e| e.to_string())?;
-    println!("  framekeep: {stats} (sink {sink})");
+    eprintln!("  framekeep: {stats} (sink {sink})");
     if stats.copied != 0 {
         return Err(format!("framekeep copied {} frames", stats.copied));
     }
     Ok(cpu)
 }
 
-fn bench_bare(dev: &str, frames: u32) -> Result<Duration, String> {
+fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, String> {
     use v4l::buffer::Type;
     use v4l::io::traits::CaptureStream as _;
     use v4l::video::Capture;
@@ -78,13 +101,13 @@ fn bench_bare(dev: &str, frames: u32) -> Result<Duration, String> {
         let (buf, meta) = stream.next().map_err(|e| e.to_string())?;
         sink ^= buf[..meta.bytesused as usize].len();
     }
-    let t0 = cpu_time(libc::RUSAGE_SELF);
+    let t0 = Cpu::now();
     for _ in 0..frames {
         let (buf, meta) = stream.next().map_err(|e| e.to_string())?;
         sink ^= std::hint::black_box(&buf[..meta.bytesused as usize]).len();
     }
-    let cpu = cpu_time(libc::RUSAGE_SELF) - t0;
-    println!("  bare v4l loop: sink {sink}");
+    let cpu = Cpu::now().since(t0);
+    eprintln!("  bare v4l loop: sink {sink}");
     Ok(cpu)
 }
 
@@ -108,7 +131,7 @@ fn v4l2_ctl(dev: &str, count: u32) -> Result<Duration, String> {
     Ok(cpu_time(libc::RUSAGE_CHILDREN) - t0)
 }
 
-fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Duration, String> {
+fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Cpu, String> {
     // Same format and rate as the others; steady state = long run minus a warm-up-only run.
     let st = std::process::Command::new("v4l2-ctl")
         .args([
@@ -125,35 +148,86 @@ fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Duration, String> {
     }
     let short = v4l2_ctl(dev, WARMUP)?;
     let long = v4l2_ctl(dev, WARMUP + frames)?;
-    Ok(long.saturating_sub(short))
+    let cpu = long.saturating_sub(short);
+    Ok(Cpu {
+        process: cpu,
+        thread: cpu,
+    })
+}
+
+const METHODS: [(&str, Bench); 3] = [
+    ("bare", bench_bare),
+    ("framekeep", bench_framekeep),
+    ("v4l2-ctl", bench_v4l2_ctl),
+];
+
+/// Runs one method in this (fresh) process and prints `RESULT <process ms> <thread ms>` per
+/// frame: each method gets its own process, so that no method pays for another's
+/// background threads.
+fn bench_one(method: &str, dev: &str, frames: u32) -> ExitCode {
+    let Some((_, f)) = METHODS.iter().find(|m| m.0 == method) else {
+        eprintln!("unknown method {method}");
+        return ExitCode::from(2);
+    };
+    match f(dev, frames) {
+        Ok(cpu) => {
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(frames);
+            println!("RESULT {:.4} {:.4}", ms(cpu.process), ms(cpu.thread));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{method}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_child(method: &str, dev: &str, frames: u32) -> Result<(f64, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .args(["bench-one", method, dev, &frames.to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .ok_or_else(|| {
+            format!(
+                "no result ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    match v[..] {
+        [p, t] => Ok((p, t)),
+        _ => Err(format!("bad result line {line:?}")),
+    }
 }
 
 fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
-    // The host running the VM may be busy, and guest CPU time then includes time the
-    // vCPU was preempted. So the frames are measured in short interleaved segments (every
-    // method once per segment) and the least-disturbed (minimum) segment is reported
-    // next to the overall figure.
+    // Guest CPU time includes time a vCPU was preempted on a busy host, so the frames are
+    // measured in short interleaved segments (every method once per segment, each in its
+    // own process) and the median and minimum segments are reported next to the mean.
     let segments = segments.max(1);
     let per = (frames / segments).max(1);
     println!(
-        "BENCH 1280x720 YUYV, {} frames per method in {segments} interleaved segments of {per} (after {WARMUP} warm-up frames each); ms CPU (user+sys) per frame",
+        "BENCH 1280x720 YUYV, {} frames per method in {segments} interleaved segments of {per} (after {WARMUP} warm-up frames each); ms CPU (user+sys) per frame: whole process / capture thread",
         per * segments
     );
-    let runs: [(&str, Bench); 3] = [
-        ("bare", bench_bare),
-        ("framekeep", bench_framekeep),
-        ("v4l2-ctl", bench_v4l2_ctl),
-    ];
-    let mut per_frame: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); METHODS.len()];
     let mut ok = true;
     for seg in 1..=segments {
         let mut line = format!("BENCH segment {seg}:");
-        for (i, (name, f)) in runs.iter().enumerate() {
-            match f(dev, per) {
-                Ok(cpu) => {
-                    let ms = cpu.as_secs_f64() * 1000.0 / f64::from(per);
-                    per_frame[i].push(ms);
-                    line += &format!(" {name} {ms:.3}");
+        for (i, (name, _)) in METHODS.iter().enumerate() {
+            match run_child(name, dev, per) {
+                Ok((p, t)) => {
+                    samples[i].push((p, t));
+                    line += &format!(" {name} {p:.3}/{t:.3}");
                 }
                 Err(e) => {
                     ok = false;
@@ -163,30 +237,31 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
         }
         println!("{line}");
     }
-    let mut summary = Vec::new();
-    for (i, (name, _)) in runs.iter().enumerate() {
-        let v = &mut per_frame[i];
-        if v.is_empty() {
+    let stat = |v: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| -> (f64, f64, f64) {
+        let mut x: Vec<f64> = v.iter().map(pick).collect();
+        x.sort_by(f64::total_cmp);
+        (x.iter().sum::<f64>() / x.len() as f64, x[x.len() / 2], x[0])
+    };
+    let mut means = Vec::new();
+    for (i, (name, _)) in METHODS.iter().enumerate() {
+        if samples[i].is_empty() {
             continue;
         }
-        v.sort_by(f64::total_cmp);
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        summary.push((*name, mean, v[0], v[v.len() / 2]));
-        println!(
-            "BENCH {name}: mean {mean:.3} median {:.3} min {:.3}",
-            v[v.len() / 2],
-            v[0]
-        );
+        let (pm, pmed, pmin) = stat(&samples[i], |s| s.0);
+        let (tm, tmed, tmin) = stat(&samples[i], |s| s.1);
+        println!("BENCH {name}: process mean {pm:.3} median {pmed:.3} min {pmin:.3} | capture thread mean {tm:.3} median {tmed:.3} min {tmin:.3}");
+        means.push((*name, pm, tm, pmed, tmed));
     }
     if let (Some(b), Some(f)) = (
-        summary.iter().find(|s| s.0 == "bare"),
-        summary.iter().find(|s| s.0 == "framekeep"),
+        means.iter().find(|m| m.0 == "bare"),
+        means.iter().find(|m| m.0 == "framekeep"),
     ) {
         println!(
-            "BENCH framekeep/bare: mean {:.2} median {:.2} min {:.2}",
+            "BENCH framekeep/bare: process mean {:.2} median {:.2} | capture thread mean {:.2} median {:.2}",
             f.1 / b.1.max(1e-9),
             f.3 / b.3.max(1e-9),
-            f.2 / b.2.max(1e-9)
+            f.2 / b.2.max(1e-9),
+            f.4 / b.4.max(1e-9)
         );
     }
     if ok {
@@ -252,6 +327,10 @@ fn main() -> ExitCode {
             let segments = arg(3, "6").parse().unwrap_or(6);
             bench(&arg(1, "/dev/video0"), frames, segments)
         }
+        Some("bench-one") => match (args.get(1), args.get(3).and_then(|n| n.parse().ok())) {
+            (Some(method), Some(frames)) => bench_one(method, &arg(2, "/dev/video0"), frames),
+            _ => ExitCode::from(2),
+        },
         Some("list") => list(),
         _ => {
             eprintln!("usage: framekeep-vivid check [DEVICE] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | list");
