@@ -398,6 +398,12 @@ fn case_latest_only(rig: &dyn Rig) -> CaseResult {
     let a = st.next_frame().map_err(s)?.sequence();
     std::thread::sleep(Duration::from_millis(150));
     let b = st.next_frame().map_err(s)?.sequence();
+    ensure!(
+        st.queued() == st.buffer_count(),
+        "{} of {} buffers queued with no frame held",
+        st.queued(),
+        st.buffer_count()
+    );
     let stats = st.close().map_err(s)?;
     ensure!(
         stats.skipped >= 1,

@@ -11,7 +11,7 @@
 //! Parked buffers point back at `Shared`, a deliberate cycle that
 //! [`Shared::deactivate`] breaks when the stream stops.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use framekeep_core::frame::{BufferHome, ExternalBuffer};
 use framekeep_core::ledger::{Kind, Ledger, Tracked};
@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) table: Mutex<SlotTable>,
     returned: Condvar,
     pub(crate) counters: Counters,
+    /// A re-queue failed: `next_frame` must retry parked buffers (checked without a lock).
+    pub(crate) needs_retry: AtomicBool,
     pub(crate) ledger: Ledger,
     _tracked: Tracked,
 }
@@ -114,6 +116,7 @@ impl Shared {
             }),
             returned: Condvar::new(),
             counters: Counters::default(),
+            needs_retry: AtomicBool::new(false),
             ledger,
         }
     }
@@ -189,6 +192,7 @@ impl BufferHome for Shared {
                         Counters::add(&self.counters.errors, 1);
                         t.slots[index].parked = Some(buffer);
                         t.pending_error.get_or_insert(e);
+                        self.needs_retry.store(true, Ordering::Release);
                     }
                 }
             } else {

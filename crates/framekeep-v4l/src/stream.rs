@@ -31,6 +31,7 @@ use crate::home::{Counters, Owner, Shared};
 use crate::options::{OnClose, StreamOptions, StreamStats};
 use crate::seq::SequenceTracker;
 use crate::sys::{V4l2Device, Waker};
+use framekeep_core::frame::BufferHome;
 
 /// How long [`CaptureStream::close`] waits for frames the application still holds.
 const CLOSE_GRACE: Duration = Duration::from_millis(200);
@@ -267,12 +268,23 @@ impl CaptureStream {
 
     /// Re-queues buffers whose earlier re-queue failed, and reports that failure once.
     fn retry_idle(&mut self) -> Result<()> {
+        if !self
+            .shared
+            .needs_retry
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Ok(());
+        }
         let sh = Arc::clone(&self.shared);
         let mut t = sh.table.lock();
+        sh.needs_retry
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let pending = t.pending_error.take();
         for i in 0..t.slots.len() {
             if t.slots[i].owner == Owner::Stream && t.slots[i].parked.is_some() {
                 if let Err(e) = sh.queue_locked(&mut t, i) {
+                    sh.needs_retry
+                        .store(true, std::sync::atomic::Ordering::Release);
                     Counters::add(&sh.counters.errors, 1);
                     drop(t);
                     return Err(self.fail(e));
@@ -400,72 +412,90 @@ impl CaptureStream {
     }
 
     /// Turns a dequeued buffer into a frame (or skips it); None means "wait for another".
+    /// One lock of the slot table on the way out (the hot path of every frame).
     fn deliver(&mut self, d: Dequeued) -> Result<Option<Frame>> {
-        if !self.latest_only {
-            self.claim(&d)?;
-        }
         let (sequence, gap) = self.seq.observe(d.sequence);
-        let shared = Arc::clone(&self.shared);
-        let c = &shared.counters;
-        Counters::add(&c.dropped, gap);
-        if d.error {
-            Counters::add(&c.errors, 1);
-            if !self.deliver_errors {
-                self.requeue(d.index);
-                return Ok(None);
-            }
-        }
+        let sh = &*self.shared;
+        Counters::add(&sh.counters.dropped, gap);
+        let skip = d.error && !self.deliver_errors;
         let layout = match self.layout {
-            Some(l) if d.bytesused >= l.len => l,
-            Some(l) if d.error => FrameLayout {
+            Some(l) if d.bytesused >= l.len => Ok(l),
+            Some(l) if d.error => Ok(FrameLayout {
                 len: d.bytesused.min(l.len),
                 ..l
-            },
-            Some(l) => {
-                self.requeue(d.index);
-                Counters::add(&c.errors, 1);
-                return Err(CaptureError::BadBuffer(format!(
-                    "bytesused {} < image size {}",
-                    d.bytesused, l.len
-                )));
-            }
-            None => FrameLayout::mjpeg(
+            }),
+            Some(l) => Err(CaptureError::BadBuffer(format!(
+                "bytesused {} < image size {}",
+                d.bytesused, l.len
+            ))),
+            None => Ok(FrameLayout::mjpeg(
                 self.negotiated.width as usize,
                 self.negotiated.height as usize,
                 d.bytesused,
-            ),
+            )),
+        };
+        let (buf, in_driver) = {
+            let mut t = sh.table.lock();
+            match t.slots.get(d.index) {
+                Some(s) if s.owner == Owner::Driver => {}
+                _ => {
+                    return Err(CaptureError::BadBuffer(format!(
+                        "driver returned buffer {} it did not own",
+                        d.index
+                    )))
+                }
+            }
+            t.in_driver -= 1;
+            let in_driver = t.in_driver;
+            let s = &mut t.slots[d.index];
+            s.owner = Owner::Stream;
+            let buf = s.parked.take();
+            if !skip && layout.is_ok() && buf.is_some() {
+                s.owner = Owner::User;
+                s.held = Some(sh.ledger.track(Kind::FRAME, "v4l2 buffer"));
+            }
+            (buf, in_driver)
+        };
+        let buf =
+            buf.ok_or_else(|| CaptureError::BadBuffer(format!("buffer {} has no slot", d.index)))?;
+        if d.error {
+            Counters::add(&sh.counters.errors, 1);
+        }
+        let layout = match layout {
+            Ok(l) if !skip => l,
+            other => {
+                // Skipped (error-flagged) or unusable: straight back to the driver.
+                sh.recycle(buf);
+                return match other {
+                    Err(e) => {
+                        Counters::add(&sh.counters.errors, 1);
+                        Err(e)
+                    }
+                    Ok(_) => Ok(None),
+                };
+            }
         };
         let meta = FrameMeta {
             sequence,
             timestamp: d.timestamp,
         };
-        let (buf, in_driver) = {
-            let mut t = self.shared.table.lock();
-            let in_driver = t.in_driver;
-            let s = &mut t.slots[d.index];
-            s.owner = Owner::User;
-            s.held = Some(self.shared.ledger.track(Kind::FRAME, "v4l2 buffer"));
-            (s.parked.take(), in_driver)
-        };
-        let buf =
-            buf.ok_or_else(|| CaptureError::BadBuffer(format!("buffer {} has no slot", d.index)))?;
         let frame = buf
             .into_frame(layout, meta)
             .map_err(|e| CaptureError::Frame(e.to_string()))?;
         if in_driver >= self.min_queued || layout.format == PixelFormat::Mjpeg {
-            Counters::add(&c.frames, 1);
+            Counters::add(&sh.counters.frames, 1);
             return Ok(Some(frame));
         }
         // The application holds too many buffers: copy, and re-queue the driver's at once.
         match self.copy(&frame) {
             Ok(copy) => {
-                Counters::add(&c.copied, 1);
-                Counters::add(&c.frames, 1);
+                Counters::add(&self.shared.counters.copied, 1);
+                Counters::add(&self.shared.counters.frames, 1);
                 Ok(Some(copy))
             }
             Err(e) => {
                 tracing::debug!("copy pool exhausted, frame skipped: {e}");
-                Counters::add(&c.skipped, 1);
+                Counters::add(&self.shared.counters.skipped, 1);
                 Ok(None)
             }
         }

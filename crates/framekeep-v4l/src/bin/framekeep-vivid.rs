@@ -227,7 +227,7 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
             match run_child(name, dev, per) {
                 Ok((p, t)) => {
                     samples[i].push((p, t));
-                    line += &format!(" {name} {p:.3}/{t:.3}");
+                    line += &format!(" {name} {p:.4}/{t:.4}");
                 }
                 Err(e) => {
                     ok = false;
@@ -249,7 +249,7 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
         }
         let (pm, pmed, pmin) = stat(&samples[i], |s| s.0);
         let (tm, tmed, tmin) = stat(&samples[i], |s| s.1);
-        println!("BENCH {name}: process mean {pm:.3} median {pmed:.3} min {pmin:.3} | capture thread mean {tm:.3} median {tmed:.3} min {tmin:.3}");
+        println!("BENCH {name}: process mean {pm:.4} median {pmed:.4} min {pmin:.4} | capture thread mean {tm:.4} median {tmed:.4} min {tmin:.4}");
         means.push((*name, pm, tm, pmed, tmed));
     }
     if let (Some(b), Some(f)) = (
