@@ -89,7 +89,13 @@ fn main() -> ExitCode {
     code
 }
 
-fn run(args: &Args, width: usize, height: usize, format: PixelFormat, headless: Headless) -> ExitCode {
+fn run(
+    args: &Args,
+    width: usize,
+    height: usize,
+    format: PixelFormat,
+    headless: Headless,
+) -> ExitCode {
     let root = CancelToken::new();
     if let Err(e) = install_ctrlc(&root) {
         eprintln!("warning: no Ctrl-C handler: {e}");
@@ -116,7 +122,10 @@ fn run(args: &Args, width: usize, height: usize, format: PixelFormat, headless: 
     };
     let stats = window.stats();
     let sink_options = window.sink_options();
-    let mut source = SyntheticSource::builder(format, width, height).fps(args.fps);
+    let mut source = SyntheticSource::builder(format, width, height);
+    if args.fps > 0.0 {
+        source = source.fps(args.fps);
+    }
     if let Some(n) = args.frames {
         source = source.frames(n);
     }
