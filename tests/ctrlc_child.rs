@@ -3,8 +3,10 @@
 //!
 //! The example binary is looked up next to this test binary
 //! (`<target>/<profile>/examples/synthetic_pipeline`, which `cargo test`
-//! builds along with the tests). When only this test was built (`cargo test
-//! --test ctrlc_child`) it is built once with `cargo build --example`.
+//! builds along with the tests). Under cargo the test first runs `cargo
+//! build --example synthetic_pipeline` with its own features and profile: a
+//! no-op when it is current, and it keeps `cargo test --test ctrlc_child`
+//! from running a stale binary.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -24,27 +26,34 @@ fn example_binary() -> PathBuf {
         .expect("profile dir")
         .to_path_buf();
     let binary = profile_dir.join("examples").join("synthetic_pipeline");
-    if binary.exists() {
-        return binary;
+    // Under cargo, make sure the example is built and current, with this
+    // test's own features (a no-op when `cargo test` already built it).
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let mut build = Command::new(cargo);
+        build
+            .args([
+                "build",
+                "--example",
+                "synthetic_pipeline",
+                "--no-default-features",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let features: Vec<&str> = [("cv", cfg!(feature = "cv")), ("v4l", cfg!(feature = "v4l"))]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+        if !features.is_empty() {
+            build.args(["--features", &features.join(",")]);
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        if let Some(target) = profile_dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        let status = build.status().expect("run cargo build --example");
+        assert!(status.success(), "building the example failed");
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--example",
-            "synthetic_pipeline",
-            "--no-default-features",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|p| p == "release") {
-        build.arg("--release");
-    }
-    if let Some(target) = profile_dir.parent() {
-        build.env("CARGO_TARGET_DIR", target);
-    }
-    let status = build.status().expect("run cargo build --example");
-    assert!(status.success(), "building the example failed");
     assert!(binary.exists(), "no example binary at {}", binary.display());
     binary
 }

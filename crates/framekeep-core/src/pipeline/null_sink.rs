@@ -29,28 +29,61 @@ pub enum Checksum {
     Off,
 }
 
-/// Checksum of a byte slice: FNV-1a over 8-byte words (and the tail bytes).
-/// Fast enough to run on every 1080p frame, and order sensitive.
+/// Checksum of a byte slice: FNV-1a over 8-byte words in four independent
+/// lanes (so the multiplies pipeline instead of waiting on each other), the
+/// lanes folded together with the tail bytes at the end. Order sensitive,
+/// and fast enough to run on every 1080p frame without being the
+/// bottleneck of the pipeline it measures.
 pub fn checksum(bytes: &[u8]) -> u64 {
-    checksum_continue(0xcbf2_9ce4_8422_2325, bytes)
+    let mut state = Lanes::new();
+    state.feed(bytes);
+    state.finish()
 }
 
-fn checksum_continue(mut hash: u64, bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        hash = (hash ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// The running state of [`checksum`] over several slices (rows).
+struct Lanes {
+    lanes: [u64; 4],
+    tail: u64,
+}
+
+impl Lanes {
+    fn new() -> Self {
+        Lanes {
+            lanes: [FNV_OFFSET, FNV_OFFSET ^ 1, FNV_OFFSET ^ 2, FNV_OFFSET ^ 3],
+            tail: FNV_OFFSET,
+        }
     }
-    for byte in words.remainder() {
-        hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let mut blocks = bytes.chunks_exact(32);
+        for block in &mut blocks {
+            for (lane, word) in self.lanes.iter_mut().zip(block.chunks_exact(8)) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                *lane = (*lane ^ u64::from_le_bytes(w)).wrapping_mul(FNV_PRIME);
+            }
+        }
+        for byte in blocks.remainder() {
+            self.tail = (self.tail ^ u64::from(*byte)).wrapping_mul(FNV_PRIME);
+        }
     }
-    hash
+
+    fn finish(&self) -> u64 {
+        let mut hash = self.tail;
+        for lane in self.lanes {
+            hash = (hash ^ lane).wrapping_mul(FNV_PRIME);
+        }
+        hash
+    }
 }
 
 /// The checksum [`NullSink`] computes for one frame: [`checksum`] over its
-/// visible bytes, row by row (padding excluded), of every plane.
+/// visible bytes (padding excluded), of every plane. For a strided frame
+/// the rows are fed in order, so it equals [`checksum`] of the packed
+/// bytes only when rows are multiples of 32 bytes.
 pub fn frame_checksum(frame: &Frame) -> u64 {
     let layout = frame.layout();
     let row_bytes = layout.row_bytes();
@@ -59,16 +92,16 @@ pub fn frame_checksum(frame: &Frame) -> u64 {
     }
     let data = frame.data();
     let rows = layout.len.div_ceil(layout.stride.max(1));
-    let mut hash = 0xcbf2_9ce4_8422_2325;
+    let mut state = Lanes::new();
     for r in 0..rows {
         let start = r * layout.stride;
         let end = (start + row_bytes).min(data.len());
         if start >= end {
             break;
         }
-        hash = checksum_continue(hash, &data[start..end]);
+        state.feed(&data[start..end]);
     }
-    hash
+    state.finish()
 }
 
 /// What a [`NullSink`] saw, from [`NullSinkStats::snapshot`].
@@ -186,12 +219,13 @@ impl NullSink {
 
 impl Sink for NullSink {
     fn consume(&mut self, frame: &Frame) -> Result<(), StageError> {
+        // Latency first: it measures the trip here, not the checksum below.
+        let timestamp = frame.timestamp();
+        let latency = (!timestamp.is_zero()).then(|| monotonic_now().saturating_sub(timestamp));
         let sum = match self.mode {
             Checksum::Full => frame_checksum(frame),
             Checksum::Off => 0,
         };
-        let timestamp = frame.timestamp();
-        let latency = (!timestamp.is_zero()).then(|| monotonic_now().saturating_sub(timestamp));
         let sequence = frame.sequence();
         let mut inner = self.stats.inner.lock();
         let snap = &mut inner.snap;

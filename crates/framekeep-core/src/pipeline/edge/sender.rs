@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Select, Sender, TrySendError};
+use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 
 use super::{EdgeStats, Policy, SendError, Sent, Shared};
 use crate::cancel::CancelToken;
@@ -105,20 +105,14 @@ impl<T: Send> EdgeSender<T> {
                 Err(e) => Err(SendError::Closed(e.into_inner())),
             };
         };
-        let mut select = Select::new();
-        let send_index = select.send(&self.tx);
-        let cancel_index = select.recv(cancelled);
-        let op = select.select();
-        match op.index() {
-            i if i == send_index => match op.send(&self.tx, item) {
+        // `select!` keeps its operation list on the stack: no allocation,
+        // even when a full edge makes every send take this path.
+        select! {
+            send(self.tx, item) -> sent => match sent {
                 Ok(()) => Ok(self.queued(Sent::Queued)),
                 Err(e) => Err(SendError::Closed(e.into_inner())),
             },
-            i => {
-                debug_assert_eq!(i, cancel_index);
-                let _ = op.recv(cancelled);
-                Err(SendError::Cancelled(item))
-            }
+            recv(cancelled) -> _ => Err(SendError::Cancelled(item)),
         }
     }
 
