@@ -1,0 +1,437 @@
+//! The display under a real X server (Xvfb): the window's pixels are the test pattern
+//! that was sent, and `q` typed with xdotool quits the pipeline cleanly with zero leaks.
+//!
+//! The harness starts `Xvfb :N` on a free display number and stops it afterwards. Each
+//! test is skipped, with a message saying so, only when Xvfb (or xwd/convert/xdotool)
+//! is not installed (`scripts/setup.sh` installs them).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use framekeep::core::cancel::CancelToken;
+use framekeep::core::frame::PixelFormat;
+use framekeep::core::ledger::LeakCheck;
+use framekeep::core::pipeline::pattern::BAR_COLOURS;
+use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
+use framekeep::cv::display::{Display, DisplayClosed, DisplayOptions};
+
+const BOUND: Duration = Duration::from_secs(15);
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn tools_missing() -> Option<String> {
+    let missing: Vec<&str> = ["Xvfb", "xwd", "convert", "xdotool"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// An Xvfb server on a free display number, killed on drop.
+struct Xvfb {
+    child: Child,
+    x: X,
+}
+
+/// Tools pointed at one X display.
+struct X {
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let pid = std::process::id() as usize;
+        for _ in 0..200 {
+            let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n = 100 + (pid * 13 + i) % 800;
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            if socket.exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let mut child = Command::new("Xvfb")
+                .args([
+                    &format!(":{n}"),
+                    "-screen",
+                    "0",
+                    "1280x1024x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn Xvfb");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                // Ours only if the lock file names our server (another test may have
+                // won this number a moment earlier).
+                let lock = std::fs::read_to_string(format!("/tmp/.X{n}-lock")).unwrap_or_default();
+                if socket.exists() && lock.trim().parse::<u32>().ok() == Some(child.id()) {
+                    let x = X {
+                        display: format!(":{n}"),
+                    };
+                    return Xvfb { child, x };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // lost a race for this number: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("no free X display number for Xvfb");
+    }
+}
+
+impl X {
+    fn tool(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+
+    /// The root window as RGB pixels, through `xwd` and ImageMagick (PPM).
+    fn screenshot(&self) -> Rgb {
+        let cmd = format!(
+            "xwd -root -silent -display {} | convert xwd:- ppm:-",
+            self.display
+        );
+        let out = Command::new("sh")
+            .args(["-c", &cmd])
+            .output()
+            .expect("xwd | convert");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Rgb::from_ppm(&out.stdout)
+    }
+
+    /// Focuses the window called `title` and types `key` into it.
+    fn key(&self, title: &str, key: &str) {
+        let ids = self.tool("xdotool", &["search", "--name", title]);
+        let id = String::from_utf8_lossy(&ids.stdout)
+            .lines()
+            .next()
+            .map(str::to_string);
+        let id = id.unwrap_or_else(|| panic!("no window named {title:?}"));
+        self.tool("xdotool", &["windowfocus", "--sync", &id]);
+        let out = self.tool("xdotool", &["key", key]);
+        assert!(
+            out.status.success(),
+            "xdotool key: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Xvfb {
+    /// SIGTERM first, so that Xvfb removes its lock file and socket; SIGKILL if it
+    /// has not exited within 2 s.
+    fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: plain kill(2) on our own child's pid, which we have not reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Rgb {
+    width: usize,
+    height: usize,
+    data: Vec<u8>,
+}
+
+impl Rgb {
+    fn from_ppm(bytes: &[u8]) -> Rgb {
+        // "P6" then width, height, maxval, separated by whitespace and `#` comments.
+        let mut fields = Vec::new();
+        let mut i = 0;
+        while fields.len() < 4 {
+            while bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if bytes[i] == b'#' {
+                while bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            let start = i;
+            while !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            fields.push(String::from_utf8_lossy(&bytes[start..i]).to_string());
+        }
+        assert_eq!((fields[0].as_str(), fields[3].as_str()), ("P6", "255"));
+        let (width, height) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+        let data = bytes[i + 1..].to_vec();
+        assert_eq!(data.len(), width * height * 3);
+        Rgb {
+            width,
+            height,
+            data,
+        }
+    }
+
+    fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+}
+
+fn close(a: [u8; 3], b: [u8; 3], tol: u8) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol)
+}
+
+/// Where the 8 colour bars of frame 0 of a `width`-wide pattern are on screen: the
+/// left edge, the first row and the number of rows, if they are there, each bar
+/// exactly `width / 8` pixels wide.
+fn find_bars(shot: &Rgb, width: usize, tol: u8) -> Option<(usize, usize, usize)> {
+    let bar = width / 8;
+    let matches =
+        |x: usize, y: usize| (0..8).all(|i| close(shot.at(x + i * bar, y), BAR_COLOURS[i], tol));
+    let mut found: Option<(usize, usize, usize)> = None;
+    for y in 0..shot.height {
+        let xs: Vec<usize> = (0..shot.width.saturating_sub(width))
+            .filter(|&x| matches(x, y))
+            .collect();
+        let Some(&x0) = xs.first() else { continue };
+        // Every column of the first bar matches, and no other: bars are exactly `bar` wide.
+        if xs.len() != bar || xs.last() != Some(&(x0 + bar - 1)) {
+            return None;
+        }
+        match &mut found {
+            None => found = Some((x0, y, 1)),
+            Some((fx, _, rows)) if *fx == x0 => *rows += 1,
+            Some(_) => return None,
+        }
+    }
+    found
+}
+
+/// Layout of the synthetic pattern at 320x240: counter blocks of 8 px on top,
+/// bars down to row 180, then the checkerboard.
+const W: usize = 320;
+const H: usize = 240;
+const BLOCK: usize = 8;
+const BARS_END: usize = H - H / 4;
+
+fn wait_for_bars(x: &X, tol: u8) -> (usize, usize, usize, Rgb) {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let shot = x.screenshot();
+        if let Some((x0, y0, rows)) = find_bars(&shot, W, tol) {
+            if rows == BARS_END - BLOCK {
+                return (x0, y0, rows, shot);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the test pattern never appeared on screen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs the in-process scenario in a child process (this test binary, re-executed):
+/// Qt exits the process when its X server goes away, so the process that opened the
+/// display must end before the harness stops Xvfb.
+#[test]
+fn in_process_display_shows_the_pattern_and_quits_on_q() {
+    if let Some(missing) = tools_missing() {
+        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+        return;
+    }
+    let server = Xvfb::start();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "xvfb_child_display_scenario",
+            "--nocapture",
+        ])
+        .args(["--test-threads", "1"])
+        .env("DISPLAY", &server.x.display)
+        .env(CHILD_ENV, "1")
+        .env_remove("QT_QPA_PLATFORM")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + BOUND * 3;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the display scenario did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "exit {status}\n{out}\n{err}");
+    assert!(out.contains("SCENARIO OK"), "{out}\n{err}");
+    drop(server);
+}
+
+const CHILD_ENV: &str = "FRAMEKEEP_XVFB_CHILD";
+
+#[test]
+#[ignore = "run by in_process_display_shows_the_pattern_and_quits_on_q under Xvfb"]
+fn xvfb_child_display_scenario() {
+    assert!(
+        std::env::var_os(CHILD_ENV).is_some(),
+        "run through in_process_display_shows_the_pattern_and_quits_on_q"
+    );
+    let x = X {
+        display: std::env::var("DISPLAY").expect("DISPLAY set by the parent"),
+    };
+    let check = LeakCheck::new();
+    let root = CancelToken::new();
+    let display = Display::open(
+        DisplayOptions::new()
+            .with_cancel(root.clone())
+            .with_release(),
+    )
+    .expect("Xvfb is a display");
+    assert!(display.is_visible());
+    let title = "framekeep-xvfb-in-process";
+    let window = display.window(title).unwrap();
+    let stats = window.stats();
+    let opts = window.sink_options();
+    let source = SyntheticSource::builder(PixelFormat::Bgr24, W, H)
+        .frames(1)
+        .build()
+        .unwrap();
+    let pipeline = PipelineBuilder::new("xvfb")
+        .with_cancel(&root)
+        .source("pattern", source)
+        .sink_with("display", Link::latest(), window, opts)
+        .start()
+        .unwrap();
+    let (x0, y0, rows, shot) = wait_for_bars(&x, 0);
+    assert_eq!(stats.snapshot().shown, 1);
+    // Frame 0's counter is 0: black blocks above the bars, the bars exactly placed.
+    assert!(y0 >= BLOCK);
+    assert!(close(shot.at(x0 + 4, y0 - BLOCK / 2), [0, 0, 0], 0));
+    assert_eq!(rows, BARS_END - BLOCK);
+    assert!(
+        close(shot.at(x0 + 8, y0 + rows), [255, 255, 255], 0),
+        "checkerboard below"
+    );
+
+    x.key(title, "q");
+    assert!(display.wait_closed(BOUND), "q closes the display");
+    assert_eq!(display.closed(), Some(DisplayClosed::Key(i32::from(b'q'))));
+    assert!(root.is_cancelled(), "q cancels the pipeline's root token");
+    assert!(pipeline.wait(BOUND));
+    let report = pipeline.shutdown();
+    assert!(report.is_clean(), "{report}");
+    let closed = display.close();
+    assert!(closed.is_clean(), "{closed}");
+    check.finish_within(Duration::from_secs(5)).unwrap();
+    println!("SCENARIO OK");
+}
+
+/// The example binary next to this test's (cargo builds examples with `cargo test`).
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+#[test]
+fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
+    if let Some(missing) = tools_missing() {
+        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+        return;
+    }
+    let Some(bin) = example("synthetic_display") else {
+        eprintln!(
+            "SKIPPED: examples/synthetic_display is not built (`cargo test` builds it; \
+             `cargo test --test cv_display_xvfb` alone does not)"
+        );
+        return;
+    };
+    let server = Xvfb::start();
+    let x = &server.x;
+    let title = "framekeep-xvfb-example";
+    let mut child = Command::new(bin)
+        .args([
+            "--size",
+            "320x240",
+            "--format",
+            "YUYV",
+            "--frames",
+            "1",
+            "--no-overlay",
+        ])
+        .args(["--title", title])
+        .env("DISPLAY", &x.display)
+        .env_remove("QT_QPA_PLATFORM")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "running");
+    // YUYV → BGR goes through BT.601: allow a few levels of rounding.
+    let (_, _, rows, _) = wait_for_bars(x, 6);
+    assert_eq!(rows, BARS_END - BLOCK);
+    x.key(title, "q");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not exit after q");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "exit {status}:\n{rest}");
+    assert!(rest.contains("display closed: Key(113)"), "{rest}");
+    assert!(rest.contains("leak check: clean"), "{rest}");
+}
