@@ -153,6 +153,17 @@ pub struct FakeDevice {
     state: Arc<Mutex<State>>,
 }
 
+impl std::fmt::Debug for FakeDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.state.lock();
+        f.debug_struct("FakeDevice")
+            .field("format", &st.format)
+            .field("streaming", &st.streaming)
+            .field("buffers", &st.regions.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for FakeDevice {
     fn default() -> FakeDevice {
         FakeDevice::new(FakeConfig::default())

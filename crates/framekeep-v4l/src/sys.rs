@@ -70,6 +70,14 @@ pub struct V4l2Device {
     controls: Mutex<Option<HashMap<String, u32>>>,
 }
 
+impl std::fmt::Debug for V4l2Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V4l2Device")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
 impl V4l2Device {
     /// Opens a node (non-blocking, as the stream polls) and checks it can stream video.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<V4l2Device> {

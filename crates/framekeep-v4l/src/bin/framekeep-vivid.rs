@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use framekeep_v4l::conformance::{run, NodeRig};
-use framekeep_v4l::{list_devices, CaptureStream, FormatRequest, FourCc, StreamOptions};
+use framekeep_v4l::{
+    list_devices, open_device, CaptureDevice, CaptureStream, FormatRequest, FourCc, StreamOptions,
+};
 
 /// Frames captured before the measurement starts (stream start-up, page faults).
 const WARMUP: u32 = 5;
@@ -271,9 +273,50 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
     }
 }
 
+/// Listing and lookup by card name and bus info must find the node the cases use.
+fn check_lookup(dev: &str) -> Result<String, String> {
+    let listed = list_devices();
+    let me = listed
+        .iter()
+        .find(|d| d.info.path == dev)
+        .ok_or(format!("{dev} not listed"))?;
+    if me.formats.is_empty() {
+        return Err(format!("{dev} listed without formats"));
+    }
+    for selector in [me.info.bus.as_str(), me.info.card.as_str()] {
+        let found = open_device(selector).map_err(|e| format!("open_device({selector:?}): {e}"))?;
+        if found.info().path != dev {
+            return Err(format!(
+                "open_device({selector:?}) opened {}",
+                found.info().path
+            ));
+        }
+    }
+    match open_device("no such camera") {
+        Err(framekeep_v4l::CaptureError::NotFound(_)) => {}
+        other => return Err(format!("lookup of a missing camera gave {other:?}")),
+    }
+    Ok(format!(
+        "{} devices; {} found by bus {:?} and card {:?}",
+        listed.len(),
+        dev,
+        me.info.bus,
+        me.info.card
+    ))
+}
+
 fn check(dev: &str, filter: &str) -> ExitCode {
     let rig = NodeRig(dev.to_string());
     let mut failed = 0;
+    if "open_by_name".contains(filter) {
+        match check_lookup(dev) {
+            Ok(d) => println!("CASE open_by_name ok 0 {d}"),
+            Err(e) => {
+                failed += 1;
+                println!("CASE open_by_name FAIL 0 {e}");
+            }
+        }
+    }
     for o in run(&rig, filter) {
         let ms = o.elapsed.as_millis();
         match o.result {
