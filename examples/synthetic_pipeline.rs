@@ -131,7 +131,7 @@ fn run(args: &Args) -> bool {
             "crop",
             Link::drop_oldest(2),
             stage_fn(|frame: Frame| {
-                let (w, h) = (frame.width() / 2 & !1, frame.height() / 2 & !1);
+                let (w, h) = ((frame.width() / 2) & !1, (frame.height() / 2) & !1);
                 Ok(Some(frame.roi(0, 0, w.max(2), h.max(2))?))
             }),
         )

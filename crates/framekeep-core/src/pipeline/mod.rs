@@ -9,7 +9,7 @@
 //! come, or the sink stops before the frames in flight reach it. This module
 //! fixes the shape once:
 //!
-//! * [`edge`]: bounded channels with a per-edge overflow [`Policy`]
+//! * [`edge`](mod@edge): bounded channels with a per-edge overflow [`Policy`]
 //!   (backpressure, drop newest, drop oldest, latest-only) and drop counts;
 //!   a dropped frame goes back to its pool at once.
 //! * [`Source`], [`Stage`], [`Sink`]: the per-frame logic, with ownership in
@@ -34,13 +34,13 @@ mod builder;
 pub mod clock;
 pub mod edge;
 mod error;
-mod null_sink;
+pub mod null_sink;
 mod options;
 pub mod pattern;
 mod run;
 mod stage;
 mod stats;
-mod synthetic;
+pub mod synthetic;
 
 pub use builder::{BuildError, Link, Pipeline, PipelineBuilder, PipelineReport};
 pub use edge::{

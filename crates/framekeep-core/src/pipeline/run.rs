@@ -177,7 +177,7 @@ pub fn run_stage<S: Stage + ?Sized>(
     out: Option<EdgeSender<Frame>>,
     token: &CancelToken,
 ) -> RunSummary {
-    let (cancelled, _on_cancel) = cancel_receiver(&token);
+    let (cancelled, _on_cancel) = cancel_receiver(token);
     let mut summary = RunSummary::new();
     let mut output = Output::new(out.as_ref(), Some(&cancelled));
     let reason = loop {

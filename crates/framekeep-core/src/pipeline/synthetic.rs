@@ -7,9 +7,10 @@
 //! (the counter drawn into the pixels survives any number of stages).
 //!
 //! A pool that runs dry does not stop the source: under
-//! [`Exhausted::Wait`](crate::pool::Exhausted::Wait) it waits (a frame
-//! period at a time, cancellable), under fail-fast it skips the frame and
-//! counts it as *starved*, as a camera whose buffers are all held would.
+//! [`Exhausted::Wait`] it waits, cancellably,
+//! up to the pool's acquire timeout at a time; each timeout, and under
+//! fail-fast each refused acquire, skips that frame number and counts it as
+//! *starved*, as a camera whose buffers are all held would.
 //! A closed pool ends the stream ([`CloseReason::PoolClosed`](super::CloseReason::PoolClosed)).
 
 use std::sync::atomic::{AtomicU64, Ordering};
