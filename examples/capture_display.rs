@@ -1,4 +1,435 @@
-//! Placeholder main job until the pipeline lands.
-fn main() {
-    println!("framekeep: pipeline not built yet");
+//! The main job: capture → convert (OpenCV, into pooled BGR frames) → display.
+//!
+//! ```text
+//! cargo run --release --example capture_display -- [--device /dev/video0|NAME] [--synthetic]
+//!     [--format YUYV] [--size 640x480] [--fps 30] [--buffers 4]
+//!     [--headless] [--snapshot-dir DIR] [--snapshot-every N]
+//!     [--frames N] [--seconds S] [--list]
+//! ```
+//!
+//! Uses the named camera, else the first V4L2 capture device; with none it says so and
+//! runs the embedded synthetic test pattern. Shows the frames in a window when a display
+//! exists; with none (or `--headless`) writes a PNG snapshot every N frames instead.
+//! `q`, `Esc`, closing the window or Ctrl-C shut the pipeline down in order (source first,
+//! then the stages drain, then the display); a second Ctrl-C exits at once with status 130.
+//! At exit it prints the stats line (frames, fps, dropped, copied, latency p50/p99) and the
+//! leak report. Exit status: 0 clean, 1 failure or leak, 2 bad arguments.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use framekeep::core::cancel::{install_ctrlc, CancelToken, OnCancel};
+use framekeep::core::frame::{Frame, PixelFormat};
+use framekeep::core::ledger::LeakCheck;
+use framekeep::core::pipeline::clock::monotonic_now;
+use framekeep::core::pipeline::{
+    LatencyHistogram, Link, Output, PipelineBuilder, Sink, Source, Stage, StageError,
+    SyntheticSource,
+};
+use framekeep::cv::convert::BgrConverter;
+use framekeep::cv::display::{Display, DisplayOptions, Headless};
+use framekeep::cv::io::ImageSink;
+use framekeep::v4l::device::FourCc;
+use framekeep::v4l::{
+    list_devices, CaptureError, CaptureStream, FormatRequest, StreamOptions, StreamStats,
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "framekeep's main job: capture → convert → display, with a leak report at exit")]
+struct Args {
+    /// Camera to use: a device path (/dev/video0), or a bus-info / card-name match.
+    /// Default: the first V4L2 capture device; the synthetic pattern if there is none.
+    #[arg(long)]
+    device: Option<String>,
+    /// Use the synthetic test pattern even when a camera exists.
+    #[arg(long)]
+    synthetic: bool,
+    /// Pixel format as a V4L2 fourcc (YUYV, UYVY, NV12, MJPG, GREY, BGR3, RGB3).
+    #[arg(long, default_value = "YUYV")]
+    format: String,
+    /// Frame size, WxH.
+    #[arg(long, default_value = "640x480")]
+    size: String,
+    /// Frames per second to ask for.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Driver buffers (camera) or pool buffers (synthetic).
+    #[arg(long, default_value_t = 4)]
+    buffers: u32,
+    /// No window: write PNG snapshots instead (also the fallback when no display exists).
+    #[arg(long)]
+    headless: bool,
+    /// Where headless snapshots go.
+    #[arg(long, default_value = "snapshots")]
+    snapshot_dir: PathBuf,
+    /// Write one snapshot every N frames in headless mode.
+    #[arg(long, default_value_t = 30)]
+    snapshot_every: u64,
+    /// Stop after this many frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// List the V4L2 capture devices with their formats and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// A V4L2 capture stream as a pipeline source. The stream waits with its own
+/// cancel token; the worker's token is tied to it on first use, so a shutdown
+/// wakes a blocked dequeue at once.
+struct CameraSource {
+    stream: Option<CaptureStream>,
+    stream_token: CancelToken,
+    link: Option<OnCancel>,
+    remaining: Option<u64>,
+    stats: Arc<Mutex<Option<StreamStats>>>,
+}
+
+impl Source for CameraSource {
+    fn next_frame(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError> {
+        if self.link.is_none() {
+            let stream_token = self.stream_token.clone();
+            self.link = Some(token.on_cancel(move |_| stream_token.cancel()));
+        }
+        if self.remaining == Some(0) {
+            return Ok(None);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            match stream.next_frame() {
+                Ok(frame) => {
+                    if let Some(n) = self.remaining.as_mut() {
+                        *n -= 1;
+                    }
+                    return Ok(Some(frame));
+                }
+                // A camera that stalls for a moment is not the end of the stream.
+                Err(CaptureError::Timeout(d)) => {
+                    eprintln!("camera: no frame for {d:?}, still waiting");
+                }
+                Err(CaptureError::Cancelled) => return Ok(None),
+                Err(e @ CaptureError::Disconnected { .. }) => {
+                    return Err(StageError::failed(format!("camera: {e}")));
+                }
+                Err(e) => return Err(StageError::failed(format!("camera: {e}"))),
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let stats = match stream.close() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("camera: close: {e}");
+                    return;
+                }
+            };
+            *self.stats.lock().unwrap() = Some(stats);
+        }
+    }
+}
+
+/// Converts every frame to BGR through OpenCV into its own pool, and records
+/// capture → convert latency for the stats line.
+struct Convert {
+    converter: Option<BgrConverter>,
+    latency: Arc<Mutex<LatencyHistogram>>,
+}
+
+impl Stage for Convert {
+    fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
+        let fits = self.converter.as_ref().is_some_and(|c| {
+            let l = c.pool().layout();
+            (l.width, l.height) == (frame.width(), frame.height())
+        });
+        if !fits {
+            let c = BgrConverter::with_size(frame.width(), frame.height(), 4)
+                .map_err(|e| StageError::failed(e.to_string()))?
+                .label("convert");
+            self.converter = Some(c);
+        }
+        let converter = self.converter.as_ref().expect("set above");
+        let mut bgr = converter
+            .convert(&frame)
+            .map_err(|e| StageError::failed(e.to_string()))?;
+        bgr.set_meta(frame.meta());
+        drop(frame);
+        let now = monotonic_now();
+        if let Some(lat) = now.checked_sub(bgr.timestamp()) {
+            self.latency.lock().unwrap().record(lat);
+        }
+        out.emit(bgr)
+    }
+}
+
+fn parse(args: &Args) -> Result<(PixelFormat, usize, usize), String> {
+    let (w, h) = args
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
+        .filter(|&(w, h)| w > 0 && h > 0)
+        .ok_or_else(|| format!("bad --size {:?}: expected WxH, e.g. 640x480", args.size))?;
+    let code = <[u8; 4]>::try_from(args.format.as_bytes()).map_err(|_| {
+        format!(
+            "bad --format {:?}: expected a fourcc like YUYV",
+            args.format
+        )
+    })?;
+    let format = PixelFormat::from_fourcc(code).ok_or_else(|| {
+        format!(
+            "--format {}: framekeep does not know this format",
+            args.format
+        )
+    })?;
+    if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 {
+        return Err("--fps and --snapshot-every must be at least 1, --buffers at least 2".into());
+    }
+    Ok((format, w, h))
+}
+
+fn list() -> ExitCode {
+    let devices = list_devices();
+    if devices.is_empty() {
+        println!("no V4L2 capture device found under /dev/video*");
+    }
+    for d in devices {
+        println!("{:?}", d.info);
+        for f in d.formats {
+            println!("  {f:?}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        return list();
+    }
+    let (format, width, height) = match parse(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("capture_display: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let check = LeakCheck::new();
+    let code = run(&args, format, width, height);
+    match check.finish_within(Duration::from_secs(3)) {
+        Ok(()) => println!("leak report: 0 live frames, Mats, leases and threads"),
+        Err(report) => {
+            println!("leak report: LEAKS\n{report}");
+            return ExitCode::from(1);
+        }
+    }
+    code
+}
+
+/// The camera to open: the one asked for, or the first one found.
+fn camera(args: &Args) -> Option<String> {
+    if args.synthetic {
+        return None;
+    }
+    if let Some(d) = &args.device {
+        return Some(d.clone());
+    }
+    match list_devices().into_iter().next() {
+        Some(d) => Some(d.info.path),
+        None => {
+            println!(
+                "no camera found (no V4L2 capture device under /dev/video*): \
+                 running the synthetic test pattern instead (--synthetic chooses it explicitly, --list shows devices)"
+            );
+            None
+        }
+    }
+}
+
+fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCode {
+    let root = CancelToken::new();
+    if let Err(e) = install_ctrlc(&root) {
+        eprintln!("warning: no Ctrl-C handler: {e}");
+    }
+    let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let camera_stats = Arc::new(Mutex::new(None));
+    let mut builder = PipelineBuilder::new("capture-display").with_cancel(&root);
+
+    // The source: a camera when there is one, the synthetic pattern otherwise.
+    let mut synthetic_stats = None;
+    match camera(args) {
+        Some(device) => {
+            let stream_token = CancelToken::new();
+            let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
+                .fps(args.fps);
+            let options = StreamOptions::new()
+                .format(request)
+                .buffers(args.buffers)
+                .timeout(Duration::from_secs(2))
+                .with_cancel(stream_token.clone());
+            let stream = match CaptureStream::open(&device, options) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("capture_display: cannot capture from {device}: {e}");
+                    eprintln!("(run with --synthetic to use the built-in test pattern)");
+                    return ExitCode::from(1);
+                }
+            };
+            println!("camera {device}: {:?}", stream.negotiated());
+            builder = builder.source(
+                "camera",
+                CameraSource {
+                    stream: Some(stream),
+                    stream_token,
+                    link: None,
+                    remaining: args.frames,
+                    stats: camera_stats.clone(),
+                },
+            );
+        }
+        None => {
+            let mut source = SyntheticSource::builder(format, width, height)
+                .fps(args.fps as f64)
+                .buffers(args.buffers as usize);
+            if let Some(n) = args.frames {
+                source = source.frames(n);
+            }
+            let source = match source.build() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("capture_display: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            synthetic_stats = Some(source.stats());
+            println!(
+                "synthetic test pattern: {width}x{height} {format} at {} fps",
+                args.fps
+            );
+            builder = builder.source("synthetic", source);
+        }
+    }
+    builder = builder.stage(
+        "convert",
+        Link::block(2),
+        Convert {
+            converter: None,
+            latency: latency.clone(),
+        },
+    );
+
+    // The sink: a window, or snapshots when there is no display.
+    let display = if args.headless {
+        None
+    } else {
+        match Display::open(
+            DisplayOptions::new()
+                .with_cancel(root.clone())
+                .with_release()
+                .overlay(true)
+                .headless(Headless::Fail),
+        ) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                println!(
+                    "no display ({e}): writing a PNG snapshot every {} frames to {}",
+                    args.snapshot_every,
+                    args.snapshot_dir.display()
+                );
+                None
+            }
+        }
+    };
+    let mut window_stats = None;
+    let mut written = None;
+    builder = match &display {
+        Some(display) => {
+            let window = match display.window("framekeep") {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("capture_display: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            window_stats = Some(window.stats());
+            let options = window.sink_options();
+            builder.sink_with("display", Link::latest(), window, options)
+        }
+        None => {
+            let sink = match ImageSink::new(&args.snapshot_dir) {
+                Ok(s) => s.every(Some(args.snapshot_every)),
+                Err(e) => {
+                    eprintln!("capture_display: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            written = Some(sink.written());
+            builder.sink("snapshots", Link::latest(), Box::new(sink) as Box<dyn Sink>)
+        }
+    };
+
+    let pipeline = match builder.start() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("capture_display: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("running: q, Esc, closing the window or Ctrl-C stops");
+    let _ = std::io::stdout().flush();
+    let started = Instant::now();
+    let deadline = args.seconds.map(|s| started + Duration::from_secs_f64(s));
+    while !root.is_cancelled() && !pipeline.is_finished() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        root.wait_timeout(Duration::from_millis(50));
+    }
+    let elapsed = started.elapsed();
+    let report = pipeline.shutdown();
+    let closed = display.map(Display::close);
+
+    let frames = report.element("convert").map_or(0, |s| s.frames_out);
+    let lat = latency.lock().unwrap().clone();
+    let cam = camera_stats.lock().unwrap().clone();
+    let (dropped, copied) = match &cam {
+        Some(s) => (s.dropped + report.dropped(), s.copied),
+        None => (report.dropped(), 0),
+    };
+    println!("{report}");
+    if let Some(c) = &closed {
+        println!("{c}");
+    }
+    if let Some(w) = &window_stats {
+        println!("window: {:?}", w.snapshot());
+    }
+    if let Some(w) = &written {
+        println!("snapshots written: {}", w.lock().len());
+    }
+    if let Some(s) = &synthetic_stats {
+        println!("synthetic source: produced {}", s.produced());
+    }
+    if let Some(s) = &cam {
+        println!("camera: {s}");
+    }
+    println!(
+        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, latency p50 {:.2} ms p99 {:.2} ms",
+        frames as f64 / elapsed.as_secs_f64().max(1e-9),
+        lat.quantile(0.50).as_secs_f64() * 1e3,
+        lat.quantile(0.99).as_secs_f64() * 1e3,
+    );
+    let clean = report.is_clean() && closed.as_ref().is_none_or(|c| c.is_clean());
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
