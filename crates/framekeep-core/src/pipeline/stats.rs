@@ -86,6 +86,9 @@ impl LatencyHistogram {
         for (index, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= rank {
+                if index == FINE + COARSE - 1 {
+                    return self.max; // the overflow bucket has no upper edge
+                }
                 let upper = if index < FINE {
                     Duration::from_micros(index as u64 + 1)
                 } else {
