@@ -155,7 +155,10 @@ impl PipelineBuilder {
     }
 
     /// Supervisor options (timeouts, panic and error policies, ledger). The
-    /// shutdown order is always [`ShutdownOrder::Drain`].
+    /// shutdown order is always [`ShutdownOrder::Drain`]. A panic policy of
+    /// `Restart` cannot revive an element: its edges went down with the
+    /// panic (that is what returns its frames and wakes its neighbours), so
+    /// a restarted element ends at once with an error.
     pub fn supervisor_options(mut self, options: SupervisorOptions) -> Self {
         self.supervisor = options;
         self
