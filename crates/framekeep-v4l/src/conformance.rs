@@ -579,6 +579,36 @@ fn case_drop_stream_early(rig: &dyn Rig) -> CaseResult {
     ))
 }
 
+fn case_close_waits(rig: &dyn Rig) -> CaseResult {
+    let st = start(
+        rig,
+        StreamOptions::new()
+            .format(fast())
+            .close_grace(Duration::from_secs(3)),
+    );
+    let mut st = st?;
+    let f = st.next_frame().map_err(s)?;
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(f);
+    });
+    let t = Instant::now();
+    let stats = st.close().map_err(s)?;
+    let el = t.elapsed();
+    holder.join().map_err(|_| "holder panicked")?;
+    ensure!(
+        stats.held_at_close == 0,
+        "close did not wait for the held frame: {stats:?}"
+    );
+    ensure!(
+        el >= Duration::from_millis(90) && el < Duration::from_secs(3),
+        "close took {el:?}"
+    );
+    Ok(format!(
+        "close waited {el:?} for the frame held on another thread"
+    ))
+}
+
 fn terminal_case(rig: &dyn Rig, control: &str, want: fn(&CaptureError) -> bool) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(fast()))?;
     drop(st.next_frame().map_err(s)?);
@@ -645,6 +675,7 @@ pub fn cases() -> Vec<Case> {
         c!("wrap_timestamp", case_wrap_timestamp),
         c!("iterate", case_iterate),
         c!("drop_stream_early", case_drop_stream_early),
+        c!("close_waits_for_frames", case_close_waits),
         c!("fatal_error", case_fatal_error),
         c!("disconnect", case_disconnect),
     ]

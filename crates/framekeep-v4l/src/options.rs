@@ -54,7 +54,7 @@ pub type OnClose = Box<dyn FnOnce(&StreamStats) + Send + 'static>;
 
 /// Options of a capture stream, builder style. Defaults: the driver's current format, 4
 /// buffers, 2 s timeout, copy when fewer than 2 buffers would stay queued, error-flagged
-/// buffers skipped, every frame delivered (not latest-only).
+/// buffers skipped, every frame delivered (not latest-only), 200 ms close grace.
 pub struct StreamOptions {
     pub(crate) format: Option<FormatRequest>,
     pub(crate) strict: bool,
@@ -67,6 +67,7 @@ pub struct StreamOptions {
     pub(crate) on_close: Option<OnClose>,
     pub(crate) ledger: Option<Ledger>,
     pub(crate) controls: Vec<(String, i64)>,
+    pub(crate) close_grace: Duration,
 }
 
 impl Default for StreamOptions {
@@ -83,6 +84,7 @@ impl Default for StreamOptions {
             on_close: None,
             ledger: None,
             controls: Vec::new(),
+            close_grace: Duration::from_millis(200),
         }
     }
 }
@@ -160,6 +162,13 @@ impl StreamOptions {
         self
     }
 
+    /// How long closing waits for frames the application still holds (default 200 ms).
+    /// Frames still held after that stay valid: their buffers are unmapped when they drop.
+    pub fn close_grace(mut self, grace: Duration) -> Self {
+        self.close_grace = grace;
+        self
+    }
+
     /// A control to set (by `v4l2-ctl -L` name) after negotiation, before streaming.
     pub fn control(mut self, name: impl Into<String>, value: i64) -> Self {
         self.controls.push((name.into(), value));
@@ -177,6 +186,7 @@ impl fmt::Debug for StreamOptions {
             .field("min_queued", &self.min_queued)
             .field("latest_only", &self.latest_only)
             .field("deliver_errors", &self.deliver_errors)
+            .field("close_grace", &self.close_grace)
             .finish_non_exhaustive()
     }
 }

@@ -33,9 +33,6 @@ use crate::seq::SequenceTracker;
 use crate::sys::{V4l2Device, Waker};
 use framekeep_core::frame::BufferHome;
 
-/// How long [`CaptureStream::close`] waits for frames the application still holds.
-const CLOSE_GRACE: Duration = Duration::from_millis(200);
-
 /// A running capture: yields [`Frame`]s from a [`CaptureDevice`].
 pub struct CaptureStream {
     shared: Arc<Shared>,
@@ -51,6 +48,7 @@ pub struct CaptureStream {
     layout: Option<FrameLayout>,
     pool: Option<FramePool>,
     timeout: Duration,
+    close_grace: Duration,
     min_queued: usize,
     latest_only: bool,
     deliver_errors: bool,
@@ -97,6 +95,7 @@ impl CaptureStream {
             on_close,
             ledger,
             controls,
+            close_grace,
         } = options;
         let mut negotiated = device.format()?;
         let mut interval = None;
@@ -175,6 +174,7 @@ impl CaptureStream {
             layout,
             pool: None,
             timeout,
+            close_grace,
             min_queued: min_queued.clamp(1, count - 1),
             latest_only,
             deliver_errors,
@@ -549,7 +549,7 @@ impl CaptureStream {
         let off = self.shared.device.stream_off();
         let mut held = self.shared.deactivate();
         if held > 0 {
-            held = self.shared.wait_returned(CLOSE_GRACE);
+            held = self.shared.wait_returned(self.close_grace);
         }
         if let Some(pool) = self.pool.take() {
             pool.close();

@@ -50,6 +50,7 @@ case_tests!(
     wrap_timestamp,
     iterate,
     drop_stream_early,
+    close_waits_for_frames,
     fatal_error,
     disconnect,
 );

@@ -83,6 +83,15 @@ fn bench_framekeep(dev: &str, frames: u32) -> Result<Cpu, String> {
 }
 
 fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, String> {
+    bare_loop(dev, frames, None)
+}
+
+/// The bare loop with the poll timeout framekeep always uses (never block forever).
+fn bench_bare_timeout(dev: &str, frames: u32) -> Result<Cpu, String> {
+    bare_loop(dev, frames, Some(Duration::from_secs(2)))
+}
+
+fn bare_loop(dev: &str, frames: u32, timeout: Option<Duration>) -> Result<Cpu, String> {
     use v4l::buffer::Type;
     use v4l::io::traits::CaptureStream as _;
     use v4l::video::Capture;
@@ -98,6 +107,9 @@ fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, String> {
         .map_err(|e| e.to_string())?;
     let mut stream = v4l::io::mmap::Stream::with_buffers(&d, Type::VideoCapture, 4)
         .map_err(|e| e.to_string())?;
+    if let Some(t) = timeout {
+        stream.set_timeout(t);
+    }
     let mut sink = 0usize;
     for _ in 0..WARMUP {
         let (buf, meta) = stream.next().map_err(|e| e.to_string())?;
@@ -157,8 +169,9 @@ fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Cpu, String> {
     })
 }
 
-const METHODS: [(&str, Bench); 3] = [
+const METHODS: [(&str, Bench); 4] = [
     ("bare", bench_bare),
+    ("bare+timeout", bench_bare_timeout),
     ("framekeep", bench_framekeep),
     ("v4l2-ctl", bench_v4l2_ctl),
 ];
