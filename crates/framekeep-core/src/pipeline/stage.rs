@@ -26,8 +26,9 @@ pub trait Source: Send {
     /// [`CancelToken::wait_timeout`]).
     fn next_frame(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError>;
 
-    /// Called once when the source stops, whatever the reason (end of stream,
-    /// cancel, error): release devices here.
+    /// Called once when the source stops (end of stream, cancel, error):
+    /// stop devices here. Not called after a panic, so memory and handles
+    /// that must always go back belong in `Drop`, which runs in every case.
     fn close(&mut self) {}
 }
 
