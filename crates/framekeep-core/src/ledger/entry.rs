@@ -17,8 +17,8 @@ pub struct LiveEntry {
     pub name: Cow<'static, str>,
     /// Its id: unique among tracked tokens; sources use their own ids (e.g. lease ids).
     pub id: u64,
-    /// When it was registered. For tokens this comes from the coarse monotonic clock, so
-    /// it may read up to one clock tick (a few milliseconds) early.
+    /// When it was registered. For tokens this comes from the ledger's ticking clock, so
+    /// it may read up to one tick (a millisecond, more if the machine is overloaded) early.
     pub created_at: Instant,
     /// The name of the registering thread (its `ThreadId` if unnamed), if known.
     pub thread: Option<String>,

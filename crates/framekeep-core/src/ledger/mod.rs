@@ -22,15 +22,15 @@
 //! Registration is on the path of every frame, so it must cost about as much as a couple
 //! of uncontended atomic operations and, above all, must not make threads contend. Each
 //! thread registers into its own shard (see the `shard` module): no global lock, no
-//! shared counter written per registration, no allocation in steady state. The shard's
-//! lock is a spin lock whose unlock is a plain store (`spin`), so a register+drop pair
-//! costs two atomic read-modify-writes, on a line no other thread touches. The ledger's
-//! checkpoint epoch is only written by [`Ledger::checkpoint`]; registrations merely read
-//! it. Creation times are read from an atomic that a clock thread refreshes every
-//! millisecond (`clock`): on a VM even the coarse clock costs more than the rest of a
-//! registration. Reports are the expensive side: they lock every shard in turn and copy
-//! the entries out, which is fine for something done at the end of a test, on a timer or
-//! on demand.
+//! shared counter written per registration, no allocation in steady state. The only
+//! atomic read-modify-write of a register+drop pair is taking the slot's spin lock
+//! (`spin`) while the entry is written; dropping a token is a plain store, on any thread.
+//! The ledger's checkpoint epoch is only written by [`Ledger::checkpoint`]; registrations
+//! merely read it. Creation times are read from an atomic that a clock thread refreshes
+//! every millisecond (`clock`): on a VM even the coarse clock costs more than the rest of
+//! a registration. Reports are the expensive side: they visit every slot of every shard
+//! and copy the live entries out, which is fine for something done at the end of a test,
+//! on a timer or on demand.
 //!
 //! # Example
 //!
@@ -195,7 +195,8 @@ impl Ledger {
     }
 
     /// Every live resource (tokens and sources), oldest first. Entries created within the
-    /// same tick of the coarse clock are ordered by id.
+    /// same tick of the ledger's clock are ordered by id (which follows creation order
+    /// within a thread).
     pub fn live(&self) -> Vec<LiveEntry> {
         self.collect(Filter::default())
     }
@@ -204,7 +205,7 @@ impl Ledger {
     pub fn count(&self, kind: Kind) -> usize {
         let id = self.inner.hot.id;
         let mut count = 0;
-        shard::for_each_entry(|e, _| {
+        shard::for_each_entry(|_, e, _| {
             count += usize::from(e.ledger == id && e.kind == kind);
         });
         self.visit_sources(&mut |entry| count += usize::from(entry.kind == kind));
@@ -268,14 +269,14 @@ impl Ledger {
     fn collect(&self, filter: Filter) -> Vec<LiveEntry> {
         let id = self.inner.hot.id;
         let mut tracked = Vec::new();
-        shard::for_each_entry(|e, thread| {
+        shard::for_each_entry(|entry_id, e, thread| {
             if e.ledger == id && filter.matches(e.kind, e.epoch, ScopeId(e.scope)) {
                 // Backtraces are rendered after every shard lock has been released.
                 tracked.push((
                     LiveEntry {
                         kind: e.kind,
                         name: e.name.clone(),
-                        id: e.id,
+                        id: entry_id,
                         created_at: e.created.to_instant(),
                         thread: thread.map(str::to_owned),
                         scope: ScopeId(e.scope),

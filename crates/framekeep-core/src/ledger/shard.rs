@@ -7,26 +7,39 @@
 //! and forth (200-340 ns per register+drop pair measured on two cores, against ~10 ns for
 //! an uncontended pair of atomic increments).
 //!
-//! So each thread registers into its *own* shard: a slab of entries behind a lock that
-//! only that thread takes in the common case. The lock is there because entries may be
-//! dropped on another thread (a frame captured on one thread is released on another: the
-//! token remembers its shard and slot) and because reports read every shard; neither
-//! happens often enough to contend. Ids come from a per-shard block reserved from a global
-//! counter once per [`ID_BLOCK`] registrations, so no shared line is written in steady
-//! state, and freed slots are reused, so no heap allocation happens either (a `&'static
-//! str` name is stored as is; only an owned name allocates, and the caller made that).
+//! So each thread registers into its *own* shard, and the bookkeeping that only the
+//! registering thread needs (the free list, a block of ids reserved from the global
+//! counter once per [`ID_BLOCK`] registrations) lives in that thread's thread-local, where
+//! it costs no atomic operation at all. What other threads must see goes into the slot:
 //!
-//! Shards are process-wide, shared by every [`Ledger`](super::Ledger) (each entry records
-//! which ledger it belongs to), allocated once and never freed: a token can then point at
-//! its shard with a plain `&'static` reference instead of a reference count that every
-//! registration would have to touch. When a thread exits its shard goes back to a free
-//! list and the next new thread adopts it, so the number of shards is bounded by the peak
-//! number of threads alive at once. Entries still alive in an adopted shard (a frame that
-//! outlived the thread that captured it) keep the name of the thread that made them.
+//! * the entry's fields, behind a per-slot spin lock (one atomic swap to take, a plain
+//!   store to release) that reports take too, so they copy a consistent entry;
+//! * the entry's id, an atomic published after the fields; dropping the token just
+//!   stores 0 there, so a drop is a plain store, on whichever thread it happens (frames
+//!   cross threads: the token points at its slot).
+//!
+//! A register+drop pair on one thread thus costs one atomic read-modify-write. The freed
+//! slot goes back on the owner's free list directly when it is dropped on the owner
+//! thread, and through a small locked "remote free" list otherwise; the owner takes those
+//! back when its own list runs dry. No heap allocation happens in steady state (a
+//! `&'static str` name is stored as is; only an owned name allocates, and the caller made
+//! that one; it is freed when its slot is reused).
+//!
+//! Slots live in chunks that are allocated once and never freed (`Box::leak`), and
+//! shards likewise: a token can then point at its slot with a plain `&'static` reference
+//! instead of a reference count every registration would have to touch, without any
+//! `unsafe`. Shards are process-wide, shared by every [`Ledger`](super::Ledger) (each
+//! entry records its ledger's id). When a thread exits, its shard (with its free list)
+//! goes back to a free list of shards and the next new thread adopts it, so memory is
+//! bounded by the peak number of threads alive at once times their peak live entries.
+//! Entries still alive in an adopted shard (a frame that outlived the thread that
+//! captured it) keep the name of the thread that made them.
 
 use std::backtrace::Backtrace;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
+use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -40,6 +53,9 @@ use super::Kind;
 /// How many ids a shard reserves from the global counter at a time.
 pub(crate) const ID_BLOCK: u64 = 1024;
 
+/// Slots per chunk (a chunk is about 6 KiB).
+const CHUNK: usize = 64;
+
 /// The global id counter; only touched once per [`ID_BLOCK`] registrations per shard.
 /// Starts at 1: id 0 marks a free slot.
 static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
@@ -50,13 +66,10 @@ static ALL_SHARDS: Mutex<Vec<&'static Shard>> = const_mutex(Vec::new());
 /// Shards whose thread exited, ready to be adopted by a new thread.
 static FREE_SHARDS: Mutex<Vec<&'static Shard>> = const_mutex(Vec::new());
 
-/// The shard used by threads whose thread-locals are already destroyed (registrations
-/// from other thread-locals' destructors). Shared, hence contended, but only ever used
-/// during thread teardown.
-static ORPHAN_SHARD: OnceLock<&'static Shard> = OnceLock::new();
-
-/// Marks the end of a shard's free list.
-const NO_SLOT: usize = usize::MAX;
+/// The owner state used by threads whose thread-locals are already destroyed
+/// (registrations from other thread-locals' destructors). Shared, hence locked, but only
+/// ever used during thread teardown.
+static ORPHAN: OnceLock<Mutex<Owner>> = OnceLock::new();
 
 /// A name as given to a registration: stored without allocating when it is static.
 pub(crate) trait EntryName {
@@ -71,6 +84,13 @@ impl EntryName for &'static str {
     }
 }
 
+impl EntryName for Cow<'static, str> {
+    #[inline]
+    fn into_cow(self) -> Cow<'static, str> {
+        self
+    }
+}
+
 impl EntryName for String {
     #[inline]
     fn into_cow(self) -> Cow<'static, str> {
@@ -78,15 +98,9 @@ impl EntryName for String {
     }
 }
 
-/// One slot of a shard: a live entry, or a free slot (`id == 0`) on the free list.
-///
-/// A struct rather than an enum so that a registration writes the fields in place, one
-/// store each, instead of assembling a whole entry on the stack and copying it in.
+/// The fields of an entry, as reports see them.
 pub(crate) struct Entry {
-    /// The entry's id; 0 when the slot is free.
-    pub(crate) id: u64,
-    /// When the slot is free: the next free slot, or [`NO_SLOT`].
-    next_free: usize,
+    /// The id of the ledger the entry belongs to.
     pub(crate) ledger: u64,
     pub(crate) kind: Kind,
     pub(crate) name: Cow<'static, str>,
@@ -98,44 +112,58 @@ pub(crate) struct Entry {
     owner: u32,
 }
 
-impl Entry {
-    fn vacant() -> Entry {
-        Entry {
-            id: 0,
-            next_free: NO_SLOT,
-            ledger: 0,
-            kind: Kind::FRAME,
-            name: Cow::Borrowed(""),
-            created: Stamp::ZERO,
-            scope: 0,
-            epoch: 0,
-            backtrace: None,
-            owner: 0,
+/// One slot of a shard.
+pub(crate) struct Slot {
+    /// The id of the entry in the slot; 0 while the slot is free. Published (Release)
+    /// after the fields are written, cleared by the token's drop.
+    id: AtomicU64,
+    /// The shard the slot belongs to (fixed).
+    shard: &'static Shard,
+    entry: SpinMutex<Entry>,
+}
+
+impl Slot {
+    fn vacant(shard: &'static Shard) -> Slot {
+        Slot {
+            id: AtomicU64::new(0),
+            shard,
+            entry: SpinMutex::new(Entry {
+                ledger: 0,
+                kind: Kind::FRAME,
+                name: Cow::Borrowed(""),
+                created: Stamp::ZERO,
+                scope: 0,
+                epoch: 0,
+                backtrace: None,
+                owner: 0,
+            }),
         }
     }
 }
 
-/// The contents of a shard: a slab of entries with an intrusive free list.
-struct Slab {
-    slots: Vec<Entry>,
-    free: usize,
+/// What only the owning thread of a shard touches: kept in its thread-local, parked in
+/// the shard while no thread owns it.
+struct Owner {
+    shard: &'static Shard,
+    /// How many slots the shard has.
+    capacity: usize,
+    /// Free slots, most recently freed last.
+    free: Vec<&'static Slot>,
     next_id: u64,
     id_end: u64,
-    /// Generation of the current owner thread.
-    owner: u32,
-    /// Names of the owner threads that still have entries here, by generation.
-    owners: Vec<(u32, Option<String>)>,
+    /// Generation of the owning thread.
+    generation: u32,
 }
 
-impl Slab {
-    fn new() -> Slab {
-        Slab {
-            slots: Vec::new(),
-            free: NO_SLOT,
+impl Owner {
+    fn new(shard: &'static Shard) -> Owner {
+        Owner {
+            shard,
+            capacity: 0,
+            free: Vec::new(),
             next_id: 0,
             id_end: 0,
-            owner: 0,
-            owners: vec![(0, None)],
+            generation: 0,
         }
     }
 
@@ -150,7 +178,34 @@ impl Slab {
         id
     }
 
-    /// Stores a new entry; returns its id and slot.
+    /// A free slot: from the free list, from the remote frees, or a new chunk.
+    #[inline]
+    fn free_slot(&mut self) -> &'static Slot {
+        match self.free.pop() {
+            Some(slot) => slot,
+            None => self.refill(),
+        }
+    }
+
+    #[cold]
+    fn refill(&mut self) -> &'static Slot {
+        {
+            let mut remote = self.shard.remote_free.lock();
+            self.free.append(&mut remote);
+        }
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        let chunk: Vec<Slot> = (0..CHUNK).map(|_| Slot::vacant(self.shard)).collect();
+        let chunk: &'static [Slot] = Box::leak(chunk.into_boxed_slice());
+        self.capacity += CHUNK;
+        self.shard.chunks.lock().push(chunk);
+        // Hand out the chunk's slots in order.
+        self.free.extend(chunk[1..].iter().rev());
+        &chunk[0]
+    }
+
+    /// Stores a new entry in a free slot.
     ///
     /// Takes the fields one by one (no entry struct) so that they travel in registers and
     /// are written straight into the slot: copying a whole entry through the stack costs
@@ -166,112 +221,114 @@ impl Slab {
         scope: u64,
         epoch: u64,
         backtrace: Option<Arc<Backtrace>>,
-    ) -> (u64, usize) {
+    ) -> Tracked {
         let id = self.take_id();
-        let index = match self.slots.get(self.free) {
-            Some(slot) => {
-                let index = self.free;
-                self.free = slot.next_free;
-                index
-            }
-            None => {
-                self.slots.push(Entry::vacant());
-                self.slots.len() - 1
-            }
-        };
-        let owner = self.owner;
-        let slot = &mut self.slots[index];
-        slot.id = id;
-        slot.ledger = ledger;
-        slot.kind = kind;
-        slot.name = name.into_cow();
-        slot.created = created;
-        slot.scope = scope;
-        slot.epoch = epoch;
-        slot.backtrace = backtrace;
-        slot.owner = owner;
-        (id, index)
-    }
-
-    /// Frees the slot if it holds entry `id`; returns whether it did.
-    #[inline]
-    fn take(&mut self, index: usize, id: u64) -> bool {
-        let free = self.free;
-        let Some(slot) = self.slots.get_mut(index) else {
-            return false;
-        };
-        if slot.id != id || id == 0 {
-            return false;
+        let generation = self.generation;
+        let slot = self.free_slot();
+        {
+            let mut entry = slot.entry.lock();
+            entry.ledger = ledger;
+            entry.kind = kind;
+            // Drops the previous occupant's name and backtrace (if it had its own).
+            entry.name = name.into_cow();
+            entry.created = created;
+            entry.scope = scope;
+            entry.epoch = epoch;
+            entry.backtrace = backtrace;
+            entry.owner = generation;
         }
-        slot.id = 0;
-        slot.next_free = free;
-        // Free an owned name or a backtrace now; in the common case there is neither and
-        // nothing more is written.
-        if matches!(slot.name, Cow::Owned(_)) {
-            slot.name = Cow::Borrowed("");
-        }
-        if slot.backtrace.is_some() {
-            slot.backtrace = None;
-        }
-        self.free = index;
-        true
-    }
-
-    fn owner_name(&self, owner: u32) -> Option<&str> {
-        self.owners
-            .iter()
-            .find(|(generation, _)| *generation == owner)
-            .and_then(|(_, name)| name.as_deref())
-    }
-
-    fn live_entries(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().filter(|e| e.id != 0)
-    }
-
-    /// A new thread takes over this slab.
-    fn adopt(&mut self, thread_name: Option<String>) {
-        let mut in_use: Vec<u32> = self.live_entries().map(|e| e.owner).collect();
-        in_use.sort_unstable();
-        in_use.dedup();
-        self.owners
-            .retain(|(generation, _)| in_use.binary_search(generation).is_ok());
-        self.owner = self.owner.wrapping_add(1);
-        self.owners.push((self.owner, thread_name));
-    }
-
-    /// The owner thread exits: give the memory back if nothing is left in the slab.
-    fn abandon(&mut self) {
-        if self.live_entries().next().is_none() {
-            self.slots = Vec::new();
-            self.free = NO_SLOT;
-            self.owners.clear();
-        }
+        slot.id.store(id, Ordering::Release);
+        Tracked { slot, id }
     }
 }
 
-/// One thread's registrations. Padded to its own cache line so that neighbouring shards
-/// never share one.
+/// One thread's registrations. Padded so that neighbouring shards never share a line.
 pub(crate) struct Shard {
-    slab: CachePadded<SpinMutex<Slab>>,
+    /// The slot chunks, for reports.
+    chunks: CachePadded<Mutex<Vec<&'static [Slot]>>>,
+    /// Slots freed by threads other than the owner.
+    remote_free: CachePadded<Mutex<Vec<&'static Slot>>>,
+    /// The owner state while no thread owns the shard.
+    parked: Mutex<Option<Owner>>,
+    /// Names of the owner threads that may still have entries here, by generation.
+    owners: Mutex<Vec<(u32, Option<String>)>>,
 }
 
 impl Shard {
     fn create() -> &'static Shard {
         let shard: &'static Shard = Box::leak(Box::new(Shard {
-            slab: CachePadded::new(SpinMutex::new(Slab::new())),
+            chunks: CachePadded::new(Mutex::new(Vec::new())),
+            remote_free: CachePadded::new(Mutex::new(Vec::new())),
+            parked: Mutex::new(None),
+            owners: Mutex::new(vec![(0, None)]),
         }));
         ALL_SHARDS.lock().push(shard);
         shard
     }
 
-    #[inline]
-    fn remove(&self, slot: usize, id: u64) {
-        self.slab.lock().take(slot, id);
+    /// Hands the shard to a new thread called `thread_name`.
+    fn adopt(&'static self, thread_name: Option<String>) -> Owner {
+        let mut owner = self
+            .parked
+            .lock()
+            .take()
+            .unwrap_or_else(|| Owner::new(self));
+        let mut in_use: Vec<u32> = Vec::new();
+        self.visit(|_, entry| in_use.push(entry.owner));
+        in_use.sort_unstable();
+        in_use.dedup();
+        let mut owners = self.owners.lock();
+        owners.retain(|(generation, _)| in_use.binary_search(generation).is_ok());
+        owner.generation = owner.generation.wrapping_add(1);
+        owners.push((owner.generation, thread_name));
+        owner
+    }
+
+    /// Calls `visit` with the id and fields of every live entry of the shard.
+    fn visit(&self, mut visit: impl FnMut(u64, &Entry)) {
+        let chunks = self.chunks.lock().clone();
+        for slot in chunks.iter().flat_map(|chunk| chunk.iter()) {
+            let id = slot.id.load(Ordering::Acquire);
+            if id == 0 {
+                continue;
+            }
+            let entry = slot.entry.lock();
+            // The slot may have been freed (and even reused) since `id` was read; under
+            // the lock, an unchanged id means the fields are that entry's.
+            if slot.id.load(Ordering::Acquire) == id {
+                visit(id, &entry);
+            }
+        }
+    }
+
+    fn owner_name(owners: &[(u32, Option<String>)], generation: u32) -> Option<&str> {
+        owners
+            .iter()
+            .find(|(g, _)| *g == generation)
+            .and_then(|(_, name)| name.as_deref())
     }
 }
 
+/// The calling thread's ownership of a shard, claimed at its first registration; parks
+/// the shard for the next thread when the thread exits.
+struct Local(Option<Owner>);
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(owner) = self.0.take() {
+            let shard = owner.shard;
+            *shard.parked.lock() = Some(owner);
+            FREE_SHARDS.lock().push(shard);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = const { RefCell::new(Local(None)) };
+}
+
 /// Adopts a free shard (or creates one) for the calling thread.
-fn claim() -> &'static Shard {
+fn claim() -> Owner {
     let recycled = FREE_SHARDS.lock().pop();
     let shard = recycled.unwrap_or_else(Shard::create);
     let current = std::thread::current();
@@ -279,22 +336,7 @@ fn claim() -> &'static Shard {
         Some(name) => name.to_owned(),
         None => format!("{:?}", current.id()),
     };
-    shard.slab.lock().adopt(Some(name));
-    shard
-}
-
-/// The calling thread's claim on its shard; returns the shard when the thread exits.
-struct LocalShard(&'static Shard);
-
-impl Drop for LocalShard {
-    fn drop(&mut self) {
-        self.0.slab.lock().abandon();
-        FREE_SHARDS.lock().push(self.0);
-    }
-}
-
-thread_local! {
-    static LOCAL: LocalShard = LocalShard(claim());
+    shard.adopt(Some(name))
 }
 
 /// Registers an entry in the calling thread's shard.
@@ -307,27 +349,54 @@ pub(crate) fn insert(
     epoch: u64,
     backtrace: Option<Arc<Backtrace>>,
 ) -> Tracked {
-    let shard = LOCAL
-        .try_with(|local| local.0)
-        .unwrap_or_else(|_| *ORPHAN_SHARD.get_or_init(Shard::create));
     let created = Stamp::now();
-    let (id, slot) = shard
-        .slab
-        .lock()
-        .put(ledger, kind, name, created, scope, epoch, backtrace);
-    Tracked { shard, slot, id }
+    let mut args = Some((name, backtrace));
+    let fast = LOCAL.try_with(|local| {
+        // Not re-entrant: nothing in `put` can register or drop a token.
+        let mut local = local.try_borrow_mut().ok()?;
+        let owner = local.0.get_or_insert_with(claim);
+        let (name, backtrace) = args.take()?;
+        Some(owner.put(ledger, kind, name, created, scope, epoch, backtrace))
+    });
+    if let Ok(Some(tracked)) = fast {
+        return tracked;
+    }
+    insert_orphan(ledger, kind, &mut args, created, scope, epoch)
 }
 
-/// Calls `visit` with every live entry of every shard and the name of its thread.
+/// Registers an entry from a thread that cannot use its own shard (its thread-locals are
+/// gone) in the shared orphan shard.
+#[cold]
+fn insert_orphan<N: EntryName>(
+    ledger: u64,
+    kind: Kind,
+    args: &mut Option<(N, Option<Arc<Backtrace>>)>,
+    created: Stamp,
+    scope: u64,
+    epoch: u64,
+) -> Tracked {
+    let orphan = ORPHAN.get_or_init(|| {
+        let shard = Shard::create();
+        Mutex::new(Owner::new(shard))
+    });
+    let (name, backtrace) = match args.take() {
+        Some(args) => (args.0.into_cow(), args.1),
+        // Only reached when the fast path did not take the arguments.
+        None => (Cow::Borrowed("<lost>"), None),
+    };
+    orphan
+        .lock()
+        .put(ledger, kind, name, created, scope, epoch, backtrace)
+}
+
+/// Calls `visit` with the id, fields and thread name of every live entry of every shard.
 ///
-/// Each shard is locked while it is visited: `visit` must not register or drop tokens.
-pub(crate) fn for_each_entry(mut visit: impl FnMut(&Entry, Option<&str>)) {
+/// Each slot is locked while it is visited: `visit` must not register or drop tokens.
+pub(crate) fn for_each_entry(mut visit: impl FnMut(u64, &Entry, Option<&str>)) {
     let shards: Vec<&'static Shard> = ALL_SHARDS.lock().clone();
     for shard in shards {
-        let slab = shard.slab.lock();
-        for entry in slab.live_entries() {
-            visit(entry, slab.owner_name(entry.owner));
-        }
+        let owners = shard.owners.lock().clone();
+        shard.visit(|id, entry| visit(id, entry, Shard::owner_name(&owners, entry.owner)));
     }
 }
 
@@ -339,8 +408,7 @@ pub(crate) fn for_each_entry(mut visit: impl FnMut(&Entry, Option<&str>)) {
 /// entry in the ledger for good, which is exactly what leak reports are for.
 #[must_use = "dropping the token untracks the resource immediately"]
 pub struct Tracked {
-    shard: &'static Shard,
-    slot: usize,
+    slot: &'static Slot,
     id: u64,
 }
 
@@ -359,7 +427,28 @@ impl Tracked {
 impl Drop for Tracked {
     #[inline]
     fn drop(&mut self) {
-        self.shard.remove(self.slot, self.id);
+        // Only this token frees its slot, and only once: a plain store is enough.
+        self.slot.id.store(0, Ordering::Release);
+        let slot = self.slot;
+        let shard = slot.shard;
+        // Freed on the owning thread: straight back on its free list.
+        let recycled = LOCAL
+            .try_with(|local| {
+                let Ok(mut local) = local.try_borrow_mut() else {
+                    return false;
+                };
+                match &mut local.0 {
+                    Some(owner) if ptr::eq(owner.shard, shard) => {
+                        owner.free.push(slot);
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .unwrap_or(false);
+        if !recycled {
+            shard.remote_free.lock().push(slot);
+        }
     }
 }
 
@@ -375,92 +464,142 @@ mod tests {
 
     const TEST_LEDGER: u64 = u64::MAX;
 
-    fn put(slab: &mut Slab, name: &'static str) -> (u64, usize) {
-        slab.put(TEST_LEDGER, Kind::FRAME, name, Stamp::precise(), 0, 0, None)
+    fn track(name: &'static str) -> Tracked {
+        insert(TEST_LEDGER, Kind::MAT, name, 0, 0, None)
+    }
+
+    fn find(id: u64) -> Vec<(String, Option<String>)> {
+        let mut found = Vec::new();
+        for_each_entry(|entry_id, entry, thread| {
+            if entry_id == id {
+                found.push((entry.name.to_string(), thread.map(str::to_owned)));
+            }
+        });
+        found
     }
 
     #[test]
     fn slots_are_reused_and_ids_stay_unique() {
-        let mut slab = Slab::new();
-        let (a, ia) = put(&mut slab, "a");
-        let (b, ib) = put(&mut slab, "b");
-        assert_eq!(slab.live_entries().count(), 2);
-        // A wrong id does not free someone else's slot.
-        assert!(!slab.take(ia, b));
-        assert!(slab.take(ia, a));
-        assert!(!slab.take(ia, a));
-        assert!(!slab.take(99, a));
-        let (c, ic) = put(&mut slab, "c");
-        assert_eq!(ic, ia, "the freed slot is reused");
-        assert_eq!(slab.slots.len(), 2);
-        let mut ids = vec![a, b, c];
+        let shard = Shard::create();
+        let mut owner = Owner::new(shard);
+        let put = |owner: &mut Owner, name: &'static str| {
+            owner.put(TEST_LEDGER, Kind::FRAME, name, Stamp::ZERO, 0, 0, None)
+        };
+        let a = put(&mut owner, "a");
+        let b = put(&mut owner, "b");
+        let (a_id, a_slot) = (a.id(), a.slot);
+        let mut count = 0;
+        shard.visit(|_, _| count += 1);
+        assert_eq!(count, 2);
+        // Not this thread's shard: the slot goes to the remote list, and back from it.
+        drop(a);
+        let remote = shard.remote_free.lock().clone();
+        assert_eq!(remote.len(), 1);
+        assert!(ptr::eq(remote[0], a_slot));
+        owner.free.clear();
+        let c = put(&mut owner, "c");
+        assert!(ptr::eq(c.slot, a_slot), "the freed slot is reused");
+        let mut ids = vec![a_id, b.id(), c.id()];
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 3);
         assert!(ids.iter().all(|id| *id != 0));
-        let names: Vec<&str> = slab.live_entries().map(|e| &*e.name).collect();
+        let mut names = Vec::new();
+        shard.visit(|_, e| names.push(e.name.to_string()));
         assert_eq!(names, ["c", "b"]);
-        assert!(slab.take(ib, b));
-        assert!(slab.take(ic, c));
-        assert_eq!(slab.live_entries().count(), 0);
+        drop((b, c));
+        let mut count = 0;
+        shard.visit(|_, _| count += 1);
+        assert_eq!(count, 0);
+        assert_eq!(owner.capacity, CHUNK);
     }
 
     #[test]
-    fn ids_span_blocks() {
-        let mut slab = Slab::new();
-        let ids: Vec<u64> = (0..ID_BLOCK + 2).map(|_| slab.take_id()).collect();
+    fn chunks_grow_and_ids_span_blocks() {
+        let shard = Shard::create();
+        let mut owner = Owner::new(shard);
+        let ids: Vec<u64> = (0..ID_BLOCK + 2).map(|_| owner.take_id()).collect();
         assert!(
             ids.windows(2).all(|w| w[0] < w[1]),
             "increasing within a shard"
         );
+        let tokens: Vec<Tracked> = (0..CHUNK + 1)
+            .map(|_| owner.put(TEST_LEDGER, Kind::FRAME, "x", Stamp::ZERO, 0, 0, None))
+            .collect();
+        assert_eq!(owner.capacity, 2 * CHUNK);
+        assert_eq!(shard.chunks.lock().len(), 2);
+        let mut count = 0;
+        shard.visit(|_, _| count += 1);
+        assert_eq!(count, CHUNK + 1);
+        drop(tokens);
     }
 
     #[test]
-    fn adoption_keeps_names_of_owners_with_live_entries() {
-        let mut slab = Slab::new();
-        slab.adopt(Some("first".into()));
-        let (id, index) = put(&mut slab, "x");
-        let first = slab.owner;
-        slab.abandon();
-        slab.adopt(Some("second".into()));
-        assert_eq!(slab.owner_name(first), Some("first"));
-        assert_eq!(slab.owner_name(slab.owner), Some("second"));
-        assert!(slab.take(index, id));
-        slab.abandon();
-        assert!(slab.slots.is_empty(), "an empty slab gives its memory back");
-        slab.adopt(Some("third".into()));
-        assert_eq!(slab.owner_name(first), None);
-        assert_eq!(slab.owners.len(), 1);
+    fn same_thread_drops_recycle_locally() {
+        let a = track("local");
+        let slot = a.slot;
+        let shard = a.slot.shard;
+        drop(a);
+        let recycled = LOCAL.with(|l| {
+            let local = l.borrow();
+            local.0.as_ref().and_then(|o| o.free.last().copied())
+        });
+        assert!(recycled.is_some_and(|s| ptr::eq(s, slot)));
+        assert!(!shard.remote_free.lock().iter().any(|s| ptr::eq(*s, slot)));
+        let b = track("local again");
+        assert!(ptr::eq(b.slot, slot));
     }
 
     #[test]
     fn entries_outlive_their_thread_and_keep_its_name() {
         let token = std::thread::Builder::new()
             .name("short-lived".into())
-            .spawn(|| {
-                insert(
-                    TEST_LEDGER,
-                    Kind::MAT,
-                    "from a thread that exits",
-                    0,
-                    0,
-                    None,
-                )
-            })
+            .spawn(|| track("from a thread that exits"))
             .unwrap()
             .join()
             .unwrap();
         let id = token.id();
-        let mut names = Vec::new();
-        for_each_entry(|e, thread| {
-            if e.id == id {
-                names.push(thread.map(str::to_owned));
-            }
-        });
-        assert_eq!(names, vec![Some("short-lived".to_owned())]);
+        assert_eq!(
+            find(id),
+            [(
+                "from a thread that exits".to_owned(),
+                Some("short-lived".to_owned())
+            )]
+        );
         token.untrack();
-        let mut still = 0;
-        for_each_entry(|e, _| still += usize::from(e.id == id));
-        assert_eq!(still, 0);
+        assert!(find(id).is_empty());
+    }
+
+    #[test]
+    fn registrations_from_thread_local_destructors_still_work() {
+        use std::sync::mpsc;
+
+        struct LateRegistration(mpsc::Sender<Tracked>);
+        impl Drop for LateRegistration {
+            fn drop(&mut self) {
+                // Runs while the thread's locals are being destroyed, possibly after the
+                // thread's shard was given back.
+                let _ = self.0.send(track("late"));
+            }
+        }
+        thread_local! {
+            static LATE: RefCell<Option<LateRegistration>> = const { RefCell::new(None) };
+        }
+
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Initialised before the shard's thread-local, so destroyed after it.
+            LATE.with(|late| *late.borrow_mut() = Some(LateRegistration(tx)));
+            drop(track("early"));
+        })
+        .join()
+        .unwrap();
+        let token = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the destructor registered a token");
+        let id = token.id();
+        assert_eq!(find(id).len(), 1);
+        drop(token);
+        assert!(find(id).is_empty());
     }
 }

@@ -1,16 +1,15 @@
-//! The shard lock: a spin lock whose unlock is a plain store.
+//! The slot lock: a spin lock whose unlock is a plain store.
 //!
-//! A shard's lock is taken by its own thread on every registration and every drop, and by
-//! anyone else only when a token is dropped on another thread or a report is made. In
-//! that uncontended case the lock's cost *is* the registration's cost, so it should be one
-//! atomic read-modify-write to lock and nothing more than a release store to unlock (a
-//! plain `mov` on x86). `parking_lot::Mutex` needs a second read-modify-write on unlock to
-//! look for parked waiters, which doubles the count of atomic operations per registration
-//! and drop (measured: 40 ns against 4 ns for the bare atomic floor).
+//! Each ledger slot has its own lock, taken by the owning thread while it writes a new
+//! entry into the slot and by reports while they copy one out. In the common case nobody
+//! else wants it, so the lock's cost is a large part of a registration's cost: it should
+//! be one atomic read-modify-write to lock and nothing more than a release store to
+//! unlock (a plain `mov` on x86). `parking_lot::Mutex` needs a second read-modify-write
+//! on unlock to look for parked waiters, and a slot has nowhere useful to park anyway.
 //!
-//! When it is contended (a report walking the shard), a waiter spins briefly and then
+//! When it is contended (a report copying the slot), a waiter spins briefly and then
 //! yields its time slice ([`crossbeam_utils::Backoff`]); critical sections are a few
-//! dozen instructions, except a report's copy of one shard's entries.
+//! dozen instructions.
 //!
 //! This module holds the ledger's only `unsafe`: implementing [`lock_api::RawMutex`], on
 //! which `lock_api::Mutex` builds a safe mutex.
