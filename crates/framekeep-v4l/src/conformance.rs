@@ -367,10 +367,18 @@ fn case_held_copies(rig: &dyn Rig) -> CaseResult {
         "driver granted {} buffers",
         st.buffer_count()
     );
+    // A scope of its own, to see exactly what the held frames put in the ledger.
+    let check = LeakCheck::new();
     let mut held: Vec<Frame> = Vec::new();
     for _ in 0..6 {
         held.push(st.next_frame().map_err(s)?);
     }
+    let live = check.leaks();
+    let zero_copy = live
+        .iter()
+        .filter(|e| e.name.starts_with("v4l2 buffer"))
+        .count();
+    let copies = live.iter().filter(|e| e.name == "v4l2 copy").count();
     let stats = st.stats();
     ensure!(
         stats.copied == 4,
@@ -390,7 +398,16 @@ fn case_held_copies(rig: &dyn Rig) -> CaseResult {
     );
     drop(st.next_frame().map_err(s)?);
     let stats = st.close().map_err(s)?;
-    Ok(format!("{stats}"))
+    ensure!(
+        zero_copy == 2 && copies == 4,
+        "ledger listed {zero_copy} driver buffers and {copies} copies for 2 + 4 held frames: {live:?}"
+    );
+    check
+        .finish_within(Duration::from_secs(1))
+        .map_err(|r| format!("held frames left entries behind: {r}"))?;
+    Ok(format!(
+        "ledger saw 2 driver buffers + 4 copies while held; {stats}"
+    ))
 }
 
 fn case_latest_only(rig: &dyn Rig) -> CaseResult {

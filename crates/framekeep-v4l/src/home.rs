@@ -12,9 +12,10 @@
 //! [`Shared::deactivate`] breaks when the stream stops.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use framekeep_core::frame::{BufferHome, ExternalBuffer};
-use framekeep_core::ledger::{Kind, Ledger, Tracked};
+use framekeep_core::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId, Tracked};
 use parking_lot::{Condvar, Mutex};
 
 use crate::device::CaptureDevice;
@@ -39,7 +40,20 @@ pub(crate) enum Owner {
 pub(crate) struct Slot {
     pub(crate) owner: Owner,
     pub(crate) parked: Option<ExternalBuffer>,
-    pub(crate) held: Option<Tracked>,
+    /// While `owner == User`: who took it, for the ledger (see [`LedgerSource`]).
+    pub(crate) lease: Lease,
+}
+
+/// What the ledger reports about a buffer held by frames. Recording it costs a few plain
+/// stores per frame; the ledger reads it only when asked (pull model, like the pool's).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Lease {
+    /// Unique per hand-out.
+    pub(crate) id: u64,
+    /// The frame's capture timestamp (CLOCK_MONOTONIC), to date the entry without a clock read.
+    pub(crate) since: Duration,
+    /// Ledger scope of the thread that dequeued it.
+    pub(crate) scope: u64,
 }
 
 pub(crate) struct SlotTable {
@@ -86,7 +100,13 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// A re-queue failed: `next_frame` must retry parked buffers (checked without a lock).
     pub(crate) needs_retry: AtomicBool,
+    /// Source of [`Lease::id`]s.
+    pub(crate) next_lease: AtomicU64,
     pub(crate) ledger: Ledger,
+    /// The same moment as an `Instant` and as CLOCK_MONOTONIC, to turn capture timestamps
+    /// into ledger creation times.
+    origin: (Instant, Duration),
+    name: String,
     _tracked: Tracked,
 }
 
@@ -96,16 +116,19 @@ impl Shared {
         mappings: Vec<Mapping>,
         ledger: Ledger,
     ) -> Shared {
-        let name = format!("v4l2 stream {}", device.info().path);
+        let path = device.info().path;
+        let name = format!("v4l2 stream {path}");
         let slots = (0..mappings.len())
             .map(|_| Slot {
                 owner: Owner::Stream,
                 parked: None,
-                held: None,
+                lease: Lease::default(),
             })
             .collect();
         Shared {
             _tracked: ledger.track(STREAM_KIND, name),
+            origin: (Instant::now(), crate::sys::monotonic_now()),
+            name: format!("v4l2 buffer ({path})"),
             device,
             mappings,
             table: Mutex::new(SlotTable {
@@ -117,6 +140,7 @@ impl Shared {
             returned: Condvar::new(),
             counters: Counters::default(),
             needs_retry: AtomicBool::new(false),
+            next_lease: AtomicU64::new(1),
             ledger,
         }
     }
@@ -177,13 +201,11 @@ impl BufferHome for Shared {
     fn recycle(&self, buffer: ExternalBuffer) {
         let index = buffer.index();
         let mut to_drop = None;
-        let tracked;
         {
             let mut t = self.table.lock();
             let Some(slot) = t.slots.get_mut(index) else {
                 return;
             };
-            tracked = slot.held.take();
             slot.owner = Owner::Stream;
             if t.active {
                 match self.queue_locked(&mut t, index) {
@@ -200,10 +222,36 @@ impl BufferHome for Shared {
             }
         }
         self.returned.notify_all();
-        // Dropped outside the lock: this may release the last reference to `self`'s owner
-        // chain only after we no longer touch `self`.
-        drop(tracked);
+        // Dropped outside the lock: this may release the last reference to `self`, which
+        // must not happen while its mutex is held.
         drop(to_drop);
+    }
+}
+
+impl LedgerSource for Shared {
+    fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
+        let leases: Vec<Lease> = {
+            let t = self.table.lock();
+            t.slots
+                .iter()
+                .filter(|s| s.owner == Owner::User)
+                .map(|s| s.lease)
+                .collect()
+        };
+        let (at, mono) = self.origin;
+        for lease in leases {
+            visit(LiveEntry {
+                kind: Kind::FRAME,
+                name: self.name.clone().into(),
+                id: lease.id,
+                // A driver whose timestamps are not CLOCK_MONOTONIC dates it at stream start.
+                created_at: at + lease.since.saturating_sub(mono),
+                thread: None,
+                scope: ScopeId(lease.scope),
+                epoch: 0,
+                backtrace: None,
+            });
+        }
     }
 }
 

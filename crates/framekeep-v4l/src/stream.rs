@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::OnCancel;
 use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
-use framekeep_core::ledger::{Kind, Ledger};
+use framekeep_core::ledger::{current_scope, Ledger, LedgerSource};
 use framekeep_core::pool::{FramePool, PoolOptions};
 
 use crate::device::{CaptureDevice, Dequeued, DeviceInfo, Interval, Negotiated, Wait};
 use crate::error::{CaptureError, Result};
-use crate::home::{Counters, Owner, Shared};
+use crate::home::{Counters, Lease, Owner, Shared};
 use crate::options::{OnClose, StreamOptions, StreamStats};
 use crate::seq::SequenceTracker;
 use crate::sys::{V4l2Device, Waker};
@@ -156,6 +156,8 @@ impl CaptureStream {
         let count = mappings.len();
         let ledger = ledger.unwrap_or_else(|| Ledger::global().clone());
         let shared = Arc::new(Shared::new(device, mappings, ledger));
+        let source: Arc<dyn LedgerSource> = shared.clone();
+        shared.ledger.add_source(Arc::downgrade(&source));
         let waker = Arc::new(Waker::new()?);
         let on_cancel = cancel.as_ref().map(|token| {
             let w = Arc::clone(&waker);
@@ -452,7 +454,13 @@ impl CaptureStream {
             let buf = s.parked.take();
             if !skip && layout.is_ok() && buf.is_some() {
                 s.owner = Owner::User;
-                s.held = Some(sh.ledger.track(Kind::FRAME, "v4l2 buffer"));
+                s.lease = Lease {
+                    id: sh
+                        .next_lease
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    since: d.timestamp,
+                    scope: current_scope().0,
+                };
             }
             (buf, in_driver)
         };

@@ -399,6 +399,23 @@ fn poll_ms(d: Duration) -> i32 {
     ms.min(i32::MAX as u128) as i32
 }
 
+/// CLOCK_MONOTONIC now, the clock V4L2 capture timestamps use.
+pub(crate) fn monotonic_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusive pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// `poll(2)` with a timeout, retrying on EINTR. Reads the clock only after an EINTR, so a
 /// steady-state frame costs no clock read.
 fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<usize> {

@@ -54,3 +54,23 @@ case_tests!(
     fatal_error,
     disconnect,
 );
+
+/// The ledger must name a driver buffer a frame still holds, and the stream behind it.
+#[test]
+fn a_leaked_frame_is_reported() {
+    use framekeep_core::ledger::LeakCheck;
+    use framekeep_v4l::{CaptureStream, FakeDevice, StreamOptions};
+
+    let check = LeakCheck::new();
+    let mut stream = CaptureStream::start(Box::new(FakeDevice::default()), StreamOptions::new())
+        .expect("fake stream starts");
+    let frame = stream.next_frame().expect("a frame");
+    drop(stream);
+    let report = check
+        .finish()
+        .expect_err("a held frame is a leak")
+        .to_string();
+    assert!(report.contains("v4l2 buffer"), "report: {report}");
+    assert!(report.contains("v4l2 stream"), "report: {report}");
+    drop(frame);
+}
