@@ -322,3 +322,77 @@ fn a_pass_through_sink_forwards_and_a_releasing_sink_does_not() {
     drop(src);
     check.finish_within(BOUND).unwrap();
 }
+
+#[test]
+fn an_option_token_stops_just_its_element_and_the_rest_winds_down() {
+    let check = LeakCheck::new();
+    let sink_token = CancelToken::new();
+    let closed = Arc::new(Mutex::new(None));
+    let c = closed.clone();
+    let pipeline = PipelineBuilder::new("option-token")
+        .source("pattern", source(u64::MAX))
+        .stage("a", Link::block(2), stage_fn(|f| Ok(Some(f))))
+        .sink_with(
+            "null",
+            Link::block(2),
+            NullSink::new(),
+            SinkOptions::new()
+                .with_release()
+                .with_cancel(sink_token.clone())
+                .with_on_close(move |r| *c.lock() = Some(r.clone())),
+        )
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    sink_token.cancel_with(Cause::error("test", "sink told to stop"));
+    // The sink stops; its input edge goes, so the stage and then the source
+    // see their output closed and stop too.
+    assert!(pipeline.wait(BOUND));
+    let report = pipeline.shutdown();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        *closed.lock(),
+        Some(CloseReason::Cancelled(Some(Cause::error(
+            "test",
+            "sink told to stop"
+        ))))
+    );
+    assert_eq!(
+        report.element("pattern").unwrap().reason,
+        CloseReason::OutputClosed
+    );
+    check.finish_within(BOUND).unwrap();
+}
+
+struct Explodes;
+impl Sink for Explodes {
+    fn consume(&mut self, frame: &Frame) -> Result<(), StageError> {
+        if frame.sequence() == 5 {
+            panic!("sink exploded");
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn on_close_runs_after_a_panic_too() {
+    let check = LeakCheck::new();
+    let closed = Arc::new(Mutex::new(None));
+    let c = closed.clone();
+    let pipeline = PipelineBuilder::new("panic-close")
+        .source("pattern", source(u64::MAX))
+        .sink_with(
+            "boom",
+            Link::block(2),
+            Explodes,
+            SinkOptions::new().with_on_close(move |r| *c.lock() = Some(r.clone())),
+        )
+        .start()
+        .unwrap();
+    assert!(pipeline.wait(BOUND));
+    let report = pipeline.shutdown();
+    assert_eq!(report.supervisor.panics().count(), 1, "{report}");
+    assert!(report.element("boom").is_none());
+    assert_eq!(*closed.lock(), Some(CloseReason::Panicked));
+    check.finish_within(BOUND).unwrap();
+}
