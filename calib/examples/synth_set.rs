@@ -1,11 +1,35 @@
 //! Writes a synthetic calibration set (known camera) for trying the tools:
-//! `cargo run -p framekeep-calib --example synth_set -- DIR [mono|stereo] [WIDTH HEIGHT VIEWS]`.
+//! `cargo run -p framekeep-calib --example synth_set -- DIR [mono|stereo] [WIDTH HEIGHT VIEWS [NOISE]]`
+//! (NOISE: sensor noise sigma in gray levels, mono only).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use framekeep_calib::board::{Board, Pattern};
-use framekeep_calib::synth::{write_mono_set, write_stereo_set, Camera, StereoRig};
+use framekeep_calib::report::write_image;
+use framekeep_calib::synth::{
+    random_poses, write_mono_set, write_stereo_set, Camera, Renderer, StereoRig,
+};
+
+fn write_noisy(
+    dir: &std::path::Path,
+    cam: &Camera,
+    board: &Board,
+    n: usize,
+    sigma: f64,
+) -> framekeep_calib::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| framekeep_calib::CalibError::Io {
+        action: "cannot create directory",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let renderer = Renderer::new(*cam, 3)?.with_noise(sigma, 7);
+    for (i, pose) in random_poses(cam, board, n, 2024)?.iter().enumerate() {
+        let img = renderer.render(board, pose)?;
+        write_image(&dir.join(format!("view_{i:02}.png")), &img)?;
+    }
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,7 +54,12 @@ fn main() -> ExitCode {
     } else {
         let cam = Camera::synthetic(w, h);
         println!("{cam:#?}");
-        write_mono_set(&dir, &cam, &board, n, 7).map(|_| ())
+        let noise: f64 = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        if noise > 0.0 {
+            write_noisy(&dir, &cam, &board, n, noise)
+        } else {
+            write_mono_set(&dir, &cam, &board, n, 7).map(|_| ())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

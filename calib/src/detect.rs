@@ -111,6 +111,9 @@ pub fn detect_all(
         });
     }
     let workers = workers.clamp(1, paths.len());
+    // The workers are the parallelism: OpenCV's own thread pool inside each detection
+    // would fight them for the same cores (and make one worker use several).
+    let _single = OpenCvThreads::limit(1)?;
     let shared: Arc<[PathBuf]> = paths.into();
     let next = Arc::new(AtomicUsize::new(0));
     let root = CancelToken::new();
@@ -167,6 +170,23 @@ pub fn detect_all(
         return Err(CalibError::Worker(format!("{} did not stop", w.name)));
     }
     collect(paths, results)
+}
+
+/// Limits OpenCV's internal thread pool while alive, restoring it on drop.
+struct OpenCvThreads(i32);
+
+impl OpenCvThreads {
+    fn limit(n: i32) -> Result<Self> {
+        let previous = opencv::core::get_num_threads().cv("getNumThreads")?;
+        opencv::core::set_num_threads(n).cv("setNumThreads")?;
+        Ok(Self(previous))
+    }
+}
+
+impl Drop for OpenCvThreads {
+    fn drop(&mut self) {
+        let _ = opencv::core::set_num_threads(self.0);
+    }
 }
 
 /// Restores input order and checks sizes; the first failing view (in order) wins.

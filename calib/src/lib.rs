@@ -1,19 +1,34 @@
 //! framekeep-calib: mono and stereo camera calibration on framekeep.
 //!
-//! * [`board`]: calibration targets and their detection.
-//! * [`synth`]: synthetic ground truth (views rendered through a known camera).
-//! * [`tracked`]: owned, accounted OpenCV Mats.
-//! * [`error`]: the typed errors every tool reports.
+//! The library holds everything the `calib-mono` and `calib-stereo` tools do, so tests and
+//! benchmarks drive the same code:
+//!
+//! * [`board`]: calibration targets (chessboard, symmetric and asymmetric circle grids),
+//!   their geometry and their detection with sanity checks.
+//! * [`detect`]: board detection over an image set on supervised worker threads.
+//! * [`select`]: ROS-style view selection by coverage (X, Y, size, skew).
+//! * [`mono`]: single-camera calibration (`calibrateCameraExtended`), flags, outliers.
+//! * [`stereo`]: stereo calibration, rectification, epipolar error, rectified preview.
+//! * [`output`]: all-or-nothing output files (FileStorage YAML, JSON).
+//! * [`report`]: the report image and the one-screen summary.
+//! * [`run`]: the tools' complete runs; [`cli`]: their shared command-line pieces.
+//! * [`synth`]: synthetic ground truth (views rendered through a known camera or rig).
+//! * [`input`]: directories, globs and list files; [`tracked`]: ledger-tracked Mats;
+//!   [`error`]: the typed errors every tool reports.
+//!
+//! Every OpenCV Mat the crate creates is a [`tracked::TrackedMat`] registered in
+//! framekeep's ledger, and detection threads are framekeep supervisor workers, so a test's
+//! `LeakCheck` sees anything a run leaves behind.
+//!
+//! Live device input (selection from a V4L2 stream, two devices for stereo) is not wired
+//! yet: it needs framekeep-v4l's capture stream and framekeep-cv's Mat views; the
+//! [`select::Selector`] it would drive is in place and tested.
 #![warn(missing_docs)]
 
 pub mod board;
-pub mod error;
-pub mod synth;
-pub mod tracked;
-
-pub use error::{CalibError, Result};
 pub mod cli;
 pub mod detect;
+pub mod error;
 pub mod input;
 pub mod mono;
 pub mod output;
@@ -21,3 +36,7 @@ pub mod report;
 pub mod run;
 pub mod select;
 pub mod stereo;
+pub mod synth;
+pub mod tracked;
+
+pub use error::{CalibError, Result};

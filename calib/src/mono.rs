@@ -198,7 +198,7 @@ pub(crate) fn criteria() -> Result<TermCriteria> {
     TermCriteria::new(
         (TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32),
         100,
-        f64::EPSILON,
+        1e-10,
     )
     .cv("TermCriteria")
 }

@@ -248,6 +248,7 @@ pub struct Renderer {
     /// Normalized (undistorted) coordinates of every pixel corner, `(w+1) x (h+1)`.
     lattice: Vec<[f64; 2]>,
     supersample: usize,
+    noise: Option<(f64, u64)>,
 }
 
 impl Renderer {
@@ -295,7 +296,15 @@ impl Renderer {
             camera,
             lattice,
             supersample,
+            noise: None,
         })
+    }
+
+    /// Adds seeded sensor noise (approximately Gaussian, `sigma` gray levels) to every
+    /// render, for views that cost a detector what real ones do.
+    pub fn with_noise(mut self, sigma: f64, seed: u64) -> Self {
+        self.noise = Some((sigma, seed));
+        self
     }
 
     /// The camera this renderer images through.
@@ -360,6 +369,14 @@ impl Renderer {
                     }
                 }
                 data[y * w + x] = (acc * weight).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        if let Some((sigma, seed)) = self.noise {
+            let mut rng = SplitMix64::new(seed ^ pose.t[2].to_bits());
+            for px in data.iter_mut() {
+                // Sum of four uniforms: variance 4/12, scaled to sigma.
+                let g: f64 = (0..4).map(|_| rng.uniform(-0.5, 0.5)).sum::<f64>() * 3f64.sqrt();
+                *px = (*px as f64 + g * sigma).round().clamp(0.0, 255.0) as u8;
             }
         }
         Ok(img)

@@ -128,7 +128,10 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
         None => None,
     };
     let paths = collect_inputs(&opts.inputs)?;
+    let started = std::time::Instant::now();
     let set = detect_views(&paths, &opts.board, opts.workers, opts.progress)?;
+    tracing::debug!(views = paths.len(), workers = opts.workers, elapsed = ?started.elapsed(), "detection done");
+    let started = std::time::Instant::now();
     let mut skipped: Vec<String> = set
         .missed()
         .map(|p| format!("{} (board not found)", view_name(p)))
@@ -199,6 +202,7 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
         )?;
         outliers = cal.outliers(opts.outlier_k);
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "calibration done");
     let outlier_names: Vec<String> = outliers
         .iter()
         .map(|&i| cal.views[i].name.clone())

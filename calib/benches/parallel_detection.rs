@@ -1,0 +1,104 @@
+//! calib-mono wall time on 20 synthetic 1280x720 views: 2 detection workers vs 1, in the
+//! same run. Run with `cargo bench -p framekeep-calib --bench parallel_detection`.
+//!
+//! Both configurations run the real `calib-mono` binary (detection, calibration, YAML
+//! output) on the same image set, interleaved, several times; the medians and their ratio
+//! are printed. Detection alone (the parallel part) is timed the same way in-process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use framekeep_calib::board::{Board, Pattern};
+use framekeep_calib::detect::detect_all;
+use framekeep_calib::report::write_image;
+use framekeep_calib::synth::{random_poses, Camera, Renderer};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn run_cli(dir: &Path, out: &Path, workers: usize) -> Duration {
+    let start = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_calib-mono"))
+        .arg(dir)
+        .args([
+            "-b",
+            "9x6",
+            "-s",
+            "0.025",
+            "-q",
+            "-j",
+            &workers.to_string(),
+            "-o",
+        ])
+        .arg(out)
+        .status()
+        .expect("run calib-mono");
+    assert!(status.success(), "calib-mono failed");
+    start.elapsed()
+}
+
+/// 20 views with sensor noise (sigma 3 gray levels), as PNG files in `dir`.
+fn render_set(dir: &Path, cam: &Camera, board: &Board) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("bench dir");
+    let renderer = Renderer::new(*cam, 3).expect("renderer").with_noise(3.0, 7);
+    let poses = random_poses(cam, board, 20, 2024).expect("poses");
+    poses
+        .iter()
+        .enumerate()
+        .map(|(i, pose)| {
+            let path = dir.join(format!("view_{i:02}.png"));
+            let img = renderer.render(board, pose).expect("render");
+            write_image(&path, &img).expect("write view");
+            path
+        })
+        .collect()
+}
+
+fn main() {
+    // `cargo bench` passes harness flags such as --bench; nothing to parse.
+    let reps: usize = std::env::var("FK_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let dir = std::env::temp_dir().join(format!("fk-calib-bench-{}", std::process::id()));
+    let cam = Camera::synthetic(1280, 720);
+    let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).expect("board");
+    let t = Instant::now();
+    let paths = render_set(&dir, &cam, &board);
+    println!("rendered 20 noisy views 1280x720 in {:.2?}", t.elapsed());
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average before the runs: {}", load.trim());
+    }
+    let out = dir.join("bench.yml");
+
+    run_cli(&dir, &out, 2); // warm-up (page cache, binary)
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        one.push(run_cli(&dir, &out, 1));
+        two.push(run_cli(&dir, &out, 2));
+    }
+    let (m1, m2) = (median(one), median(two));
+    println!(
+        "calib-mono, 20 views 1280x720, median of {reps}: 1 worker {m1:.2?}, 2 workers {m2:.2?}, speed-up {:.2}x",
+        m1.as_secs_f64() / m2.as_secs_f64()
+    );
+
+    let (mut d1, mut d2) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        for (workers, acc) in [(1, &mut d1), (2, &mut d2)] {
+            let t = Instant::now();
+            let set = detect_all(&paths, &board, workers, |_| {}).expect("detect");
+            acc.push(t.elapsed());
+            assert_eq!(set.views.len(), 20);
+        }
+    }
+    let (m1, m2) = (median(d1), median(d2));
+    println!(
+        "detection only, median of {reps}: 1 worker {m1:.2?}, 2 workers {m2:.2?}, speed-up {:.2}x",
+        m1.as_secs_f64() / m2.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
