@@ -116,6 +116,30 @@ fn flags_reach_opencv() {
         "p1, p2, k3 must be exactly zero: {got}"
     );
     assert!(got.ends_with(";1.0"), "aspect ratio fixed at 1: {got}");
+
+    // Seeded from that result with the principal point fixed: it must stay exactly put.
+    let seeded = out.join("seeded.yml");
+    let o = run(
+        BIN,
+        &[
+            s(set),
+            "-b",
+            "9x6",
+            "-q",
+            "-o",
+            s(&seeded),
+            "--use-intrinsic-guess",
+            "--intrinsics",
+            s(&yml),
+            "--fix-principal-point",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pp = "int(fs.getNode('flags').real()), fs.getNode('camera_matrix').mat()[0,2], fs.getNode('camera_matrix').mat()[1,2]";
+    let (a, b) = (python_cv2(&yml, pp), python_cv2(&seeded, pp));
+    // CALIB_USE_INTRINSIC_GUESS 1 | CALIB_FIX_PRINCIPAL_POINT 4
+    assert!(b.starts_with("5;"), "{b}");
+    assert_eq!(a.split_once(';').unwrap().1, b.split_once(';').unwrap().1);
     std::fs::remove_dir_all(&out).unwrap();
     check.finish().unwrap();
 }
