@@ -27,5 +27,7 @@ pub mod view;
 
 pub use convert::BgrConverter;
 pub use error::CvError;
+/// The `opencv` crate this bridge is built on, so users need no second dependency.
+pub use opencv;
 pub use tracked::{copy_to_frame, TrackedMat};
 pub use view::{MatShape, MatView, MatViewMut};
