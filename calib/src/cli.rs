@@ -5,6 +5,8 @@
 
 use std::process::ExitCode;
 
+use framekeep_core::cancel::{install_ctrlc, CancelToken};
+
 use crate::board::{Board, Pattern};
 use crate::error::{CalibError, Result};
 
@@ -43,10 +45,22 @@ fn bad_size(s: &str) -> CalibError {
     CalibError::InvalidArgument(format!("board size {s:?} must look like 9x6"))
 }
 
-/// Prints an error with its causes and returns the failure exit code.
+/// Prints an error and returns the exit code: 130 when interrupted, 1 otherwise.
 pub fn report_error(tool: &str, err: &CalibError) -> ExitCode {
     eprintln!("{tool}: error: {err}");
-    ExitCode::FAILURE
+    match err {
+        CalibError::Cancelled(_) => ExitCode::from(130),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// A root token cancelled by the first Ctrl-C (the second exits at once with 130).
+pub fn interrupt_token(tool: &str) -> CancelToken {
+    let root = CancelToken::new();
+    if let Err(e) = install_ctrlc(&root) {
+        tracing::warn!("{tool}: Ctrl-C handler not installed: {e}");
+    }
+    root
 }
 
 /// Installs a tracing subscriber honouring `RUST_LOG` (warnings by default).

@@ -103,6 +103,18 @@ pub fn detect_all(
     paths: &[PathBuf],
     board: &Board,
     workers: usize,
+    on_done: impl FnMut(&Detection),
+) -> Result<DetectionSet> {
+    detect_all_cancellable(paths, board, workers, &CancelToken::new(), on_done)
+}
+
+/// [`detect_all`] that stops early, with [`CalibError::Cancelled`], when `cancel` fires
+/// (e.g. on Ctrl-C). A worker panic cancels `cancel` too (the supervisor escalates).
+pub fn detect_all_cancellable(
+    paths: &[PathBuf],
+    board: &Board,
+    workers: usize,
+    cancel: &CancelToken,
     mut on_done: impl FnMut(&Detection),
 ) -> Result<DetectionSet> {
     if paths.is_empty() {
@@ -116,7 +128,7 @@ pub fn detect_all(
     let _single = OpenCvThreads::limit(1)?;
     let shared: Arc<[PathBuf]> = paths.into();
     let next = Arc::new(AtomicUsize::new(0));
-    let root = CancelToken::new();
+    let root = cancel.clone();
     let supervisor = Supervisor::new(&root);
     let (tx, rx) = crossbeam_channel::unbounded();
     for w in 0..workers {
@@ -158,7 +170,7 @@ pub fn detect_all(
                 Ok(Msg::Done) => finished += 1,
                 Err(_) => break,
             },
-            // A worker panicked: the supervisor escalated by cancelling the root.
+            // Interrupted, or a worker panicked and the supervisor escalated.
             recv(cancelled) -> _ => break,
         }
     }
@@ -168,6 +180,9 @@ pub fn detect_all(
     }
     if let Some(w) = report.timed_out().next() {
         return Err(CalibError::Worker(format!("{} did not stop", w.name)));
+    }
+    if let Some(cause) = root.cause() {
+        return Err(CalibError::Cancelled(cause.to_string()));
     }
     collect(paths, results)
 }

@@ -113,6 +113,9 @@ pub enum CalibError {
         #[source]
         source: opencv::Error,
     },
+    /// The run was cancelled (Ctrl-C) before it finished; nothing was written.
+    #[error("cancelled ({0}); no output written")]
+    Cancelled(String),
     /// A worker thread failed in a way that is not an input error (a panic).
     #[error("detection worker failed: {0}")]
     Worker(String),

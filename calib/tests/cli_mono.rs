@@ -358,3 +358,44 @@ fn bad_inputs_fail_cleanly_without_output() {
     std::fs::remove_dir_all(&out).unwrap();
     check.finish().unwrap();
 }
+
+#[test]
+fn ctrl_c_stops_the_run_without_output() {
+    let check = LeakCheck::new();
+    let (_, _, paths) = mono_set();
+    let dir = scratch("mono-sigint");
+    // Enough views that detection is still running when the signal arrives.
+    for i in 0..400 {
+        let src = &paths[i % paths.len()];
+        std::fs::hard_link(src, dir.join(format!("v{i:03}.png"))).unwrap();
+    }
+    let out = scratch("mono-sigint-out");
+    let yml = out.join("cam.yml");
+    let mut child = std::process::Command::new(BIN)
+        .args([s(&dir), "-b", "9x6", "-q", "-j", "1", "-o", s(&yml)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "calib-mono ignored SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    check.finish().unwrap();
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use framekeep_calib::cli::{finish, init_logging, report_error, BoardArgs};
+use framekeep_calib::cli::{finish, init_logging, interrupt_token, report_error, BoardArgs};
 use framekeep_calib::mono::Flags;
 use framekeep_calib::run::{run_mono, MonoOptions};
 
@@ -131,6 +131,7 @@ fn run() -> ExitCode {
         json: args.json,
         report: args.report,
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        cancel: interrupt_token("calib-mono"),
     };
     match run_mono(&opts) {
         Ok(outcome) => {

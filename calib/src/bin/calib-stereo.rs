@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use framekeep_calib::cli::{finish, init_logging, report_error, BoardArgs};
+use framekeep_calib::cli::{finish, init_logging, interrupt_token, report_error, BoardArgs};
 use framekeep_calib::error::CalibError;
 use framekeep_calib::run::{run_stereo, StereoInputs, StereoOptions};
 
@@ -95,6 +95,7 @@ fn run() -> ExitCode {
         json: args.json,
         preview: args.preview,
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        cancel: interrupt_token("calib-stereo"),
     };
     match run_stereo(&opts) {
         Ok(outcome) => {

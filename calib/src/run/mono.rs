@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use opencv::core::Point2f;
 
 use crate::board::Board;
-use crate::detect::{detect_all, DetectionSet};
+use framekeep_core::cancel::CancelToken;
+
+use crate::detect::{detect_all_cancellable, DetectionSet};
 use crate::error::{CalibError, Result};
 use crate::input::{resolve_images, view_name};
 use crate::mono::{calibrate, Flags, Intrinsics, MonoCalibration};
@@ -50,6 +52,8 @@ pub struct MonoOptions {
     pub report: Option<PathBuf>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Stops the run early (e.g. wired to Ctrl-C).
+    pub cancel: CancelToken,
 }
 
 /// What a successful run produced.
@@ -101,9 +105,10 @@ pub fn detect_views(
     board: &Board,
     workers: usize,
     progress: bool,
+    cancel: &CancelToken,
 ) -> Result<DetectionSet> {
     let bar = progress_bar(paths.len(), progress);
-    let set = detect_all(paths, board, workers, |d| {
+    let set = detect_all_cancellable(paths, board, workers, cancel, |d| {
         bar.set_message(view_name(&d.path));
         bar.inc(1);
     });
@@ -129,7 +134,13 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
     };
     let paths = collect_inputs(&opts.inputs)?;
     let started = std::time::Instant::now();
-    let set = detect_views(&paths, &opts.board, opts.workers, opts.progress)?;
+    let set = detect_views(
+        &paths,
+        &opts.board,
+        opts.workers,
+        opts.progress,
+        &opts.cancel,
+    )?;
     tracing::debug!(views = paths.len(), workers = opts.workers, elapsed = ?started.elapsed(), "detection done");
     let started = std::time::Instant::now();
     let mut skipped: Vec<String> = set
@@ -222,6 +233,9 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
         dropped,
         summary,
     };
+    if let Some(cause) = opts.cancel.cause() {
+        return Err(CalibError::Cancelled(cause.to_string()));
+    }
     write_mono_outputs(opts, &outcome, &views)?;
     Ok(outcome)
 }

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use framekeep_core::cancel::CancelToken;
+
 use crate::board::Board;
 use crate::error::{CalibError, Result};
 use crate::input::{resolve_images, view_name};
@@ -58,6 +60,8 @@ pub struct StereoOptions {
     pub preview: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
+    /// Stops the run early (e.g. wired to Ctrl-C).
+    pub cancel: CancelToken,
 }
 
 /// What a successful stereo run produced.
@@ -110,8 +114,20 @@ pub fn run_stereo(opts: &StereoOptions) -> Result<StereoOutcome> {
             right_spec,
         });
     }
-    let ls = detect_views(&left, &opts.board, opts.workers, opts.progress)?;
-    let rs = detect_views(&right, &opts.board, opts.workers, opts.progress)?;
+    let ls = detect_views(
+        &left,
+        &opts.board,
+        opts.workers,
+        opts.progress,
+        &opts.cancel,
+    )?;
+    let rs = detect_views(
+        &right,
+        &opts.board,
+        opts.workers,
+        opts.progress,
+        &opts.cancel,
+    )?;
     if ls.image_size != rs.image_size {
         return Err(CalibError::SizeMismatch {
             path: right[0].clone(),
@@ -166,6 +182,9 @@ pub fn run_stereo(opts: &StereoOptions) -> Result<StereoOutcome> {
         skipped,
         summary,
     };
+    if let Some(cause) = opts.cancel.cause() {
+        return Err(CalibError::Cancelled(cause.to_string()));
+    }
     let mut staging = Staging::new();
     let yaml = staging.stage(&opts.output)?;
     let json = opts.json.as_deref().map(|p| staging.stage(p)).transpose()?;
