@@ -399,7 +399,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
 
     let frames = report.element("convert").map_or(0, |s| s.frames_out);
     let lat = latency.lock().unwrap().clone();
-    let cam = camera_stats.lock().unwrap().clone();
+    let cam = *camera_stats.lock().unwrap();
     let (dropped, copied) = match &cam {
         Some(s) => (s.dropped + report.dropped(), s.copied),
         None => (report.dropped(), 0),

@@ -38,17 +38,20 @@ pub(crate) fn watch(pool: &Arc<PoolShared>) {
 
 fn run() {
     let list = WATCHED.get().expect("initialised before the thread starts");
+    // Reused every tick: the monitor allocates nothing in steady state.
+    let mut pools: Vec<Arc<PoolShared>> = Vec::new();
     loop {
         std::thread::sleep(TICK);
-        let pools: Vec<Arc<PoolShared>> = {
+        {
             let mut l = list.lock();
             l.retain(|w| w.strong_count() > 0);
-            l.iter().filter_map(Weak::upgrade).collect()
-        };
-        for pool in pools {
+            pools.extend(l.iter().filter_map(Weak::upgrade));
+        }
+        for pool in &pools {
             if !pool.closed.load(std::sync::atomic::Ordering::Acquire) {
                 pool.check_leaks("periodic check");
             }
         }
+        pools.clear();
     }
 }

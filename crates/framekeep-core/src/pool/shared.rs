@@ -404,6 +404,16 @@ impl PoolShared {
             .collect()
     }
 
+    /// Calls `f` for every buffer alive now, without allocating (the monitor
+    /// runs this every tick). `f` must not allocate buffers of this pool.
+    fn for_each_buffer(&self, mut f: impl FnMut(&Arc<Buffer>)) {
+        for weak in self.registry.lock().iter() {
+            if let Some(buf) = weak.upgrade() {
+                f(&buf);
+            }
+        }
+    }
+
     /// Snapshots of every checked-out buffer, oldest first.
     pub(crate) fn leases(&self) -> Vec<LeaseInfo> {
         let now = coarse_now();
@@ -427,9 +437,9 @@ impl PoolShared {
             return;
         }
         let mut freed_capacity = false;
-        for buf in self.buffers() {
+        self.for_each_buffer(|buf| {
             let Some(age) = buf.lease.age_nanos(now) else {
-                continue;
+                return;
             };
             let id = buf.lease.id();
             if threshold.is_some_and(|t| age >= t) && buf.lease.mark_warned(id) {
@@ -441,7 +451,7 @@ impl PoolShared {
                 }
             }
             if write_off.is_some_and(|w| age >= w)
-                && self.counts(&buf)
+                && self.counts(buf)
                 && !buf.lease.written_off.swap(true, Ordering::AcqRel)
             {
                 self.live.fetch_sub(1, Ordering::AcqRel);
@@ -450,7 +460,7 @@ impl PoolShared {
                 tracing::warn!(pool = self.opts.name, lease = id, age_ms = age / 1_000_000,
                     "frame lease written off: its capacity is replaced and the buffer is freed if it returns");
             }
-        }
+        });
         if freed_capacity && self.waiters.load(Ordering::SeqCst) > 0 {
             self.wake_all();
         }
@@ -458,11 +468,13 @@ impl PoolShared {
 
     /// Bytes held by checked-out buffers.
     pub(crate) fn bytes_in_use(&self) -> usize {
-        self.buffers()
-            .iter()
-            .filter(|b| b.lease.id() != 0)
-            .map(|b| b.capacity())
-            .sum()
+        let mut bytes = 0;
+        self.for_each_buffer(|b| {
+            if b.lease.id() != 0 {
+                bytes += b.capacity();
+            }
+        });
+        bytes
     }
 
     /// Reports a change of memory level (warn / critical), once per change.
