@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use framekeep::core::cancel::CancelToken;
+use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::pattern::BAR_COLOURS;
@@ -120,14 +120,34 @@ impl X {
         Rgb::from_ppm(&out.stdout)
     }
 
-    /// Focuses the window called `title` and types `key` into it.
-    fn key(&self, title: &str, key: &str) {
+    /// Sends `WM_DELETE_WINDOW` to the window called `title`, as a window manager's close
+    /// button does (Xvfb has no window manager; xdotool 3.2016 cannot send it).
+    fn close_window(&self, title: &str) {
+        let id = self.window_id(title);
+        let script =
+            std::env::temp_dir().join(format!("framekeep-wmdelete-{}.py", std::process::id()));
+        std::fs::write(&script, WM_DELETE_PY).unwrap();
+        let out = self.tool(PYTHON, &[script.to_str().unwrap(), &id]);
+        let _ = std::fs::remove_file(&script);
+        assert!(
+            out.status.success(),
+            "WM_DELETE_WINDOW: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn window_id(&self, title: &str) -> String {
         let ids = self.tool("xdotool", &["search", "--name", title]);
         let id = String::from_utf8_lossy(&ids.stdout)
             .lines()
             .next()
             .map(str::to_string);
-        let id = id.unwrap_or_else(|| panic!("no window named {title:?}"));
+        id.unwrap_or_else(|| panic!("no window named {title:?}"))
+    }
+
+    /// Focuses the window called `title` and types `key` into it.
+    fn key(&self, title: &str, key: &str) {
+        let id = self.window_id(title);
         self.tool("xdotool", &["windowfocus", "--sync", &id]);
         let out = self.tool("xdotool", &["key", key]);
         assert!(
@@ -261,6 +281,21 @@ fn wait_for_bars(x: &X, tol: u8) -> (usize, usize, usize, Rgb) {
 /// display must end before the harness stops Xvfb.
 #[test]
 fn in_process_display_shows_the_pattern_and_quits_on_q() {
+    run_scenario("q");
+}
+
+/// Closing the window (the `WM_DELETE_WINDOW` message a window manager's close button
+/// sends) cancels the root token with `Cause::Closed`.
+#[test]
+fn in_process_display_closing_the_window_cancels() {
+    if !Path::new(PYTHON).exists() {
+        eprintln!("SKIPPED: {PYTHON} is needed to send WM_DELETE_WINDOW (no window manager)");
+        return;
+    }
+    run_scenario("close");
+}
+
+fn run_scenario(scenario: &str) {
     if let Some(missing) = tools_missing() {
         eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
         return;
@@ -275,7 +310,7 @@ fn in_process_display_shows_the_pattern_and_quits_on_q() {
         ])
         .args(["--test-threads", "1"])
         .env("DISPLAY", &server.x.display)
-        .env(CHILD_ENV, "1")
+        .env(CHILD_ENV, scenario)
         .env_remove("QT_QPA_PLATFORM")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -313,13 +348,43 @@ fn in_process_display_shows_the_pattern_and_quits_on_q() {
 
 const CHILD_ENV: &str = "FRAMEKEEP_XVFB_CHILD";
 
+/// Debian's Python (ctypes and libX11 are always there with Qt).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Sends a `WM_PROTOCOLS`/`WM_DELETE_WINDOW` client message to window `argv[1]`.
+const WM_DELETE_PY: &str = r#"
+import ctypes, sys
+x = ctypes.CDLL("libX11.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XInternAtom.restype = ctypes.c_ulong
+x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+class ClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong),
+                ("message_type", ctypes.c_ulong), ("format", ctypes.c_int),
+                ("data", ctypes.c_long * 5)]
+class XEvent(ctypes.Union):
+    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+d = x.XOpenDisplay(None)
+if not d:
+    sys.exit("no display")
+ev = XEvent()
+ev.xclient.type = 33  # ClientMessage
+ev.xclient.window = int(sys.argv[1])
+ev.xclient.message_type = x.XInternAtom(d, b"WM_PROTOCOLS", 0)
+ev.xclient.format = 32
+ev.xclient.data[0] = x.XInternAtom(d, b"WM_DELETE_WINDOW", 0)
+x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                         ctypes.POINTER(XEvent)]
+x.XSendEvent(d, int(sys.argv[1]), 0, 0, ctypes.byref(ev))
+x.XFlush(ctypes.c_void_p(d))
+x.XCloseDisplay(ctypes.c_void_p(d))
+"#;
+
 #[test]
 #[ignore = "run by in_process_display_shows_the_pattern_and_quits_on_q under Xvfb"]
 fn xvfb_child_display_scenario() {
-    assert!(
-        std::env::var_os(CHILD_ENV).is_some(),
-        "run through in_process_display_shows_the_pattern_and_quits_on_q"
-    );
+    let scenario = std::env::var(CHILD_ENV).expect("run through run_scenario");
     let x = X {
         display: std::env::var("DISPLAY").expect("DISPLAY set by the parent"),
     };
@@ -357,10 +422,31 @@ fn xvfb_child_display_scenario() {
         "checkerboard below"
     );
 
-    x.key(title, "q");
-    assert!(display.wait_closed(BOUND), "q closes the display");
-    assert_eq!(display.closed(), Some(DisplayClosed::Key(i32::from(b'q'))));
-    assert!(root.is_cancelled(), "q cancels the pipeline's root token");
+    if scenario == "q" {
+        x.key(title, "q");
+        assert!(display.wait_closed(BOUND), "q closes the display");
+        assert_eq!(display.closed(), Some(DisplayClosed::Key(i32::from(b'q'))));
+        assert_eq!(
+            root.cause(),
+            Some(Cause::Shutdown),
+            "q cancels the root token"
+        );
+    } else {
+        x.close_window(title);
+        assert!(
+            display.wait_closed(BOUND),
+            "closing the window closes the display"
+        );
+        assert_eq!(
+            display.closed(),
+            Some(DisplayClosed::WindowClosed(title.into()))
+        );
+        assert_eq!(
+            root.cause(),
+            Some(Cause::Closed),
+            "closing cancels the root token"
+        );
+    }
     assert!(pipeline.wait(BOUND));
     let report = pipeline.shutdown();
     assert!(report.is_clean(), "{report}");
