@@ -413,7 +413,7 @@ fn case_held_copies(rig: &dyn Rig) -> CaseResult {
 fn case_latest_only(rig: &dyn Rig) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(fast()).latest_only(true))?;
     let a = st.next_frame().map_err(s)?.sequence();
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(300));
     let b = st.next_frame().map_err(s)?.sequence();
     ensure!(
         st.queued() == st.buffer_count(),
@@ -424,7 +424,7 @@ fn case_latest_only(rig: &dyn Rig) -> CaseResult {
     let stats = st.close().map_err(s)?;
     ensure!(
         stats.skipped >= 1,
-        "nothing skipped after a 150 ms pause: {stats}"
+        "nothing skipped after a 300 ms pause: {stats}"
     );
     ensure!(b > a + 1, "latest frame {b} right after {a}");
     Ok(format!("{a} -> {b}, {stats}"))

@@ -20,7 +20,12 @@
 //!   threshold, gap and error accounting, cancellation, ordered stop.
 //! * [`list_devices`], [`open_device`]: finding cameras by path, name or bus.
 //! * [`conformance`]: checks any device/stream pair must pass; run against the fake in unit
-//!   tests and against the kernel's vivid driver in a VM (`tests/vivid.rs`).
+//!   tests and against the kernel's vivid driver in a VM (`tests/vivid.rs`, harness in
+//!   `vm/`, see `vm/README.md`). CPU cost against a bare `v4l` loop: `BENCHMARKS.md`.
+//!
+//! A stream is also an [`Iterator`] of `Result<Frame>` that ends on cancel or stop, and
+//! held driver buffers appear in the framekeep ledger (kind `FRAME`, named
+//! `v4l2 buffer (/dev/videoN)`), so a `LeakCheck` catches a frame kept too long.
 //!
 //! Multi-planar formats (NV12M and other `*_MPLANE` types) are not supported: the `v4l`
 //! crate's format API is single-planar only; NV12 in one buffer is.
