@@ -201,3 +201,20 @@ pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
         i += 2 + len;
     }
 }
+
+/// As a pipeline stage, a converter turns every frame into BGR24 (BGR frames pass
+/// through without a copy); the input frame is released as soon as it is converted.
+impl framekeep_core::pipeline::Stage for BgrConverter {
+    fn process(
+        &mut self,
+        frame: Frame,
+        out: &mut framekeep_core::pipeline::Output<'_>,
+    ) -> Result<(), framekeep_core::pipeline::StageError> {
+        let bgr = self.convert(&frame).map_err(|e| match e {
+            CvError::Acquire(a) => framekeep_core::pipeline::StageError::Acquire(a),
+            e => framekeep_core::pipeline::StageError::failed(format!("BGR conversion: {e}")),
+        })?;
+        drop(frame);
+        out.emit(bgr)
+    }
+}

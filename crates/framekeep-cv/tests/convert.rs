@@ -174,3 +174,34 @@ fn unsupported_formats_are_typed_errors() {
     drop((uv, nv12));
     check.finish().unwrap();
 }
+
+#[test]
+fn a_converter_is_a_pipeline_stage() {
+    use framekeep_core::pipeline::pattern::decode_counter;
+    use framekeep_core::pipeline::{Link, PipelineBuilder, SyntheticSource};
+    use framekeep_cv::display::{Display, DisplayOptions, Headless};
+
+    let check = LeakCheck::new();
+    let source = SyntheticSource::builder(PixelFormat::Nv12, 64, 48)
+        .frames(12)
+        .build()
+        .unwrap();
+    let display = Display::open(DisplayOptions::new().headless(Headless::Record)).unwrap();
+    let window = display.window("converted").unwrap();
+    let stats = window.stats();
+    let pipeline = PipelineBuilder::new("convert")
+        .source("pattern", source)
+        .stage("bgr", Link::block(2), converter())
+        .sink("record", Link::block(2), window)
+        .start()
+        .unwrap();
+    assert!(pipeline.wait(Duration::from_secs(20)));
+    let report = pipeline.shutdown();
+    assert!(report.is_clean(), "{report}");
+    let last = stats.recorded().unwrap();
+    assert_eq!(last.format(), PixelFormat::Bgr24);
+    assert_eq!(decode_counter(&last), Some(11));
+    drop(last);
+    drop(display);
+    check.finish_within(Duration::from_secs(5)).unwrap();
+}

@@ -227,3 +227,19 @@ fn shapes_reject_what_opencv_cannot_hold() {
     };
     assert!(matches!(MatShape::of(&huge), Err(CvError::TooLarge { .. })));
 }
+
+#[test]
+fn tracked_mats_carry_a_creation_backtrace_when_enabled() {
+    let check = LeakCheck::new();
+    framekeep_core::ledger::Ledger::set_capture_backtraces(true);
+    let mat = TrackedMat::empty("with-backtrace").unwrap();
+    framekeep_core::ledger::Ledger::set_capture_backtraces(false);
+    let leaks = check.leaks();
+    let bt = leaks[0].backtrace.as_deref().expect("captured");
+    assert!(
+        bt.contains("tracked_mats_carry_a_creation_backtrace"),
+        "{bt}"
+    );
+    drop(mat);
+    check.finish().unwrap();
+}
