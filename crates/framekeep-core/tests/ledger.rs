@@ -15,6 +15,57 @@ use proptest::prelude::*;
 const CUSTOM: Kind = Kind::new("custom");
 
 #[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ledger>();
+    send_sync::<Tracked>();
+    send_sync::<LiveEntry>();
+    send_sync::<framekeep_core::ledger::LeakReport>();
+}
+
+#[test]
+fn reports_run_while_other_threads_register_and_drop() {
+    let ledger = Ledger::new();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let keeper = ledger.track(Kind::LEASE, "kept");
+    let churners: Vec<_> = (0..2)
+        .map(|t| {
+            let ledger = ledger.clone();
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut held = Vec::new();
+                let mut rounds = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && rounds < 200_000 {
+                    held.push(ledger.track(Kind::FRAME, if t == 0 { "even" } else { "odd" }));
+                    if held.len() > 50 {
+                        // Drop half, oldest first, so slots get reused out of order.
+                        held.drain(..25);
+                    }
+                    rounds += 1;
+                }
+                held.len()
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        let live = ledger.live();
+        assert!(live.iter().any(|e| e.id == keeper.id()));
+        for entry in &live {
+            match entry.kind {
+                k if k == Kind::FRAME => assert!(entry.name == "even" || entry.name == "odd"),
+                k => assert_eq!((k, entry.name.as_ref()), (Kind::LEASE, "kept")),
+            }
+        }
+        assert!(ledger.count(Kind::FRAME) <= 2 * 51);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let held: usize = churners.into_iter().map(|c| c.join().unwrap()).sum();
+    // The churners' tokens were dropped when their threads ended.
+    assert_eq!(ledger.count(Kind::FRAME), 0, "{held} were held at the end");
+    assert_eq!(ledger.live().len(), 1);
+}
+
+#[test]
 fn drop_and_untrack_remove_entries() {
     let ledger = Ledger::new();
     let a = ledger.track(Kind::FRAME, "a");
