@@ -17,6 +17,16 @@
 //!   no reader sees a torn write.
 //!
 //! Every view is registered in the [`Ledger`] as [`Kind::MAT`] while it lives.
+//!
+//! # The limits of "by construction"
+//!
+//! The `opencv` crate's safe API has a few calls that return an *owned* header aliasing
+//! their input, for any input, its own `BoxedRef<Mat>` included: the lazy expressions
+//! of `MatTraitConst::t`/`mul`/`inv` (`MatExpr`), `MatTraitConst::get_umat`, and
+//! `_InputArray::get_mat` on the array an input yields. framekeep never calls them on a
+//! view and cannot forbid them without hiding the `Mat` traits altogether; a caller who
+//! uses them must consume the result while the view lives, or deep-copy first
+//! (`try_clone`, [`TrackedMat::copy_of`](crate::TrackedMat::copy_of)).
 
 use std::ffi::c_void;
 
