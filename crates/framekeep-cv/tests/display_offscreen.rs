@@ -187,3 +187,53 @@ fn a_stuck_gui_does_not_hang_close() {
     );
     check.finish_within(Duration::from_secs(5)).unwrap();
 }
+
+/// A display that cannot keep up drops frames at its slot instead of holding them: a
+/// producer with a 3-buffer fail-fast pool (one in the slot, one being drawn, one being
+/// filled) never runs dry, however fast it goes.
+#[test]
+fn a_slow_display_never_backs_up_the_producer() {
+    use framekeep_core::frame::{FrameLayout, FrameMeta};
+    use framekeep_core::pipeline::Sink;
+    use framekeep_core::pool::{Exhausted, PoolOptions};
+
+    offscreen();
+    let check = LeakCheck::new();
+    let display = Display::open(
+        DisplayOptions::new()
+            .overlay(true)
+            .headless(Headless::Offscreen),
+    )
+    .unwrap();
+    let mut window = display.window("slow").unwrap();
+    let stats = window.stats();
+    let layout = FrameLayout::packed(PixelFormat::Bgr24, 640, 480).unwrap();
+    let pool = PoolOptions::new(layout)
+        .min_buffers(3)
+        .max_buffers(3)
+        .exhausted(Exhausted::FailFast)
+        .build()
+        .unwrap();
+    for i in 0..300u64 {
+        let mut frame = pool
+            .try_acquire("producer")
+            .expect("the display never holds more than 2");
+        frame.set_meta(FrameMeta {
+            sequence: i,
+            timestamp: Duration::ZERO,
+        });
+        window.consume(&frame).unwrap();
+    }
+    let snap = stats.snapshot();
+    assert_eq!(snap.received, 300);
+    assert!(snap.dropped > 0, "the producer outran the GUI: {snap:?}");
+    drop(window);
+    let report = display.close();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(
+        pool.stats().checked_out,
+        0,
+        "close released the frames it held"
+    );
+    check.finish_within(Duration::from_secs(5)).unwrap();
+}
