@@ -14,7 +14,11 @@
 //! slower thread's time divided by N (a pair's latency while the other thread does the
 //! same).
 //!
-//! Run: `cargo bench -p framekeep-core --bench ledger`.
+//! Run: `cargo bench -p framekeep-core --bench ledger`. On a busy 2-core machine the
+//! 2-thread figures mostly measure the scheduler (the two threads seldom run at the same
+//! time and wall time includes waiting for a core); for figures of the code itself, run
+//! the built bench binary under a real-time policy, e.g.
+//! `chrt -f 50 target/release/deps/ledger-* --bench --warm-up-time 0.2 --measurement-time 0.6`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
