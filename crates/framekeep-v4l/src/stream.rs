@@ -329,8 +329,15 @@ impl CaptureStream {
                     .get_or_insert(now + self.timeout)
                     .saturating_duration_since(now)
             };
-            if self.shared.table.lock().in_driver == 0 {
-                // Nothing queued (every re-queue failed): polling would spin or fail.
+            // Nothing queued can only follow failed re-queues (the copy threshold keeps at
+            // least one buffer queued otherwise), so the lock is taken only then.
+            if self
+                .shared
+                .needs_retry
+                .load(std::sync::atomic::Ordering::Acquire)
+                && self.shared.table.lock().in_driver == 0
+            {
+                // Nothing queued: polling would spin or fail.
                 if left.is_zero() {
                     return Err(CaptureError::Timeout(self.timeout));
                 }
