@@ -30,6 +30,9 @@ const MAX_POLL: Duration = Duration::from_millis(10);
 /// Dropping the guard panics with the report (unless the thread is already panicking);
 /// [`LeakCheck::finish`] returns it instead. The guard is not `Send`: it must end on the
 /// thread where it began, since it restores that thread's previous scope.
+///
+/// Checks nest: an inner `LeakCheck` opens its own scope, and what is created while it is
+/// current belongs to it alone (the outer check does not see it).
 #[must_use = "the check happens when the guard is finished or dropped"]
 pub struct LeakCheck {
     ledger: Ledger,

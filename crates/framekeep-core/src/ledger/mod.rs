@@ -166,7 +166,8 @@ impl Ledger {
     ///
     /// The entry records the calling thread, its [`current_scope`], the current checkpoint
     /// epoch, the time, and a backtrace if capture is on. A `&'static str` name is stored
-    /// without allocating.
+    /// without allocating; an owned name (and a backtrace) is kept until the slot is
+    /// reused by a later registration of the same thread.
     #[inline]
     pub fn track(&self, kind: Kind, name: impl Into<Cow<'static, str>>) -> Tracked {
         // Split here, where the caller's `into()` is visible: a static name then reaches
