@@ -6,7 +6,7 @@
 //! circle grid. The synthetic renderer uses the same geometry, so tests and tools agree.
 
 use opencv::core::{
-    KeyPoint, Point2f, Point3f, Ptr, Size, TermCriteria, TermCriteria_Type, Vector,
+    KeyPoint, Point2f, Point3f, Ptr, Size, TermCriteria, TermCriteria_Type, ToInputArray, Vector,
 };
 use opencv::features2d::{Feature2D, SimpleBlobDetector, SimpleBlobDetector_Params};
 use opencv::prelude::*;
@@ -114,7 +114,7 @@ impl Board {
     }
 
     /// Finds the board in an 8-bit grayscale image; `None` when it is not there.
-    pub fn detect(&self, gray: &Mat) -> Result<Option<Vec<Point2f>>> {
+    pub fn detect(&self, gray: &impl ToInputArray) -> Result<Option<Vec<Point2f>>> {
         let mut found = Vector::<Point2f>::new();
         let ok = match self.pattern {
             Pattern::Chessboard => {
@@ -250,7 +250,11 @@ fn blob_detector() -> Result<Ptr<Feature2D>> {
 /// True when every grid point sits on a detected blob. The grid finder can fill in a
 /// missing circle with an estimated position between its neighbours, which is not a
 /// measurement and would bias the calibration.
-fn on_blobs(gray: &Mat, detector: &mut Ptr<Feature2D>, points: &[Point2f]) -> Result<bool> {
+fn on_blobs(
+    gray: &impl ToInputArray,
+    detector: &mut Ptr<Feature2D>,
+    points: &[Point2f],
+) -> Result<bool> {
     let mut blobs = Vector::<KeyPoint>::new();
     detector
         .detect(gray, &mut blobs, &opencv::core::no_array())

@@ -21,7 +21,7 @@ use opencv::prelude::*;
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
-use crate::tracked::TrackedMat;
+use crate::tracked::{track, TrackedMat};
 
 /// The outcome of searching one view for the board.
 #[derive(Debug, Clone)]
@@ -68,10 +68,10 @@ pub fn load_gray(path: &std::path::Path) -> Result<TrackedMat> {
     let name = path
         .to_str()
         .ok_or_else(|| CalibError::InvalidArgument(format!("non UTF-8 path {}", path.display())))?;
-    let img = TrackedMat::new(
+    let img = track(
         imgcodecs::imread(name, imgcodecs::IMREAD_GRAYSCALE).cv("imread")?,
         "calib view",
-    );
+    )?;
     if img.empty() {
         return Err(CalibError::UnreadableImage {
             path: path.to_path_buf(),

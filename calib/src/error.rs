@@ -113,6 +113,9 @@ pub enum CalibError {
         #[source]
         source: opencv::Error,
     },
+    /// A framekeep-cv helper failed.
+    #[error("{0}")]
+    Cv(#[from] framekeep_cv::CvError),
     /// The run was cancelled (Ctrl-C) before it finished; nothing was written.
     #[error("cancelled ({0}); no output written")]
     Cancelled(String),

@@ -21,8 +21,9 @@
 //! `LeakCheck` sees anything a run leaves behind.
 //!
 //! Live device input (selection from a V4L2 stream, two devices for stereo) is not wired
-//! yet: it needs framekeep-v4l's capture stream and framekeep-cv's Mat views; the
-//! [`select::Selector`] it would drive is in place and tested.
+//! yet: it would feed framekeep-v4l capture frames, viewed as Mats through framekeep-cv,
+//! to [`board::Board::detect`] and [`select::Selector`] (both in place and tested), then
+//! calibrate the kept views like an image set.
 #![warn(missing_docs)]
 
 pub mod board;

@@ -12,7 +12,7 @@ use opencv::prelude::*;
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
 use crate::synth::Mat3;
-use crate::tracked::TrackedMat;
+use crate::tracked::{track, track_empty, TrackedMat};
 
 /// Calibration options, mirroring OpenCV's `CALIB_*` flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -90,22 +90,22 @@ pub struct Intrinsics {
 impl Intrinsics {
     /// The camera matrix as a tracked Mat.
     pub fn matrix_mat(&self) -> Result<TrackedMat> {
-        Ok(TrackedMat::new(
+        track(
             Mat::from_slice_2d(&self.camera_matrix).cv("camera matrix")?,
             "camera matrix",
-        ))
+        )
     }
 
     /// The distortion coefficients as a tracked 1xN Mat.
     pub fn dist_mat(&self) -> Result<TrackedMat> {
-        Ok(TrackedMat::new(
+        track(
             Mat::from_slice_2d(&[self.dist.as_slice()]).cv("distortion")?,
             "distortion coefficients",
-        ))
+        )
     }
 
     /// Reads a 3x3 camera matrix and a distortion vector out of OpenCV Mats.
-    pub fn from_mats(k: &Mat, d: &Mat) -> Result<Self> {
+    pub fn from_mats(k: &impl MatTraitConst, d: &impl MatTraitConst) -> Result<Self> {
         let mut camera_matrix = [[0.0; 3]; 3];
         for (r, row) in camera_matrix.iter_mut().enumerate() {
             for (c, v) in row.iter_mut().enumerate() {
@@ -121,17 +121,14 @@ impl Intrinsics {
 }
 
 /// All elements of a continuous f64 Mat, row by row.
-pub fn mat_to_vec(m: &Mat) -> Result<Vec<f64>> {
+pub fn mat_to_vec(m: &impl MatTraitConst) -> Result<Vec<f64>> {
     if m.empty() {
         return Ok(Vec::new());
     }
-    let cont = if m.is_continuous() {
-        None
-    } else {
-        Some(m.try_clone().cv("Mat::clone")?)
-    };
-    let src = cont.as_ref().unwrap_or(m);
-    let flat = src.reshape(1, 1).cv("Mat::reshape")?;
+    if !m.is_continuous() {
+        return mat_to_vec(&m.try_clone().cv("Mat::clone")?);
+    }
+    let flat = m.reshape(1, 1).cv("Mat::reshape")?;
     Ok(flat.data_typed::<f64>().cv("Mat::data_typed")?.to_vec())
 }
 
@@ -234,22 +231,22 @@ pub fn calibrate(
             (init.matrix_mat()?, init.dist_mat()?)
         }
     };
-    let mut rvecs = TrackedMat::empty("calib rvecs");
-    let mut tvecs = TrackedMat::empty("calib tvecs");
-    let mut std_in = TrackedMat::empty("calib std intrinsics");
-    let mut std_ex = TrackedMat::empty("calib std extrinsics");
-    let mut per_view = TrackedMat::empty("calib per-view errors");
+    let mut rvecs = track_empty("calib rvecs")?;
+    let mut tvecs = track_empty("calib tvecs")?;
+    let mut std_in = track_empty("calib std intrinsics")?;
+    let mut std_ex = track_empty("calib std extrinsics")?;
+    let mut per_view = track_empty("calib per-view errors")?;
     let rms = calib3d::calibrate_camera_extended(
         &object_vectors(board, views.len()),
         &image_vectors(views),
         image_size,
-        &mut *k,
-        &mut *d,
-        &mut *rvecs,
-        &mut *tvecs,
-        &mut *std_in,
-        &mut *std_ex,
-        &mut *per_view,
+        &mut k,
+        &mut d,
+        &mut rvecs,
+        &mut tvecs,
+        &mut std_in,
+        &mut std_ex,
+        &mut per_view,
         flags.bits(),
         criteria()?,
     )

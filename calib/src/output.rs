@@ -16,7 +16,7 @@ use opencv::prelude::*;
 
 use crate::error::{CalibError, CvContext, Result};
 use crate::mono::{Intrinsics, MonoCalibration};
-use crate::tracked::TrackedMat;
+use crate::tracked::{track, track_empty, TrackedMat};
 
 /// A set of output files staged in temporaries until [`Staging::commit`].
 #[derive(Debug, Default)]
@@ -141,11 +141,11 @@ impl Writer {
     }
 
     fn rows<R: AsRef<[f64]>>(&mut self, key: &str, rows: &[R]) -> Result<()> {
-        let m = TrackedMat::new(
+        let m = track(
             Mat::from_slice_2d(rows).cv("Mat::from_slice_2d")?,
             "yaml matrix",
-        );
-        core::write_mat(&mut self.fs, key, &*m).cv("FileStorage::write")
+        )?;
+        core::write_mat(&mut self.fs, key, &m).cv("FileStorage::write")
     }
 
     fn finish(mut self) -> Result<()> {
@@ -250,10 +250,10 @@ pub fn read_intrinsics(path: &Path, keys: (&str, &str)) -> Result<Intrinsics> {
         if node.is_none().cv("FileNode::isNone")? {
             return Err(bad(format!("no {key} entry")));
         }
-        let m = TrackedMat::new(
+        let m = track(
             node.mat().map_err(|e| bad(format!("{key}: {e}")))?,
             "read intrinsics",
-        );
+        )?;
         Ok(m)
     };
     let k = read(&fs, keys.0)?;
@@ -265,8 +265,8 @@ pub fn read_intrinsics(path: &Path, keys: (&str, &str)) -> Result<Intrinsics> {
     let d64 = if d.typ() == core::CV_64F {
         d
     } else {
-        let mut out = TrackedMat::empty("read distortion");
-        d.convert_to(&mut *out, core::CV_64F, 1.0, 0.0)
+        let mut out = track_empty("read distortion")?;
+        d.convert_to(&mut out, core::CV_64F, 1.0, 0.0)
             .cv("convertTo")?;
         out
     };

@@ -8,17 +8,26 @@
 
 use std::path::Path;
 
-use opencv::core::{self, Mat, Point, Point2f, Rect, Scalar, Size, CV_32F, CV_8U, CV_8UC3};
+use opencv::core::{
+    self, Mat, Point, Point2f, Rect, Scalar, Size, ToInputArray, ToInputOutputArray, CV_32F, CV_8U,
+    CV_8UC3,
+};
 use opencv::prelude::*;
 use opencv::{calib3d, imgcodecs, imgproc};
 
 use crate::error::{CalibError, CvContext, Result};
 use crate::mono::{MonoCalibration, STD_NAMES};
-use crate::tracked::TrackedMat;
+use crate::tracked::{track, track_empty, TrackedMat};
 
 const PANEL_H: i32 = 360;
 
-fn label(img: &mut Mat, text: &str, at: Point, scale: f64, color: Scalar) -> Result<()> {
+fn label(
+    img: &mut impl ToInputOutputArray,
+    text: &str,
+    at: Point,
+    scale: f64,
+    color: Scalar,
+) -> Result<()> {
     imgproc::put_text(
         img,
         text,
@@ -33,13 +42,13 @@ fn label(img: &mut Mat, text: &str, at: Point, scale: f64, color: Scalar) -> Res
     .cv("putText")
 }
 
-fn fit_height(src: &Mat) -> Result<TrackedMat> {
+fn fit_height(src: &(impl ToInputArray + MatTraitConst)) -> Result<TrackedMat> {
     let s = src.size().cv("Mat::size")?;
     let w = ((s.width as f64) * PANEL_H as f64 / s.height.max(1) as f64).round() as i32;
-    let mut out = TrackedMat::empty("report panel");
+    let mut out = track_empty("report panel")?;
     imgproc::resize(
         src,
-        &mut *out,
+        &mut out,
         Size::new(w.max(1), PANEL_H),
         0.0,
         0.0,
@@ -53,10 +62,10 @@ fn fit_height(src: &Mat) -> Result<TrackedMat> {
 pub fn coverage_heatmap(size: Size, corners: &[&[Point2f]]) -> Result<TrackedMat> {
     let scale = 4;
     let (w, h) = ((size.width / scale).max(1), (size.height / scale).max(1));
-    let mut acc = TrackedMat::new(
+    let mut acc = track(
         Mat::new_rows_cols_with_default(h, w, CV_32F, 0.into()).cv("Mat::new")?,
         "heatmap accumulator",
-    );
+    )?;
     for view in corners {
         for p in view.iter() {
             let (x, y) = ((p.x as i32) / scale, (p.y as i32) / scale);
@@ -65,21 +74,21 @@ pub fn coverage_heatmap(size: Size, corners: &[&[Point2f]]) -> Result<TrackedMat
             }
         }
     }
-    let mut blurred = TrackedMat::empty("heatmap blurred");
+    let mut blurred = track_empty("heatmap blurred")?;
     let sigma = (w.max(h) as f64 / 40.0).max(1.0);
     imgproc::gaussian_blur(
-        &*acc,
-        &mut *blurred,
+        &acc,
+        &mut blurred,
         Size::new(0, 0),
         sigma,
         sigma,
         core::BORDER_CONSTANT,
     )
     .cv("GaussianBlur")?;
-    let mut gray = TrackedMat::empty("heatmap 8-bit");
+    let mut gray = track_empty("heatmap 8-bit")?;
     core::normalize(
-        &*blurred,
-        &mut *gray,
+        &blurred,
+        &mut gray,
         0.0,
         255.0,
         core::NORM_MINMAX,
@@ -87,8 +96,8 @@ pub fn coverage_heatmap(size: Size, corners: &[&[Point2f]]) -> Result<TrackedMat
         &core::no_array(),
     )
     .cv("normalize")?;
-    let mut color = TrackedMat::empty("heatmap color");
-    imgproc::apply_color_map(&*gray, &mut *color, imgproc::COLORMAP_JET).cv("applyColorMap")?;
+    let mut color = track_empty("heatmap color")?;
+    imgproc::apply_color_map(&gray, &mut color, imgproc::COLORMAP_JET).cv("applyColorMap")?;
     let mut panel = fit_height(&color)?;
     label(
         &mut panel,
@@ -103,10 +112,10 @@ pub fn coverage_heatmap(size: Size, corners: &[&[Point2f]]) -> Result<TrackedMat
 /// Bar chart of per-view errors with the median (green) and outlier limit (red).
 pub fn error_bars(cal: &MonoCalibration, outlier_k: f64) -> Result<TrackedMat> {
     let (w, h) = (480, PANEL_H);
-    let mut img = TrackedMat::new(
+    let mut img = track(
         Mat::new_rows_cols_with_default(h, w, CV_8UC3, Scalar::all(255.0)).cv("Mat::new")?,
         "error bars",
-    );
+    )?;
     let median = cal.median_error();
     let limit = outlier_k * median;
     let max = cal
@@ -129,7 +138,7 @@ pub fn error_bars(cal: &MonoCalibration, outlier_k: f64) -> Result<TrackedMat> {
         };
         let y = y_of(v.error);
         let rect = Rect::new(x + 1, y, (slot - 2).max(1), (bottom - y).max(1));
-        imgproc::rectangle(&mut *img, rect, color, -1, imgproc::LINE_8, 0).cv("rectangle")?;
+        imgproc::rectangle(&mut img, rect, color, -1, imgproc::LINE_8, 0).cv("rectangle")?;
     }
     for (value, color) in [
         (median, Scalar::new(0.0, 160.0, 0.0, 0.0)),
@@ -137,7 +146,7 @@ pub fn error_bars(cal: &MonoCalibration, outlier_k: f64) -> Result<TrackedMat> {
     ] {
         let y = y_of(value);
         imgproc::line(
-            &mut *img,
+            &mut img,
             Point::new(left, y),
             Point::new(right, y),
             color,
@@ -155,10 +164,10 @@ pub fn error_bars(cal: &MonoCalibration, outlier_k: f64) -> Result<TrackedMat> {
 /// A view undistorted with the calibration, labelled.
 pub fn undistorted_sample(cal: &MonoCalibration, path: &Path) -> Result<TrackedMat> {
     let name = path.to_str().unwrap_or_default();
-    let img = TrackedMat::new(
+    let img = track(
         imgcodecs::imread(name, imgcodecs::IMREAD_COLOR).cv("imread")?,
         "report sample",
-    );
+    )?;
     if img.empty() {
         return Err(CalibError::UnreadableImage {
             path: path.to_path_buf(),
@@ -166,8 +175,8 @@ pub fn undistorted_sample(cal: &MonoCalibration, path: &Path) -> Result<TrackedM
     }
     let k = cal.intrinsics.matrix_mat()?;
     let d = cal.intrinsics.dist_mat()?;
-    let mut und = TrackedMat::empty("report undistorted");
-    calib3d::undistort(&*img, &mut *und, &*k, &*d, &*k).cv("undistort")?;
+    let mut und = track_empty("report undistorted")?;
+    calib3d::undistort(&img, &mut und, &k, &d, &k).cv("undistort")?;
     let mut panel = fit_height(&und)?;
     label(
         &mut panel,
@@ -180,18 +189,18 @@ pub fn undistorted_sample(cal: &MonoCalibration, path: &Path) -> Result<TrackedM
 }
 
 /// Places panels side by side.
-pub fn side_by_side(panels: &[&Mat]) -> Result<TrackedMat> {
+pub fn side_by_side(panels: &[&TrackedMat]) -> Result<TrackedMat> {
     let width: i32 = panels.iter().map(|p| p.cols()).sum();
     let height = panels.iter().map(|p| p.rows()).max().unwrap_or(1);
-    let mut canvas = TrackedMat::new(
+    let mut canvas = track(
         Mat::new_rows_cols_with_default(height, width.max(1), CV_8UC3, Scalar::all(0.0))
             .cv("Mat::new")?,
         "report canvas",
-    );
+    )?;
     let mut x = 0;
     for p in panels {
         let rect = Rect::new(x, 0, p.cols(), p.rows());
-        let mut dst = Mat::roi_mut(&mut *canvas, rect).cv("Mat::roi")?;
+        let mut dst = Mat::roi_mut(&mut canvas, rect).cv("Mat::roi")?;
         p.copy_to(&mut dst).cv("copyTo")?;
         x += p.cols();
     }
@@ -199,7 +208,7 @@ pub fn side_by_side(panels: &[&Mat]) -> Result<TrackedMat> {
 }
 
 /// Writes `img` to `path` (format from its extension).
-pub fn write_image(path: &Path, img: &Mat) -> Result<()> {
+pub fn write_image(path: &Path, img: &impl ToInputArray) -> Result<()> {
     let name = path.to_str().unwrap_or_default();
     if imgcodecs::imwrite(name, img, &core::Vector::new()).cv("imwrite")? {
         Ok(())

@@ -17,7 +17,7 @@ use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
 use crate::mono::{self, calibrate, image_vectors, mat_to_vec, object_vectors, Flags, Intrinsics};
 use crate::synth::Mat3;
-use crate::tracked::TrackedMat;
+use crate::tracked::{track, track_empty, TrackedMat};
 
 /// One detected pair: name and the board features in the left and right image.
 pub type Pair = (String, Vec<Point2f>, Vec<Point2f>);
@@ -65,7 +65,7 @@ pub struct StereoCalibration {
     pub per_pair_errors: Vec<[f64; 2]>,
 }
 
-fn to_rows<const C: usize>(m: &Mat, rows: usize) -> Result<Vec<[f64; C]>> {
+fn to_rows<const C: usize>(m: &impl MatTraitConst, rows: usize) -> Result<Vec<[f64; C]>> {
     let v = mat_to_vec(m)?;
     if v.len() != rows * C {
         return Err(CalibError::Worker(format!(
@@ -82,7 +82,7 @@ fn to_rows<const C: usize>(m: &Mat, rows: usize) -> Result<Vec<[f64; C]>> {
         .collect())
 }
 
-fn mat3(m: &Mat) -> Result<Mat3> {
+fn mat3(m: &impl MatTraitConst) -> Result<Mat3> {
     let r = to_rows::<3>(m, 3)?;
     Ok([r[0], r[1], r[2]])
 }
@@ -123,11 +123,11 @@ pub fn calibrate_stereo(
     let right = seed(seeds.1, &right_views)?;
     let (mut m1, mut d1) = (left.matrix_mat()?, left.dist_mat()?);
     let (mut m2, mut d2) = (right.matrix_mat()?, right.dist_mat()?);
-    let mut r = TrackedMat::empty("stereo R");
-    let mut t = TrackedMat::empty("stereo T");
-    let mut e = TrackedMat::empty("stereo E");
-    let mut f = TrackedMat::empty("stereo F");
-    let mut per_view = TrackedMat::empty("stereo per-view errors");
+    let mut r = track_empty("stereo R")?;
+    let mut t = track_empty("stereo T")?;
+    let mut e = track_empty("stereo E")?;
+    let mut f = track_empty("stereo F")?;
+    let mut per_view = track_empty("stereo per-view errors")?;
     let flags = if fix_intrinsic {
         calib3d::CALIB_FIX_INTRINSIC
     } else {
@@ -139,40 +139,46 @@ pub fn calibrate_stereo(
         &object_vectors(board, pairs.len()),
         &img1,
         &img2,
-        &mut *m1,
-        &mut *d1,
-        &mut *m2,
-        &mut *d2,
+        &mut m1,
+        &mut d1,
+        &mut m2,
+        &mut d2,
         image_size,
-        &mut *r,
-        &mut *t,
-        &mut *e,
-        &mut *f,
-        &mut *per_view,
+        &mut r,
+        &mut t,
+        &mut e,
+        &mut f,
+        &mut per_view,
         flags,
         mono::criteria()?,
     )
     .cv("stereoCalibrate")?;
-    let epipolar_error = epipolar_error(&img1, &img2, (&m1, &d1), (&m2, &d2), &f)?;
-    let mut r1 = TrackedMat::empty("stereo R1");
-    let mut r2 = TrackedMat::empty("stereo R2");
-    let mut p1 = TrackedMat::empty("stereo P1");
-    let mut p2 = TrackedMat::empty("stereo P2");
-    let mut q = TrackedMat::empty("stereo Q");
+    let epipolar_error = epipolar_error(
+        &img1,
+        &img2,
+        (m1.mat(), d1.mat()),
+        (m2.mat(), d2.mat()),
+        f.mat(),
+    )?;
+    let mut r1 = track_empty("stereo R1")?;
+    let mut r2 = track_empty("stereo R2")?;
+    let mut p1 = track_empty("stereo P1")?;
+    let mut p2 = track_empty("stereo P2")?;
+    let mut q = track_empty("stereo Q")?;
     let (mut roi1, mut roi2) = (Rect::default(), Rect::default());
     calib3d::stereo_rectify(
-        &*m1,
-        &*d1,
-        &*m2,
-        &*d2,
+        &m1,
+        &d1,
+        &m2,
+        &d2,
         image_size,
-        &*r,
-        &*t,
-        &mut *r1,
-        &mut *r2,
-        &mut *p1,
-        &mut *p2,
-        &mut *q,
+        &r,
+        &t,
+        &mut r1,
+        &mut r2,
+        &mut p1,
+        &mut p2,
+        &mut q,
         calib3d::CALIB_ZERO_DISPARITY,
         alpha,
         image_size,
@@ -259,30 +265,28 @@ fn rectify(
     size: Size,
 ) -> Result<TrackedMat> {
     let name = path.to_str().unwrap_or_default();
-    let img = TrackedMat::new(
+    let img = track(
         imgcodecs::imread(name, imgcodecs::IMREAD_COLOR).cv("imread")?,
         "stereo preview input",
-    );
+    )?;
     if img.empty() {
         return Err(CalibError::UnreadableImage {
             path: path.to_path_buf(),
         });
     }
     let (k, d) = (cam.matrix_mat()?, cam.dist_mat()?);
-    let rm = TrackedMat::new(Mat::from_slice_2d(r).cv("R")?, "rectification R");
-    let pm = TrackedMat::new(Mat::from_slice_2d(p).cv("P")?, "rectification P");
-    let mut map1 = TrackedMat::empty("rectify map1");
-    let mut map2 = TrackedMat::empty("rectify map2");
-    calib3d::init_undistort_rectify_map(
-        &*k, &*d, &*rm, &*pm, size, CV_16SC2, &mut *map1, &mut *map2,
-    )
-    .cv("initUndistortRectifyMap")?;
-    let mut out = TrackedMat::empty("rectified view");
+    let rm = track(Mat::from_slice_2d(r).cv("R")?, "rectification R")?;
+    let pm = track(Mat::from_slice_2d(p).cv("P")?, "rectification P")?;
+    let mut map1 = track_empty("rectify map1")?;
+    let mut map2 = track_empty("rectify map2")?;
+    calib3d::init_undistort_rectify_map(&k, &d, &rm, &pm, size, CV_16SC2, &mut map1, &mut map2)
+        .cv("initUndistortRectifyMap")?;
+    let mut out = track_empty("rectified view")?;
     imgproc::remap(
-        &*img,
-        &mut *out,
-        &*map1,
-        &*map2,
+        &img,
+        &mut out,
+        &map1,
+        &map2,
         imgproc::INTER_LINEAR,
         opencv::core::BORDER_CONSTANT,
         Scalar::all(0.0),
@@ -303,7 +307,7 @@ pub fn rectified_preview(cal: &StereoCalibration, left: &Path, right: &Path) -> 
     let mut y = step / 2;
     while y < cal.image_height {
         imgproc::line(
-            &mut *canvas,
+            &mut canvas,
             opencv::core::Point::new(0, y),
             opencv::core::Point::new(width - 1, y),
             Scalar::new(0.0, 220.0, 0.0, 0.0),

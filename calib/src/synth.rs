@@ -12,13 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
+use opencv::calib3d;
 use opencv::core::{Mat, Point2d, TermCriteria, TermCriteria_Type, Vector, CV_8UC1};
 use opencv::prelude::*;
-use opencv::{calib3d, imgcodecs};
 
 use crate::board::{Board, Pattern};
 use crate::error::{CalibError, CvContext, Result};
-use crate::tracked::TrackedMat;
+use crate::tracked::{track, TrackedMat};
 
 /// A 3x3 matrix, row-major.
 pub type Mat3 = [[f64; 3]; 3];
@@ -266,14 +266,14 @@ impl Renderer {
                 src.push(Point2d::new(i as f64 - 0.5, j as f64 - 0.5));
             }
         }
-        let k = TrackedMat::new(
+        let k = track(
             Mat::from_slice_2d(&camera.matrix()).cv("camera matrix")?,
             "synth camera matrix",
-        );
-        let d = TrackedMat::new(
+        )?;
+        let d = track(
             Mat::from_slice_2d(&[camera.dist]).cv("distortion")?,
             "synth distortion",
-        );
+        )?;
         let mut dst = Vector::<Point2d>::new();
         let criteria = TermCriteria::new(
             (TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32),
@@ -284,8 +284,8 @@ impl Renderer {
         calib3d::undistort_points_iter(
             &src,
             &mut dst,
-            &*k,
-            &*d,
+            &k,
+            &d,
             &opencv::core::no_array(),
             &opencv::core::no_array(),
             criteria,
@@ -325,11 +325,11 @@ impl Renderer {
             CalibError::InvalidArgument("degenerate synthetic pose (board seen edge-on)".into())
         })?;
         let extent = board_extent(board);
-        let mut img = TrackedMat::new(
+        let mut img = track(
             Mat::new_rows_cols_with_default(h as i32, w as i32, CV_8UC1, 0.into())
                 .cv("Mat::new")?,
             "synth view",
-        );
+        )?;
         let data = img.data_bytes_mut().cv("Mat::data_bytes_mut")?;
         let stride = w + 1;
         let sample = |nx: f64, ny: f64| -> f32 {
@@ -557,20 +557,6 @@ impl StereoRig {
     }
 }
 
-fn write_png(path: &Path, img: &Mat) -> Result<()> {
-    let ok =
-        imgcodecs::imwrite(path.to_str().unwrap_or_default(), img, &Vector::new()).cv("imwrite")?;
-    if ok {
-        Ok(())
-    } else {
-        Err(CalibError::Io {
-            action: "cannot write",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("imwrite failed"),
-        })
-    }
-}
-
 fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| CalibError::Io {
         action: "cannot create directory",
@@ -594,7 +580,7 @@ pub fn write_mono_set(
     let mut paths = Vec::with_capacity(n);
     for (i, pose) in poses.iter().enumerate() {
         let path = dir.join(format!("view_{i:02}.png"));
-        write_png(&path, &*renderer.render(board, pose)?)?;
+        crate::report::write_image(&path, &renderer.render(board, pose)?)?;
         paths.push(path);
     }
     Ok((paths, poses))
@@ -622,8 +608,8 @@ pub fn write_stereo_set(
     for (i, pose) in poses.iter().enumerate() {
         let l = dir.join(format!("left_{i:02}.png"));
         let r = dir.join(format!("right_{i:02}.png"));
-        write_png(&l, &*left.render(board, pose)?)?;
-        write_png(&r, &*right.render(board, &rig.right_pose(pose))?)?;
+        crate::report::write_image(&l, &left.render(board, pose)?)?;
+        crate::report::write_image(&r, &right.render(board, &rig.right_pose(pose))?)?;
         lp.push(l);
         rp.push(r);
     }

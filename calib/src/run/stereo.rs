@@ -198,7 +198,7 @@ pub fn run_stereo(opts: &StereoOptions) -> Result<StereoOutcome> {
         write_json(&json, &outcome)?;
     }
     if let (Some(preview), Some((l, r))) = (preview, first_pair) {
-        write_image(&preview, &*rectified_preview(&outcome.calibration, &l, &r)?)?;
+        write_image(&preview, &rectified_preview(&outcome.calibration, &l, &r)?)?;
     }
     staging.commit()?;
     Ok(outcome)
