@@ -29,6 +29,9 @@ fn a_pipeline_shows_every_format_and_shuts_down_clean() {
         PixelFormat::Bgr24,
         PixelFormat::Nv12,
         PixelFormat::Gray8,
+        PixelFormat::Bgra32,
+        PixelFormat::Uyvy,
+        PixelFormat::Rgb24,
     ] {
         let root = CancelToken::new();
         let closes = Arc::new(AtomicUsize::new(0));
