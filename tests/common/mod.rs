@@ -2,6 +2,8 @@
 //! `LeakCheck`, test pools, and fault-injecting stages and sinks.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod child;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;

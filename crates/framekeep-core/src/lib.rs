@@ -14,3 +14,9 @@ pub mod ledger;
 pub mod pipeline;
 pub mod pool;
 pub mod supervisor;
+
+pub use cancel::CancelToken;
+pub use frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
+pub use ledger::{LeakCheck, Ledger};
+pub use pool::{FramePool, PoolOptions};
+pub use supervisor::Supervisor;

@@ -1,0 +1,168 @@
+//! The main job (`examples/capture_display`) as a user runs it, headless:
+//! with no camera it falls back to the synthetic pattern, converts every
+//! frame, writes PNG snapshots that OpenCV can read, prints the stats line,
+//! shuts down in order on Ctrl-C, and reports zero leaks.
+
+#![cfg(all(feature = "cv", feature = "v4l"))]
+
+mod common;
+
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use common::child::{example_binary, Running};
+use framekeep::core::pipeline::pattern::BAR_COLOURS;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn main_job(args: &[&str]) -> Command {
+    let mut cmd = Command::new(example_binary("capture_display"));
+    // Headless whatever the test machine has: no window may pop up here.
+    cmd.env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(args);
+    cmd
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("framekeep-main-job-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
+    let dir = scratch("frames");
+    let mut cmd = main_job(&[
+        "--synthetic",
+        "--size",
+        "320x240",
+        "--format",
+        "YUYV",
+        "--fps",
+        "120",
+        "--frames",
+        "40",
+        "--snapshot-every",
+        "10",
+        "--snapshot-dir",
+    ]);
+    cmd.arg(&dir);
+    let (status, text) = Running::start(cmd).finish(LIMIT);
+    let status = status.unwrap_or_else(|| panic!("no exit within {LIMIT:?}:\n{text}"));
+    assert!(status.success(), "exit {status}:\n{text}");
+    assert!(text.contains("stats: frames 40,"), "stats line:\n{text}");
+    assert!(text.contains("latency p50"), "{text}");
+    assert!(
+        text.contains("leak report: 0 live frames, Mats, leases and threads"),
+        "{text}"
+    );
+    assert!(text.contains("snapshots written: 4"), "{text}");
+
+    // The snapshots are real PNGs of the pattern: the bars the pattern
+    // module documents (RGB), converted from YUYV by OpenCV.
+    let mut pngs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), 4, "{pngs:?}");
+    let img = image_rgb(&pngs[0]);
+    let (w, h, px) = img;
+    assert_eq!((w, h), (320, 240));
+    // Bar colours appear in the top half of the frame (YUYV rounding: a tolerance).
+    let row = h / 4;
+    let found = BAR_COLOURS
+        .iter()
+        .filter(|rgb| {
+            (0..w).any(|x| {
+                let p = &px[(row * w + x) * 3..(row * w + x) * 3 + 3];
+                (0..3).all(|c| (p[c] as i32 - rgb[c] as i32).abs() <= 24)
+            })
+        })
+        .count();
+    assert!(
+        found >= BAR_COLOURS.len() - 1,
+        "only {found} of the bar colours in the snapshot"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Decodes a PNG with Debian's ImageMagick into raw RGB (width, height, bytes).
+fn image_rgb(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    let size = Command::new("identify")
+        .args(["-format", "%w %h"])
+        .arg(path)
+        .output()
+        .expect("ImageMagick identify (scripts/setup.sh installs it)");
+    let text = String::from_utf8_lossy(&size.stdout).into_owned();
+    let mut it = text.split_whitespace().map(|v| v.parse::<usize>().unwrap());
+    let (w, h) = (it.next().unwrap(), it.next().unwrap());
+    let raw = Command::new("convert")
+        .arg(path)
+        .args(["-depth", "8", "rgb:-"])
+        .output()
+        .expect("ImageMagick convert");
+    assert_eq!(raw.stdout.len(), w * h * 3, "convert output size");
+    (w, h, raw.stdout)
+}
+
+#[test]
+fn ctrl_c_stops_the_main_job_in_order_with_no_leaks() {
+    let dir = scratch("ctrlc");
+    let mut cmd = main_job(&[
+        "--synthetic",
+        "--size",
+        "640x480",
+        "--fps",
+        "60",
+        "--snapshot-dir",
+    ]);
+    cmd.arg(&dir);
+    let mut child = Running::start(cmd);
+    child.wait_for_line(LIMIT, |l| l.starts_with("running"));
+    thread::sleep(Duration::from_millis(400));
+    child.interrupt();
+    let (status, text) = child.finish(Duration::from_secs(10));
+    let status = status.unwrap_or_else(|| panic!("no exit within 10 s of Ctrl-C:\n{text}"));
+    assert!(status.success(), "exit {status}:\n{text}");
+    assert!(text.contains("cancelled (interrupted)"), "{text}");
+    assert!(text.contains("all ok"), "every worker ended well:\n{text}");
+    assert!(text.contains("leak report: 0 live"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_arguments_are_a_clear_error_not_a_panic() {
+    for (args, needle) in [
+        (&["--size", "640by480"][..], "bad --size"),
+        (&["--format", "ZZZZ"][..], "does not know this format"),
+        (&["--format", "TOOLONG"][..], "bad --format"),
+        (&["--buffers", "1"][..], "at least 2"),
+    ] {
+        let out = main_job(args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn a_named_camera_that_is_not_there_is_a_clear_error() {
+    let out = main_job(&["--device", "/dev/video-not-there", "--frames", "1"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot capture from /dev/video-not-there"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--synthetic"),
+        "points to the synthetic source: {text}"
+    );
+}
