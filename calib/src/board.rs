@@ -320,6 +320,24 @@ mod tests {
     }
 
     #[test]
+    fn grid_order_check_and_unmirror() {
+        let b = Board::new(Pattern::Chessboard, 4, 3, 1.0).unwrap();
+        let grid: Vec<Point2f> = (0..3)
+            .flat_map(|r| {
+                (0..4).map(move |c| Point2f::new(10.0 + 20.0 * c as f32, 5.0 + 20.0 * r as f32))
+            })
+            .collect();
+        assert!(b.grid_consistent(&grid));
+        let mut swapped = grid.clone();
+        swapped.swap(5, 6);
+        assert!(!b.grid_consistent(&swapped));
+        // Rows reversed (a mirrored detection) come back in the printed order.
+        let mut mirrored: Vec<Point2f> = grid.chunks(4).rev().flatten().copied().collect();
+        b.unmirror(&mut mirrored);
+        assert_eq!(mirrored, grid);
+    }
+
+    #[test]
     fn rejects_degenerate_boards() {
         assert!(Board::new(Pattern::Chessboard, 1, 5, 1.0).is_err());
         assert!(Board::new(Pattern::Chessboard, 9, 6, 0.0).is_err());

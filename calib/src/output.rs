@@ -280,3 +280,58 @@ pub fn read_intrinsics(path: &Path, keys: (&str, &str)) -> Result<Intrinsics> {
     }
     Ok(intr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("fk-calib-out-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn commit_moves_every_file_into_place() {
+        let dir = scratch("commit");
+        let mut staging = Staging::new();
+        let a = staging.stage(&dir.join("a.yml")).unwrap();
+        let b = staging.stage(&dir.join("b.json")).unwrap();
+        assert!(a.extension().unwrap() == "yml" && b.extension().unwrap() == "json");
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        staging.commit().unwrap();
+        assert_eq!(listing(&dir), ["a.yml", "b.json"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unwritten_or_abandoned_files_leave_nothing() {
+        let dir = scratch("abandon");
+        std::fs::write(dir.join("a.yml"), "old").unwrap();
+        let mut staging = Staging::new();
+        let a = staging.stage(&dir.join("a.yml")).unwrap();
+        staging.stage(&dir.join("b.json")).unwrap();
+        std::fs::write(&a, "new").unwrap();
+        // b.json was never written: the commit fails and a.yml keeps its old content.
+        assert!(staging.commit().is_err());
+        assert_eq!(listing(&dir), ["a.yml"]);
+        assert_eq!(std::fs::read_to_string(dir.join("a.yml")).unwrap(), "old");
+        // Dropped without commit: temporaries are removed.
+        let mut staging = Staging::new();
+        std::fs::write(staging.stage(&dir.join("c.yml")).unwrap(), "c").unwrap();
+        drop(staging);
+        assert_eq!(listing(&dir), ["a.yml"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
