@@ -3,13 +3,15 @@
 //! ```text
 //! cargo run --example synthetic_display -- [--size 640x480] [--format YUYV] [--fps 30]
 //!     [--frames N] [--seconds S] [--no-overlay] [--headless fail|null|record|offscreen]
+//!     [--snapshots DIR]
 //! ```
 //!
 //! Frames that highgui cannot show (YUYV, UYVY, NV12, RGB) are converted to BGR by
 //! OpenCV into pooled frames on the display's feeding worker; the window is fed through a
 //! latest-frame edge, so a slow display never backs up the source. `q`, `Esc`, closing
 //! the window or Ctrl-C stop it; so does `--seconds`. With `--frames N` the source stops
-//! after N frames and the window keeps the last one until you quit. It prints `running`
+//! after N frames and the window keeps the last one until you quit. With
+//! `--snapshots DIR`, `s` writes the next frame to `DIR/frame_<sequence>.png`. It prints `running`
 //! once the window is up, then at the end the pipeline and display reports and the leak
 //! check. Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
@@ -23,6 +25,7 @@ use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
+use framekeep::cv::io::{ImageSink, SnapshotTrigger};
 
 #[derive(Parser)]
 struct Args {
@@ -47,6 +50,9 @@ struct Args {
     /// Without a display: fail, null, record or offscreen.
     #[arg(long, default_value = "fail")]
     headless: String,
+    /// Press `s` to write the next frame as a PNG into this directory.
+    #[arg(long)]
+    snapshots: Option<String>,
     /// Window title.
     #[arg(long, default_value = "framekeep: synthetic")]
     title: String,
@@ -100,12 +106,19 @@ fn run(
     if let Err(e) = install_ctrlc(&root) {
         eprintln!("warning: no Ctrl-C handler: {e}");
     }
+    let trigger = SnapshotTrigger::new();
+    let on_s = trigger.clone();
     let display = match Display::open(
         DisplayOptions::new()
             .with_cancel(root.clone())
             .with_release()
             .overlay(!args.no_overlay)
-            .headless(headless),
+            .headless(headless)
+            .with_on_key(move |key| {
+                if key == i32::from(b's') {
+                    on_s.fire();
+                }
+            }),
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -136,9 +149,24 @@ fn run(
             return ExitCode::from(2);
         }
     };
-    let pipeline = match PipelineBuilder::new("synthetic-display")
+    let mut builder = PipelineBuilder::new("synthetic-display")
         .with_cancel(&root)
-        .source("pattern", source)
+        .source("pattern", source);
+    let mut written = None;
+    if let Some(dir) = &args.snapshots {
+        match ImageSink::new(dir) {
+            Ok(sink) => {
+                let sink = sink.every(None).on_trigger(trigger);
+                written = Some(sink.written());
+                builder = builder.stage("snapshots", Link::latest(), sink);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let pipeline = match builder
         .sink_with("display", Link::latest(), window, sink_options)
         .start()
     {
@@ -162,6 +190,9 @@ fn run(
     println!("{report}");
     println!("{closed}");
     println!("window: {:?}", stats.snapshot());
+    for path in written.iter().flat_map(|w| w.lock().clone()) {
+        println!("wrote {}", path.display());
+    }
     if report.is_clean() && closed.is_clean() {
         ExitCode::SUCCESS
     } else {

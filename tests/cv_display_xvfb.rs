@@ -521,3 +521,68 @@ fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
     assert!(rest.contains("display closed: Key(113)"), "{rest}");
     assert!(rest.contains("leak check: clean"), "{rest}");
 }
+
+#[test]
+fn the_example_writes_a_snapshot_on_s() {
+    if let Some(missing) = tools_missing() {
+        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+        return;
+    }
+    let Some(bin) = example("synthetic_display") else {
+        eprintln!(
+            "SKIPPED: examples/synthetic_display is not built (plain `cargo test` builds it)"
+        );
+        return;
+    };
+    let server = Xvfb::start();
+    let x = &server.x;
+    let dir = std::env::temp_dir().join(format!("framekeep-xvfb-snap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let title = "framekeep-xvfb-snapshots";
+    let mut child = Command::new(bin)
+        .args(["--size", "160x120", "--format", "NV12", "--fps", "30"])
+        .args(["--title", title, "--snapshots", dir.to_str().unwrap()])
+        .env("DISPLAY", &x.display)
+        .env_remove("QT_QPA_PLATFORM")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "running");
+    let deadline = Instant::now() + BOUND;
+    while x
+        .tool("xdotool", &["search", "--name", title])
+        .stdout
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the window never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pngs = || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(pngs(), 0, "nothing is written before the key");
+    x.key(title, "s");
+    while pngs() == 0 {
+        assert!(Instant::now() < deadline, "s wrote no snapshot");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    x.key(title, "q");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not exit after q");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "exit {status}:\n{rest}");
+    assert_eq!(rest.matches("wrote ").count(), 1, "{rest}");
+    assert!(rest.contains("leak check: clean"), "{rest}");
+}

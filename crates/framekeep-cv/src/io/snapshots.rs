@@ -175,3 +175,17 @@ impl std::fmt::Debug for ImageSink {
             .finish_non_exhaustive()
     }
 }
+
+/// As a pipeline stage, the sink writes what its schedule or trigger asks for and
+/// passes every frame on unchanged (no copy), e.g. in front of a display whose `s` key
+/// fires the trigger.
+impl framekeep_core::pipeline::Stage for ImageSink {
+    fn process(
+        &mut self,
+        frame: Frame,
+        out: &mut framekeep_core::pipeline::Output<'_>,
+    ) -> Result<(), StageError> {
+        self.consume(&frame)?;
+        out.emit(frame)
+    }
+}
