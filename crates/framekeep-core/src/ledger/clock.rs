@@ -53,6 +53,17 @@ impl Stamp {
         }
     }
 
+    /// Nanoseconds since the base instant (plus one): for differences.
+    #[inline]
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
+    }
+
+    /// The stamp of `nanos` (as from [`Stamp::nanos`]).
+    pub(crate) fn from_nanos(nanos: u64) -> Stamp {
+        Stamp(nanos)
+    }
+
     /// The `std` instant this stamp stands for.
     pub(crate) fn to_instant(self) -> Instant {
         base() + Duration::from_nanos(self.0.saturating_sub(1))

@@ -47,7 +47,7 @@
 //! assert!(check.finish().is_ok());
 //! ```
 
-mod clock;
+pub(crate) mod clock;
 mod entry;
 mod kind;
 mod leak_check;

@@ -14,6 +14,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+use crate::ledger::clock::Stamp;
 use serde::Serialize;
 
 /// A lease record inside a buffer slot.
@@ -23,7 +25,7 @@ pub(crate) struct LeaseCell {
     id: AtomicU64,
     /// How many times this buffer has been checked out.
     uses: AtomicU64,
-    /// `coarse_now()` at checkout.
+    /// `checkout_now()` at checkout.
     since: AtomicU64,
     thread: AtomicU64,
     scope: AtomicU64,
@@ -83,17 +85,18 @@ impl std::fmt::Display for LeaseInfo {
     }
 }
 
-/// The coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`, a vDSO read with no
-/// shared write), in coarsetime's raw ticks: converting costs arithmetic, so
-/// the hot path stores ticks and readers convert differences.
+/// The checkout clock: the ledger's ticking copy of the time (one atomic
+/// load; up to a millisecond early). Reading even the coarse system clock
+/// costs more than the rest of an acquire on a VM.
 #[inline]
-pub(crate) fn coarse_now() -> u64 {
-    coarsetime::Instant::now_without_cache_update().as_ticks()
+pub(crate) fn checkout_now() -> u64 {
+    Stamp::now().nanos()
 }
 
-/// Nanoseconds in a difference of two `coarse_now` readings.
-fn ticks_to_nanos(ticks: u64) -> u64 {
-    coarsetime::Duration::from_ticks(ticks).as_nanos()
+/// The clock for readers (reports, the leak monitor): precise, so that an age
+/// computed against a checkout stamp is never under-estimated.
+pub(crate) fn reader_now() -> u64 {
+    Stamp::precise().nanos()
 }
 
 impl LeaseCell {
@@ -104,7 +107,7 @@ impl LeaseCell {
         let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);
         self.uses.store(uses, Ordering::Relaxed);
         let id = ((index as u64 + 1) << 40) | (uses & ((1 << 40) - 1));
-        self.since.store(coarse_now(), Ordering::Relaxed);
+        self.since.store(checkout_now(), Ordering::Relaxed);
         self.thread.store(thread_tag(), Ordering::Relaxed);
         self.scope
             .store(crate::ledger::current_scope().0, Ordering::Relaxed);
@@ -135,14 +138,12 @@ impl LeaseCell {
         self.uses.load(Ordering::Relaxed)
     }
 
-    /// Nanoseconds since checkout (`now` from `coarse_now`), if out.
+    /// Nanoseconds since checkout (`now` from `reader_now`), if out.
     pub(crate) fn age_nanos(&self, now: u64) -> Option<u64> {
         if self.id() == 0 {
             return None;
         }
-        Some(ticks_to_nanos(
-            now.saturating_sub(self.since.load(Ordering::Relaxed)),
-        ))
+        Some(now.saturating_sub(self.since.load(Ordering::Relaxed)))
     }
 
     /// A consistent snapshot, or `None` if idle (or re-leased while reading).
@@ -161,12 +162,12 @@ impl LeaseCell {
             return None;
         }
         let label = LABELS.lookup(ptr, len);
-        let age = Duration::from_nanos(ticks_to_nanos(now.saturating_sub(since)));
+        let age = Duration::from_nanos(now.saturating_sub(since));
         Some(LeaseInfo {
             id,
             label,
             age,
-            since: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            since: Stamp::from_nanos(since).to_instant(),
             thread: thread_name(thread),
             scope,
             bytes,

@@ -15,7 +15,7 @@ use crossbeam_queue::ArrayQueue;
 use parking_lot::{Condvar, Mutex};
 
 use super::hazard::{wait_unpinned, Pinned};
-use super::lease::{coarse_now, intern_label, LeaseInfo};
+use super::lease::{intern_label, reader_now, LeaseInfo};
 use super::options::{BufferInfo, Exhausted, PoolOptions};
 use super::stats::LatencyHistogram;
 use super::{AcquireError, CloseReport};
@@ -76,6 +76,8 @@ impl PoolShared {
             _ => opts.max_buffers,
         };
         let layout = opts.layout;
+        // Checkout stamps come from the ledger's ticking clock.
+        crate::ledger::clock::start();
         let shared = Arc::new(PoolShared {
             idle: ArrayQueue::new(cap.max(1)),
             closed: AtomicBool::new(false),
@@ -416,7 +418,7 @@ impl PoolShared {
 
     /// Snapshots of every checked-out buffer, oldest first.
     pub(crate) fn leases(&self) -> Vec<LeaseInfo> {
-        let now = coarse_now();
+        let now = reader_now();
         let mut out: Vec<LeaseInfo> = self
             .buffers()
             .iter()
@@ -429,7 +431,7 @@ impl PoolShared {
     /// Reports leases past the leak threshold (once each) and writes off those
     /// past the write-off deadline. Called by the monitor and when the pool runs dry.
     pub(crate) fn check_leaks(self: &Arc<Self>, why: &'static str) {
-        let now = coarse_now();
+        let now = reader_now();
         let threshold = self.opts.leak_threshold.map(|d| d.as_nanos() as u64);
         let write_off = self.opts.write_off_after.map(|d| d.as_nanos() as u64);
         self.check_memory();

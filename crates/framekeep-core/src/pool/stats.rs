@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::lease::coarse_now;
+use super::lease::reader_now;
 use super::shared::PoolShared;
 
 /// Acquire latencies in power-of-two buckets of nanoseconds (bucket `i` holds
@@ -112,7 +112,7 @@ impl PoolStats {
     pub(crate) fn collect(shared: &PoolShared) -> PoolStats {
         let c = &shared.counters;
         let buffers = shared.buffers();
-        let now = coarse_now();
+        let now = reader_now();
         let live_uses: u64 = buffers.iter().map(|b| b.lease.uses()).sum();
         let acquires = live_uses + c.retired_uses.load(Ordering::Relaxed);
         let checked_out = buffers.iter().filter(|b| b.lease.id() != 0).count();
