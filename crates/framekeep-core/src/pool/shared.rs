@@ -597,7 +597,10 @@ impl LedgerSource for PoolShared {
                 kind: Kind::FRAME,
                 name: lease.label.into(),
                 id: lease.id,
-                created_at: lease.since,
+                // The latest the checkout can have happened: its stamp is up
+                // to a clock tick early, and a lease taken after a checkpoint
+                // must never sort before it.
+                created_at: lease.since + crate::ledger::clock::TICK,
                 thread: Some(lease.thread),
                 scope: ScopeId(lease.scope),
                 epoch: 0,
