@@ -14,9 +14,20 @@ use framekeep_calib::detect::detect_all;
 use framekeep_calib::report::write_image;
 use framekeep_calib::synth::{random_poses, Camera, Renderer};
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// Median and minimum (the least disturbed run on a shared machine).
+fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
-    v[v.len() / 2]
+    (v[v.len() / 2], v[0])
+}
+
+fn print(what: &str, reps: usize, one: Vec<Duration>, two: Vec<Duration>) {
+    let ((m1, min1), (m2, min2)) = (stats(one), stats(two));
+    println!(
+        "{what}, {reps} interleaved runs: median 1 worker {m1:.2?}, 2 workers {m2:.2?}, speed-up {:.2}x; \
+         best 1 worker {min1:.2?}, 2 workers {min2:.2?}, speed-up {:.2}x",
+        m1.as_secs_f64() / m2.as_secs_f64(),
+        min1.as_secs_f64() / min2.as_secs_f64()
+    );
 }
 
 fn run_cli(dir: &Path, out: &Path, workers: usize) -> Duration {
@@ -80,11 +91,7 @@ fn main() {
         one.push(run_cli(&dir, &out, 1));
         two.push(run_cli(&dir, &out, 2));
     }
-    let (m1, m2) = (median(one), median(two));
-    println!(
-        "calib-mono, 20 views 1280x720, median of {reps}: 1 worker {m1:.2?}, 2 workers {m2:.2?}, speed-up {:.2}x",
-        m1.as_secs_f64() / m2.as_secs_f64()
-    );
+    print("calib-mono on 20 views 1280x720", reps, one, two);
 
     let (mut d1, mut d2) = (Vec::new(), Vec::new());
     for _ in 0..reps {
@@ -95,10 +102,9 @@ fn main() {
             assert_eq!(set.views.len(), 20);
         }
     }
-    let (m1, m2) = (median(d1), median(d2));
-    println!(
-        "detection only, median of {reps}: 1 worker {m1:.2?}, 2 workers {m2:.2?}, speed-up {:.2}x",
-        m1.as_secs_f64() / m2.as_secs_f64()
-    );
+    print("detection only (in-process)", reps, d1, d2);
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average after the runs: {}", load.trim());
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
