@@ -9,7 +9,7 @@ APT_PACKAGES=(
   # GUI tests: a virtual X server, a key sender, screenshots.
   xvfb xdotool x11-apps imagemagick
   # Checking that the files we write load in OpenCV's own FileStorage.
-  python3-opencv
+  python3 python3-opencv
   # The vivid VM harness for V4L2 tests.
   qemu-system-x86 busybox-static v4l-utils kmod cpio
   # Used by the scripts themselves.

@@ -7,5 +7,6 @@ source scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
-cargo test --workspace --all-targets
+# --all-targets builds the examples that the process-level tests run.
+FRAMEKEEP_EXAMPLES_BUILT=1 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -9,10 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// The example `name` next to this test binary
-/// (`<target>/<profile>/examples/<name>`, which `cargo test` builds along
-/// with the tests). Under cargo it first runs `cargo build --example <name>`
-/// with this test's features and profile: a no-op when it is current, and it
-/// keeps `cargo test --test X` from running a stale binary.
+/// (`<target>/<profile>/examples/<name>`, which `cargo test --all-targets`
+/// builds along with the tests). When `FRAMEKEEP_EXAMPLES_BUILT` is not set
+/// (someone ran `cargo test --test X` alone) it first runs `cargo build
+/// --example <name>` with this test's features and profile, so that a stale
+/// or missing binary is never run; `scripts/test.sh` sets the variable,
+/// because building again under a different feature set costs minutes.
 pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // <target>/<profile>/deps/<test> -> <target>/<profile>
@@ -22,7 +24,8 @@ pub fn example_binary(name: &str) -> PathBuf {
         .expect("profile dir")
         .to_path_buf();
     let binary = profile_dir.join("examples").join(name);
-    if let Ok(cargo) = std::env::var("CARGO") {
+    let prebuilt = std::env::var_os("FRAMEKEEP_EXAMPLES_BUILT").is_some();
+    if let (false, Ok(cargo)) = (prebuilt, std::env::var("CARGO")) {
         let mut build = Command::new(cargo);
         build
             .args([
