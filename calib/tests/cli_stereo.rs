@@ -177,6 +177,32 @@ fn bad_inputs_fail_cleanly_without_output() {
         ],
         &["12 left images", "but 5 right images"],
     );
+    // Right camera images of another size than the left ones.
+    let right_small = work.join("right_small");
+    std::fs::create_dir_all(&right_small).unwrap();
+    for i in 0..12 {
+        let name = format!("right_{i:02}.png");
+        let ok = std::process::Command::new("convert")
+            .arg(set.join(&name))
+            .args(["-resize", "320x240!"])
+            .arg(right_small.join(&name))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    fail(
+        &[
+            "--left",
+            &left,
+            "--right",
+            s(&right_small),
+            "-b",
+            "9x6",
+            "-o",
+            s(&yml),
+        ],
+        &["right_00.png is 320x240", "left_00.png is 640x480"],
+    );
     // A seed file that is not a calibration.
     let junk = work.join("junk.yml");
     std::fs::write(&junk, "%YAML:1.0\n---\nfoo: 1\n").unwrap();
