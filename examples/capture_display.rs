@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use framekeep::core::cancel::{install_ctrlc, CancelToken, OnCancel};
-use framekeep::core::frame::{Frame, PixelFormat};
+use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::clock::monotonic_now;
 use framekeep::core::pipeline::{
@@ -48,12 +48,12 @@ struct Args {
     /// Use the synthetic test pattern even when a camera exists.
     #[arg(long)]
     synthetic: bool,
-    /// Pixel format as a V4L2 fourcc (YUYV, UYVY, NV12, MJPG, GREY, BGR3, RGB3).
+    /// Pixel format: a V4L2 fourcc (YUYV, UYVY, NV12, MJPG, GREY, BGR3, RGB3) or a name.
     #[arg(long, default_value = "YUYV")]
-    format: String,
+    format: PixelFormat,
     /// Frame size, WxH.
     #[arg(long, default_value = "640x480")]
-    size: String,
+    size: FrameSize,
     /// Frames per second to ask for.
     #[arg(long, default_value_t = 30)]
     fps: u32,
@@ -171,29 +171,12 @@ impl Stage for Convert {
     }
 }
 
-fn parse(args: &Args) -> Result<(PixelFormat, usize, usize), String> {
-    let (w, h) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
-        .filter(|&(w, h)| w > 0 && h > 0)
-        .ok_or_else(|| format!("bad --size {:?}: expected WxH, e.g. 640x480", args.size))?;
-    let code = <[u8; 4]>::try_from(args.format.as_bytes()).map_err(|_| {
-        format!(
-            "bad --format {:?}: expected a fourcc like YUYV",
-            args.format
-        )
-    })?;
-    let format = PixelFormat::from_fourcc(code).ok_or_else(|| {
-        format!(
-            "--format {}: framekeep does not know this format",
-            args.format
-        )
-    })?;
+/// Checks what clap cannot: ranges, and whether the format has pixels to show.
+fn check(args: &Args) -> Result<(), String> {
     if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 {
         return Err("--fps and --snapshot-every must be at least 1, --buffers at least 2".into());
     }
-    Ok((format, w, h))
+    Ok(())
 }
 
 fn list() -> ExitCode {
@@ -215,13 +198,11 @@ fn main() -> ExitCode {
     if args.list {
         return list();
     }
-    let (format, width, height) = match parse(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("capture_display: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    if let Err(e) = check(&args) {
+        eprintln!("capture_display: {e}");
+        return ExitCode::from(2);
+    }
+    let (format, width, height) = (args.format, args.size.width, args.size.height);
     let check = LeakCheck::new();
     let code = run(&args, format, width, height);
     match check.finish_within(Duration::from_secs(3)) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use framekeep::core::cancel::{install_ctrlc, CancelToken};
-use framekeep::core::frame::PixelFormat;
+use framekeep::core::frame::{FrameSize, PixelFormat};
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder, Source, SyntheticSource};
 use framekeep::cv::io::{ImageFormat, ImageSequence, ImageSink};
@@ -32,10 +32,10 @@ struct Args {
     frames: u64,
     /// Synthetic frame size, WxH.
     #[arg(long, default_value = "640x480")]
-    size: String,
+    size: FrameSize,
     /// Synthetic pixel format as a V4L2 fourcc.
     #[arg(long, default_value = "YUYV")]
-    format: String,
+    format: PixelFormat,
     /// Read images instead of the synthetic pattern.
     #[arg(long)]
     input: Option<String>,
@@ -63,16 +63,7 @@ fn source(args: &Args) -> Result<Box<dyn Source>, String> {
         let images = ImageSequence::open(input).map_err(|e| e.to_string())?;
         return Ok(Box::new(images));
     }
-    let (w, h) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .ok_or("bad --size")?;
-    let format = <[u8; 4]>::try_from(args.format.as_bytes())
-        .ok()
-        .and_then(PixelFormat::from_fourcc)
-        .ok_or("bad --format")?;
-    let source = SyntheticSource::builder(format, w, h)
+    let source = SyntheticSource::builder(args.format, args.size.width, args.size.height)
         .frames(args.frames)
         .build()
         .map_err(|e| e.to_string())?;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use framekeep::core::cancel::{install_ctrlc, CancelToken};
+use framekeep::core::frame::FrameSize;
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
@@ -34,7 +35,7 @@ struct Args {
     once: bool,
     /// Resize every image to WxH (default: the first image's size).
     #[arg(long)]
-    size: Option<String>,
+    size: Option<FrameSize>,
     /// Without a display: fail, null, record or offscreen.
     #[arg(long, default_value = "fail")]
     headless: String,
@@ -75,17 +76,8 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(size) = &args.size {
-        match size
-            .split_once('x')
-            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        {
-            Some((w, h)) => images = images.size(w, h),
-            None => {
-                eprintln!("bad --size {size:?}");
-                return ExitCode::from(2);
-            }
-        }
+    if let Some(size) = args.size {
+        images = images.size(size.width, size.height);
     }
     println!("{} image(s)", images.paths().len());
     let root = CancelToken::new();

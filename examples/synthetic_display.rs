@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use framekeep::core::cancel::{install_ctrlc, CancelToken};
-use framekeep::core::frame::PixelFormat;
+use framekeep::core::frame::{FrameSize, PixelFormat};
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
@@ -31,10 +31,10 @@ use framekeep::cv::io::{ImageSink, SnapshotTrigger};
 struct Args {
     /// Frame size, WxH.
     #[arg(long, default_value = "640x480")]
-    size: String,
-    /// Pixel format as a V4L2 fourcc (GREY, BGR3, RGB3, AR24, YUYV, UYVY, NV12).
+    size: FrameSize,
+    /// Pixel format: a V4L2 fourcc (GREY, BGR3, RGB3, AR24, YUYV, UYVY, NV12) or a name.
     #[arg(long, default_value = "YUYV")]
-    format: String,
+    format: PixelFormat,
     /// Frames per second (0: as fast as possible).
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
@@ -70,17 +70,9 @@ fn headless(name: &str) -> Option<Headless> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let parsed = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)));
-    let format = <[u8; 4]>::try_from(args.format.as_bytes())
-        .ok()
-        .and_then(PixelFormat::from_fourcc);
-    let (Some((width, height)), Some(format), Some(headless)) =
-        (parsed, format, headless(&args.headless))
-    else {
-        eprintln!("bad --size, --format or --headless (see --help)");
+    let (width, height, format) = (args.size.width, args.size.height, args.format);
+    let Some(headless) = headless(&args.headless) else {
+        eprintln!("bad --headless (see --help)");
         return ExitCode::from(2);
     };
     let check = LeakCheck::new();

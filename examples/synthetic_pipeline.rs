@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use framekeep::core::cancel::{install_ctrlc, CancelToken};
-use framekeep::core::frame::{Frame, PixelFormat};
+use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep::core::ledger::Ledger;
 use framekeep::core::pipeline::pattern::decode_counter;
 use framekeep::core::pipeline::{
@@ -50,14 +50,10 @@ fn parse() -> Result<Args, String> {
         let bad = |e: &dyn std::fmt::Display| format!("bad {flag} {value:?}: {e}");
         match flag.as_str() {
             "--size" => {
-                let (w, h) = value.split_once('x').ok_or(bad(&"expected WxH"))?;
-                args.width = w.parse().map_err(|e| bad(&e))?;
-                args.height = h.parse().map_err(|e| bad(&e))?;
+                let size: FrameSize = value.parse().map_err(|e| bad(&e))?;
+                (args.width, args.height) = (size.width, size.height);
             }
-            "--format" => {
-                let code: [u8; 4] = value.as_bytes().try_into().map_err(|_| bad(&"fourcc"))?;
-                args.format = PixelFormat::from_fourcc(code).ok_or(bad(&"unknown fourcc"))?;
-            }
+            "--format" => args.format = value.parse().map_err(|e| bad(&e))?,
             "--fps" => args.fps = value.parse().map_err(|e| bad(&e))?,
             "--frames" => args.frames = Some(value.parse().map_err(|e| bad(&e))?),
             "--seconds" => args.seconds = Some(value.parse().map_err(|e| bad(&e))?),

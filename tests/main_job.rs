@@ -137,9 +137,9 @@ fn ctrl_c_stops_the_main_job_in_order_with_no_leaks() {
 #[test]
 fn bad_arguments_are_a_clear_error_not_a_panic() {
     for (args, needle) in [
-        (&["--size", "640by480"][..], "bad --size"),
-        (&["--format", "ZZZZ"][..], "does not know this format"),
-        (&["--format", "TOOLONG"][..], "bad --format"),
+        (&["--size", "640by480"][..], "bad frame size"),
+        (&["--format", "ZZZZ"][..], "unknown pixel format"),
+        (&["--format", "TOOLONG"][..], "unknown pixel format"),
         (&["--buffers", "1"][..], "at least 2"),
     ] {
         let out = main_job(args).output().expect("run");

@@ -24,7 +24,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         .expect("profile dir")
         .to_path_buf();
     let binary = profile_dir.join("examples").join(name);
-    let prebuilt = std::env::var_os("FRAMEKEEP_EXAMPLES_BUILT").is_some();
+    let prebuilt = std::env::var_os("FRAMEKEEP_EXAMPLES_BUILT").is_some_and(|v| !v.is_empty());
     if let (false, Ok(cargo)) = (prebuilt, std::env::var("CARGO")) {
         let mut build = Command::new(cargo);
         build

@@ -296,3 +296,52 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn formats_and_sizes_parse_from_text() {
+    use framekeep_core::frame::{FrameSize, ParseError};
+    assert_eq!("YUYV".parse::<PixelFormat>(), Ok(PixelFormat::Yuyv));
+    assert_eq!("yuyv".parse::<PixelFormat>(), Ok(PixelFormat::Yuyv));
+    assert_eq!("bgr24".parse::<PixelFormat>(), Ok(PixelFormat::Bgr24));
+    assert_eq!("GREY".parse::<PixelFormat>(), Ok(PixelFormat::Gray8));
+    assert_eq!("MJPG".parse::<PixelFormat>(), Ok(PixelFormat::Mjpeg));
+    for f in PixelFormat::ALL {
+        assert_eq!(
+            f.to_string().parse::<PixelFormat>(),
+            Ok(f),
+            "fourcc round trip"
+        );
+    }
+    assert!(matches!(
+        "ZZZZ".parse::<PixelFormat>(),
+        Err(ParseError::Format(_))
+    ));
+    assert!(matches!(
+        "".parse::<PixelFormat>(),
+        Err(ParseError::Format(_))
+    ));
+    assert_eq!(
+        "640x480".parse::<FrameSize>(),
+        Ok(FrameSize {
+            width: 640,
+            height: 480
+        })
+    );
+    assert_eq!(
+        " 1920X1080 ".parse::<FrameSize>().unwrap().to_string(),
+        "1920x1080"
+    );
+    for bad in [
+        "640by480",
+        "0x480",
+        "640x",
+        "x",
+        "-1x2",
+        "99999999999999999999999x1",
+    ] {
+        assert!(
+            matches!(bad.parse::<FrameSize>(), Err(ParseError::Size(_))),
+            "{bad}"
+        );
+    }
+}

@@ -20,5 +20,5 @@ mod handle;
 pub(crate) use buffer::{Buffer, Home};
 pub use buffer::{BufferHome, ExternalBuffer};
 pub use error::FrameError;
-pub use format::{FrameLayout, PixelFormat};
+pub use format::{FrameLayout, FrameSize, ParseError, PixelFormat};
 pub use handle::{Frame, FrameMeta};
