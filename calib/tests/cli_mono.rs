@@ -45,6 +45,7 @@ fn calibrates_and_writes_opencv_compatible_outputs() {
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(summary.contains("RMS reprojection error"), "{summary}");
+    assert!(summary.contains("coverage: X 100%"), "{summary}");
     assert_eq!(files_in(&out), ["cam.json", "cam.yml", "report.png"]);
 
     // The YAML loads in OpenCV with the sample's keys and the right values.

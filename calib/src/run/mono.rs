@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use opencv::core::Point2f;
+use opencv::core::{Point2f, Size};
 
 use crate::board::Board;
 use framekeep_core::cancel::CancelToken;
@@ -19,7 +19,7 @@ use crate::input::{resolve_images, view_name};
 use crate::mono::{calibrate, Flags, Intrinsics, MonoCalibration};
 use crate::output::{read_intrinsics, write_json, write_mono_yaml, Staging};
 use crate::report::{mono_report, mono_summary, write_image};
-use crate::select::{select_views, view_params};
+use crate::select::{select_views, view_params, Selector};
 
 /// Everything calib-mono needs to know.
 #[derive(Debug, Clone)]
@@ -69,6 +69,8 @@ pub struct MonoOutcome {
     pub outliers: Vec<String>,
     /// Views removed as outliers before the final calibration.
     pub dropped: Vec<String>,
+    /// Coverage of the final views (X, Y, size, skew, each 0..1), as ROS scores it.
+    pub coverage: [f64; 4],
     /// The one-screen summary.
     #[serde(skip)]
     pub summary: String,
@@ -218,7 +220,20 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
         .iter()
         .map(|&i| cal.views[i].name.clone())
         .collect();
+    let coverage = coverage_of(&views, &opts.board, set.image_size);
     let mut summary = mono_summary(&cal, &outliers, &skipped);
+    summary.push_str(&format!(
+        "coverage: X {:.0}%  Y {:.0}%  size {:.0}%  skew {:.0}%{}\n",
+        coverage[0] * 100.0,
+        coverage[1] * 100.0,
+        coverage[2] * 100.0,
+        coverage[3] * 100.0,
+        if coverage.iter().all(|&c| c >= 1.0) {
+            ""
+        } else {
+            "  (add views where it is low)"
+        }
+    ));
     if !dropped.is_empty() {
         summary.push_str(&format!(
             "dropped outliers and re-ran: {}\n",
@@ -231,6 +246,7 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
         skipped,
         outliers: outlier_names,
         dropped,
+        coverage,
         summary,
     };
     if let Some(cause) = opts.cancel.cause() {
@@ -238,6 +254,18 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
     }
     write_mono_outputs(opts, &outcome, &views)?;
     Ok(outcome)
+}
+
+/// Coverage progress of a set of views: every view counts, duplicates included.
+fn coverage_of(views: &[(String, PathBuf, Vec<Point2f>)], board: &Board, size: Size) -> [f64; 4] {
+    let mut selector = Selector::default();
+    selector.min_distance = -1.0;
+    for (_, _, c) in views {
+        if let Some(p) = view_params(c, board, size.width, size.height) {
+            selector.offer(p);
+        }
+    }
+    selector.progress()
 }
 
 fn write_mono_outputs(
