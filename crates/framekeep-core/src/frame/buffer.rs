@@ -38,12 +38,19 @@ enum Memory {
 }
 
 /// One reusable block of pixel memory plus the bookkeeping of its checkout.
+///
+/// Laid out for the cache: the handle count and the lease fields that every
+/// checkout writes share the first 64-byte line; the fields after them are
+/// read-only once the buffer exists, so the cores a buffer travels between
+/// keep them cached instead of invalidating them on every acquire.
+#[repr(C, align(64))]
 pub(crate) struct Buffer {
+    /// Number of live [`super::Frame`] handles sharing this buffer.
+    pub(crate) handles: AtomicUsize,
+    pub(crate) lease: LeaseCell,
     ptr: NonNull<u8>,
     cap: usize,
     memory: Memory,
-    /// Number of live [`super::Frame`] handles sharing this buffer.
-    pub(crate) handles: AtomicUsize,
     pub(crate) home: Home,
     /// Index among the home's buffers (external buffers; pool slot number).
     pub(crate) index: usize,
@@ -51,7 +58,6 @@ pub(crate) struct Buffer {
     pub(crate) generation: u64,
     /// The layout a frame gets when this buffer is checked out of a pool.
     pub(crate) layout: FrameLayout,
-    pub(crate) lease: LeaseCell,
 }
 
 // SAFETY: the memory behind `ptr` is only read through `&[u8]` while any handle

@@ -213,17 +213,20 @@ impl PoolShared {
         intern_label(label);
         buf.lease
             .check_out(buf.index, label, self.opts.capture_backtraces);
-        let out = self
-            .live
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.idle.len());
+        let layout = buf.layout;
+        Frame::arm(buf, layout, FrameMeta::default())
+    }
+
+    /// Records a sample of the number of buffers checked out. The watermark is
+    /// sampled off the hot path (when the pool runs dry, at every monitor
+    /// tick, at every `stats()`): counting on every acquire would read the
+    /// free list's contended head and tail each time.
+    pub(crate) fn note_checked_out(&self, out: usize) {
         if out > self.counters.high_watermark.load(Ordering::Relaxed) {
             self.counters
                 .high_watermark
                 .fetch_max(out, Ordering::Relaxed);
         }
-        let layout = buf.layout;
-        Frame::arm(buf, layout, FrameMeta::default())
     }
 
     /// The slow path, after `try_take` found nothing: apply the exhaustion policy.
@@ -233,6 +236,8 @@ impl PoolShared {
         timeout: Duration,
         token: Option<&CancelToken>,
     ) -> Result<Frame, AcquireError> {
+        // Dry: every live buffer is out.
+        self.note_checked_out(self.live.load(Ordering::Relaxed));
         self.check_leaks("pool ran dry");
         match self.opts.exhausted {
             Exhausted::FailFast => {
@@ -246,6 +251,7 @@ impl PoolShared {
                 return match self.allocate(true) {
                     Some(buf) => {
                         self.counters.grown.fetch_add(1, Ordering::Relaxed);
+                        self.note_checked_out(self.live.load(Ordering::Relaxed));
                         tracing::debug!(pool = self.opts.name, label, "pool grew past max_buffers");
                         Ok(self.check_out(buf, label))
                     }
@@ -439,10 +445,12 @@ impl PoolShared {
             return;
         }
         let mut freed_capacity = false;
+        let mut out = 0;
         self.for_each_buffer(|buf| {
             let Some(age) = buf.lease.age_nanos(now) else {
                 return;
             };
+            out += 1;
             let id = buf.lease.id();
             if threshold.is_some_and(|t| age >= t) && buf.lease.mark_warned(id) {
                 self.counters.leaks_reported.fetch_add(1, Ordering::Relaxed);
@@ -463,6 +471,7 @@ impl PoolShared {
                     "frame lease written off: its capacity is replaced and the buffer is freed if it returns");
             }
         });
+        self.note_checked_out(out);
         if freed_capacity && self.waiters.load(Ordering::SeqCst) > 0 {
             self.wake_all();
         }
