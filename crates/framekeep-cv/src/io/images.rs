@@ -21,7 +21,8 @@ pub const IMAGE_EXTENSIONS: &[&str] = &[
     "pnm", "pfm", "sr", "ras", "jp2", "exr", "hdr", "pic",
 ];
 
-fn is_image(path: &Path) -> bool {
+/// Whether `path` has the extension of a format `imread` reads.
+pub fn is_image(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
