@@ -8,12 +8,14 @@
 //! So a background thread ("framekeep-ledger-clock", started with the first ledger)
 //! publishes the time in an atomic every [`TICK`], and registrations just load it. The
 //! cost is that creation times are up to one tick (plus scheduling delay) early, which is
-//! irrelevant for leak ages, and one wake-up per tick. Should the thread fail to start,
-//! registrations read the clock themselves.
+//! irrelevant for leak ages, and one wake-up per tick while anyone reads the time: after
+//! a tick without readers the thread withdraws the time and parks, readers read the clock
+//! themselves and wake it. Should the thread fail to start, registrations read the clock
+//! themselves.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
-use std::thread;
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 /// How often the clock thread publishes the time.
@@ -48,12 +50,23 @@ impl Stamp {
         Stamp(nanos + 1)
     }
 
-    /// The time as of the last tick (or [`Stamp::precise`] if nothing ticks).
+    /// The time as of the last tick, or [`Stamp::precise`] while nothing
+    /// ticks (the clock thread is idle or could not start), waking the thread.
     #[inline]
     pub(crate) fn now() -> Stamp {
         match NOW.load(Ordering::Relaxed) {
-            0 => Stamp::precise(),
-            nanos => Stamp(nanos),
+            0 => {
+                wake();
+                Stamp::precise()
+            }
+            nanos => {
+                // One load of a line the ticker writes once per tick; a store
+                // only by the first reader after each tick.
+                if !WANTED.load(Ordering::Relaxed) {
+                    WANTED.store(true, Ordering::Relaxed);
+                }
+                Stamp(nanos)
+            }
         }
     }
 
@@ -74,19 +87,53 @@ impl Stamp {
     }
 }
 
+/// Whether anyone read the ticking clock since the ticker last looked.
+static WANTED: AtomicBool = AtomicBool::new(false);
+
+/// The ticking thread, to wake it from its idle park.
+static TICKER: OnceLock<Thread> = OnceLock::new();
+
+/// Wakes an idle ticker (a reader found no published time).
+#[cold]
+fn wake() {
+    WANTED.store(true, Ordering::Relaxed);
+    if let Some(ticker) = TICKER.get() {
+        ticker.unpark();
+    }
+}
+
+/// The ticker: publishes the time every tick while someone reads it; after a
+/// tick in which nobody did, it withdraws the time (readers then read the
+/// clock themselves and wake it) and parks. A program whose hot path takes no
+/// stamps (a zero-copy capture loop) thus pays no wake-ups at all.
+fn tick() {
+    loop {
+        thread::sleep(TICK);
+        if !WANTED.swap(false, Ordering::Relaxed) {
+            NOW.store(0, Ordering::Relaxed);
+            // `park` may return spuriously; a reader's `wake` stores WANTED
+            // before it unparks, and unpark-before-park is not lost.
+            while !WANTED.load(Ordering::Relaxed) {
+                thread::park();
+            }
+        }
+        NOW.store(Stamp::precise().0, Ordering::Relaxed);
+    }
+}
+
 /// Starts the ticking thread, once per process.
 pub(crate) fn start() {
     START.call_once(|| {
         NOW.store(Stamp::precise().0, Ordering::Relaxed);
         let spawned = thread::Builder::new()
             .name("framekeep-ledger-clock".into())
-            .spawn(|| loop {
-                thread::sleep(TICK);
-                NOW.store(Stamp::precise().0, Ordering::Relaxed);
-            });
-        if spawned.is_err() {
+            .spawn(tick);
+        match spawned {
+            Ok(handle) => {
+                let _ = TICKER.set(handle.thread().clone());
+            }
             // Nothing will tick: make `Stamp::now` read the clock itself.
-            NOW.store(0, Ordering::Relaxed);
+            Err(_) => NOW.store(0, Ordering::Relaxed),
         }
     });
 }

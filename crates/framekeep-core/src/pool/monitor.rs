@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use super::shared::PoolShared;
 
 /// How often the monitor looks at every pool.
-pub(crate) const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(250);
 
 static WATCHED: OnceLock<Mutex<Vec<Weak<PoolShared>>>> = OnceLock::new();
 
