@@ -7,6 +7,8 @@ source scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
-# --all-targets builds the examples that the process-level tests run.
+# The process-level tests run the example binaries; `cargo test` builds examples
+# only as test harnesses, so build them first (same packages, same features).
+cargo build --quiet --workspace --examples
 FRAMEKEEP_EXAMPLES_BUILT=1 cargo test --workspace --all-targets
 cargo test --workspace --doc

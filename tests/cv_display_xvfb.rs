@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::child::example_binary;
 use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::LeakCheck;
@@ -457,11 +460,6 @@ fn xvfb_child_display_scenario() {
 }
 
 /// The example binary next to this test's (cargo builds examples with `cargo test`).
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
 
 #[test]
 fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
@@ -469,13 +467,7 @@ fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
         eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
         return;
     }
-    let Some(bin) = example("synthetic_display") else {
-        eprintln!(
-            "SKIPPED: examples/synthetic_display is not built (`cargo test` builds it; \
-             `cargo test --test cv_display_xvfb` alone does not)"
-        );
-        return;
-    };
+    let bin = example_binary("synthetic_display");
     let server = Xvfb::start();
     let x = &server.x;
     let title = "framekeep-xvfb-example";
@@ -528,12 +520,7 @@ fn the_example_writes_a_snapshot_on_s() {
         eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
         return;
     }
-    let Some(bin) = example("synthetic_display") else {
-        eprintln!(
-            "SKIPPED: examples/synthetic_display is not built (plain `cargo test` builds it)"
-        );
-        return;
-    };
+    let bin = example_binary("synthetic_display");
     let server = Xvfb::start();
     let x = &server.x;
     let dir = std::env::temp_dir().join(format!("framekeep-xvfb-snap-{}", std::process::id()));

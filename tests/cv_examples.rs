@@ -5,28 +5,22 @@
 //! are missing (`cargo test --test cv_examples` alone does not build examples) the test
 //! says so and skips.
 
-use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+
+use common::child::example_binary;
 use framekeep::core::pipeline::pattern::BAR_COLOURS;
 use framekeep::cv::opencv::core::Vec3b;
 use framekeep::cv::opencv::imgcodecs::{imread, IMREAD_COLOR};
 use framekeep::cv::opencv::prelude::*;
 
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
-
 #[test]
 fn headless_snapshots_then_images_display_without_a_display() {
-    let (Some(snapshots), Some(images)) =
-        (example("headless_snapshots"), example("images_display"))
-    else {
-        eprintln!("SKIPPED: the examples are not built (plain `cargo test` builds them)");
-        return;
-    };
+    let (snapshots, images) = (
+        example_binary("headless_snapshots"),
+        example_binary("images_display"),
+    );
     let dir = std::env::temp_dir().join(format!("framekeep-cv-examples-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(snapshots)
@@ -96,7 +90,7 @@ fn headless_snapshots_then_images_display_without_a_display() {
     assert!(stdout.contains("leak check: clean"), "{stdout}");
 
     // Without the fallback, no display is a clear error (exit 3), not a Qt abort.
-    let out = Command::new(example("images_display").unwrap())
+    let out = Command::new(example_binary("images_display"))
         .arg(dir.to_str().unwrap())
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")

@@ -9,12 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// The example `name` next to this test binary
-/// (`<target>/<profile>/examples/<name>`, which `cargo test --all-targets`
-/// builds along with the tests). When `FRAMEKEEP_EXAMPLES_BUILT` is not set
-/// (someone ran `cargo test --test X` alone) it first runs `cargo build
-/// --example <name>` with this test's features and profile, so that a stale
-/// or missing binary is never run; `scripts/test.sh` sets the variable,
-/// because building again under a different feature set costs minutes.
+/// (`<target>/<profile>/examples/<name>`). `cargo test` builds examples only as
+/// test harnesses, so `scripts/test.sh` runs `cargo build --workspace
+/// --examples` first and sets `FRAMEKEEP_EXAMPLES_BUILT`. Without that
+/// variable (someone ran `cargo test --test X` alone) this runs `cargo build
+/// --example <name>` with this test's features and profile, so that a stale or
+/// missing binary is never run.
 pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // <target>/<profile>/deps/<test> -> <target>/<profile>
