@@ -68,6 +68,10 @@ impl Xvfb {
                     "1280x1024x24",
                     "-nolisten",
                     "tcp",
+                    // Without it Xvfb resets whenever its last client hangs up
+                    // (a readiness probe, the display check), and a client
+                    // connecting during the reset is refused: Qt then aborts.
+                    "-noreset",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -82,7 +86,12 @@ impl Xvfb {
                     let x = X {
                         display: format!(":{n}"),
                     };
-                    return Xvfb { child, x };
+                    // The socket can exist a moment before the server completes
+                    // a client's handshake (Qt then aborts): ready means a real
+                    // X request succeeded.
+                    if x.ready() {
+                        return Xvfb { child, x };
+                    }
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // lost a race for this number: try another
@@ -97,6 +106,17 @@ impl Xvfb {
 }
 
 impl X {
+    /// Whether the server answers an X request.
+    fn ready(&self) -> bool {
+        Command::new("xdotool")
+            .arg("getdisplaygeometry")
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     fn tool(&self, program: &str, args: &[&str]) -> std::process::Output {
         Command::new(program)
             .args(args)
@@ -532,9 +552,15 @@ fn the_example_writes_a_snapshot_on_s() {
         .env("DISPLAY", &x.display)
         .env_remove("QT_QPA_PLATFORM")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
@@ -545,7 +571,14 @@ fn the_example_writes_a_snapshot_on_s() {
         .stdout
         .is_empty()
     {
-        assert!(Instant::now() < deadline, "the window never appeared");
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            panic!(
+                "the window never appeared (child {status}); stderr:\n{}",
+                errors.join().unwrap()
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     let pngs = || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);

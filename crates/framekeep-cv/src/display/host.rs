@@ -235,6 +235,8 @@ fn show(w: &mut HostWindow, frame: Frame, overlay: bool) -> Result<(), CvError> 
             highgui::WINDOW_AUTOSIZE | highgui::WINDOW_GUI_NORMAL,
         )?;
         w.created = true;
+        // Qt now holds its own connection to the display.
+        super::platform::release_probe();
     }
     let now = Instant::now();
     if let Some(prev) = w.shown_at {

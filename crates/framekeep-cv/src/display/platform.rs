@@ -8,7 +8,9 @@
 //! protocol); `WAYLAND_DISPLAY` alone only works with `QT_QPA_PLATFORM=wayland`, since
 //! Qt 5 defaults to X11.
 
+use std::any::Any;
 use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// What Qt would run on.
@@ -49,7 +51,28 @@ pub fn detect() -> Result<Platform, String> {
     }
 }
 
-/// Connects to the X server named by `display` (`[host]:N[.screen]`) and hangs up.
+/// The connection made by the last reachability check, kept open until Qt has
+/// its own: an X server with no other client (a bare Xvfb, `xvfb-run`) resets
+/// when its last client hangs up, and refuses connections while it does, so a
+/// probe that disconnected right before Qt connects would make Qt abort.
+static PROBE: Mutex<Option<Box<dyn Any + Send>>> = Mutex::new(None);
+
+/// Closes the kept probe connection (the GUI thread calls this once highgui
+/// has opened its first window, i.e. holds its own connection).
+pub(crate) fn release_probe() {
+    if let Ok(mut probe) = PROBE.lock() {
+        probe.take();
+    }
+}
+
+fn keep(connection: impl Any + Send) {
+    if let Ok(mut probe) = PROBE.lock() {
+        *probe = Some(Box::new(connection));
+    }
+}
+
+/// Connects to the X server named by `display` (`[host]:N[.screen]`); the
+/// connection is kept until `release_probe`.
 fn x11_reachable(display: &str) -> Result<(), String> {
     let (host, rest) = display
         .rsplit_once(':')
@@ -61,7 +84,8 @@ fn x11_reachable(display: &str) -> Result<(), String> {
         .ok_or_else(|| format!("bad display number in {display:?}"))?;
     if host.is_empty() || host == "unix" {
         let path = format!("/tmp/.X11-unix/X{number}");
-        if UnixStream::connect(&path).is_ok() {
+        if let Ok(stream) = UnixStream::connect(&path) {
+            keep(stream);
             return Ok(());
         }
         return abstract_socket(&path);
@@ -71,7 +95,7 @@ fn x11_reachable(display: &str) -> Result<(), String> {
         .next()
         .ok_or_else(|| format!("{host} does not resolve"))?;
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-        .map(drop)
+        .map(keep)
         .map_err(|e| e.to_string())
 }
 
@@ -81,7 +105,7 @@ fn abstract_socket(path: &str) -> Result<(), String> {
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(path.as_bytes())
         .map_err(|e| e.to_string())?;
     UnixStream::connect_addr(&addr)
-        .map(drop)
+        .map(keep)
         .map_err(|e| format!("{path}: {e}"))
 }
 
