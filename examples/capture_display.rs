@@ -22,21 +22,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use framekeep::core::cancel::{install_ctrlc, CancelToken, OnCancel};
+use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::clock::monotonic_now;
 use framekeep::core::pipeline::{
-    LatencyHistogram, Link, Output, PipelineBuilder, Sink, Source, Stage, StageError,
-    SyntheticSource,
+    LatencyHistogram, Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
 };
 use framekeep::cv::convert::BgrConverter;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSink;
 use framekeep::v4l::device::FourCc;
-use framekeep::v4l::{
-    list_devices, CaptureError, CaptureStream, FormatRequest, StreamOptions, StreamStats,
-};
+use framekeep::v4l::{list_devices, CaptureStream, FormatRequest, StreamOptions, StreamSource};
 
 #[derive(Parser, Debug)]
 #[command(about = "framekeep's main job: capture → convert → display, with a leak report at exit")]
@@ -78,64 +75,6 @@ struct Args {
     /// List the V4L2 capture devices with their formats and exit.
     #[arg(long)]
     list: bool,
-}
-
-/// A V4L2 capture stream as a pipeline source. The stream waits with its own
-/// cancel token; the worker's token is tied to it on first use, so a shutdown
-/// wakes a blocked dequeue at once.
-struct CameraSource {
-    stream: Option<CaptureStream>,
-    stream_token: CancelToken,
-    link: Option<OnCancel>,
-    remaining: Option<u64>,
-    stats: Arc<Mutex<Option<StreamStats>>>,
-}
-
-impl Source for CameraSource {
-    fn next_frame(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError> {
-        if self.link.is_none() {
-            let stream_token = self.stream_token.clone();
-            self.link = Some(token.on_cancel(move |_| stream_token.cancel()));
-        }
-        if self.remaining == Some(0) {
-            return Ok(None);
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return Ok(None);
-        };
-        loop {
-            match stream.next_frame() {
-                Ok(frame) => {
-                    if let Some(n) = self.remaining.as_mut() {
-                        *n -= 1;
-                    }
-                    return Ok(Some(frame));
-                }
-                // A camera that stalls for a moment is not the end of the stream.
-                Err(CaptureError::Timeout(d)) => {
-                    eprintln!("camera: no frame for {d:?}, still waiting");
-                }
-                Err(CaptureError::Cancelled) => return Ok(None),
-                Err(e @ CaptureError::Disconnected { .. }) => {
-                    return Err(StageError::failed(format!("camera: {e}")));
-                }
-                Err(e) => return Err(StageError::failed(format!("camera: {e}"))),
-            }
-        }
-    }
-
-    fn close(&mut self) {
-        if let Some(stream) = self.stream.take() {
-            let stats = match stream.close() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("camera: close: {e}");
-                    return;
-                }
-            };
-            *self.stats.lock().unwrap() = Some(stats);
-        }
-    }
 }
 
 /// Converts every frame to BGR through OpenCV into its own pool, and records
@@ -241,7 +180,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         eprintln!("warning: no Ctrl-C handler: {e}");
     }
     let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
-    let camera_stats = Arc::new(Mutex::new(None));
+    let mut camera_stats = None;
     let mut builder = PipelineBuilder::new("capture-display").with_cancel(&root);
 
     // The source: a camera when there is one, the synthetic pattern otherwise.
@@ -265,16 +204,12 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
                 }
             };
             println!("camera {device}: {:?}", stream.negotiated());
-            builder = builder.source(
-                "camera",
-                CameraSource {
-                    stream: Some(stream),
-                    stream_token,
-                    link: None,
-                    remaining: args.frames,
-                    stats: camera_stats.clone(),
-                },
-            );
+            let mut source = StreamSource::new(stream, stream_token);
+            if let Some(n) = args.frames {
+                source = source.frames(n);
+            }
+            camera_stats = Some(source.stats());
+            builder = builder.source("camera", source);
         }
         None => {
             let mut source = SyntheticSource::builder(format, width, height)
@@ -380,7 +315,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
 
     let frames = report.element("convert").map_or(0, |s| s.frames_out);
     let lat = latency.lock().unwrap().clone();
-    let cam = *camera_stats.lock().unwrap();
+    let cam = camera_stats.and_then(|s| *s.lock());
     let (dropped, copied) = match &cam {
         Some(s) => (s.dropped + report.dropped(), s.copied),
         None => (report.dropped(), 0),

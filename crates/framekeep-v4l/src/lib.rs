@@ -42,6 +42,7 @@ mod list;
 mod mem;
 mod options;
 mod seq;
+mod source;
 mod stream;
 mod sys;
 
@@ -55,5 +56,6 @@ pub use list::{list_devices, open_device, DeviceListing};
 pub use mem::Mapping;
 pub use options::{FormatRequest, OnClose, StreamOptions, StreamStats};
 pub use seq::SequenceTracker;
+pub use source::StreamSource;
 pub use stream::CaptureStream;
 pub use sys::{V4l2Device, Waker};
