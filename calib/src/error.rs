@@ -122,6 +122,14 @@ pub enum CalibError {
     /// A worker thread failed in a way that is not an input error (a panic).
     #[error("detection worker failed: {0}")]
     Worker(String),
+    /// A live camera could not be opened or failed while streaming.
+    #[error("camera {device}: {message}")]
+    Device {
+        /// The device as given.
+        device: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Adds the name of the failing operation to OpenCV results.

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod detect;
 pub mod error;
 pub mod input;
+pub mod live;
 pub mod mono;
 pub mod output;
 pub mod report;

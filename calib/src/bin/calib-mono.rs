@@ -1,24 +1,52 @@
 //! calib-mono: calibrate one camera from images of a chessboard or circle grid.
 //!
-//! Live device input (view selection from a V4L2 stream) is not wired yet: it waits for
-//! framekeep-v4l; `--select` applies the same coverage-based selection to image sets.
+//! With `--device` it collects views live from a V4L2 camera instead: every frame is
+//! examined, views that add coverage (ROS-style: X, Y, size, skew) are written to the
+//! views directory until coverage is enough (or `--max-frames`, or Ctrl-C), and those
+//! views are calibrated as an image set. `--select` applies the same selection to image
+//! sets.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use framekeep_calib::board::Board;
 use framekeep_calib::cli::{finish, init_logging, interrupt_token, report_error, BoardArgs};
+use framekeep_calib::live::{collect_views, LiveOptions, LiveStop};
 use framekeep_calib::mono::Flags;
 use framekeep_calib::run::{run_mono, MonoOptions};
+use framekeep_calib::select::Selector;
+use framekeep_calib::CalibError;
+use framekeep_core::cancel::CancelToken;
+use framekeep_core::frame::{FrameSize, PixelFormat};
+use framekeep_v4l::device::FourCc;
+use framekeep_v4l::{CaptureStream, FormatRequest, StreamOptions, StreamSource};
+use std::time::Duration;
 
 /// Calibrate one camera from views of a calibration board.
 #[derive(Debug, Parser)]
 #[command(name = "calib-mono", version)]
 struct Args {
     /// Images: directories, globs (quote them: 'dir/*.png'), list files or image files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "device")]
     inputs: Vec<String>,
+    /// Collect views live from this camera (a device path, card name or bus info)
+    /// instead of reading images.
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
+    /// Camera pixel format for --device (a fourcc such as YUYV or MJPG, or a name).
+    #[arg(long, default_value = "YUYV", requires = "device")]
+    camera_format: PixelFormat,
+    /// Camera frame size for --device, WxH.
+    #[arg(long, default_value = "640x480", requires = "device")]
+    camera_size: FrameSize,
+    /// Where --device writes the views it keeps (default: next to the output, `<output>.views`).
+    #[arg(long, requires = "device")]
+    views_dir: Option<PathBuf>,
+    /// Stop live collection after this many frames even if coverage is not complete.
+    #[arg(long, requires = "device")]
+    max_frames: Option<u64>,
     #[command(flatten)]
     board: BoardArgs,
     /// Output YAML (OpenCV FileStorage, keys of OpenCV's calibration sample).
@@ -89,6 +117,70 @@ struct Args {
     quiet: bool,
 }
 
+/// Collects views from the camera into the views directory; returns the directory.
+fn collect_live(
+    args: &Args,
+    device: &str,
+    board: &Board,
+    cancel: &CancelToken,
+) -> Result<PathBuf, CalibError> {
+    let views_dir = args.views_dir.clone().unwrap_or_else(|| {
+        let mut name = args.output.clone().into_os_string();
+        name.push(".views");
+        PathBuf::from(name)
+    });
+    let camera_error = |e: &dyn std::fmt::Display| CalibError::Device {
+        device: device.to_string(),
+        message: e.to_string(),
+    };
+    let stream_token = CancelToken::new();
+    let request = FormatRequest::new(
+        FourCc(args.camera_format.fourcc()),
+        args.camera_size.width as u32,
+        args.camera_size.height as u32,
+    );
+    let options = StreamOptions::new()
+        .format(request)
+        .timeout(Duration::from_secs(2))
+        .with_cancel(stream_token.clone());
+    let stream = CaptureStream::open(device, options).map_err(|e| camera_error(&e))?;
+    let mut source = StreamSource::new(stream, stream_token);
+    let opts = LiveOptions {
+        board: *board,
+        views_dir: views_dir.clone(),
+        max_frames: args.max_frames,
+        selector: Selector::default(),
+    };
+    let show = !args.quiet && std::io::stderr().is_terminal();
+    let outcome = collect_views(&mut source, cancel, &opts, |p| {
+        if show {
+            let [x, y, size, skew] = p.coverage.map(|c| (c * 100.0).round());
+            eprint!(
+                "\rcalib-mono: frames {} board {} kept {}  coverage X {x}% Y {y}% size {size}% skew {skew}%   ",
+                p.frames, p.detected, p.kept
+            );
+        }
+    })?;
+    if show {
+        eprintln!();
+    }
+    if outcome.stop == LiveStop::Cancelled {
+        return Err(CalibError::Cancelled(
+            "interrupted while collecting views".into(),
+        ));
+    }
+    if !args.quiet {
+        println!(
+            "collected {} view(s) from {} frame(s) into {} ({:?})",
+            outcome.views.len(),
+            outcome.progress.frames,
+            views_dir.display(),
+            outcome.stop
+        );
+    }
+    Ok(views_dir)
+}
+
 fn main() -> ExitCode {
     init_logging();
     let status = run();
@@ -101,8 +193,16 @@ fn run() -> ExitCode {
         Ok(b) => b,
         Err(e) => return report_error("calib-mono", &e),
     };
+    let cancel = interrupt_token("calib-mono");
+    let mut inputs = args.inputs.clone();
+    if let Some(device) = &args.device {
+        match collect_live(&args, device, &board, &cancel) {
+            Ok(dir) => inputs = vec![dir.display().to_string()],
+            Err(e) => return report_error("calib-mono", &e),
+        }
+    }
     let opts = MonoOptions {
-        inputs: args.inputs,
+        inputs,
         board,
         units: args.board.units,
         flags: Flags {
@@ -131,7 +231,7 @@ fn run() -> ExitCode {
         json: args.json,
         report: args.report,
         progress: !args.quiet && std::io::stderr().is_terminal(),
-        cancel: interrupt_token("calib-mono"),
+        cancel,
     };
     match run_mono(&opts) {
         Ok(outcome) => {

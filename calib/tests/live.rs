@@ -1,0 +1,139 @@
+//! Live view collection, fed by a stream of synthetic camera frames (rendered views
+//! played through framekeep-cv's image-sequence source, as a camera would deliver
+//! them): coverage-based selection keeps a subset, writes it, and that subset
+//! calibrates the camera the frames were rendered with.
+
+mod common;
+
+use framekeep_calib::board::{Board, Pattern};
+use framekeep_calib::detect::detect_all;
+use framekeep_calib::input::view_name;
+use framekeep_calib::live::{collect_views, LiveOptions, LiveStop};
+use framekeep_calib::mono::{calibrate, Flags};
+use framekeep_calib::select::Selector;
+use framekeep_calib::synth::{write_mono_set, Camera};
+use framekeep_core::cancel::CancelToken;
+use framekeep_core::ledger::LeakCheck;
+use framekeep_cv::io::ImageSequence;
+
+#[test]
+fn live_frames_are_selected_by_coverage_and_calibrate_the_camera() {
+    let check = LeakCheck::new();
+    let frames_dir = common::scratch("live-frames");
+    let views_dir = common::scratch("live-views");
+    let cam = Camera::synthetic(640, 480);
+    let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
+    let (paths, _) = write_mono_set(&frames_dir, &cam, &board, 24, 11).unwrap();
+    // The same views twice over: a camera keeps seeing similar poses.
+    let mut list: Vec<_> = paths.iter().chain(paths.iter()).cloned().collect();
+    list.sort();
+    let mut camera = ImageSequence::from_paths(list).unwrap();
+    let opts = LiveOptions {
+        board,
+        views_dir: views_dir.clone(),
+        max_frames: None,
+        selector: Selector::default(),
+    };
+    let mut reports = 0;
+    let outcome = collect_views(&mut camera, &CancelToken::new(), &opts, |p| {
+        reports += 1;
+        assert!(p.kept as u64 <= p.detected && p.detected <= p.frames);
+    })
+    .unwrap();
+    drop(camera);
+    assert_eq!(outcome.progress.frames, 48);
+    assert_eq!(reports, 48, "one progress report per frame");
+    assert!(matches!(
+        outcome.stop,
+        LiveStop::EndOfStream | LiveStop::Covered
+    ));
+    // Every frame shows the board; duplicates are never kept twice.
+    assert!(outcome.progress.detected >= 44, "{:?}", outcome.progress);
+    let kept = outcome.views.len();
+    assert!((6..=24).contains(&kept), "kept {kept} views");
+    assert!(
+        outcome.progress.coverage.iter().all(|&c| c > 0.3),
+        "{:?}",
+        outcome.progress.coverage
+    );
+    for v in &outcome.views {
+        assert!(v.starts_with(&views_dir) && v.exists(), "{}", v.display());
+    }
+
+    // The kept views calibrate the camera.
+    let set = detect_all(&outcome.views, &board, 2, |_| {}).unwrap();
+    let views: Vec<_> = set
+        .found()
+        .map(|(p, c)| (view_name(p), c.clone()))
+        .collect();
+    assert_eq!(views.len(), kept);
+    let cal = calibrate(&board, set.image_size, &views, Flags::default(), None).unwrap();
+    let k = cal.intrinsics.camera_matrix;
+    for (got, want, what) in [
+        (k[0][0], cam.fx, "fx"),
+        (k[1][1], cam.fy, "fy"),
+        (k[0][2], cam.cx, "cx"),
+        (k[1][2], cam.cy, "cy"),
+    ] {
+        assert!(common::rel(got, want) < 0.01, "{what} {got} vs {want}");
+    }
+    drop((set, views, cal));
+    std::fs::remove_dir_all(&frames_dir).unwrap();
+    std::fs::remove_dir_all(&views_dir).unwrap();
+    check
+        .finish_within(std::time::Duration::from_secs(2))
+        .expect("no frame, Mat or thread left alive");
+}
+
+#[test]
+fn collection_stops_at_the_frame_limit_and_on_cancel() {
+    let check = LeakCheck::new();
+    let frames_dir = common::scratch("live-limit");
+    let cam = Camera::synthetic(320, 240);
+    let board = Board::new(Pattern::Chessboard, 7, 5, 0.02).unwrap();
+    let (paths, _) = write_mono_set(&frames_dir, &cam, &board, 6, 3).unwrap();
+    let opts = LiveOptions {
+        board,
+        views_dir: frames_dir.join("views"),
+        max_frames: Some(3),
+        selector: Selector::default(),
+    };
+    let mut camera = ImageSequence::from_paths(paths.clone()).unwrap();
+    let out = collect_views(&mut camera, &CancelToken::new(), &opts, |_| {}).unwrap();
+    assert_eq!((out.stop, out.progress.frames), (LiveStop::FrameLimit, 3));
+
+    let token = CancelToken::new();
+    token.cancel();
+    let mut camera = ImageSequence::from_paths(paths).unwrap();
+    let out = collect_views(&mut camera, &token, &opts, |_| {}).unwrap();
+    assert_eq!((out.stop, out.progress.frames), (LiveStop::Cancelled, 0));
+    drop(camera);
+    std::fs::remove_dir_all(&frames_dir).unwrap();
+    check
+        .finish_within(std::time::Duration::from_secs(2))
+        .expect("no leaks");
+}
+
+#[test]
+fn calib_mono_with_a_missing_camera_is_a_clear_error_and_writes_nothing() {
+    let dir = common::scratch("live-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = dir.join("camera.yml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_calib-mono"))
+        .args(["--device", "/dev/video-not-there", "-b", "9x6", "-o"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("camera /dev/video-not-there"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!output.exists(), "no output on failure");
+    // Without --device the image inputs are required.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_calib-mono"))
+        .args(["-b", "9x6"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
