@@ -7,6 +7,7 @@ source scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace
 # The process-level tests run the example binaries; `cargo test` builds examples
 # only as test harnesses, so build them first (same packages, same features).
 cargo build --quiet --workspace --examples
