@@ -256,7 +256,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             Ok(d) => Some(d),
             Err(e) => {
                 println!(
-                    "no display ({e}): writing a PNG snapshot every {} frames to {}",
+                    "{e}: writing a PNG snapshot every {} frames to {} instead",
                     args.snapshot_every,
                     args.snapshot_dir.display()
                 );
