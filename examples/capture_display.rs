@@ -29,7 +29,7 @@ use framekeep::core::pipeline::clock::monotonic_now;
 use framekeep::core::pipeline::{
     LatencyHistogram, Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
 };
-use framekeep::cv::convert::BgrConverter;
+use framekeep::cv::convert::SizedBgrConverter;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSink;
 use framekeep::v4l::device::FourCc;
@@ -80,27 +80,16 @@ struct Args {
 /// Converts every frame to BGR through OpenCV into its own pool, and records
 /// capture → convert latency for the stats line.
 struct Convert {
-    converter: Option<BgrConverter>,
+    converter: SizedBgrConverter,
     latency: Arc<Mutex<LatencyHistogram>>,
 }
 
 impl Stage for Convert {
     fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
-        let fits = self.converter.as_ref().is_some_and(|c| {
-            let l = c.pool().layout();
-            (l.width, l.height) == (frame.width(), frame.height())
-        });
-        if !fits {
-            let c = BgrConverter::with_size(frame.width(), frame.height(), 4)
-                .map_err(|e| StageError::failed(e.to_string()))?
-                .label("convert");
-            self.converter = Some(c);
-        }
-        let converter = self.converter.as_ref().expect("set above");
-        let mut bgr = converter
+        let bgr = self
+            .converter
             .convert(&frame)
             .map_err(|e| StageError::failed(e.to_string()))?;
-        bgr.set_meta(frame.meta());
         drop(frame);
         let now = monotonic_now();
         if let Some(lat) = now.checked_sub(bgr.timestamp()) {
@@ -237,7 +226,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         "convert",
         Link::block(2),
         Convert {
-            converter: None,
+            converter: SizedBgrConverter::new(4, "convert"),
             latency: latency.clone(),
         },
     );

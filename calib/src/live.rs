@@ -11,9 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use framekeep_core::cancel::CancelToken;
-use framekeep_core::frame::Frame;
 use framekeep_core::pipeline::Source;
-use framekeep_cv::{BgrConverter, MatView};
+use framekeep_cv::{MatView, SizedBgrConverter};
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
 use opencv::imgproc;
@@ -89,7 +88,7 @@ pub fn collect_views(
         source,
     })?;
     let mut selector = opts.selector.clone();
-    let mut converter: Option<BgrConverter> = None;
+    let mut converter = SizedBgrConverter::new(2, "calib-live");
     let mut progress = LiveProgress {
         frames: 0,
         detected: 0,
@@ -115,7 +114,7 @@ pub fn collect_views(
             Err(e) => return Err(CalibError::Worker(format!("camera: {e}"))),
         };
         progress.frames += 1;
-        let bgr = to_bgr(&mut converter, &frame)?;
+        let bgr = converter.convert(&frame)?;
         drop(frame);
         let view = MatView::new(&bgr)?;
         let mut gray = Mat::default();
@@ -144,20 +143,6 @@ pub fn collect_views(
         progress,
         stop,
     })
-}
-
-/// The frame as BGR24 (a new handle when it already is; otherwise converted by OpenCV
-/// into a pooled frame, the converter made or remade for the frame's size).
-fn to_bgr(converter: &mut Option<BgrConverter>, frame: &Frame) -> Result<Frame> {
-    let fits = converter.as_ref().is_some_and(|c| {
-        let l = c.pool().layout();
-        (l.width, l.height) == (frame.width(), frame.height())
-    });
-    if !fits {
-        *converter =
-            Some(BgrConverter::with_size(frame.width(), frame.height(), 2)?.label("calib-live"));
-    }
-    Ok(converter.as_ref().expect("set above").convert(frame)?)
 }
 
 fn write_png(path: &Path, view: &MatView) -> Result<()> {

@@ -204,6 +204,40 @@ pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
 
 /// As a pipeline stage, a converter turns every frame into BGR24 (BGR frames pass
 /// through without a copy); the input frame is released as soon as it is converted.
+/// A [`BgrConverter`] that follows its input's size: made on the first frame and made
+/// again whenever the frame size changes (a camera's format change, images of mixed
+/// sizes), so that callers need not know the size up front.
+#[derive(Debug)]
+pub struct SizedBgrConverter {
+    inner: Option<BgrConverter>,
+    buffers: usize,
+    label: &'static str,
+}
+
+impl SizedBgrConverter {
+    /// Converters with pools of `buffers` frames, whose outputs are labelled `label`.
+    pub fn new(buffers: usize, label: &'static str) -> SizedBgrConverter {
+        SizedBgrConverter {
+            inner: None,
+            buffers,
+            label,
+        }
+    }
+
+    /// `src` as a BGR24 frame (see [`BgrConverter::convert`]).
+    pub fn convert(&mut self, src: &Frame) -> Result<Frame, CvError> {
+        let fits = self.inner.as_ref().is_some_and(|c| {
+            let l = c.pool().layout();
+            (l.width, l.height) == (src.width(), src.height())
+        });
+        if !fits {
+            let converter = BgrConverter::with_size(src.width(), src.height(), self.buffers)?;
+            self.inner = Some(converter.label(self.label));
+        }
+        self.inner.as_ref().expect("set above").convert(src)
+    }
+}
+
 impl framekeep_core::pipeline::Stage for BgrConverter {
     fn process(
         &mut self,

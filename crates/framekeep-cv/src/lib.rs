@@ -25,7 +25,7 @@ pub mod io;
 pub mod tracked;
 pub mod view;
 
-pub use convert::BgrConverter;
+pub use convert::{BgrConverter, SizedBgrConverter};
 pub use error::CvError;
 /// The `opencv` crate this bridge is built on, so users need no second dependency.
 pub use opencv;

@@ -11,7 +11,7 @@ use opencv::imgcodecs::{imwrite, IMWRITE_JPEG_QUALITY, IMWRITE_PNG_COMPRESSION};
 use parking_lot::Mutex;
 
 use super::images::file_error;
-use crate::{BgrConverter, CvError, MatView};
+use crate::{CvError, MatView, SizedBgrConverter};
 
 /// The file format of snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub struct ImageSink {
     trigger: Option<SnapshotTrigger>,
     consumed: u64,
     written: Arc<Mutex<Vec<PathBuf>>>,
-    converter: Option<BgrConverter>,
+    converter: SizedBgrConverter,
 }
 
 impl ImageSink {
@@ -87,7 +87,7 @@ impl ImageSink {
             trigger: None,
             consumed: 0,
             written: Arc::new(Mutex::new(Vec::new())),
-            converter: None,
+            converter: SizedBgrConverter::new(2, "snapshot"),
         })
     }
 
@@ -124,19 +124,7 @@ impl ImageSink {
     pub fn write(&mut self, frame: &Frame) -> Result<PathBuf, CvError> {
         let bgr = match frame.format() {
             PixelFormat::Bgr24 | PixelFormat::Gray8 | PixelFormat::Bgra32 => frame.clone(),
-            _ => {
-                let fits = self.converter.as_ref().is_some_and(|c| {
-                    let l = c.pool().layout();
-                    (l.width, l.height) == (frame.width(), frame.height())
-                });
-                if !fits {
-                    self.converter = Some(
-                        BgrConverter::with_size(frame.width(), frame.height(), 2)?
-                            .label("snapshot"),
-                    );
-                }
-                self.converter.as_ref().expect("set above").convert(frame)?
-            }
+            _ => self.converter.convert(frame)?,
         };
         let path = self.dir.join(format!(
             "{}_{:06}.{}",
