@@ -50,14 +50,8 @@ impl Frame {
 
     /// A frame over `data` with no pool: the memory is freed on last drop.
     pub fn from_vec(layout: FrameLayout, data: Vec<u8>) -> Result<Frame, FrameError> {
-        if data.len() < layout.len {
-            return Err(FrameError::BufferTooSmall {
-                needed: layout.len,
-                capacity: data.len(),
-            });
-        }
-        let frame = Frame::alloc_orphan(layout, data.len())?;
-        let mut frame = frame;
+        // `alloc_orphan` refuses data shorter than the layout.
+        let mut frame = Frame::alloc_orphan(layout, data.len())?;
         let dst = frame.get_mut().ok_or(FrameError::Shared)?;
         dst.copy_from_slice(&data[..dst.len()]);
         Ok(frame)

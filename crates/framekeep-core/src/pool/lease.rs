@@ -189,10 +189,7 @@ impl LeaseCell {
 
     /// Clears the stored backtrace (when the buffer comes back).
     pub(crate) fn clear_backtrace(&self) {
-        let mut bt = self.backtrace.lock();
-        if bt.is_some() {
-            *bt = None;
-        }
+        *self.backtrace.lock() = None;
     }
 }
 

@@ -27,6 +27,21 @@ use crate::ledger::{Kind, LedgerSource, LiveEntry, ScopeId};
 /// not it was woken (see `recycle`).
 const WAIT_SLICE: Duration = Duration::from_millis(2);
 
+/// A one-pass summary of a pool's buffers (see `PoolShared::usage`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Usage {
+    /// Buffers alive (idle and checked out).
+    pub(crate) buffers: usize,
+    /// Buffers checked out.
+    pub(crate) checked_out: usize,
+    /// Bytes of checked-out buffers.
+    pub(crate) bytes_in_use: usize,
+    /// Checkouts of the buffers alive.
+    pub(crate) uses: u64,
+    /// Age of the oldest lease, in nanoseconds.
+    pub(crate) oldest_nanos: Option<u64>,
+}
+
 /// Counters touched only off the hot path.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -403,15 +418,6 @@ impl PoolShared {
         Frame::zeroed(layout).map_err(AcquireError::Frame)
     }
 
-    /// Every buffer that is alive now.
-    pub(crate) fn buffers(&self) -> Vec<Arc<Buffer>> {
-        self.registry
-            .lock()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect()
-    }
-
     /// Calls `f` for every buffer alive now, without allocating (the monitor
     /// runs this every tick). `f` must not allocate buffers of this pool.
     fn for_each_buffer(&self, mut f: impl FnMut(&Arc<Buffer>)) {
@@ -422,14 +428,27 @@ impl PoolShared {
         }
     }
 
+    /// One pass over the buffers: how many exist, are out, hold how many bytes.
+    pub(crate) fn usage(&self) -> Usage {
+        let now = reader_now();
+        let mut u = Usage::default();
+        self.for_each_buffer(|b| {
+            u.buffers += 1;
+            u.uses += b.lease.uses();
+            if let Some(age) = b.lease.age_nanos(now) {
+                u.checked_out += 1;
+                u.bytes_in_use += b.capacity();
+                u.oldest_nanos = u.oldest_nanos.max(Some(age));
+            }
+        });
+        u
+    }
+
     /// Snapshots of every checked-out buffer, oldest first.
     pub(crate) fn leases(&self) -> Vec<LeaseInfo> {
         let now = reader_now();
-        let mut out: Vec<LeaseInfo> = self
-            .buffers()
-            .iter()
-            .filter_map(|b| b.lease.snapshot(b.capacity(), now))
-            .collect();
+        let mut out = Vec::new();
+        self.for_each_buffer(|b| out.extend(b.lease.snapshot(b.capacity(), now)));
         out.sort_by_key(|l| std::cmp::Reverse(l.age));
         out
     }
@@ -479,13 +498,7 @@ impl PoolShared {
 
     /// Bytes held by checked-out buffers.
     pub(crate) fn bytes_in_use(&self) -> usize {
-        let mut bytes = 0;
-        self.for_each_buffer(|b| {
-            if b.lease.id() != 0 {
-                bytes += b.capacity();
-            }
-        });
-        bytes
+        self.usage().bytes_in_use
     }
 
     /// Reports a change of memory level (warn / critical), once per change.
@@ -546,7 +559,7 @@ impl PoolShared {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let done = loop {
-            if self.buffers().iter().all(|b| b.lease.id() == 0) {
+            if self.usage().checked_out == 0 {
                 break true;
             }
             let now = Instant::now();

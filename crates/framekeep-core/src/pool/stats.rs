@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::lease::reader_now;
 use super::shared::PoolShared;
 
 /// Acquire latencies in power-of-two buckets of nanoseconds (bucket `i` holds
@@ -111,27 +110,17 @@ pub struct PoolStats {
 impl PoolStats {
     pub(crate) fn collect(shared: &PoolShared) -> PoolStats {
         let c = &shared.counters;
-        let buffers = shared.buffers();
-        let now = reader_now();
-        let live_uses: u64 = buffers.iter().map(|b| b.lease.uses()).sum();
-        let acquires = live_uses + c.retired_uses.load(Ordering::Relaxed);
-        let checked_out = buffers.iter().filter(|b| b.lease.id() != 0).count();
-        let bytes_in_use = buffers
-            .iter()
-            .filter(|b| b.lease.id() != 0)
-            .map(|b| b.capacity())
-            .sum();
-        let oldest = buffers
-            .iter()
-            .filter_map(|b| b.lease.age_nanos(now))
-            .max()
-            .map(Duration::from_nanos);
+        let usage = shared.usage();
+        let acquires = usage.uses + c.retired_uses.load(Ordering::Relaxed);
+        let checked_out = usage.checked_out;
+        let bytes_in_use = usage.bytes_in_use;
+        let oldest = usage.oldest_nanos.map(Duration::from_nanos);
         let created = c.created.load(Ordering::Relaxed);
         let hist = shared.latency.lock().clone();
         let fast = acquires.saturating_sub(hist.count);
         PoolStats {
             name: shared.opts.name,
-            capacity: buffers.len(),
+            capacity: usage.buffers,
             idle: shared.idle.len(),
             checked_out,
             high_watermark: c.high_watermark.load(Ordering::Relaxed).max(checked_out),
