@@ -3,12 +3,15 @@
 //! Both tools take the same board description and report errors the same way: one line on
 //! stderr naming the culprit and a non-zero exit status, never a panic.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use framekeep_core::cancel::{install_ctrlc, CancelToken};
 
 use crate::board::{Board, Pattern};
 use crate::error::{CalibError, Result};
+use crate::live::LiveProgress;
 
 /// Board arguments (flattened into each tool's clap parser).
 #[derive(Debug, Clone, clap::Args)]
@@ -83,5 +86,47 @@ pub fn finish(tool: &str, status: ExitCode) -> ExitCode {
     } else {
         eprintln!("{tool}: leak check failed, still alive at exit:\n{report}");
         ExitCode::from(3)
+    }
+}
+
+/// Where live views go when `--views-dir` is not given: `<output>.views`.
+pub fn default_views_dir(output: &Path) -> PathBuf {
+    let mut name = output.to_path_buf().into_os_string();
+    name.push(".views");
+    PathBuf::from(name)
+}
+
+/// Live collection progress on one terminal line (nothing unless `enabled` and stderr is
+/// a terminal); [`LiveLine::done`] ends the line (once, however often it is called).
+#[derive(Debug)]
+pub struct LiveLine {
+    tool: &'static str,
+    shown: bool,
+    open: std::cell::Cell<bool>,
+}
+
+impl LiveLine {
+    /// A progress line for `tool`.
+    pub fn new(tool: &'static str, enabled: bool) -> LiveLine {
+        LiveLine {
+            tool,
+            shown: enabled && std::io::stderr().is_terminal(),
+            open: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Rewrites the line with `p`.
+    pub fn update(&self, p: &LiveProgress) {
+        if self.shown {
+            eprint!("\r{}: {}   ", self.tool, p.line());
+            self.open.set(true);
+        }
+    }
+
+    /// Ends the line.
+    pub fn done(&self) {
+        if self.open.replace(false) {
+            eprintln!();
+        }
     }
 }

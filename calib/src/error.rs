@@ -122,6 +122,20 @@ pub enum CalibError {
     /// A worker thread failed in a way that is not an input error (a panic).
     #[error("detection worker failed: {0}")]
     Worker(String),
+    /// Two live cameras whose frames never come close enough in time to pair up.
+    #[error("cameras {left} and {right} are not synchronised: {frames} frames in a row had no partner within {max_skew_ms:.1} ms (last difference {last_skew_ms:.1} ms); check that both run at the same frame rate, or raise --max-skew-ms")]
+    Unsynchronised {
+        /// The left camera.
+        left: String,
+        /// The right camera.
+        right: String,
+        /// Frames dropped in a row.
+        frames: u64,
+        /// The pairing bound, milliseconds.
+        max_skew_ms: f64,
+        /// The last capture-time difference, milliseconds.
+        last_skew_ms: f64,
+    },
     /// A live camera could not be opened or failed while streaming.
     #[error("camera {device}: {message}")]
     Device {

@@ -11,6 +11,8 @@
 //! * [`stereo`]: stereo calibration, rectification, epipolar error, rectified preview.
 //! * [`output`]: all-or-nothing output files (FileStorage YAML, JSON).
 //! * [`report`]: the report image and the one-screen summary.
+//! * [`live`]: live input, one camera or a stereo pair (timestamp pairing): views chosen
+//!   by coverage as frames arrive, written out, then calibrated like an image set.
 //! * [`run`]: the tools' complete runs; [`cli`]: their shared command-line pieces.
 //! * [`synth`]: synthetic ground truth (views rendered through a known camera or rig).
 //! * [`input`]: directories, globs and list files; [`tracked`]: ledger-tracked Mats;
@@ -19,11 +21,6 @@
 //! Every OpenCV Mat the crate creates is a [`tracked::TrackedMat`] registered in
 //! framekeep's ledger, and detection threads are framekeep supervisor workers, so a test's
 //! `LeakCheck` sees anything a run leaves behind.
-//!
-//! Live device input (selection from a V4L2 stream, two devices for stereo) is not wired
-//! yet: it would feed framekeep-v4l capture frames, viewed as Mats through framekeep-cv,
-//! to [`board::Board::detect`] and [`select::Selector`] (both in place and tested), then
-//! calibrate the kept views like an image set.
 #![warn(missing_docs)]
 
 pub mod board;

@@ -1,5 +1,11 @@
-//! Live view collection: frames from a camera (or any framekeep [`Source`]) → board
+//! Live view collection: frames from cameras (or any framekeep [`Source`]) → board
 //! detection → coverage-based selection → accepted views written as PNG images.
+//!
+//! One camera ([`collect_views`], calib-mono) or a stereo pair ([`collect_pairs`],
+//! calib-stereo) go through the same pieces: a [`LiveCamera`] pulls frames and names its
+//! device in every error, an examiner converts each frame to BGR (pooled) and gray (a
+//! tracked Mat) and searches it for the board, the [`Selector`] keeps what adds coverage,
+//! and the accepted views are written to the views directory.
 //!
 //! Why write the views out instead of calibrating from memory: the accepted views then go
 //! through exactly the same (tested) image-set path as every other input, the user keeps a
@@ -7,13 +13,24 @@
 //! Frames arrive at camera rate while detection takes tens of milliseconds, so frames that
 //! come in while one is being examined are simply not looked at: the source is pulled,
 //! never queued, and every frame is released as soon as it has been examined.
+//!
+//! Stereo frames are paired by capture timestamp (the driver's, CLOCK_MONOTONIC for both
+//! cameras): the two newest pulled frames form a pair when their timestamps differ by at
+//! most [`PairOptions::max_skew`]; otherwise the older one is dropped and its camera pulled
+//! again, so each pair is the nearest in time. A pair is kept when the board is found in
+//! both images and the left view adds coverage (ROS `camera_calibration` scores a stereo
+//! sample by its left view too).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use framekeep_core::cancel::CancelToken;
+use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep_core::pipeline::Source;
 use framekeep_cv::{MatView, SizedBgrConverter};
-use opencv::core::{Mat, Vector};
+use framekeep_v4l::device::FourCc;
+use framekeep_v4l::{CaptureDevice, CaptureStream, FormatRequest, StreamOptions, StreamSource};
+use opencv::core::{Mat, Point2f, Vector};
 use opencv::imgcodecs;
 use opencv::imgproc;
 
@@ -22,30 +39,203 @@ use crate::error::{CalibError, CvContext, Result};
 use crate::select::{view_params, Selector};
 use crate::tracked::track;
 
+/// What to ask a camera for.
+#[derive(Debug, Clone, Copy)]
+pub struct CameraRequest {
+    /// Pixel format (YUYV, MJPG, ...).
+    pub format: PixelFormat,
+    /// Frame size.
+    pub size: FrameSize,
+    /// Longest wait for one frame before the camera counts as stalled (it is then waited
+    /// for again, with a warning; a camera that is gone ends the run).
+    pub timeout: Duration,
+}
+
+/// One camera of a live run: a frame source and the name every error gives it.
+pub struct LiveCamera {
+    name: String,
+    source: Box<dyn Source>,
+    size: Option<(usize, usize)>,
+}
+
+impl std::fmt::Debug for LiveCamera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCamera")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveCamera {
+    /// Any frame source (an image sequence standing in for a camera, a pipeline source),
+    /// named `name` in errors.
+    pub fn new(name: impl Into<String>, source: impl Source + 'static) -> LiveCamera {
+        LiveCamera {
+            name: name.into(),
+            source: Box::new(source),
+            size: None,
+        }
+    }
+
+    /// Opens a V4L2 camera by path, card name or bus info, asking for `request`.
+    pub fn open(device: &str, request: &CameraRequest) -> Result<LiveCamera> {
+        let token = CancelToken::new();
+        let stream = CaptureStream::open(device, stream_options(request, &token))
+            .map_err(|e| device_error(device, &e))?;
+        Ok(Self::from_stream(device, stream, token))
+    }
+
+    /// Starts a stream on an already opened driver (tests use framekeep-v4l's
+    /// `FakeDevice`), named `name` in errors.
+    pub fn start(
+        name: impl Into<String>,
+        device: Box<dyn CaptureDevice>,
+        request: &CameraRequest,
+    ) -> Result<LiveCamera> {
+        let name = name.into();
+        let token = CancelToken::new();
+        let stream = CaptureStream::start(device, stream_options(request, &token))
+            .map_err(|e| device_error(&name, &e))?;
+        Ok(Self::from_stream(&name, stream, token))
+    }
+
+    fn from_stream(name: &str, stream: CaptureStream, token: CancelToken) -> LiveCamera {
+        let granted = stream.negotiated();
+        LiveCamera {
+            name: name.to_string(),
+            size: Some((granted.width as usize, granted.height as usize)),
+            source: Box::new(StreamSource::new(stream, token)),
+        }
+    }
+
+    /// The name errors give this camera.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The frame size the driver granted (None for sources that are not cameras).
+    pub fn size(&self) -> Option<(usize, usize)> {
+        self.size
+    }
+
+    /// The next frame; `None` at the end of the source or on cancel. A failing source
+    /// (a camera unplugged or failing mid-run) is an error naming the camera.
+    fn pull(&mut self, token: &CancelToken) -> Result<Option<Frame>> {
+        match self.source.next_frame(token) {
+            Ok(frame) => Ok(frame),
+            Err(e) if e.is_stop() && token.is_cancelled() => Ok(None),
+            Err(e) => {
+                // A capture stream's errors already say "camera: ..."; ours names it.
+                let text = e.to_string();
+                let text = text.strip_prefix("camera: ").unwrap_or(&text);
+                Err(device_error(&self.name, &text))
+            }
+        }
+    }
+
+    /// Stops the camera (STREAMOFF, wait for held frames).
+    pub fn close(mut self) {
+        self.source.close();
+    }
+}
+
+fn stream_options(request: &CameraRequest, token: &CancelToken) -> StreamOptions {
+    let format = FormatRequest::new(
+        FourCc(request.format.fourcc()),
+        request.size.width as u32,
+        request.size.height as u32,
+    );
+    StreamOptions::new()
+        .format(format)
+        .timeout(request.timeout)
+        .with_cancel(token.clone())
+}
+
+fn device_error(device: &str, e: &dyn std::fmt::Display) -> CalibError {
+    CalibError::Device {
+        device: device.to_string(),
+        message: e.to_string(),
+    }
+}
+
 /// What to collect and where to put it.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
     /// The calibration board.
     pub board: Board,
-    /// Where accepted views are written (`view_000.png`, ...); created if missing.
+    /// Where accepted views are written (`view_000.png`, ... or `left_000.png` and
+    /// `right_000.png`, ...); created if missing.
     pub views_dir: PathBuf,
-    /// Stop after this many frames whatever the coverage (None: until coverage is enough).
+    /// Stop after this many frames (stereo: frame pairs) whatever the coverage (None:
+    /// until coverage is enough).
     pub max_frames: Option<u64>,
     /// The coverage selector (its defaults are ROS camera_calibration's).
     pub selector: Selector,
 }
 
-/// How far collection got, reported after every examined frame.
+/// Stereo collection: the common options plus the pairing bound.
+#[derive(Debug, Clone)]
+pub struct PairOptions {
+    /// Board, views directory, limits, selector.
+    pub live: LiveOptions,
+    /// Largest capture-time difference of the two frames of a pair.
+    pub max_skew: Duration,
+    /// Consecutive frames dropped without forming a pair after which the cameras count as
+    /// not synchronised and the run fails.
+    pub max_unpaired_run: u64,
+}
+
+impl PairOptions {
+    /// Pairs within `max_skew`; 100 frames in a row without a pair is an error.
+    pub fn new(live: LiveOptions, max_skew: Duration) -> PairOptions {
+        PairOptions {
+            live,
+            max_skew,
+            max_unpaired_run: 100,
+        }
+    }
+}
+
+/// How far collection got, reported after every examined frame (or pair).
 #[derive(Debug, Clone, Copy)]
 pub struct LiveProgress {
-    /// Frames examined.
+    /// Frames (stereo: frame pairs) examined.
     pub frames: u64,
-    /// Frames in which the board was found.
+    /// Frames (pairs: both images) in which the board was found.
     pub detected: u64,
-    /// Views kept.
+    /// Views (pairs) kept.
     pub kept: usize,
-    /// Coverage of X, Y, size and skew, each in [0, 1].
+    /// Coverage of X, Y, size and skew, each in [0, 1] (stereo: of the left views).
     pub coverage: [f64; 4],
+    /// Stereo: frames dropped because the other camera had no frame close enough in time.
+    pub unpaired: u64,
+}
+
+impl LiveProgress {
+    fn new() -> LiveProgress {
+        LiveProgress {
+            frames: 0,
+            detected: 0,
+            kept: 0,
+            coverage: [0.0; 4],
+            unpaired: 0,
+        }
+    }
+
+    /// One status line (for a terminal's carriage-return progress display).
+    pub fn line(&self) -> String {
+        let [x, y, size, skew] = self.coverage.map(|c| (c * 100.0).round());
+        let unpaired = if self.unpaired > 0 {
+            format!(" unpaired {}", self.unpaired)
+        } else {
+            String::new()
+        };
+        format!(
+            "frames {} board {} kept {}{unpaired}  coverage X {x}% Y {y}% size {size}% skew {skew}%",
+            self.frames, self.detected, self.kept
+        )
+    }
 }
 
 /// Why collection stopped.
@@ -72,65 +262,124 @@ pub struct LiveOutcome {
     pub stop: LiveStop,
 }
 
-/// Pulls frames from `source` until coverage is enough (or a limit, the end of the
+/// The result of a stereo collection run.
+#[derive(Debug, Clone)]
+pub struct PairOutcome {
+    /// The left and right images written, in order (same length).
+    pub left: Vec<PathBuf>,
+    /// See `left`.
+    pub right: Vec<PathBuf>,
+    /// The last progress report.
+    pub progress: LiveProgress,
+    /// Why it stopped.
+    pub stop: LiveStop,
+}
+
+/// A frame converted for detection: the BGR image (kept for writing) and the board
+/// features found in it.
+struct Examined {
+    view: MatView,
+    corners: Option<Vec<Point2f>>,
+}
+
+/// Converts frames to BGR and gray and searches them for the board.
+struct Examiner {
+    converter: SizedBgrConverter,
+    board: Board,
+}
+
+impl Examiner {
+    fn new(board: Board) -> Examiner {
+        Examiner {
+            converter: SizedBgrConverter::new(2, "calib-live"),
+            board,
+        }
+    }
+
+    /// Converts `frame` (released here) and detects the board in it.
+    fn examine(&mut self, frame: Frame) -> Result<Examined> {
+        let bgr = self.converter.convert(&frame)?;
+        drop(frame);
+        let view = MatView::from_frame(bgr)?;
+        let mut gray = Mat::default();
+        imgproc::cvt_color(view.mat(), &mut gray, imgproc::COLOR_BGR2GRAY, 0).cv("cvtColor")?;
+        let gray = track(gray, "live gray")?;
+        let corners = self.board.detect(&gray)?;
+        Ok(Examined { view, corners })
+    }
+}
+
+impl Examined {
+    fn size(&self) -> (i32, i32) {
+        let f = self.view.frame();
+        (f.width() as i32, f.height() as i32)
+    }
+}
+
+/// The stop checks every collection loop makes before pulling the next frame.
+fn should_stop(
+    token: &CancelToken,
+    selector: &Selector,
+    opts: &LiveOptions,
+    progress: &LiveProgress,
+) -> Option<LiveStop> {
+    if token.is_cancelled() {
+        Some(LiveStop::Cancelled)
+    } else if selector.good_enough() {
+        Some(LiveStop::Covered)
+    } else if opts.max_frames.is_some_and(|n| progress.frames >= n) {
+        Some(LiveStop::FrameLimit)
+    } else {
+        None
+    }
+}
+
+fn end_of(token: &CancelToken) -> LiveStop {
+    if token.is_cancelled() {
+        LiveStop::Cancelled
+    } else {
+        LiveStop::EndOfStream
+    }
+}
+
+fn create_views_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| CalibError::Io {
+        action: "cannot create",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Pulls frames from `camera` until coverage is enough (or a limit, the end of the
 /// source, or `token`), keeping the views that add coverage. `on_progress` runs after
-/// every examined frame. A source error ends the run with that error; the views written
-/// so far stay on disk.
+/// every examined frame. A camera error ends the run with that error (naming the camera);
+/// the views written so far stay on disk.
 pub fn collect_views(
-    source: &mut dyn Source,
+    camera: &mut LiveCamera,
     token: &CancelToken,
     opts: &LiveOptions,
     mut on_progress: impl FnMut(&LiveProgress),
 ) -> Result<LiveOutcome> {
-    std::fs::create_dir_all(&opts.views_dir).map_err(|source| CalibError::Io {
-        action: "cannot create",
-        path: opts.views_dir.clone(),
-        source,
-    })?;
+    create_views_dir(&opts.views_dir)?;
     let mut selector = opts.selector.clone();
-    let mut converter = SizedBgrConverter::new(2, "calib-live");
-    let mut progress = LiveProgress {
-        frames: 0,
-        detected: 0,
-        kept: 0,
-        coverage: [0.0; 4],
-    };
+    let mut examiner = Examiner::new(opts.board);
+    let mut progress = LiveProgress::new();
     let mut views = Vec::new();
     let stop = loop {
-        if token.is_cancelled() {
-            break LiveStop::Cancelled;
+        if let Some(stop) = should_stop(token, &selector, opts, &progress) {
+            break stop;
         }
-        if selector.good_enough() {
-            break LiveStop::Covered;
-        }
-        if opts.max_frames.is_some_and(|n| progress.frames >= n) {
-            break LiveStop::FrameLimit;
-        }
-        let frame = match source.next_frame(token) {
-            Ok(Some(frame)) => frame,
-            Ok(None) if token.is_cancelled() => break LiveStop::Cancelled,
-            Ok(None) => break LiveStop::EndOfStream,
-            Err(e) if e.is_stop() && token.is_cancelled() => break LiveStop::Cancelled,
-            Err(e) => return Err(CalibError::Worker(format!("camera: {e}"))),
+        let Some(frame) = camera.pull(token)? else {
+            break end_of(token);
         };
         progress.frames += 1;
-        let bgr = converter.convert(&frame)?;
-        drop(frame);
-        let view = MatView::new(&bgr)?;
-        let mut gray = Mat::default();
-        imgproc::cvt_color(view.mat(), &mut gray, imgproc::COLOR_BGR2GRAY, 0).cv("cvtColor")?;
-        let gray = track(gray, "live gray")?;
-        if let Some(corners) = opts.board.detect(&gray)? {
+        let seen = examiner.examine(frame)?;
+        if let Some(corners) = &seen.corners {
             progress.detected += 1;
-            let params = view_params(
-                &corners,
-                &opts.board,
-                bgr.width() as i32,
-                bgr.height() as i32,
-            );
-            if params.is_some_and(|p| selector.offer(p)) {
+            let (w, h) = seen.size();
+            if view_params(corners, &opts.board, w, h).is_some_and(|p| selector.offer(p)) {
                 let path = opts.views_dir.join(format!("view_{:03}.png", views.len()));
-                write_png(&path, &view)?;
+                write_png(&path, &seen.view)?;
                 views.push(path);
             }
         }
@@ -142,6 +391,145 @@ pub fn collect_views(
         views,
         progress,
         stop,
+    })
+}
+
+fn skew(a: &Frame, b: &Frame) -> Duration {
+    a.timestamp().abs_diff(b.timestamp())
+}
+
+/// Pulls the next pair of frames whose capture times are within `max_skew`, dropping the
+/// older frame of a pair that is too far apart; `None` at the end of either source or on
+/// cancel.
+fn next_pair(
+    left: &mut LiveCamera,
+    right: &mut LiveCamera,
+    token: &CancelToken,
+    opts: &PairOptions,
+    unpaired: &mut u64,
+) -> Result<Option<(Frame, Frame)>> {
+    let Some(mut l) = left.pull(token)? else {
+        return Ok(None);
+    };
+    let Some(mut r) = right.pull(token)? else {
+        return Ok(None);
+    };
+    let mut run = 0u64;
+    while skew(&l, &r) > opts.max_skew {
+        *unpaired += 1;
+        run += 1;
+        if run > opts.max_unpaired_run {
+            return Err(CalibError::Unsynchronised {
+                left: left.name.clone(),
+                right: right.name.clone(),
+                frames: run,
+                max_skew_ms: opts.max_skew.as_secs_f64() * 1000.0,
+                last_skew_ms: skew(&l, &r).as_secs_f64() * 1000.0,
+            });
+        }
+        if l.timestamp() < r.timestamp() {
+            drop(l);
+            let Some(next) = left.pull(token)? else {
+                return Ok(None);
+            };
+            l = next;
+        } else {
+            drop(r);
+            let Some(next) = right.pull(token)? else {
+                return Ok(None);
+            };
+            r = next;
+        }
+    }
+    Ok(Some((l, r)))
+}
+
+/// Stereo [`collect_views`]: pulls time-matched frame pairs from `left` and `right` and
+/// keeps the pairs where the board is found in both images and the left view adds
+/// coverage, writing them as `left_NNN.png` and `right_NNN.png`. Two cameras that deliver
+/// different frame sizes, a camera that fails, or cameras whose frames never pair up are
+/// errors naming the camera(s); pairs written so far stay on disk.
+pub fn collect_pairs(
+    left: &mut LiveCamera,
+    right: &mut LiveCamera,
+    token: &CancelToken,
+    opts: &PairOptions,
+    mut on_progress: impl FnMut(&LiveProgress),
+) -> Result<PairOutcome> {
+    if let (Some(l), Some(r)) = (left.size, right.size) {
+        check_same_size(left, l, right, r)?;
+    }
+    let live = &opts.live;
+    create_views_dir(&live.views_dir)?;
+    let mut selector = live.selector.clone();
+    let mut examiner = Examiner::new(live.board);
+    let mut progress = LiveProgress::new();
+    let (mut lv, mut rv) = (Vec::new(), Vec::new());
+    let stop = loop {
+        if let Some(stop) = should_stop(token, &selector, live, &progress) {
+            break stop;
+        }
+        let Some((lf, rf)) = next_pair(left, right, token, opts, &mut progress.unpaired)? else {
+            break end_of(token);
+        };
+        progress.frames += 1;
+        let ls = (lf.width(), lf.height());
+        let rs = (rf.width(), rf.height());
+        check_same_size(left, ls, right, rs)?;
+        let seen_l = examiner.examine(lf)?;
+        // The right image is searched only when the left one shows the board: a pair is
+        // useless otherwise.
+        let seen_r = match seen_l.corners {
+            Some(_) => Some(examiner.examine(rf)?),
+            None => None,
+        };
+        if let (Some(lc), Some(r)) = (&seen_l.corners, &seen_r) {
+            if r.corners.is_some() {
+                progress.detected += 1;
+                let (w, h) = seen_l.size();
+                if view_params(lc, &live.board, w, h).is_some_and(|p| selector.offer(p)) {
+                    let n = lv.len();
+                    let lp = live.views_dir.join(format!("left_{n:03}.png"));
+                    let rp = live.views_dir.join(format!("right_{n:03}.png"));
+                    write_png(&lp, &seen_l.view)?;
+                    if let Err(e) = write_png(&rp, &r.view) {
+                        // Never leave half a pair behind.
+                        let _ = std::fs::remove_file(&lp);
+                        return Err(e);
+                    }
+                    lv.push(lp);
+                    rv.push(rp);
+                }
+            }
+        }
+        progress.kept = lv.len();
+        progress.coverage = selector.progress();
+        on_progress(&progress);
+    };
+    Ok(PairOutcome {
+        left: lv,
+        right: rv,
+        progress,
+        stop,
+    })
+}
+
+fn check_same_size(
+    left: &LiveCamera,
+    l: (usize, usize),
+    right: &LiveCamera,
+    r: (usize, usize),
+) -> Result<()> {
+    if l == r {
+        return Ok(());
+    }
+    Err(CalibError::Device {
+        device: right.name.clone(),
+        message: format!(
+            "delivers {}x{} frames but the left camera {} delivers {}x{}: both cameras of a \
+             stereo rig must have the same frame size",
+            r.0, r.1, left.name, l.0, l.1
+        ),
     })
 }
 

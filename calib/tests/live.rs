@@ -8,7 +8,7 @@ mod common;
 use framekeep_calib::board::{Board, Pattern};
 use framekeep_calib::detect::detect_all;
 use framekeep_calib::input::view_name;
-use framekeep_calib::live::{collect_views, LiveOptions, LiveStop};
+use framekeep_calib::live::{collect_views, LiveCamera, LiveOptions, LiveStop};
 use framekeep_calib::mono::{calibrate, Flags};
 use framekeep_calib::select::Selector;
 use framekeep_calib::synth::{write_mono_set, Camera};
@@ -27,7 +27,7 @@ fn live_frames_are_selected_by_coverage_and_calibrate_the_camera() {
     // The same views twice over: a camera keeps seeing similar poses.
     let mut list: Vec<_> = paths.iter().chain(paths.iter()).cloned().collect();
     list.sort();
-    let mut camera = ImageSequence::from_paths(list).unwrap();
+    let mut camera = LiveCamera::new("frames", ImageSequence::from_paths(list).unwrap());
     let opts = LiveOptions {
         board,
         views_dir: views_dir.clone(),
@@ -98,13 +98,13 @@ fn collection_stops_at_the_frame_limit_and_on_cancel() {
         max_frames: Some(3),
         selector: Selector::default(),
     };
-    let mut camera = ImageSequence::from_paths(paths.clone()).unwrap();
+    let mut camera = LiveCamera::new("frames", ImageSequence::from_paths(paths.clone()).unwrap());
     let out = collect_views(&mut camera, &CancelToken::new(), &opts, |_| {}).unwrap();
     assert_eq!((out.stop, out.progress.frames), (LiveStop::FrameLimit, 3));
 
     let token = CancelToken::new();
     token.cancel();
-    let mut camera = ImageSequence::from_paths(paths).unwrap();
+    let mut camera = LiveCamera::new("frames", ImageSequence::from_paths(paths).unwrap());
     let out = collect_views(&mut camera, &token, &opts, |_| {}).unwrap();
     assert_eq!((out.stop, out.progress.frames), (LiveStop::Cancelled, 0));
     drop(camera);

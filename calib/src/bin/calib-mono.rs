@@ -9,20 +9,18 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use framekeep_calib::board::Board;
-use framekeep_calib::cli::{finish, init_logging, interrupt_token, report_error, BoardArgs};
-use framekeep_calib::live::{collect_views, LiveOptions, LiveStop};
+use framekeep_calib::cli::{
+    default_views_dir, finish, init_logging, interrupt_token, report_error, BoardArgs, LiveLine,
+};
+use framekeep_calib::live::{CameraRequest, LiveCamera, LiveOptions};
 use framekeep_calib::mono::Flags;
-use framekeep_calib::run::{run_mono, MonoOptions};
+use framekeep_calib::run::{run_mono, run_mono_live, MonoOptions, MonoOutcome};
 use framekeep_calib::select::Selector;
 use framekeep_calib::CalibError;
-use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{FrameSize, PixelFormat};
-use framekeep_v4l::device::FourCc;
-use framekeep_v4l::{CaptureStream, FormatRequest, StreamOptions, StreamSource};
-use std::time::Duration;
 
 /// Calibrate one camera from views of a calibration board.
 #[derive(Debug, Parser)]
@@ -117,68 +115,44 @@ struct Args {
     quiet: bool,
 }
 
-/// Collects views from the camera into the views directory; returns the directory.
-fn collect_live(
-    args: &Args,
-    device: &str,
-    board: &Board,
-    cancel: &CancelToken,
-) -> Result<PathBuf, CalibError> {
-    let views_dir = args.views_dir.clone().unwrap_or_else(|| {
-        let mut name = args.output.clone().into_os_string();
-        name.push(".views");
-        PathBuf::from(name)
-    });
-    let camera_error = |e: &dyn std::fmt::Display| CalibError::Device {
-        device: device.to_string(),
-        message: e.to_string(),
+/// Collects views from the camera into the views directory, then calibrates them.
+fn run_live(args: &Args, device: &str, opts: &MonoOptions) -> Result<MonoOutcome, CalibError> {
+    let request = CameraRequest {
+        format: args.camera_format,
+        size: args.camera_size,
+        timeout: Duration::from_secs(2),
     };
-    let stream_token = CancelToken::new();
-    let request = FormatRequest::new(
-        FourCc(args.camera_format.fourcc()),
-        args.camera_size.width as u32,
-        args.camera_size.height as u32,
-    );
-    let options = StreamOptions::new()
-        .format(request)
-        .timeout(Duration::from_secs(2))
-        .with_cancel(stream_token.clone());
-    let stream = CaptureStream::open(device, options).map_err(|e| camera_error(&e))?;
-    let mut source = StreamSource::new(stream, stream_token);
-    let opts = LiveOptions {
-        board: *board,
-        views_dir: views_dir.clone(),
+    let camera = LiveCamera::open(device, &request)?;
+    let live = LiveOptions {
+        board: opts.board,
+        views_dir: args
+            .views_dir
+            .clone()
+            .unwrap_or_else(|| default_views_dir(&args.output)),
         max_frames: args.max_frames,
         selector: Selector::default(),
     };
-    let show = !args.quiet && std::io::stderr().is_terminal();
-    let outcome = collect_views(&mut source, cancel, &opts, |p| {
-        if show {
-            let [x, y, size, skew] = p.coverage.map(|c| (c * 100.0).round());
-            eprint!(
-                "\rcalib-mono: frames {} board {} kept {}  coverage X {x}% Y {y}% size {size}% skew {skew}%   ",
-                p.frames, p.detected, p.kept
-            );
-        }
-    })?;
-    if show {
-        eprintln!();
-    }
-    if outcome.stop == LiveStop::Cancelled {
-        return Err(CalibError::Cancelled(
-            "interrupted while collecting views".into(),
-        ));
-    }
-    if !args.quiet {
-        println!(
-            "collected {} view(s) from {} frame(s) into {} ({:?})",
-            outcome.views.len(),
-            outcome.progress.frames,
-            views_dir.display(),
-            outcome.stop
-        );
-    }
-    Ok(views_dir)
+    let line = LiveLine::new("calib-mono", !args.quiet);
+    let result = run_mono_live(
+        camera,
+        &live,
+        opts,
+        |p| line.update(p),
+        |outcome| {
+            line.done();
+            if !args.quiet {
+                println!(
+                    "collected {} view(s) from {} frame(s) into {} ({:?})",
+                    outcome.views.len(),
+                    outcome.progress.frames,
+                    live.views_dir.display(),
+                    outcome.stop
+                );
+            }
+        },
+    );
+    line.done();
+    result.map(|(_, outcome)| outcome)
 }
 
 fn main() -> ExitCode {
@@ -194,17 +168,10 @@ fn run() -> ExitCode {
         Err(e) => return report_error("calib-mono", &e),
     };
     let cancel = interrupt_token("calib-mono");
-    let mut inputs = args.inputs.clone();
-    if let Some(device) = &args.device {
-        match collect_live(&args, device, &board, &cancel) {
-            Ok(dir) => inputs = vec![dir.display().to_string()],
-            Err(e) => return report_error("calib-mono", &e),
-        }
-    }
     let opts = MonoOptions {
-        inputs,
+        inputs: args.inputs.clone(),
         board,
-        units: args.board.units,
+        units: args.board.units.clone(),
         flags: Flags {
             fix_aspect_ratio: args.fix_aspect_ratio,
             aspect_ratio: args.aspect_ratio,
@@ -221,19 +188,23 @@ fn run() -> ExitCode {
             rational_model: args.rational_model,
             use_intrinsic_guess: args.use_intrinsic_guess,
         },
-        intrinsics: args.intrinsics,
+        intrinsics: args.intrinsics.clone(),
         workers: args.workers,
         min_views: args.min_views,
         outlier_k: args.outlier_factor,
         drop_outliers: args.drop_outliers,
         select: args.select,
         output: args.output.clone(),
-        json: args.json,
-        report: args.report,
+        json: args.json.clone(),
+        report: args.report.clone(),
         progress: !args.quiet && std::io::stderr().is_terminal(),
         cancel,
     };
-    match run_mono(&opts) {
+    let result = match &args.device {
+        Some(device) => run_live(&args, device, &opts),
+        None => run_mono(&opts),
+    };
+    match result {
         Ok(outcome) => {
             for s in &outcome.skipped {
                 eprintln!("calib-mono: skipped {s}");

@@ -29,6 +29,13 @@ pub enum StereoInputs {
     },
     /// One glob with `{side}`, replaced by `left` and `right`.
     Pattern(String),
+    /// Explicit image files, paired by position (live collection writes these).
+    Paths {
+        /// Left images.
+        left: Vec<PathBuf>,
+        /// Right images.
+        right: Vec<PathBuf>,
+    },
 }
 
 /// Everything calib-stereo needs to know.
@@ -88,6 +95,10 @@ fn resolve(inputs: &StereoInputs) -> Result<(Vec<PathBuf>, Vec<PathBuf>, String,
                 )));
             }
             (p.replace("{side}", "left"), p.replace("{side}", "right"))
+        }
+        StereoInputs::Paths { left, right } => {
+            let spec = |v: &[PathBuf]| format!("{} collected images", v.len());
+            return Ok((left.clone(), right.clone(), spec(left), spec(right)));
         }
     };
     Ok((resolve_images(&l)?, resolve_images(&r)?, l, r))

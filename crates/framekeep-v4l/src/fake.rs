@@ -11,6 +11,11 @@
 //! and a buffer is queued and the frame period has elapsed since the previous one. No
 //! wall-clock loss happens, so tests are deterministic; gaps come only from
 //! `percentage_of_dropped_buffers` or [`FakeDevice::skip_frames`].
+//!
+//! Timestamps come from one clock shared by every fake in the process (as CLOCK_MONOTONIC
+//! is shared by real drivers), so frames of two fakes can be paired by capture time, and a
+//! [`FakePainter`] can draw each frame's pixels (a synthetic scene) instead of the built-in
+//! patterns.
 
 use std::collections::VecDeque;
 use std::io;
@@ -73,6 +78,37 @@ fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
     }
 }
 
+/// Draws a frame in place of the built-in patterns: it gets the frame's bytes
+/// (`size_image` of the negotiated format), the format, the driver sequence number and the
+/// capture timestamp (the fakes' shared clock). It runs with the device locked, so it
+/// should only copy or fill pixels.
+#[derive(Clone)]
+pub struct FakePainter(Arc<PaintFn>);
+
+type PaintFn = dyn Fn(&mut [u8], &Negotiated, u32, Duration) + Send + Sync;
+
+impl FakePainter {
+    /// A painter from a closure `(bytes, format, sequence, timestamp)`.
+    pub fn new(
+        f: impl Fn(&mut [u8], &Negotiated, u32, Duration) + Send + Sync + 'static,
+    ) -> FakePainter {
+        FakePainter(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for FakePainter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakePainter")
+    }
+}
+
+/// The clock of every fake's timestamps: one epoch per process, so timestamps of
+/// different fakes compare like CLOCK_MONOTONIC ones.
+fn clock_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
 /// What a test can program into a [`FakeDevice`].
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
@@ -83,6 +119,8 @@ pub struct FakeConfig {
     pub period: Duration,
     /// Most buffers `request_buffers` grants.
     pub max_buffers: u32,
+    /// Draws every frame instead of the built-in patterns (`test_pattern` is then ignored).
+    pub painter: Option<FakePainter>,
 }
 
 impl Default for FakeConfig {
@@ -111,6 +149,7 @@ impl Default for FakeConfig {
             ],
             period: Duration::ZERO,
             max_buffers: 32,
+            painter: None,
         }
     }
 }
@@ -141,7 +180,6 @@ struct State {
     next_due: Instant,
     pattern: i64,
     faults: Faults,
-    epoch: Instant,
     stream_ons: u32,
 }
 
@@ -180,6 +218,7 @@ impl FakeDevice {
             .unwrap_or((FourCc::YUYV, 640, 480));
         let (stride, size_image) = geometry(fourcc, w, h).unwrap_or((w * 2, w * 2 * h));
         let now = Instant::now();
+        clock_epoch();
         let state = State {
             format: Negotiated {
                 fourcc,
@@ -198,7 +237,6 @@ impl FakeDevice {
             next_due: now,
             pattern: 0,
             faults: Faults::default(),
-            epoch: now,
             stream_ons: 0,
         };
         FakeDevice {
@@ -241,7 +279,7 @@ impl FakeDevice {
     }
 
     /// Produces every frame that is due now into the done list.
-    fn advance(st: &mut State, now: Instant) {
+    fn advance(st: &mut State, painter: Option<&FakePainter>, now: Instant) {
         while st.streaming && !st.faults.disconnected && !st.queued.is_empty() && now >= st.next_due
         {
             let due = st.next_due;
@@ -264,9 +302,16 @@ impl FakeDevice {
             };
             let fmt = st.format;
             let pattern = st.pattern;
-            st.regions[index].fill(|b| paint(b, &fmt, pattern, seq));
+            let timestamp =
+                Duration::from_secs(1000) + due.saturating_duration_since(clock_epoch());
+            st.regions[index].fill(|b| match painter {
+                Some(p) => {
+                    let len = (fmt.size_image as usize).min(b.len());
+                    (p.0)(&mut b[..len], &fmt, seq, timestamp)
+                }
+                None => paint(b, &fmt, pattern, seq),
+            });
             let error = std::mem::take(&mut st.faults.flag_error_next);
-            let timestamp = Duration::from_secs(1000) + due.duration_since(st.epoch);
             st.done.push_back(Dequeued {
                 index,
                 bytesused: fmt.size_image as usize,
@@ -407,7 +452,7 @@ impl CaptureDevice for FakeDevice {
         if !st.streaming {
             return Err(os_err("VIDIOC_DQBUF", libc::EINVAL));
         }
-        Self::advance(&mut st, Instant::now());
+        Self::advance(&mut st, self.config.painter.as_ref(), Instant::now());
         let d = st.done.pop_front();
         if let Some(d) = &d {
             st.regions[d.index].take_from_driver();
@@ -424,7 +469,7 @@ impl CaptureDevice for FakeDevice {
                 if st.faults.disconnected || st.faults.fatal || !st.streaming {
                     return Ok(Wait::Ready);
                 }
-                Self::advance(&mut st, now);
+                Self::advance(&mut st, self.config.painter.as_ref(), now);
                 if !st.done.is_empty() {
                     return Ok(Wait::Ready);
                 }

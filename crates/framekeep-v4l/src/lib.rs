@@ -50,7 +50,7 @@ pub use device::{
     CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
 };
 pub use error::{CaptureError, Result};
-pub use fake::{FakeConfig, FakeDevice, PATTERN_WHITE};
+pub use fake::{FakeConfig, FakeDevice, FakePainter, PATTERN_WHITE};
 pub use home::STREAM_KIND;
 pub use list::{list_devices, open_device, DeviceListing};
 pub use mem::Mapping;
