@@ -152,15 +152,19 @@ fn run(pool: &Arc<dyn RoundTrip>, threads: usize, iters: u64) -> Duration {
     elapsed
 }
 
-/// Median ns per round trip over several runs.
+/// ns per round trip of one run.
 fn ns_per_op(pool: &Arc<dyn RoundTrip>, threads: usize, iters: u64) -> f64 {
-    run(pool, threads, iters / 10);
-    let mut v: Vec<f64> = (0..7)
-        .map(|_| run(pool, threads, iters).as_nanos() as f64 / iters as f64)
-        .collect();
+    run(pool, threads, iters).as_nanos() as f64 / iters as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
+
+/// Rounds of the summary; in each, every pool runs once, back to back, so
+/// that a change in machine load hits all of them alike.
+const ROUNDS: usize = 9;
 
 fn summary() {
     let fk: Arc<dyn RoundTrip> = Arc::new(framekeep());
@@ -168,26 +172,36 @@ fn summary() {
     let aq: Arc<dyn RoundTrip> = Arc::new(bare_queue());
     let fresh: Arc<dyn RoundTrip> = Arc::new(FreshVec);
     println!(
-        "\n== pool round trip, 1920x1080 BGR24 buffers (median of 7 runs, ns per round trip) =="
+        "\n== pool round trip, 1920x1080 BGR24 buffers (ns per round trip, median of {ROUNDS} interleaved rounds) =="
     );
     let mut rows = Vec::new();
     for threads in [1, 2] {
-        let f = ns_per_op(&fk, threads, 2_000_000);
-        let m = ns_per_op(&mv, threads, 2_000_000);
-        let a = ns_per_op(&aq, threads, 2_000_000);
-        let v = ns_per_op(&fresh, threads, 2_000);
+        for pool in [&fk, &mv, &aq] {
+            run(pool, threads, 200_000); // warm up
+        }
+        let (mut f, mut m, mut a, mut v) = (vec![], vec![], vec![], vec![]);
+        let (mut f_a, mut m_f) = (vec![], vec![]);
+        for _ in 0..ROUNDS {
+            let rf = ns_per_op(&fk, threads, 1_000_000);
+            let rm = ns_per_op(&mv, threads, 1_000_000);
+            let ra = ns_per_op(&aq, threads, 1_000_000);
+            v.push(ns_per_op(&fresh, threads, 200));
+            f_a.push(rf / ra);
+            m_f.push(rm / rf);
+            f.push(rf);
+            m.push(rm);
+            a.push(ra);
+        }
+        let (f, m, a, v) = (median(f), median(m), median(a), median(v));
         println!(
             "{threads} thread(s): framekeep {f:8.1}  mutex<vec> {m:8.1}  arrayqueue {a:8.1}  fresh vec {v:10.1}"
         );
-        rows.push((threads, f, m, a, v));
+        rows.push((threads, median(f_a), median(m_f), v / f));
     }
-    for (threads, f, m, a, v) in rows {
+    for (threads, f_a, m_f, fresh_f) in rows {
         println!(
-            "{threads} thread(s): framekeep/arrayqueue = {:.2}x (target <= 2x)   mutex<vec>/framekeep = {:.2}x{}   fresh/framekeep = {:.0}x",
-            f / a,
-            m / f,
+            "{threads} thread(s): framekeep/arrayqueue = {f_a:.2}x (target <= 2x)   mutex<vec>/framekeep = {m_f:.2}x{}   fresh/framekeep = {fresh_f:.0}x",
             if threads == 2 { " (target >= 2x)" } else { "" },
-            v / f
         );
     }
     // Steady state: allocations and minor faults per frame.
@@ -240,6 +254,19 @@ fn criterion_benches(c: &mut Criterion) {
 }
 
 fn main() {
+    // `--profile N`: only framekeep's 1-thread round trip, N times, for
+    // `valgrind --tool=callgrind` (instruction counts per round trip).
+    if let Some(n) = std::env::args()
+        .skip_while(|a| a != "--profile")
+        .nth(1)
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        let pool = framekeep();
+        for _ in 0..n {
+            pool.round_trip();
+        }
+        return;
+    }
     // `cargo test --all-targets` runs this binary without `--bench`: a quick
     // smoke run of every variant then, not a measurement.
     if !std::env::args().any(|a| a == "--bench") {

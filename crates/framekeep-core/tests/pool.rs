@@ -545,14 +545,87 @@ fn releases_racing_the_last_pool_handle_are_safe() {
             })
             .collect();
         barrier.wait();
-        if round % 2 == 0 {
+        let kept = if round % 2 == 0 {
             drop(pool);
+            None
         } else {
             pool.close();
-        }
+            Some(pool)
+        };
         for t in threads {
             t.join().unwrap();
         }
         assert_eq!(ledger.count(Kind::FRAME), 0, "round {round}");
+        if let Some(pool) = kept {
+            // Releases that parked a buffer after the close drained the
+            // slots must have freed it themselves.
+            let s = pool.stats();
+            assert_eq!((s.capacity, s.bytes_allocated), (0, 0), "round {round}");
+        }
     }
+}
+
+/// A release parks the buffer in the releasing thread's own slot; a thread
+/// that then goes quiet (or exits) must not hide it from everyone else.
+#[test]
+fn buffers_parked_by_quiet_threads_stay_available() {
+    let pool = pool(3, Exhausted::FailFast);
+    let frames: Vec<_> = (0..3).map(|_| pool.acquire("out").unwrap()).collect();
+    let (park, quiet) = (
+        Arc::new(std::sync::Barrier::new(3)),
+        Arc::new(std::sync::Barrier::new(3)),
+    );
+    let mut threads = Vec::new();
+    for (i, f) in frames.into_iter().enumerate() {
+        if i == 2 {
+            // This one exits right after its release.
+            thread::spawn(move || drop(f)).join().unwrap();
+            continue;
+        }
+        let (park, quiet) = (park.clone(), quiet.clone());
+        threads.push(thread::spawn(move || {
+            drop(f);
+            park.wait();
+            quiet.wait(); // stays alive, never acquires
+        }));
+    }
+    park.wait();
+    let s = pool.stats();
+    assert_eq!((s.idle, s.checked_out), (3, 0));
+    let again: Vec<_> = (0..3).map(|_| pool.try_acquire("again").unwrap()).collect();
+    let s = pool.stats();
+    assert_eq!(s.created, 3, "every buffer was reused, none allocated");
+    assert!(matches!(
+        pool.try_acquire("one too many"),
+        Err(AcquireError::Exhausted { .. })
+    ));
+    quiet.wait();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(again);
+    assert_eq!(pool.stats().idle, 3);
+}
+
+/// A waiter is woken by a release that parks its buffer in another
+/// thread's slot (not on the shared free list).
+#[test]
+fn a_parked_release_wakes_a_waiter() {
+    let pool = pool(1, Exhausted::Wait);
+    let frame = pool.acquire("held").unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let t0 = Instant::now();
+            let f = pool.acquire_timeout("waiter", Duration::from_secs(5));
+            (f.map(|f| f.lease_id()).is_ok(), t0.elapsed())
+        })
+    };
+    while pool.stats().wait_count == 0 {
+        thread::yield_now();
+    }
+    thread::spawn(move || drop(frame)).join().unwrap();
+    let (ok, waited) = waiter.join().unwrap();
+    assert!(ok, "the waiter got the buffer");
+    assert!(waited < Duration::from_secs(5));
 }

@@ -112,6 +112,7 @@ impl Buffer {
     }
 
     /// The bytes `[offset, offset + len)`. The caller has checked the range.
+    #[inline]
     pub(crate) fn bytes(&self, offset: usize, len: usize) -> &[u8] {
         assert!(
             offset.checked_add(len).is_some_and(|end| end <= self.cap),
@@ -126,6 +127,7 @@ impl Buffer {
     // `&self -> &mut`: the slot is shared by design (`Arc`); exclusivity comes
     // from the handle count, which `UniqueProof` attests.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub(crate) fn bytes_mut(
         &self,
         offset: usize,
@@ -152,6 +154,7 @@ pub(crate) struct Handle(ManuallyDrop<Arc<Buffer>>);
 
 impl Handle {
     /// Arms a buffer whose handle count is zero as the first handle.
+    #[inline(always)]
     pub(crate) fn first(buf: Arc<Buffer>) -> Handle {
         buf.handles.store(1, Ordering::Relaxed);
         Handle(ManuallyDrop::new(buf))
@@ -180,6 +183,7 @@ impl Clone for Handle {
 }
 
 impl Drop for Handle {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: the `Arc` is taken exactly once, here, and `self` is never used again.
         let buf = unsafe { ManuallyDrop::take(&mut self.0) };
@@ -295,11 +299,20 @@ impl std::fmt::Debug for ExternalBuffer {
 /// The home is reached through the buffer itself, never by cloning the
 /// home's `Arc`: a shared reference count touched on every release is what
 /// makes naive pools slow under contention.
+#[inline]
 pub(crate) fn send_home(buffer: Arc<Buffer>) {
     debug_assert_eq!(buffer.handles.load(Ordering::Relaxed), 0);
     match &buffer.home {
-        Home::Orphan => drop(buffer),
         Home::Pool(_) => PoolShared::recycle(buffer),
+        _ => send_home_elsewhere(buffer),
+    }
+}
+
+/// `send_home` for buffers without a pool.
+#[inline(never)]
+fn send_home_elsewhere(buffer: Arc<Buffer>) {
+    match &buffer.home {
+        Home::Orphan | Home::Pool(_) => drop(buffer),
         Home::External(_) => {
             // Keep the buffer (and through it the home) alive while the home runs.
             let keep = Arc::clone(&buffer);

@@ -38,6 +38,7 @@ pub struct Frame {
 impl Frame {
     /// Arms a buffer whose handle count is zero (fresh, or just taken from a
     /// free list) as a frame with one handle.
+    #[inline(always)]
     pub(crate) fn arm(buf: Arc<Buffer>, layout: FrameLayout, meta: FrameMeta) -> Frame {
         debug_assert!(layout.len <= buf.capacity());
         Frame {
@@ -142,6 +143,7 @@ impl Frame {
     }
 
     /// The bytes of this view, from its first pixel to its last (rows `stride` apart).
+    #[inline]
     pub fn data(&self) -> &[u8] {
         self.buf.bytes(self.offset, self.layout.len)
     }
@@ -156,6 +158,7 @@ impl Frame {
     }
 
     /// Mutable pixels, only if this handle is the only one on the buffer.
+    #[inline]
     pub fn get_mut(&mut self) -> Option<&mut [u8]> {
         // Acquire pairs with the Release decrement of handles that dropped, so
         // their reads happen before our writes (as in `Arc::get_mut`).

@@ -56,7 +56,12 @@ impl Stamp {
     pub(crate) fn now() -> Stamp {
         match NOW.load(Ordering::Relaxed) {
             0 => {
-                wake();
+                // Wake the ticker once, not on every read: while it cannot
+                // run (every core busy), readers must not all hammer the
+                // flag and the parker's shared line.
+                if !WANTED.load(Ordering::Relaxed) {
+                    wake();
+                }
                 Stamp::precise()
             }
             nanos => {

@@ -54,13 +54,20 @@ impl Pinned {
     /// Pins `pool`, which the caller reaches through a buffer it owns (so the
     /// pool is alive now). Must be dropped before that thread frees any buffer
     /// of the pool (see `PoolShared::recycle`).
+    #[inline(always)]
     pub(crate) fn new(pool: &Arc<PoolShared>) -> Pinned {
         let addr = Arc::as_ptr(pool) as usize;
-        // Relaxed is enough: the store happens before the buffer is pushed
-        // (a Release operation), and whoever drops the pool got there through
-        // popping that buffer (Acquire), so it sees this store.
+        // Only this thread writes its slot, so a load and a store do what a
+        // swap would, without a locked instruction. Relaxed is enough: the
+        // store happens before the buffer is parked or pushed (a Release
+        // operation), and whoever drops the pool got there through taking that
+        // buffer (Acquire), so it sees this store.
         let previous = SLOT
-            .try_with(|s| s.0.swap(addr, Ordering::Relaxed))
+            .try_with(|s| {
+                let previous = s.0.load(Ordering::Relaxed);
+                s.0.store(addr, Ordering::Relaxed);
+                previous
+            })
             .unwrap_or(0);
         Pinned {
             pool: NonNull::from(&**pool),
@@ -71,6 +78,7 @@ impl Pinned {
 
 impl Deref for Pinned {
     type Target = PoolShared;
+    #[inline(always)]
     fn deref(&self) -> &PoolShared {
         // SAFETY: the pool was alive when pinned (the caller owned a buffer
         // holding an `Arc` to it), and `PoolShared::drop` calls
@@ -81,6 +89,7 @@ impl Deref for Pinned {
 }
 
 impl Drop for Pinned {
+    #[inline(always)]
     fn drop(&mut self) {
         // Release: every access through this guard happens before a dropping
         // thread that reads the cleared slot.

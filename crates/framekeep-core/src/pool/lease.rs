@@ -108,7 +108,7 @@ pub(crate) fn reader_now() -> u64 {
 impl LeaseCell {
     /// Records a checkout. Only the thread that just took the buffer off the
     /// free list calls this, so plain loads of its own fields are race-free.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check_out(&self, index: usize, label: &'static str, backtrace: bool) -> u64 {
         let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);
         self.uses.store(uses, Ordering::Relaxed);
@@ -236,12 +236,19 @@ thread_local! {
 }
 
 /// A small number naming the current thread (its name is kept for reports).
-#[inline]
+#[inline(always)]
 pub(crate) fn thread_tag() -> u64 {
     let tag = THREAD_TAG.with(Cell::get);
     if tag != 0 {
         return tag;
     }
+    new_thread_tag()
+}
+
+/// Gives the calling thread its tag (once per thread).
+#[cold]
+#[inline(never)]
+fn new_thread_tag() -> u64 {
     let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
     let name = std::thread::current()
         .name()

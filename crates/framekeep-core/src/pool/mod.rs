@@ -17,6 +17,7 @@
 mod error;
 mod hazard;
 pub(crate) mod lease;
+mod local;
 mod monitor;
 mod options;
 pub(crate) mod shared;
@@ -33,12 +34,15 @@ pub use stats::PoolStats;
 use crate::cancel::CancelToken;
 use crate::frame::{Frame, FrameLayout};
 use crate::ledger::{Ledger, LedgerSource};
-use shared::PoolShared;
+use shared::{PoolShared, Taken};
 
 /// A cheap-to-clone handle to a frame pool. See the module docs.
 #[derive(Clone)]
 pub struct FramePool {
-    owner: Arc<Owner>,
+    /// The state itself, one load away on every acquire.
+    shared: Arc<PoolShared>,
+    /// Counts the user handles (see `Owner`).
+    _owner: Arc<Owner>,
 }
 
 /// Closes the pool when the last user handle goes (buffers hold the shared
@@ -80,12 +84,16 @@ impl FramePool {
             monitor::watch(&shared);
         }
         Ok(FramePool {
-            owner: Arc::new(Owner { shared }),
+            _owner: Arc::new(Owner {
+                shared: Arc::clone(&shared),
+            }),
+            shared,
         })
     }
 
+    #[inline(always)]
     fn shared(&self) -> &Arc<PoolShared> {
-        &self.owner.shared
+        &self.shared
     }
 
     /// The pool's name.
@@ -102,9 +110,11 @@ impl FramePool {
     /// otherwise [`AcquireError::Exhausted`] at once, whatever the policy.
     #[inline]
     pub fn try_acquire(&self, label: &'static str) -> Result<Frame, AcquireError> {
-        match self.shared().try_take(label)? {
-            Some(frame) => Ok(frame),
-            None => {
+        let shared = self.shared();
+        match shared.take_buffer() {
+            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
+            Taken::Closed => Err(AcquireError::Closed),
+            Taken::Dry => {
                 self.shared()
                     .counters
                     .exhausted
@@ -130,9 +140,11 @@ impl FramePool {
         label: &'static str,
         timeout: Duration,
     ) -> Result<Frame, AcquireError> {
-        match self.shared().try_take(label)? {
-            Some(frame) => Ok(frame),
-            None => self.shared().acquire_slow(label, timeout, None),
+        let shared = self.shared();
+        match shared.take_buffer() {
+            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
+            Taken::Closed => Err(AcquireError::Closed),
+            Taken::Dry => shared.acquire_slow(label, timeout, None),
         }
     }
 

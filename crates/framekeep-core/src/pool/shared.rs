@@ -1,11 +1,14 @@
 //! The state every handle of one pool shares, and the acquire/recycle paths.
 //!
-//! The hot path is a lock-free free list (`ArrayQueue<Arc<Buffer>>`): an
-//! acquire pops an `Arc` and arms it, a release pushes it back. Neither
-//! touches a reference count shared by all threads: buffers keep the pool
-//! alive, not the handles, and counters live in the buffer slots and are
-//! summed only when someone asks for stats. Everything slow (allocating,
-//! waiting, leak checks, thresholds) happens off that path.
+//! The hot path: a release parks the buffer in the releasing thread's own
+//! slot (`local`), or pushes it on a lock-free free list
+//! (`ArrayQueue<Arc<Buffer>>`) when that slot is full; an acquire takes from
+//! its own slot first, then the free list, then any other thread's slot, and
+//! arms the `Arc` it found. None of it touches a reference count shared by
+//! all threads: buffers keep the pool alive, not the handles, and counters
+//! live in the buffer slots and are summed only when someone asks for stats.
+//! Everything slow (allocating, waiting, leak checks, thresholds) happens off
+//! that path.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -16,6 +19,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::hazard::{wait_unpinned, Pinned};
 use super::lease::{intern_label, reader_now, LeaseInfo};
+use super::local::LocalSlots;
 use super::options::{BufferInfo, Exhausted, PoolOptions};
 use super::stats::LatencyHistogram;
 use super::{AcquireError, CloseReport};
@@ -64,12 +68,17 @@ pub(crate) struct Counters {
 pub(crate) struct PoolShared {
     pub(crate) opts: PoolOptions,
     pub(crate) idle: ArrayQueue<Arc<Buffer>>,
+    /// Idle buffers parked per thread (see `local`); idle like `idle`'s.
+    pub(crate) local: LocalSlots,
     pub(crate) closed: AtomicBool,
     pub(crate) generation: AtomicU64,
     /// Buffers of the current generation that exist and are not written off.
     pub(crate) live: AtomicUsize,
     /// Largest number of buffers `live` may reach.
     pub(crate) cap: usize,
+    /// No `after_release` hook and no backtraces to clear: a release may
+    /// take the short path in `recycle`.
+    plain_release: bool,
     next_index: AtomicUsize,
     /// Every buffer ever made, for lease listings; dead entries are pruned.
     pub(crate) registry: Mutex<Vec<Weak<Buffer>>>,
@@ -95,10 +104,12 @@ impl PoolShared {
         crate::ledger::clock::start();
         let shared = Arc::new(PoolShared {
             idle: ArrayQueue::new(cap.max(1)),
+            local: LocalSlots::new(),
             closed: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             live: AtomicUsize::new(0),
             cap,
+            plain_release: opts.after_release.is_none() && !opts.capture_backtraces,
             next_index: AtomicUsize::new(0),
             registry: Mutex::new(Vec::with_capacity(cap)),
             layout: Mutex::new(layout),
@@ -186,27 +197,59 @@ impl PoolShared {
     }
 
     /// Whether a buffer of this state counts in `live`.
+    #[inline(always)]
     fn counts(&self, buf: &Buffer) -> bool {
         buf.generation == self.generation.load(Ordering::Acquire)
             && !buf.lease.written_off.load(Ordering::Acquire)
     }
 
-    /// The fast path: an idle buffer, or a new one while under `max_buffers`.
+    /// The fast path: an idle buffer, or a new one while under `max_buffers`,
+    /// armed as a frame; `Ok(None)` when the pool is dry.
     #[inline]
     pub(crate) fn try_take(
         self: &Arc<Self>,
         label: &'static str,
     ) -> Result<Option<Frame>, AcquireError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(AcquireError::Closed);
+        match self.take_buffer() {
+            Taken::Buffer(buf) => Ok(Some(self.check_out(buf, label))),
+            Taken::Dry => Ok(None),
+            Taken::Closed => Err(AcquireError::Closed),
         }
+    }
+
+    /// An idle buffer of the current generation that the `before_acquire`
+    /// filter accepts: this thread's slot first, then the free list, then
+    /// other threads' slots, then a new buffer while under `max_buffers`.
+    #[inline(always)]
+    pub(crate) fn take_buffer(self: &Arc<Self>) -> Taken {
+        if self.closed.load(Ordering::Acquire) {
+            return Taken::Closed;
+        }
+        // The common case, inlined: this thread's own buffer back, fit to use.
+        match self.local.take_mine() {
+            Some(buf)
+                if buf.generation == self.generation.load(Ordering::Relaxed)
+                    && self.opts.before_acquire.is_none() =>
+            {
+                Taken::Buffer(buf)
+            }
+            mine => self.take_buffer_slow(mine),
+        }
+    }
+
+    /// `take_buffer` past its first look; `candidate` is a buffer already
+    /// taken that still has to pass the checks.
+    #[inline(never)]
+    fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
         loop {
-            let buf = match self.idle.pop() {
-                Some(buf) => buf,
-                None => match self.allocate(false) {
-                    Some(buf) => buf,
-                    None => return Ok(None),
-                },
+            let found = candidate
+                .take()
+                .or_else(|| self.local.take_mine())
+                .or_else(|| self.idle.pop())
+                .or_else(|| self.local.steal())
+                .or_else(|| self.allocate(false));
+            let Some(buf) = found else {
+                return Taken::Dry;
             };
             if buf.generation != self.generation.load(Ordering::Relaxed) {
                 self.free(buf, false);
@@ -219,12 +262,13 @@ impl PoolShared {
                     continue;
                 }
             }
-            return Ok(Some(self.check_out(buf, label)));
+            return Taken::Buffer(buf);
         }
     }
 
-    #[inline]
-    fn check_out(&self, buf: Arc<Buffer>, label: &'static str) -> Frame {
+    /// Records the lease and arms the buffer as a frame.
+    #[inline(always)]
+    pub(crate) fn check_out(&self, buf: Arc<Buffer>, label: &'static str) -> Frame {
         intern_label(label);
         buf.lease
             .check_out(buf.index, label, self.opts.capture_backtraces);
@@ -341,12 +385,52 @@ impl PoolShared {
     ///
     /// Buffers that must be freed are dropped only at the very end, after the
     /// pool is unpinned: one of them may hold the last reference to the pool.
+    #[inline(always)]
     pub(crate) fn recycle(buffer: Arc<Buffer>) {
         let pool = match &buffer.home {
             Home::Pool(pool) => Pinned::new(pool),
             _ => return,
         };
         buffer.lease.check_in();
+        // The short path: a buffer to keep, parked in this thread's slot.
+        if pool.plain_release && pool.counts(&buffer) && !pool.closed.load(Ordering::Acquire) {
+            match pool.local.put_mine(buffer) {
+                Ok(()) => {
+                    // SeqCst loads after the SeqCst put: see `LocalSlots::put_mine`.
+                    if pool.waiters.load(Ordering::SeqCst) == 0
+                        && !pool.closed.load(Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                    let drained = pool.after_put();
+                    drop(pool);
+                    drop(drained);
+                    return;
+                }
+                Err(buffer) => return Self::recycle_slow(pool, buffer),
+            }
+        }
+        Self::recycle_slow(pool, buffer)
+    }
+
+    /// Wakes waiters, and frees what a close that raced with a put missed;
+    /// the caller drops the buffers returned once it has unpinned the pool.
+    #[cold]
+    fn after_put(&self) -> Vec<Arc<Buffer>> {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_all();
+        }
+        if self.closed.load(Ordering::SeqCst) {
+            self.take_idle()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Everything `recycle`'s short path does not handle: hooks, backtraces,
+    /// buffers to free, a full slot.
+    #[inline(never)]
+    fn recycle_slow(pool: Pinned, buffer: Arc<Buffer>) {
         if pool.opts.capture_backtraces {
             buffer.lease.clear_backtrace();
         }
@@ -362,19 +446,21 @@ impl PoolShared {
         if !reuse {
             pool.retire(&buffer, counted);
             dead = Some(buffer);
-        } else if let Err(buffer) = pool.idle.push(buffer) {
-            pool.retire(&buffer, true);
-            dead = Some(buffer);
+        } else if let Err(buffer) = pool.local.put_mine(buffer) {
+            if let Err(buffer) = pool.idle.push(buffer) {
+                pool.retire(&buffer, true);
+                dead = Some(buffer);
+            }
         }
-        // Wake waiters. No fence here: the push above is a locked
-        // compare-and-swap (a full barrier on x86, SeqCst in crossbeam), so this
-        // load cannot pass it; and waiters re-check every `WAIT_SLICE` anyway,
-        // which bounds the cost of a missed wake-up on any architecture.
+        // Wake waiters. No fence here: the put or push above is a SeqCst
+        // read-modify-write (a full barrier on x86), so this load cannot pass
+        // it; and waiters re-check every `WAIT_SLICE` anyway, which bounds the
+        // cost of a missed wake-up on any architecture.
         if pool.waiters.load(Ordering::SeqCst) > 0 {
             pool.wake_all();
         }
         // A close that raced with the push above may have missed this buffer.
-        let drained = if pool.closed.load(Ordering::Acquire) {
+        let drained = if pool.closed.load(Ordering::SeqCst) {
             pool.take_idle()
         } else {
             Vec::new()
@@ -393,7 +479,7 @@ impl PoolShared {
     /// caller drops them (when it no longer touches the pool).
     fn take_idle(&self) -> Vec<Arc<Buffer>> {
         let mut out = Vec::new();
-        while let Some(buf) = self.idle.pop() {
+        while let Some(buf) = self.idle.pop().or_else(|| self.local.steal()) {
             let counted = self.counts(&buf);
             self.retire(&buf, counted);
             out.push(buf);
@@ -538,7 +624,8 @@ impl PoolShared {
 
     /// Closes the pool: fail waiters and later acquires, free idle buffers.
     pub(crate) fn close(&self) -> CloseReport {
-        let already = self.closed.swap(true, Ordering::AcqRel);
+        // SeqCst: pairs with the put and the load of `closed` in `recycle`.
+        let already = self.closed.swap(true, Ordering::SeqCst);
         self.wake_all();
         self.drain_idle();
         let leases = self.leases();
@@ -602,6 +689,14 @@ impl Drop for PoolShared {
         // pushed the buffer that held the last reference (see `hazard`).
         wait_unpinned(self);
     }
+}
+
+/// What [`PoolShared::take_buffer`] found.
+pub(crate) enum Taken {
+    Buffer(Arc<Buffer>),
+    /// Every buffer is out and `max_buffers` are alive.
+    Dry,
+    Closed,
 }
 
 fn info(buf: &Buffer) -> BufferInfo {

@@ -121,7 +121,7 @@ impl PoolStats {
         PoolStats {
             name: shared.opts.name,
             capacity: usage.buffers,
-            idle: shared.idle.len(),
+            idle: shared.idle.len() + shared.local.len(),
             checked_out,
             high_watermark: c.high_watermark.load(Ordering::Relaxed).max(checked_out),
             acquires,

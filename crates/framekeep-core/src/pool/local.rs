@@ -1,0 +1,166 @@
+//! Per-thread idle slots: where a release puts a buffer first, and where an
+//! acquire looks first.
+//!
+//! A free list shared by every thread is one cache line (its head and tail)
+//! that moves between cores on every acquire and every release; under
+//! contention that transfer, not the work, is the cost of a pool. Most
+//! threads that release a buffer acquire one again soon (a stage that takes
+//! a frame, fills it and drops the one it read), so each thread gets a slot
+//! of its own, on a cache line of its own, holding one idle buffer: the
+//! buffer it released last. Its next acquire takes that buffer back without
+//! touching anything another core writes, and the pixels are still in its
+//! cache.
+//!
+//! A slot is only a preference. Slots are indexed by a small per-thread
+//! number, so two threads may share one (they just contend on it); a buffer
+//! in a slot is still idle and any thread may take it ([`LocalSlots::steal`])
+//! before the pool counts itself dry, waits, or grows. So nothing is hidden:
+//! a thread that released and never acquires again (a display sink, say)
+//! parks at most one buffer, which the others take when the free list is
+//! empty, and a thread that exits leaves its slot to be emptied the same way.
+
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use super::lease::thread_tag;
+use crate::frame::Buffer;
+
+/// Slots per pool: threads beyond this share slots (correct, just contended).
+const SLOTS: usize = 16;
+
+/// One idle buffer per thread (see the module docs).
+pub(crate) struct LocalSlots {
+    /// Each holds null or a pointer from `Arc::into_raw` (one reference).
+    slots: [CachePadded<AtomicPtr<Buffer>>; SLOTS],
+}
+
+impl LocalSlots {
+    pub(crate) fn new() -> LocalSlots {
+        LocalSlots {
+            slots: std::array::from_fn(|_| CachePadded::new(AtomicPtr::new(ptr::null_mut()))),
+        }
+    }
+
+    #[inline(always)]
+    fn mine(&self) -> &AtomicPtr<Buffer> {
+        &self.slots[thread_tag() as usize % SLOTS]
+    }
+
+    /// The buffer in this thread's slot, if any.
+    #[inline(always)]
+    pub(crate) fn take_mine(&self) -> Option<Arc<Buffer>> {
+        let slot = self.mine();
+        // A plain load first: a thread that never releases (a capture source)
+        // finds its slot empty without a read-modify-write.
+        if slot.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        take(slot)
+    }
+
+    /// Puts `buf` in this thread's slot; gives it back if the slot is full.
+    ///
+    /// SeqCst, with the loads of `closed` and `waiters` that follow it in
+    /// `PoolShared::recycle`: either a concurrent close (or waiter) sees this
+    /// buffer in the slot, or the release sees the close (or the waiter).
+    #[inline(always)]
+    pub(crate) fn put_mine(&self, buf: Arc<Buffer>) -> Result<(), Arc<Buffer>> {
+        let slot = self.mine();
+        if !slot.load(Ordering::Relaxed).is_null() {
+            return Err(buf);
+        }
+        let raw = Arc::into_raw(buf).cast_mut();
+        match slot.compare_exchange(ptr::null_mut(), raw, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => Ok(()),
+            // SAFETY: `raw` came from `Arc::into_raw` just above and was not
+            // stored anywhere (the exchange failed), so this takes back the
+            // one reference it stands for.
+            Err(_) => Err(unsafe { Arc::from_raw(raw) }),
+        }
+    }
+
+    /// Any idle buffer parked in any thread's slot.
+    pub(crate) fn steal(&self) -> Option<Arc<Buffer>> {
+        self.slots.iter().find_map(|slot| take(slot))
+    }
+
+    /// Buffers parked in slots now (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| !s.load(Ordering::Relaxed).is_null())
+            .count()
+    }
+}
+
+/// Empties `slot`, taking the reference it held.
+#[inline]
+fn take(slot: &AtomicPtr<Buffer>) -> Option<Arc<Buffer>> {
+    // SeqCst: pairs with `put_mine` (see there) for a close draining slots.
+    let raw = slot.swap(ptr::null_mut(), Ordering::SeqCst);
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null slot value came from `Arc::into_raw` in `put_mine`,
+    // and the swap removed it from the slot, so this thread now owns that one
+    // reference; the SeqCst swap synchronises with the exchange that stored it.
+    Some(unsafe { Arc::from_raw(raw) })
+}
+
+impl Drop for LocalSlots {
+    fn drop(&mut self) {
+        while self.steal().is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{FrameLayout, Home, PixelFormat};
+
+    fn buffer() -> Arc<Buffer> {
+        let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 4).unwrap();
+        Arc::new(Buffer::heap(16, layout, Home::Orphan, 0, 0, false))
+    }
+
+    #[test]
+    fn a_thread_gets_back_what_it_parked_and_one_slot_holds_one_buffer() {
+        let slots = LocalSlots::new();
+        assert!(slots.take_mine().is_none());
+        let (a, b) = (buffer(), buffer());
+        assert!(slots.put_mine(Arc::clone(&a)).is_ok());
+        let Err(refused) = slots.put_mine(Arc::clone(&b)) else {
+            panic!("a full slot took a second buffer")
+        };
+        assert!(Arc::ptr_eq(&refused, &b));
+        assert_eq!(slots.len(), 1);
+        assert!(Arc::ptr_eq(&slots.take_mine().unwrap(), &a));
+        assert_eq!(slots.len(), 0);
+    }
+
+    #[test]
+    fn other_threads_steal_parked_buffers_and_drop_frees_the_rest() {
+        let slots = Arc::new(LocalSlots::new());
+        let a = buffer();
+        let parker = Arc::clone(&slots);
+        let parked = Arc::clone(&a);
+        std::thread::spawn(move || assert!(parker.put_mine(parked).is_ok()))
+            .join()
+            .unwrap();
+        // Not this thread's slot (unless the tags collide), but stealable.
+        let stolen = slots.steal().unwrap();
+        assert!(Arc::ptr_eq(&stolen, &a));
+        assert!(slots.steal().is_none());
+        assert!(slots.put_mine(stolen).is_ok());
+        assert_eq!(Arc::strong_count(&a), 2);
+        drop(slots);
+        assert_eq!(
+            Arc::strong_count(&a),
+            1,
+            "drop released the parked reference"
+        );
+    }
+}
