@@ -30,6 +30,30 @@ fn print(what: &str, reps: usize, one: Vec<Duration>, two: Vec<Duration>) {
     );
 }
 
+/// How many shared libraries the binary loads, and whether OpenCV's imgcodecs (and with
+/// it GDAL & co.) is among them: what process start costs depends on it.
+fn linked_libraries(bin: &str) -> Option<(usize, bool)> {
+    let out = Command::new("ldd").arg(bin).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some((text.lines().count(), text.contains("libopencv_imgcodecs")))
+}
+
+/// Median wall time of `calib-mono --version`: process start and exit alone.
+fn start_exit_time(reps: usize) -> Duration {
+    let v: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_calib-mono"))
+                .arg("--version")
+                .output()
+                .expect("run calib-mono --version");
+            assert!(out.status.success());
+            t.elapsed()
+        })
+        .collect();
+    stats(v).0
+}
+
 fn run_cli(dir: &Path, out: &Path, workers: usize) -> Duration {
     let start = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_calib-mono"))
@@ -89,6 +113,16 @@ fn main() {
         println!("load average before the runs: {}", load.trim());
     }
     let out = dir.join("bench.yml");
+    if let Some((n, imgcodecs)) = linked_libraries(env!("CARGO_BIN_EXE_calib-mono")) {
+        println!(
+            "calib-mono loads {n} shared libraries (OpenCV imgcodecs: {})",
+            if imgcodecs { "yes" } else { "no" }
+        );
+    }
+    println!(
+        "calib-mono --version (process start + exit), median of 15: {:.1?}",
+        start_exit_time(15)
+    );
 
     run_cli(&dir, &out, 2); // warm-up (page cache, binary)
     let (mut one, mut two) = (Vec::new(), Vec::new());

@@ -16,12 +16,11 @@ use framekeep_core::cancel::CancelToken;
 use framekeep_core::supervisor::Supervisor;
 
 use opencv::core::{Point2f, Size};
-use opencv::imgcodecs;
 use opencv::prelude::*;
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
-use crate::tracked::{track, TrackedMat};
+use crate::tracked::TrackedMat;
 
 /// The outcome of searching one view for the board.
 #[derive(Debug, Clone)]
@@ -60,24 +59,7 @@ impl DetectionSet {
 
 /// Loads one image as 8-bit grayscale, with errors naming the file.
 pub fn load_gray(path: &std::path::Path) -> Result<TrackedMat> {
-    if !path.exists() {
-        return Err(CalibError::MissingImage {
-            path: path.to_path_buf(),
-        });
-    }
-    let name = path
-        .to_str()
-        .ok_or_else(|| CalibError::InvalidArgument(format!("non UTF-8 path {}", path.display())))?;
-    let img = track(
-        imgcodecs::imread(name, imgcodecs::IMREAD_GRAYSCALE).cv("imread")?,
-        "calib view",
-    )?;
-    if img.empty() {
-        return Err(CalibError::UnreadableImage {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(img)
+    crate::imageio::read_gray(path)
 }
 
 /// What one worker finds in one view: the image size and the board features, if any.

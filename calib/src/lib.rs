@@ -15,7 +15,8 @@
 //!   by coverage as frames arrive, written out, then calibrated like an image set.
 //! * [`run`]: the tools' complete runs; [`cli`]: their shared command-line pieces.
 //! * [`synth`]: synthetic ground truth (views rendered through a known camera or rig).
-//! * [`input`]: directories, globs and list files; [`tracked`]: ledger-tracked Mats;
+//! * [`input`]: directories, globs and list files; [`imageio`]: image files without
+//!   OpenCV's imgcodecs (which would load ~115 more libraries); [`tracked`]: ledger-tracked Mats;
 //!   [`error`]: the typed errors every tool reports.
 //!
 //! Every OpenCV Mat the crate creates is a [`tracked::TrackedMat`] registered in
@@ -27,6 +28,7 @@ pub mod board;
 pub mod cli;
 pub mod detect;
 pub mod error;
+pub mod imageio;
 pub mod input;
 pub mod live;
 pub mod mono;

@@ -30,14 +30,14 @@ use framekeep_core::pipeline::Source;
 use framekeep_cv::{MatView, SizedBgrConverter};
 use framekeep_v4l::device::FourCc;
 use framekeep_v4l::{CaptureDevice, CaptureStream, FormatRequest, StreamOptions, StreamSource};
-use opencv::core::{Mat, Point2f, Vector};
-use opencv::imgcodecs;
+use opencv::core::Point2f;
 use opencv::imgproc;
+use opencv::prelude::*;
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
 use crate::select::{view_params, Selector};
-use crate::tracked::track;
+use crate::tracked::{track_empty, TrackedMat};
 
 /// What to ask a camera for.
 #[derive(Debug, Clone, Copy)]
@@ -275,10 +275,42 @@ pub struct PairOutcome {
     pub stop: LiveStop,
 }
 
+/// A frame as BGR: a pooled frame from the converter, or a decoded MJPEG image.
+enum Bgr {
+    Pooled(MatView),
+    Decoded(TrackedMat),
+}
+
+impl Bgr {
+    fn gray(&self) -> Result<TrackedMat> {
+        let mut gray = track_empty("live gray")?;
+        match self {
+            Bgr::Pooled(v) => imgproc::cvt_color(v.mat(), &mut gray, imgproc::COLOR_BGR2GRAY, 0),
+            Bgr::Decoded(m) => imgproc::cvt_color(m, &mut gray, imgproc::COLOR_BGR2GRAY, 0),
+        }
+        .cv("cvtColor")?;
+        Ok(gray)
+    }
+
+    fn write(&self, path: &Path) -> Result<()> {
+        match self {
+            Bgr::Pooled(v) => crate::imageio::write_image(path, v.mat()),
+            Bgr::Decoded(m) => crate::imageio::write_image(path, m),
+        }
+    }
+
+    fn size(&self) -> (i32, i32) {
+        match self {
+            Bgr::Pooled(v) => (v.frame().width() as i32, v.frame().height() as i32),
+            Bgr::Decoded(m) => (m.cols(), m.rows()),
+        }
+    }
+}
+
 /// A frame converted for detection: the BGR image (kept for writing) and the board
 /// features found in it.
 struct Examined {
-    view: MatView,
+    bgr: Bgr,
     corners: Option<Vec<Point2f>>,
 }
 
@@ -296,23 +328,27 @@ impl Examiner {
         }
     }
 
-    /// Converts `frame` (released here) and detects the board in it.
+    /// Converts `frame` (released here) and detects the board in it. MJPEG is decoded
+    /// here rather than by the converter, whose MJPEG path would link OpenCV's imgcodecs
+    /// (see [`crate::imageio`]).
     fn examine(&mut self, frame: Frame) -> Result<Examined> {
-        let bgr = self.converter.convert(&frame)?;
-        drop(frame);
-        let view = MatView::from_frame(bgr)?;
-        let mut gray = Mat::default();
-        imgproc::cvt_color(view.mat(), &mut gray, imgproc::COLOR_BGR2GRAY, 0).cv("cvtColor")?;
-        let gray = track(gray, "live gray")?;
-        let corners = self.board.detect(&gray)?;
-        Ok(Examined { view, corners })
+        let bgr = if frame.format() == PixelFormat::Mjpeg {
+            let m = crate::imageio::decode_jpeg_bgr(frame.data(), frame.width(), frame.height())?;
+            drop(frame);
+            Bgr::Decoded(m)
+        } else {
+            let pooled = self.converter.convert(&frame)?;
+            drop(frame);
+            Bgr::Pooled(MatView::from_frame(pooled)?)
+        };
+        let corners = self.board.detect(&bgr.gray()?)?;
+        Ok(Examined { bgr, corners })
     }
 }
 
 impl Examined {
     fn size(&self) -> (i32, i32) {
-        let f = self.view.frame();
-        (f.width() as i32, f.height() as i32)
+        self.bgr.size()
     }
 }
 
@@ -379,7 +415,7 @@ pub fn collect_views(
             let (w, h) = seen.size();
             if view_params(corners, &opts.board, w, h).is_some_and(|p| selector.offer(p)) {
                 let path = opts.views_dir.join(format!("view_{:03}.png", views.len()));
-                write_png(&path, &seen.view)?;
+                seen.bgr.write(&path)?;
                 views.push(path);
             }
         }
@@ -491,8 +527,8 @@ pub fn collect_pairs(
                     let n = lv.len();
                     let lp = live.views_dir.join(format!("left_{n:03}.png"));
                     let rp = live.views_dir.join(format!("right_{n:03}.png"));
-                    write_png(&lp, &seen_l.view)?;
-                    if let Err(e) = write_png(&rp, &r.view) {
+                    seen_l.bgr.write(&lp)?;
+                    if let Err(e) = r.bgr.write(&rp) {
                         // Never leave half a pair behind.
                         let _ = std::fs::remove_file(&lp);
                         return Err(e);
@@ -531,18 +567,4 @@ fn check_same_size(
             r.0, r.1, left.name, l.0, l.1
         ),
     })
-}
-
-fn write_png(path: &Path, view: &MatView) -> Result<()> {
-    let name = path
-        .to_str()
-        .ok_or_else(|| CalibError::InvalidArgument(format!("non UTF-8 path {}", path.display())))?;
-    if !imgcodecs::imwrite(name, view.mat(), &Vector::new()).cv("imwrite")? {
-        return Err(CalibError::Io {
-            action: "cannot write",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("imwrite refused the file"),
-        });
-    }
-    Ok(())
 }

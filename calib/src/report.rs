@@ -13,9 +13,9 @@ use opencv::core::{
     CV_8UC3,
 };
 use opencv::prelude::*;
-use opencv::{calib3d, imgcodecs, imgproc};
+use opencv::{calib3d, imgproc};
 
-use crate::error::{CalibError, CvContext, Result};
+use crate::error::{CvContext, Result};
 use crate::mono::{MonoCalibration, STD_NAMES};
 use crate::tracked::{track, track_empty, TrackedMat};
 
@@ -163,16 +163,7 @@ pub fn error_bars(cal: &MonoCalibration, outlier_k: f64) -> Result<TrackedMat> {
 
 /// A view undistorted with the calibration, labelled.
 pub fn undistorted_sample(cal: &MonoCalibration, path: &Path) -> Result<TrackedMat> {
-    let name = path.to_str().unwrap_or_default();
-    let img = track(
-        imgcodecs::imread(name, imgcodecs::IMREAD_COLOR).cv("imread")?,
-        "report sample",
-    )?;
-    if img.empty() {
-        return Err(CalibError::UnreadableImage {
-            path: path.to_path_buf(),
-        });
-    }
+    let img = crate::imageio::read_bgr(path)?;
     let k = cal.intrinsics.matrix_mat()?;
     let d = cal.intrinsics.dist_mat()?;
     let mut und = track_empty("report undistorted")?;
@@ -207,18 +198,9 @@ pub fn side_by_side(panels: &[&TrackedMat]) -> Result<TrackedMat> {
     Ok(canvas)
 }
 
-/// Writes `img` to `path` (format from its extension).
-pub fn write_image(path: &Path, img: &impl ToInputArray) -> Result<()> {
-    let name = path.to_str().unwrap_or_default();
-    if imgcodecs::imwrite(name, img, &core::Vector::new()).cv("imwrite")? {
-        Ok(())
-    } else {
-        Err(CalibError::Io {
-            action: "cannot write",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("imwrite failed"),
-        })
-    }
+/// Writes `img` to `path` (format from its extension; see [`crate::imageio`]).
+pub fn write_image(path: &Path, img: &(impl MatTraitConst + ToInputArray)) -> Result<()> {
+    crate::imageio::write_image(path, img)
 }
 
 /// The mono report image: coverage heat map, per-view errors, undistorted sample.

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use opencv::core::{Mat, Point2f, Rect, Scalar, Size, Vector, CV_16SC2};
 use opencv::prelude::*;
-use opencv::{calib3d, imgcodecs, imgproc};
+use opencv::{calib3d, imgproc};
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
@@ -264,16 +264,7 @@ fn rectify(
     p: &[[f64; 4]; 3],
     size: Size,
 ) -> Result<TrackedMat> {
-    let name = path.to_str().unwrap_or_default();
-    let img = track(
-        imgcodecs::imread(name, imgcodecs::IMREAD_COLOR).cv("imread")?,
-        "stereo preview input",
-    )?;
-    if img.empty() {
-        return Err(CalibError::UnreadableImage {
-            path: path.to_path_buf(),
-        });
-    }
+    let img = crate::imageio::read_bgr(path)?;
     let (k, d) = (cam.matrix_mat()?, cam.dist_mat()?);
     let rm = track(Mat::from_slice_2d(r).cv("R")?, "rectification R")?;
     let pm = track(Mat::from_slice_2d(p).cv("P")?, "rectification P")?;

@@ -351,7 +351,7 @@ fn bad_inputs_fail_cleanly_without_output() {
             s(&bad_report),
         ],
         &out,
-        &["imwrite"],
+        &["unsupported image format \"unknownext\""],
     );
 
     assert_eq!(std::fs::read_to_string(&yml).unwrap(), "previous result");

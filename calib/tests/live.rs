@@ -137,3 +137,84 @@ fn calib_mono_with_a_missing_camera_is_a_clear_error_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A camera delivering MJPEG: JPEG-encoded synthetic views, then (optionally) a broken one.
+struct MjpegCamera {
+    frames: Vec<Vec<u8>>,
+    size: (usize, usize),
+    next: usize,
+}
+
+impl framekeep_core::pipeline::Source for MjpegCamera {
+    fn next_frame(
+        &mut self,
+        _token: &CancelToken,
+    ) -> Result<Option<framekeep_core::frame::Frame>, framekeep_core::pipeline::StageError> {
+        let Some(jpeg) = self.frames.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let layout =
+            framekeep_core::frame::FrameLayout::mjpeg(self.size.0, self.size.1, jpeg.len());
+        framekeep_core::frame::Frame::from_vec(layout, jpeg.clone())
+            .map(Some)
+            .map_err(|e| framekeep_core::pipeline::StageError::failed(e.to_string()))
+    }
+}
+
+#[test]
+fn mjpeg_frames_are_decoded_and_selected() {
+    let check = LeakCheck::new();
+    let dir = common::scratch("live-mjpeg");
+    let cam = Camera::synthetic(640, 480);
+    let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
+    let (paths, _) = write_mono_set(&dir.join("frames"), &cam, &board, 6, 13).unwrap();
+    let mut frames: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| {
+            let img = image::open(p).unwrap().to_luma8();
+            let mut jpeg = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+                .encode_image(&img)
+                .unwrap();
+            jpeg
+        })
+        .collect();
+    let opts = LiveOptions {
+        board,
+        views_dir: dir.join("views"),
+        max_frames: None,
+        selector: Selector::default(),
+    };
+    let source = MjpegCamera {
+        frames: frames.clone(),
+        size: (640, 480),
+        next: 0,
+    };
+    let mut camera = LiveCamera::new("mjpeg-cam", source);
+    let out = collect_views(&mut camera, &CancelToken::new(), &opts, |_| {}).unwrap();
+    drop(camera);
+    assert_eq!(out.progress.frames, 6);
+    assert!(out.progress.detected >= 5, "{:?}", out.progress);
+    assert!(out.views.len() >= 4, "{:?}", out.progress);
+    for v in &out.views {
+        let img = image::open(v).unwrap();
+        assert_eq!((img.width(), img.height()), (640, 480));
+    }
+
+    // A frame that is not the JPEG it claims to be ends the run with a clear error.
+    frames.insert(1, b"\xff\xd8 not really a jpeg".to_vec());
+    let source = MjpegCamera {
+        frames,
+        size: (640, 480),
+        next: 0,
+    };
+    let mut camera = LiveCamera::new("mjpeg-cam", source);
+    let err = collect_views(&mut camera, &CancelToken::new(), &opts, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("MJPEG frame"), "{err}");
+    drop(camera);
+    std::fs::remove_dir_all(&dir).unwrap();
+    check
+        .finish_within(std::time::Duration::from_secs(2))
+        .expect("no leaks");
+}

@@ -5,11 +5,13 @@
 //! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
 //! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
 //! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
-//! The conversion code comes from OpenCV, never a hand-written pixel loop.
+//! The conversion code comes from OpenCV, never a hand-written pixel loop. MJPEG needs
+//! the `mjpeg` feature (default), which links OpenCV's imgcodecs.
 
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
 use framekeep_core::pool::{FramePool, PoolOptions};
 use opencv::core::Size;
+#[cfg(feature = "mjpeg")]
 use opencv::imgcodecs::{imdecode_to, IMREAD_COLOR};
 use opencv::imgproc::{
     cvt_color_def, resize, COLOR_BGRA2BGR, COLOR_GRAY2BGR, COLOR_RGB2BGR, COLOR_YUV2BGR_NV12,
@@ -85,6 +87,14 @@ impl BgrConverter {
             let input = MatView::new(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
             match src.format() {
+                #[cfg(not(feature = "mjpeg"))]
+                PixelFormat::Mjpeg => {
+                    return Err(CvError::Unsupported {
+                        operation: "BGR conversion (built without the `mjpeg` feature)",
+                        format: PixelFormat::Mjpeg,
+                    });
+                }
+                #[cfg(feature = "mjpeg")]
                 PixelFormat::Mjpeg => {
                     // OpenCV leaves the output untouched when it cannot decode, so
                     // check the JPEG's own header first: a clear error, no guessing.
