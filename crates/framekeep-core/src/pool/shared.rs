@@ -242,11 +242,13 @@ impl PoolShared {
     #[inline(never)]
     fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
         loop {
+            // Other threads' slots before the free list: they hold the
+            // buffers released last, still in cache (see `local`).
             let found = candidate
                 .take()
                 .or_else(|| self.local.take_mine())
-                .or_else(|| self.idle.pop())
                 .or_else(|| self.local.steal())
+                .or_else(|| self.idle.pop())
                 .or_else(|| self.allocate(false));
             let Some(buf) = found else {
                 return Taken::Dry;
@@ -394,23 +396,36 @@ impl PoolShared {
         buffer.lease.check_in();
         // The short path: a buffer to keep, parked in this thread's slot.
         if pool.plain_release && pool.counts(&buffer) && !pool.closed.load(Ordering::Acquire) {
-            match pool.local.put_mine(buffer) {
-                Ok(()) => {
-                    // SeqCst loads after the SeqCst put: see `LocalSlots::put_mine`.
-                    if pool.waiters.load(Ordering::SeqCst) == 0
-                        && !pool.closed.load(Ordering::SeqCst)
-                    {
-                        return;
-                    }
-                    let drained = pool.after_put();
-                    drop(pool);
-                    drop(drained);
-                    return;
-                }
-                Err(buffer) => return Self::recycle_slow(pool, buffer),
+            let dead = pool.park(buffer);
+            // SeqCst loads after the SeqCst put: see `LocalSlots::put_mine`.
+            if dead.is_none()
+                && pool.waiters.load(Ordering::SeqCst) == 0
+                && !pool.closed.load(Ordering::SeqCst)
+            {
+                return;
             }
+            let drained = pool.after_put();
+            drop(pool);
+            drop(dead);
+            drop(drained);
+            return;
         }
         Self::recycle_slow(pool, buffer)
+    }
+
+    /// Keeps an idle buffer: in this thread's slot, and the buffer that
+    /// displaces on the free list. Returns a buffer that found no room there
+    /// (already retired), for the caller to drop once it has unpinned the pool.
+    #[inline(always)]
+    fn park(&self, buffer: Arc<Buffer>) -> Option<Arc<Buffer>> {
+        let older = self.local.put_mine(buffer)?;
+        match self.idle.push(older) {
+            Ok(()) => None,
+            Err(older) => {
+                self.retire(&older, self.counts(&older));
+                Some(older)
+            }
+        }
     }
 
     /// Wakes waiters, and frees what a close that raced with a put missed;
@@ -428,7 +443,7 @@ impl PoolShared {
     }
 
     /// Everything `recycle`'s short path does not handle: hooks, backtraces,
-    /// buffers to free, a full slot.
+    /// buffers to free.
     #[inline(never)]
     fn recycle_slow(pool: Pinned, buffer: Arc<Buffer>) {
         if pool.opts.capture_backtraces {
@@ -442,16 +457,12 @@ impl PoolShared {
                 .after_release
                 .as_ref()
                 .is_none_or(|f| f(&info(&buffer)));
-        let mut dead = None;
-        if !reuse {
+        let dead = if reuse {
+            pool.park(buffer)
+        } else {
             pool.retire(&buffer, counted);
-            dead = Some(buffer);
-        } else if let Err(buffer) = pool.local.put_mine(buffer) {
-            if let Err(buffer) = pool.idle.push(buffer) {
-                pool.retire(&buffer, true);
-                dead = Some(buffer);
-            }
-        }
+            Some(buffer)
+        };
         // Wake waiters. No fence here: the put or push above is a SeqCst
         // read-modify-write (a full barrier on x86), so this load cannot pass
         // it; and waiters re-check every `WAIT_SLICE` anyway, which bounds the
