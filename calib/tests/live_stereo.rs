@@ -328,6 +328,19 @@ fn a_camera_unplugged_or_failing_mid_run_is_an_error_naming_it() {
         matches!(&err, CalibError::Device { device, .. } if device == "fake-left"),
         "{msg}"
     );
+
+    // A camera that is already gone when the run starts.
+    let gone = fake((640, 480), PERIOD, None);
+    gone.set_control("disconnect", 1).unwrap();
+    let boxed: Box<dyn CaptureDevice> = Box::new(gone.clone());
+    let err = LiveCamera::start("fake-gone", boxed, &request()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(&err, CalibError::Device { device, .. } if device == "fake-gone"),
+        "{msg}"
+    );
+    assert!(msg.starts_with("camera fake-gone: "), "{msg}");
+    drop(gone);
     done(check, &[&out1, &out2]);
 }
 
@@ -336,14 +349,15 @@ fn cameras_that_never_line_up_in_time_are_an_error() {
     let check = LeakCheck::new();
     let out = common::scratch("live-stereo-sync");
     let board = common::board();
-    // 25 fps cameras started half a period apart, pairs allowed 2 ms apart: no pair ever.
-    let period = Duration::from_millis(40);
+    // 10 fps cameras started half a period apart, pairs allowed 1 ms apart: no pair ever
+    // (unless starting the second camera took 49 ms longer than asked).
+    let period = Duration::from_millis(100);
     let lf = fake((640, 480), period, None);
     let rf = fake((640, 480), period, None);
     let left = camera("fake-left", &lf);
-    std::thread::sleep(Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(50));
     let right = camera("fake-right", &rf);
-    let mut pairs = pair_options(board, &out.join("views"), 1000, 2);
+    let mut pairs = pair_options(board, &out.join("views"), 1000, 1);
     pairs.max_unpaired_run = 20;
     let opts = stereo_options(board, &out);
     let err = run_stereo_live(left, right, &pairs, &opts, |_| {}, |_| {}).unwrap_err();

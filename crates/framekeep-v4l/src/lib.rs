@@ -14,8 +14,8 @@
 //! ```
 //!
 //! * [`device`]: the driver interface [`CaptureDevice`] the stream is written against;
-//!   [`V4l2Device`] (the kernel) and [`FakeDevice`] (in-process, programmable faults)
-//!   implement it.
+//!   [`V4l2Device`] (the kernel) and [`FakeDevice`] (in-process, programmable faults; a
+//!   [`FakePainter`] draws its frames, e.g. a synthetic scene) implement it.
 //! * [`CaptureStream`]: negotiation, mmap buffers, zero-copy hand-out with a copy
 //!   threshold, gap and error accounting, cancellation, ordered stop.
 //! * [`list_devices`], [`open_device`]: finding cameras by path, name or bus.
