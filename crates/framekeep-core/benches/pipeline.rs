@@ -23,8 +23,9 @@
 //!
 //! Run: `cargo bench -p framekeep-core --bench pipeline`
 //! (`FRAMEKEEP_BENCH_SECONDS=N` for longer windows; default 3). The two
-//! throughput versions alternate for 3 rounds each and the median round of
-//! each is reported, so a change in machine load hits both.
+//! throughput versions alternate for 5 rounds each, every window in a fresh
+//! process, and the median round of each is reported, so a change in machine
+//! load hits both and neither inherits the other's allocator state.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +53,7 @@ static GLOBAL: Counting = Counting;
 const W: usize = 1920;
 const H: usize = 1080;
 const BUFFERS: usize = 12;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const WARM_UP: Duration = Duration::from_millis(500);
 
 fn layout() -> FrameLayout {
@@ -257,6 +258,53 @@ fn shutdown_times(runs: usize, drain: bool) -> LatencyHistogram {
     hist
 }
 
+/// Runs one version's window in a fresh child process (this binary with
+/// `--child NAME SECONDS`), so neither version inherits the other's
+/// allocator state: glibc's malloc adapts its mmap and trim thresholds to
+/// what the process freed before, which made the naive version's cost
+/// depend on whether it ran after the pool had freed its buffers.
+fn run_child(name: &str, window: Duration) -> Window {
+    let out = std::process::Command::new(std::env::current_exe().expect("bench binary"))
+        .args(["--bench", "--child", name, &window.as_millis().to_string()])
+        .output()
+        .expect("spawn the bench child");
+    assert!(out.status.success(), "child {name}: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("window "))
+        .unwrap_or_else(|| panic!("child {name} printed no window: {text}"));
+    let v: Vec<u64> = line
+        .split(' ')
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    Window {
+        frames: v[0],
+        wall: Duration::from_nanos(v[1]),
+        cpu: Duration::from_nanos(v[2]),
+        allocs: v[3],
+        faults: v[4],
+    }
+}
+
+/// The child side of [`run_child`]: measures one window, prints it.
+fn child(name: &str, millis: u64) {
+    let window = Duration::from_millis(millis);
+    let w = match name {
+        "framekeep" => run_framekeep(window),
+        "naive" => run_naive(window),
+        other => panic!("unknown version {other}"),
+    };
+    println!(
+        "window {} {} {} {} {}",
+        w.frames,
+        w.wall.as_nanos(),
+        w.cpu.as_nanos(),
+        w.allocs,
+        w.faults
+    );
+}
+
 /// The round with the median frame rate.
 fn median(mut rounds: Vec<Window>) -> Window {
     rounds.sort_by(|a, b| a.fps().total_cmp(&b.fps()));
@@ -272,12 +320,12 @@ fn summary() {
     let window = Duration::from_secs(seconds);
     let pixels = pixel_work();
     // Alternate the two versions so a change in machine load hits both;
-    // report each one's median round.
+    // each window runs in a process of its own; report each one's median.
     let mut fk_rounds = Vec::new();
     let mut naive_rounds = Vec::new();
     for _ in 0..ROUNDS {
-        fk_rounds.push(run_framekeep(window));
-        naive_rounds.push(run_naive(window));
+        fk_rounds.push(run_child("framekeep", window));
+        naive_rounds.push(run_child("naive", window));
     }
     let fk = median(fk_rounds);
     let naive = median(naive_rounds);
@@ -355,6 +403,12 @@ fn main() {
         assert!(run_framekeep(window).frames > 0);
         assert!(run_naive(window).frames > 0);
         println!("pipeline bench: smoke run ok (use `cargo bench` to measure)");
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let millis = args.get(i + 2).and_then(|m| m.parse().ok()).unwrap_or(1000);
+        child(&args[i + 1], millis);
         return;
     }
     summary();

@@ -126,14 +126,33 @@ fn bare_queue() -> BareQueue {
     BareQueue(q)
 }
 
-/// Runs `iters` round trips on each of `threads` threads started together;
-/// returns the wall time (per-thread round trips happen in parallel).
+/// Pins the calling thread to CPU `cpu` (modulo the CPUs there are).
+///
+/// Without it the scheduler often starts two fresh threads on the same core
+/// and they take turns: the "2 threads contending" figures then measured one
+/// thread at a time (a mutex pool looked twice as fast as it is under
+/// contention, everything else half as fast).
+fn pin_to_cpu(cpu: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: `set` is a zeroed, properly sized cpu_set_t that CPU_SET and
+    // sched_setaffinity only read and write within; 0 means this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % cpus, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Runs `iters` round trips on each of `threads` threads started together,
+/// each pinned to a CPU of its own; returns the wall time (per-thread round
+/// trips happen in parallel).
 fn run(pool: &Arc<dyn RoundTrip>, threads: usize, iters: u64) -> Duration {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|cpu| {
             let (pool, barrier) = (pool.clone(), barrier.clone());
             std::thread::spawn(move || {
+                pin_to_cpu(cpu);
                 barrier.wait();
                 for _ in 0..iters {
                     pool.round_trip();
