@@ -14,10 +14,10 @@
 //! slower thread's time divided by N (a pair's latency while the other thread does the
 //! same).
 //!
-//! Run: `cargo bench -p framekeep-core --bench ledger`. On a busy 2-core machine the
-//! 2-thread figures mostly measure the scheduler (the two threads seldom run at the same
-//! time and wall time includes waiting for a core); for figures of the code itself, run
-//! the built bench binary under a real-time policy, e.g.
+//! Run: `cargo bench -p framekeep-core --bench ledger`. The two threads are pinned to CPUs
+//! of their own. On a busy 2-core machine the 2-thread figures still mostly measure the
+//! scheduler (wall time includes waiting for a core); for figures of the code itself,
+//! measure on a quiet machine, or run the built bench binary under a real-time policy, e.g.
 //! `chrt -f 50 target/release/deps/ledger-* --bench --warm-up-time 0.2 --measurement-time 0.6`.
 
 use std::borrow::Cow;
@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use framekeep_core::ledger::{Kind, Ledger};
+
+#[path = "support/affinity.rs"]
+mod affinity;
 
 /// A tracker under test: `pair` registers one entry and drops it.
 trait Tracker: Send + Sync + 'static {
@@ -95,10 +98,11 @@ impl Tracker for AtomicFloor {
 fn two_threads<T: Tracker>(tracker: &Arc<T>, iters: u64) -> Duration {
     let barrier = Arc::new(Barrier::new(2));
     let workers: Vec<_> = (0..2)
-        .map(|_| {
+        .map(|cpu| {
             let tracker = Arc::clone(tracker);
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
+                affinity::pin_to_cpu(cpu);
                 // Warm the thread's state (the ledger's shard) before the clock starts.
                 tracker.pair();
                 barrier.wait();

@@ -22,8 +22,11 @@ use crossbeam_queue::ArrayQueue;
 use framekeep_core::frame::{FrameLayout, PixelFormat};
 use framekeep_core::pool::{Exhausted, FramePool, PoolOptions};
 
+#[path = "support/affinity.rs"]
+mod affinity;
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+use affinity::pin_to_cpu;
 use counting_alloc::{Counting, ALLOCS};
 
 #[global_allocator]
@@ -124,23 +127,6 @@ fn bare_queue() -> BareQueue {
         let _ = q.push(vec![0u8; layout().len].into_boxed_slice());
     }
     BareQueue(q)
-}
-
-/// Pins the calling thread to CPU `cpu` (modulo the CPUs there are).
-///
-/// Without it the scheduler often starts two fresh threads on the same core
-/// and they take turns: the "2 threads contending" figures then measured one
-/// thread at a time (a mutex pool looked twice as fast as it is under
-/// contention, everything else half as fast).
-fn pin_to_cpu(cpu: usize) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: `set` is a zeroed, properly sized cpu_set_t that CPU_SET and
-    // sched_setaffinity only read and write within; 0 means this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu % cpus, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }
 
 /// Runs `iters` round trips on each of `threads` threads started together,
