@@ -18,12 +18,19 @@
 //!   repeated runs, both for a root cancel and for the drain-order
 //!   `Pipeline::shutdown`. Target: p99 < 50 ms.
 //!
+//! The naive version's cost is bimodal, decided inside its own process by
+//! glibc's malloc: after it frees a mapped 6 MB block it raises its mmap
+//! threshold and serves later frames from its arenas; whether those arenas
+//! keep the freed memory (a `memset` per frame, ~40 faults) or trim it and
+//! fault it back in (~300 faults per frame) depends on how the frames in
+//! flight happen to interleave. Each round prints which one it got.
+//!
 //! Criterion then measures one edge round trip (send + receive of a pooled
 //! frame) per policy.
 //!
 //! Run: `cargo bench -p framekeep-core --bench pipeline`
 //! (`FRAMEKEEP_BENCH_SECONDS=N` for longer windows; default 3). The two
-//! throughput versions alternate for 5 rounds each, every window in a fresh
+//! throughput versions alternate for 6 rounds each, every window in a fresh
 //! process, and the median round of each is reported, so a change in machine
 //! load hits both and neither inherits the other's allocator state.
 
@@ -53,7 +60,7 @@ static GLOBAL: Counting = Counting;
 const W: usize = 1920;
 const H: usize = 1080;
 const BUFFERS: usize = 12;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 6;
 const WARM_UP: Duration = Duration::from_millis(500);
 
 fn layout() -> FrameLayout {
@@ -326,6 +333,20 @@ fn summary() {
     for _ in 0..ROUNDS {
         fk_rounds.push(run_child("framekeep", window));
         naive_rounds.push(run_child("naive", window));
+    }
+    for (i, (f, n)) in fk_rounds.iter().zip(&naive_rounds).enumerate() {
+        println!(
+            "round {}: framekeep {:7.1} frames/s | naive {:7.1} frames/s, {:5.1} minor faults/frame ({})",
+            i + 1,
+            f.fps(),
+            n.fps(),
+            n.per_frame(n.faults),
+            if n.per_frame(n.faults) > 100.0 {
+                "malloc mapped fresh pages"
+            } else {
+                "malloc reused freed memory"
+            }
+        );
     }
     let fk = median(fk_rounds);
     let naive = median(naive_rounds);
