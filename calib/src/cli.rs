@@ -11,7 +11,10 @@ use framekeep_core::cancel::{install_ctrlc, CancelToken};
 
 use crate::board::{Board, Pattern};
 use crate::error::{CalibError, Result};
-use crate::live::LiveProgress;
+use crate::live::{CameraRequest, LiveOptions, LiveProgress};
+use crate::select::Selector;
+use framekeep_core::frame::{FrameSize, PixelFormat};
+use std::time::Duration;
 
 /// Board arguments (flattened into each tool's clap parser).
 #[derive(Debug, Clone, clap::Args)]
@@ -87,6 +90,30 @@ pub fn finish(tool: &str, status: ExitCode) -> ExitCode {
         eprintln!("{tool}: leak check failed, still alive at exit:\n{report}");
         ExitCode::from(3)
     }
+}
+
+/// The camera request and live-collection options both tools build from their live
+/// arguments (`--camera-format`, `--camera-size`, `--views-dir`, `--max-frames`).
+pub fn live_setup(
+    board: Board,
+    format: PixelFormat,
+    size: FrameSize,
+    views_dir: Option<PathBuf>,
+    max_frames: Option<u64>,
+    output: &Path,
+) -> (CameraRequest, LiveOptions) {
+    let request = CameraRequest {
+        format,
+        size,
+        timeout: Duration::from_secs(2),
+    };
+    let live = LiveOptions {
+        board,
+        views_dir: views_dir.unwrap_or_else(|| default_views_dir(output)),
+        max_frames,
+        selector: Selector::default(),
+    };
+    (request, live)
 }
 
 /// Where live views go when `--views-dir` is not given: `<output>.views`.

@@ -9,16 +9,14 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use framekeep_calib::cli::{
-    default_views_dir, finish, init_logging, interrupt_token, report_error, BoardArgs, LiveLine,
+    finish, init_logging, interrupt_token, live_setup, report_error, BoardArgs, LiveLine,
 };
-use framekeep_calib::live::{CameraRequest, LiveCamera, LiveOptions};
+use framekeep_calib::live::LiveCamera;
 use framekeep_calib::mono::Flags;
 use framekeep_calib::run::{run_mono, run_mono_live, MonoOptions, MonoOutcome};
-use framekeep_calib::select::Selector;
 use framekeep_calib::CalibError;
 use framekeep_core::frame::{FrameSize, PixelFormat};
 
@@ -117,21 +115,15 @@ struct Args {
 
 /// Collects views from the camera into the views directory, then calibrates them.
 fn run_live(args: &Args, device: &str, opts: &MonoOptions) -> Result<MonoOutcome, CalibError> {
-    let request = CameraRequest {
-        format: args.camera_format,
-        size: args.camera_size,
-        timeout: Duration::from_secs(2),
-    };
+    let (request, live) = live_setup(
+        opts.board,
+        args.camera_format,
+        args.camera_size,
+        args.views_dir.clone(),
+        args.max_frames,
+        &args.output,
+    );
     let camera = LiveCamera::open(device, &request)?;
-    let live = LiveOptions {
-        board: opts.board,
-        views_dir: args
-            .views_dir
-            .clone()
-            .unwrap_or_else(|| default_views_dir(&args.output)),
-        max_frames: args.max_frames,
-        selector: Selector::default(),
-    };
     let line = LiveLine::new("calib-mono", !args.quiet);
     let result = run_mono_live(
         camera,

@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use framekeep_calib::cli::{
-    default_views_dir, finish, init_logging, interrupt_token, report_error, BoardArgs, LiveLine,
+    finish, init_logging, interrupt_token, live_setup, report_error, BoardArgs, LiveLine,
 };
 use framekeep_calib::error::CalibError;
-use framekeep_calib::live::{CameraRequest, LiveCamera, LiveOptions, PairOptions};
+use framekeep_calib::live::{LiveCamera, PairOptions};
 use framekeep_calib::run::{
     run_stereo, run_stereo_live, StereoInputs, StereoOptions, StereoOutcome,
 };
-use framekeep_calib::select::Selector;
 use framekeep_core::frame::{FrameSize, PixelFormat};
 
 /// Calibrate a stereo rig from image pairs of a calibration board.
@@ -109,22 +108,16 @@ fn run_live(
             args.max_skew_ms
         )));
     }
-    let request = CameraRequest {
-        format: args.camera_format,
-        size: args.camera_size,
-        timeout: Duration::from_secs(2),
-    };
+    let (request, live) = live_setup(
+        opts.board,
+        args.camera_format,
+        args.camera_size,
+        args.views_dir.clone(),
+        args.max_frames,
+        &args.output,
+    );
     let left = LiveCamera::open(left, &request)?;
     let right = LiveCamera::open(right, &request)?;
-    let live = LiveOptions {
-        board: opts.board,
-        views_dir: args
-            .views_dir
-            .clone()
-            .unwrap_or_else(|| default_views_dir(&args.output)),
-        max_frames: args.max_frames,
-        selector: Selector::default(),
-    };
     let pairs = PairOptions::new(live, Duration::from_secs_f64(args.max_skew_ms / 1000.0));
     let line = LiveLine::new("calib-stereo", !args.quiet);
     let result = run_stereo_live(

@@ -8,7 +8,8 @@
 //!
 //! Layout, as in sqlx's pool: [`FramePool`] is a cheap handle over shared
 //! state (`shared`), options live in `options`, the lease records in `lease`,
-//! stats in `stats`, the background leak monitor in `monitor`. The guard type
+//! the per-thread idle slots in `local`, stats in `stats`, the background leak
+//! monitor in `monitor`. The guard type
 //! is [`Frame`] itself: dropping the last handle of a frame is the release.
 //!
 //! When the last `FramePool` handle drops, the pool closes: idle buffers are
