@@ -6,7 +6,7 @@
 //! read, a mutable slice only to the one unique handle.
 //!
 //! A buffer is reused, not reallocated: the pool keeps `Arc<Buffer>`s in its
-//! free list and moves them into frames and back, so an acquire/release round
+//! idle slots and free list and moves them into frames and back, so an acquire/release round
 //! trip touches no shared reference count. Frame handles count themselves in
 //! `handles`; the handle that brings it to zero sends the `Arc` home.
 

@@ -1,10 +1,10 @@
 //! The state every handle of one pool shares, and the acquire/recycle paths.
 //!
-//! The hot path: a release parks the buffer in the releasing thread's own
-//! slot (`local`), or pushes it on a lock-free free list
-//! (`ArrayQueue<Arc<Buffer>>`) when that slot is full; an acquire takes from
-//! its own slot first, then the free list, then any other thread's slot, and
-//! arms the `Arc` it found. None of it touches a reference count shared by
+//! The hot path: a release swaps the buffer into the releasing thread's own
+//! slot (`local`) and pushes the buffer that held the slot, if any, on a
+//! lock-free free list (`ArrayQueue<Arc<Buffer>>`); an acquire takes from its
+//! own slot first, then any other thread's slot, then the free list, and arms
+//! the `Arc` it found. None of it touches a reference count shared by
 //! all threads: buffers keep the pool alive, not the handles, and counters
 //! live in the buffer slots and are summed only when someone asks for stats.
 //! Everything slow (allocating, waiting, leak checks, thresholds) happens off
@@ -218,8 +218,8 @@ impl PoolShared {
     }
 
     /// An idle buffer of the current generation that the `before_acquire`
-    /// filter accepts: this thread's slot first, then the free list, then
-    /// other threads' slots, then a new buffer while under `max_buffers`.
+    /// filter accepts: this thread's slot first, then other threads' slots,
+    /// then the free list, then a new buffer while under `max_buffers`.
     #[inline(always)]
     pub(crate) fn take_buffer(self: &Arc<Self>) -> Taken {
         if self.closed.load(Ordering::Acquire) {
