@@ -166,3 +166,43 @@ fn a_named_camera_that_is_not_there_is_a_clear_error() {
         "points to the synthetic source: {text}"
     );
 }
+
+/// The main job against a real V4L2 driver: the kernel's `vivid` camera in a
+/// qemu VM (framekeep-v4l's harness, `crates/framekeep-v4l/vm/vivid-vm.sh`).
+/// It must negotiate, capture, convert and snapshot every frame, shut down in
+/// order and report zero leaks. Skips, saying why, only where the VM cannot
+/// run at all (the script's exit status 77).
+#[test]
+fn a_real_v4l2_camera_in_a_vivid_vm() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/framekeep-v4l/vm/vivid-vm.sh"
+    );
+    let binary = example_binary("capture_display");
+    let out = Command::new("bash")
+        .args([script, "-t", "400", "--"])
+        .arg(&binary)
+        .args(["--device", "/dev/video0", "--headless", "--frames", "60"])
+        .args(["--snapshot-dir", "/tmp/snaps", "--snapshot-every", "20"])
+        // OpenCV and its libraries go into the VM's initramfs: give it room.
+        .env("FRAMEKEEP_VIVID_MEM", "3072")
+        .output()
+        .expect("cannot run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(77) {
+        eprintln!("SKIPPED main job in the vivid VM: {}", stderr.trim());
+        return;
+    }
+    let text = format!("{stdout}\n{stderr}");
+    assert!(out.status.success(), "exit {:?}:\n{text}", out.status);
+    assert!(
+        text.contains("camera /dev/video0: Negotiated"),
+        "the real driver was used:\n{text}"
+    );
+    assert!(text.contains("camera: in 60, out 60"), "{text}");
+    assert!(text.contains("convert: in 60, out 60"), "{text}");
+    assert!(text.contains("all ok"), "every worker ended well:\n{text}");
+    assert!(text.contains("errors 0"), "{text}");
+    assert!(text.contains("leak report: 0 live"), "{text}");
+}
