@@ -69,14 +69,18 @@ fn layout() -> FrameLayout {
 
 /// Process-wide minor faults and CPU time (user + system).
 fn usage() -> (u64, Duration) {
+    let u = rusage();
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (u.ru_minflt as u64, tv(u.ru_utime) + tv(u.ru_stime))
+}
+
+fn rusage() -> libc::rusage {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let u = unsafe {
+    unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut u);
         u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (u.ru_minflt as u64, tv(u.ru_utime) + tv(u.ru_stime))
+    }
 }
 
 /// Counters over a steady-state window.
@@ -86,6 +90,8 @@ struct Window {
     cpu: Duration,
     allocs: u64,
     faults: u64,
+    /// Peak resident memory of the process, KiB (known for child-process windows).
+    peak_rss_kib: u64,
 }
 
 impl Window {
@@ -122,6 +128,7 @@ fn measure(window: Duration, frames: impl Fn() -> u64) -> Window {
         cpu: c1 - c0,
         allocs: a1 - a0,
         faults: m1 - m0,
+        peak_rss_kib: 0,
     }
 }
 
@@ -291,6 +298,7 @@ fn run_child(name: &str, window: Duration) -> Window {
         cpu: Duration::from_nanos(v[2]),
         allocs: v[3],
         faults: v[4],
+        peak_rss_kib: v[5],
     }
 }
 
@@ -303,12 +311,13 @@ fn child(name: &str, millis: u64) {
         other => panic!("unknown version {other}"),
     };
     println!(
-        "window {} {} {} {} {}",
+        "window {} {} {} {} {} {}",
         w.frames,
         w.wall.as_nanos(),
         w.cpu.as_nanos(),
         w.allocs,
-        w.faults
+        w.faults,
+        rusage().ru_maxrss
     );
 }
 
@@ -336,10 +345,12 @@ fn summary() {
     }
     for (i, (f, n)) in fk_rounds.iter().zip(&naive_rounds).enumerate() {
         println!(
-            "round {}: framekeep {:7.1} frames/s | naive {:7.1} frames/s, {:5.1} minor faults/frame ({})",
+            "round {}: framekeep {:7.1} frames/s, peak RSS {:5} MiB | naive {:7.1} frames/s, peak RSS {:5} MiB, {:5.1} minor faults/frame ({})",
             i + 1,
             f.fps(),
+            f.peak_rss_kib / 1024,
             n.fps(),
+            n.peak_rss_kib / 1024,
             n.per_frame(n.faults),
             if n.per_frame(n.faults) > 100.0 {
                 "malloc mapped fresh pages"
