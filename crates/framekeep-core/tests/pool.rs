@@ -629,3 +629,34 @@ fn a_parked_release_wakes_a_waiter() {
     assert!(ok, "the waiter got the buffer");
     assert!(waited < Duration::from_secs(5));
 }
+
+/// Leases record their ledger's checkpoint epoch, so `live_since` places them
+/// exactly, even when the checkout and the checkpoint fall within one tick of
+/// the ledger's clock (a time-based placement must then count a lease taken
+/// just before the checkpoint as after it).
+#[test]
+fn leases_are_placed_against_checkpoints_by_epoch() {
+    let ledger = Ledger::new();
+    let pool = PoolOptions::new(layout())
+        .min_buffers(3)
+        .max_buffers(3)
+        .ledger(&ledger)
+        .build()
+        .unwrap();
+    let first = ledger.checkpoint();
+    let before = pool.acquire("before").unwrap();
+    let second = ledger.checkpoint();
+    let after = pool.acquire("after").unwrap();
+    let names = |cp| -> Vec<String> {
+        ledger
+            .live_since(cp)
+            .into_iter()
+            .map(|e| e.name.into_owned())
+            .collect()
+    };
+    assert_eq!(names(first), ["before", "after"]);
+    assert_eq!(names(second), ["after"]);
+    assert_eq!(pool.leases().iter().map(|l| l.epoch).max(), Some(2));
+    drop((before, after));
+    assert!(names(first).is_empty());
+}

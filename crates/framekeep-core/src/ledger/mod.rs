@@ -213,6 +213,13 @@ impl Ledger {
         count
     }
 
+    /// The current checkpoint epoch (0 before the first checkpoint), for sources that
+    /// record it at creation (pool leases), as tokens do.
+    #[inline(always)]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.hot.epoch.load(Ordering::Relaxed)
+    }
+
     /// Opens a new epoch: entries registered from now on can be listed with
     /// [`Ledger::live_since`].
     pub fn checkpoint(&self) -> Checkpoint {
@@ -226,8 +233,9 @@ impl Ledger {
 
     /// The resources registered after `cp` was taken and still alive, oldest first.
     ///
-    /// Tokens are placed by the epoch they recorded; source entries by their creation time
-    /// relative to the ledger's checkpoints.
+    /// Tokens and pool leases are placed by the epoch they recorded; other source entries
+    /// (and leases taken before the first checkpoint) by their creation time relative to
+    /// the ledger's checkpoints.
     pub fn live_since(&self, cp: Checkpoint) -> Vec<LiveEntry> {
         self.collect(Filter {
             min_epoch: cp.epoch,

@@ -37,6 +37,8 @@ pub(crate) struct LeaseCell {
     scope: AtomicU64,
     label_ptr: AtomicUsize,
     label_len: AtomicUsize,
+    /// The pool's ledger's checkpoint epoch at checkout (see `Ledger::checkpoint`).
+    epoch: AtomicU64,
     /// The lease id last reported as a leak (each lease is reported once).
     warned: AtomicU64,
     /// Set when the leak monitor has written this lease off.
@@ -60,6 +62,9 @@ pub struct LeaseInfo {
     pub thread: String,
     /// Ledger scope of the thread that took it (see [`crate::ledger::LeakCheck`]).
     pub scope: u64,
+    /// The checkpoint epoch of the pool's ledger when it was taken (see
+    /// [`crate::ledger::Ledger::checkpoint`]; 0 before the first checkpoint).
+    pub epoch: u64,
     /// Bytes of the buffer.
     pub bytes: usize,
     /// Whether the leak monitor has written it off (its capacity was replaced).
@@ -109,7 +114,13 @@ impl LeaseCell {
     /// Records a checkout. Only the thread that just took the buffer off the
     /// free list calls this, so plain loads of its own fields are race-free.
     #[inline(always)]
-    pub(crate) fn check_out(&self, index: usize, label: &'static str, backtrace: bool) -> u64 {
+    pub(crate) fn check_out(
+        &self,
+        index: usize,
+        label: &'static str,
+        epoch: u64,
+        backtrace: bool,
+    ) -> u64 {
         let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);
         self.uses.store(uses, Ordering::Relaxed);
         let id = ((index as u64 + 1) << 40) | (uses & ((1 << 40) - 1));
@@ -120,6 +131,7 @@ impl LeaseCell {
         self.label_ptr
             .store(label.as_ptr() as usize, Ordering::Relaxed);
         self.label_len.store(label.len(), Ordering::Relaxed);
+        self.epoch.store(epoch, Ordering::Relaxed);
         if backtrace {
             *self.backtrace.lock() = Some(Arc::new(Backtrace::force_capture()));
         }
@@ -163,6 +175,7 @@ impl LeaseCell {
         let scope = self.scope.load(Ordering::Relaxed);
         let ptr = self.label_ptr.load(Ordering::Relaxed);
         let len = self.label_len.load(Ordering::Relaxed);
+        let epoch = self.epoch.load(Ordering::Relaxed);
         let backtrace = self.backtrace.lock().clone();
         if self.id() != id {
             return None;
@@ -176,6 +189,7 @@ impl LeaseCell {
             since: Stamp::from_nanos(since).to_instant(),
             thread: thread_name(thread),
             scope,
+            epoch,
             bytes,
             written_off: self.written_off.load(Ordering::Relaxed),
             backtrace: backtrace.map(|b| b.to_string()),

@@ -25,7 +25,7 @@ use super::stats::LatencyHistogram;
 use super::{AcquireError, CloseReport};
 use crate::cancel::CancelToken;
 use crate::frame::{Buffer, Frame, FrameLayout, FrameMeta, Home};
-use crate::ledger::{Kind, LedgerSource, LiveEntry, ScopeId};
+use crate::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId};
 
 /// Longest a waiter sleeps before looking at the free list again, whether or
 /// not it was woken (see `recycle`).
@@ -79,6 +79,8 @@ pub(crate) struct PoolShared {
     /// No `after_release` hook and no backtraces to clear: a release may
     /// take the short path in `recycle`.
     plain_release: bool,
+    /// The ledger the leases are reported to (its checkpoint epoch goes into each lease).
+    ledger: Ledger,
     next_index: AtomicUsize,
     /// Every buffer ever made, for lease listings; dead entries are pruned.
     pub(crate) registry: Mutex<Vec<Weak<Buffer>>>,
@@ -110,6 +112,10 @@ impl PoolShared {
             live: AtomicUsize::new(0),
             cap,
             plain_release: opts.after_release.is_none() && !opts.capture_backtraces,
+            ledger: opts
+                .ledger
+                .clone()
+                .unwrap_or_else(|| Ledger::global().clone()),
             next_index: AtomicUsize::new(0),
             registry: Mutex::new(Vec::with_capacity(cap)),
             layout: Mutex::new(layout),
@@ -272,8 +278,12 @@ impl PoolShared {
     #[inline(always)]
     pub(crate) fn check_out(&self, buf: Arc<Buffer>, label: &'static str) -> Frame {
         intern_label(label);
-        buf.lease
-            .check_out(buf.index, label, self.opts.capture_backtraces);
+        buf.lease.check_out(
+            buf.index,
+            label,
+            self.ledger.epoch(),
+            self.opts.capture_backtraces,
+        );
         let layout = buf.layout;
         Frame::arm(buf, layout, FrameMeta::default())
     }
@@ -731,7 +741,9 @@ impl LedgerSource for PoolShared {
                 created_at: lease.since + crate::ledger::clock::TICK,
                 thread: Some(lease.thread),
                 scope: ScopeId(lease.scope),
-                epoch: 0,
+                // Exact where a checkpoint preceded the checkout; before the first
+                // one (0) the ledger places the lease by `created_at`.
+                epoch: lease.epoch,
                 backtrace: lease.backtrace,
             });
         }
