@@ -190,7 +190,7 @@ impl Ledger {
             kind,
             name,
             current_scope().0,
-            self.inner.hot.epoch.load(Ordering::Relaxed),
+            self.epoch(),
             backtrace,
         )
     }

@@ -414,11 +414,7 @@ impl PoolShared {
             {
                 return;
             }
-            let drained = pool.after_put();
-            drop(pool);
-            drop(dead);
-            drop(drained);
-            return;
+            return Self::settle(pool, dead);
         }
         Self::recycle_slow(pool, buffer)
     }
@@ -438,18 +434,28 @@ impl PoolShared {
         }
     }
 
-    /// Wakes waiters, and frees what a close that raced with a put missed;
-    /// the caller drops the buffers returned once it has unpinned the pool.
+    /// The end of a release that did more than park: wakes waiters, frees
+    /// what a close that raced with the park missed, then unpins the pool and
+    /// only after that drops the buffers to free (`dead`, and the drained
+    /// ones): one of them may hold the last reference to the pool.
+    ///
+    /// No fence before the loads: the park before it is a SeqCst
+    /// read-modify-write (a full barrier on x86), so they cannot pass it; and
+    /// waiters re-check every `WAIT_SLICE` anyway, which bounds the cost of a
+    /// missed wake-up on any architecture.
     #[cold]
-    fn after_put(&self) -> Vec<Arc<Buffer>> {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            self.wake_all();
+    fn settle(pool: Pinned, dead: Option<Arc<Buffer>>) {
+        if pool.waiters.load(Ordering::SeqCst) > 0 {
+            pool.wake_all();
         }
-        if self.closed.load(Ordering::SeqCst) {
-            self.take_idle()
+        let drained = if pool.closed.load(Ordering::SeqCst) {
+            pool.take_idle()
         } else {
             Vec::new()
-        }
+        };
+        drop(pool);
+        drop(dead);
+        drop(drained);
     }
 
     /// Everything `recycle`'s short path does not handle: hooks, backtraces,
@@ -473,22 +479,7 @@ impl PoolShared {
             pool.retire(&buffer, counted);
             Some(buffer)
         };
-        // Wake waiters. No fence here: the put or push above is a SeqCst
-        // read-modify-write (a full barrier on x86), so this load cannot pass
-        // it; and waiters re-check every `WAIT_SLICE` anyway, which bounds the
-        // cost of a missed wake-up on any architecture.
-        if pool.waiters.load(Ordering::SeqCst) > 0 {
-            pool.wake_all();
-        }
-        // A close that raced with the push above may have missed this buffer.
-        let drained = if pool.closed.load(Ordering::SeqCst) {
-            pool.take_idle()
-        } else {
-            Vec::new()
-        };
-        drop(pool);
-        drop(dead);
-        drop(drained);
+        Self::settle(pool, dead);
     }
 
     /// Frees every idle buffer.
