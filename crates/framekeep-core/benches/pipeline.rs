@@ -52,7 +52,10 @@ use framekeep_core::pool::{Exhausted, PoolOptions};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/rusage.rs"]
+mod rusage;
 use counting_alloc::{Counting, ALLOCS};
+use rusage::{cpu_time, rusage};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -69,18 +72,8 @@ fn layout() -> FrameLayout {
 
 /// Process-wide minor faults and CPU time (user + system).
 fn usage() -> (u64, Duration) {
-    let u = rusage();
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (u.ru_minflt as u64, tv(u.ru_utime) + tv(u.ru_stime))
-}
-
-fn rusage() -> libc::rusage {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u
-    }
+    let u = rusage(libc::RUSAGE_SELF);
+    (u.ru_minflt as u64, cpu_time(&u))
 }
 
 /// Counters over a steady-state window.
@@ -220,14 +213,7 @@ fn run_naive(window: Duration) -> Window {
 
 /// CPU time of this thread (user + system), immune to time spent preempted.
 fn thread_cpu() -> Duration {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let u = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
+    cpu_time(&rusage(libc::RUSAGE_THREAD))
 }
 
 /// CPU time of the pixel work of one frame alone: drawing and checksumming.
@@ -317,7 +303,7 @@ fn child(name: &str, millis: u64) {
         w.cpu.as_nanos(),
         w.allocs,
         w.faults,
-        rusage().ru_maxrss
+        rusage(libc::RUSAGE_SELF).ru_maxrss
     );
 }
 

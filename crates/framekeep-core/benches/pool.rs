@@ -26,6 +26,8 @@ use framekeep_core::pool::{Exhausted, FramePool, PoolOptions};
 mod affinity;
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/rusage.rs"]
+mod rusage;
 use affinity::pin_to_cpu;
 use counting_alloc::{Counting, ALLOCS};
 
@@ -41,12 +43,7 @@ fn layout() -> FrameLayout {
 }
 
 fn minor_faults() -> u64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u.ru_minflt as u64
-    }
+    rusage::rusage(libc::RUSAGE_SELF).ru_minflt as u64
 }
 
 /// One kind of pool under test: a round trip takes a buffer, writes a byte,
