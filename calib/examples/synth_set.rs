@@ -18,11 +18,7 @@ fn write_noisy(
     n: usize,
     sigma: f64,
 ) -> framekeep_calib::Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| framekeep_calib::CalibError::Io {
-        action: "cannot create directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    framekeep_calib::output::create_dir_all(dir)?;
     let renderer = Renderer::new(*cam, 3)?.with_noise(sigma, 7);
     for (i, pose) in random_poses(cam, board, n, 2024)?.iter().enumerate() {
         let img = renderer.render(board, pose)?;

@@ -36,6 +36,7 @@ use opencv::prelude::*;
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
+use crate::output::create_dir_all;
 use crate::select::{view_params, Selector};
 use crate::tracked::{track_empty, TrackedMat};
 
@@ -378,14 +379,6 @@ fn end_of(token: &CancelToken) -> LiveStop {
     }
 }
 
-fn create_views_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| CalibError::Io {
-        action: "cannot create",
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
 /// Pulls frames from `camera` until coverage is enough (or a limit, the end of the
 /// source, or `token`), keeping the views that add coverage. `on_progress` runs after
 /// every examined frame. A camera error ends the run with that error (naming the camera);
@@ -396,7 +389,7 @@ pub fn collect_views(
     opts: &LiveOptions,
     mut on_progress: impl FnMut(&LiveProgress),
 ) -> Result<LiveOutcome> {
-    create_views_dir(&opts.views_dir)?;
+    create_dir_all(&opts.views_dir)?;
     let mut selector = opts.selector.clone();
     let mut examiner = Examiner::new(opts.board);
     let mut progress = LiveProgress::new();
@@ -496,7 +489,7 @@ pub fn collect_pairs(
         check_same_size(left, l, right, r)?;
     }
     let live = &opts.live;
-    create_views_dir(&live.views_dir)?;
+    create_dir_all(&live.views_dir)?;
     let mut selector = live.selector.clone();
     let mut examiner = Examiner::new(live.board);
     let mut progress = LiveProgress::new();

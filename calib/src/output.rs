@@ -161,6 +161,15 @@ fn timestamp() -> String {
     format!("unix:{secs}")
 }
 
+/// Creates `dir` and its parents; an error names the directory.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| CalibError::Io {
+        action: "cannot create directory",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 /// Writes a mono calibration as OpenCV's calibration sample does (plus standard
 /// deviations and view names).
 pub fn write_mono_yaml(path: &Path, cal: &MonoCalibration, units: &str) -> Result<()> {

@@ -7,6 +7,7 @@ use super::camera::{mul, mul_vec, rotation_xyz, Camera, Pose, SplitMix64};
 use super::render::{board_extent, Renderer};
 use crate::board::Board;
 use crate::error::{CalibError, Result};
+use crate::output::create_dir_all;
 
 /// True when the whole printed board (with margin) is in front of the camera and inside
 /// the image with `margin` pixels to spare.
@@ -173,14 +174,6 @@ impl StereoRig {
     }
 }
 
-fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| CalibError::Io {
-        action: "cannot create directory",
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
 /// Renders `n` views of `board` through `camera` into `dir` as `view_NN.png`; returns
 /// the paths and the poses used.
 pub fn write_mono_set(
@@ -190,7 +183,7 @@ pub fn write_mono_set(
     n: usize,
     seed: u64,
 ) -> Result<(Vec<PathBuf>, Vec<Pose>)> {
-    create_dir(dir)?;
+    create_dir_all(dir)?;
     let renderer = Renderer::new(*camera, 4)?;
     let poses = random_poses(camera, board, n, seed)?;
     let mut paths = Vec::with_capacity(n);
@@ -211,7 +204,7 @@ pub fn write_stereo_set(
     n: usize,
     seed: u64,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    create_dir(dir)?;
+    create_dir_all(dir)?;
     let left = Renderer::new(rig.left, 4)?;
     let right = Renderer::new(rig.right, 4)?;
     let poses = random_poses_multi(
