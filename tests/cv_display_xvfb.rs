@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::child::example_binary;
+use common::child::{example_binary, wait_until};
 use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::LeakCheck;
@@ -339,17 +339,8 @@ fn run_scenario(scenario: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + BOUND * 3;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the display scenario did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_until(&mut child, Instant::now() + BOUND * 3)
+        .unwrap_or_else(|| panic!("the display scenario did not finish in time"));
     let mut out = String::new();
     child
         .stdout
@@ -516,17 +507,8 @@ fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
     let (_, _, rows, _) = wait_for_bars(x, 6);
     assert_eq!(rows, BARS_END - BLOCK);
     x.key(title, "q");
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not exit after q");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_until(&mut child, Instant::now() + BOUND)
+        .unwrap_or_else(|| panic!("the example did not exit after q"));
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "exit {status}:\n{rest}");
@@ -589,16 +571,8 @@ fn the_example_writes_a_snapshot_on_s() {
         std::thread::sleep(Duration::from_millis(20));
     }
     x.key(title, "q");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not exit after q");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_until(&mut child, deadline)
+        .unwrap_or_else(|| panic!("the example did not exit after q"));
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,6 +15,18 @@ use framekeep::cv::opencv::core::Vec3b;
 use framekeep::cv::opencv::imgcodecs::{imread, IMREAD_COLOR};
 use framekeep::cv::opencv::prelude::*;
 
+/// Runs `cmd`, asserts it succeeded (showing its output if not), returns its stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn headless_snapshots_then_images_display_without_a_display() {
     let (snapshots, images) = (
@@ -23,23 +35,17 @@ fn headless_snapshots_then_images_display_without_a_display() {
     );
     let dir = std::env::temp_dir().join(format!("framekeep-cv-examples-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(snapshots)
-        .args([
-            "--out",
-            dir.to_str().unwrap(),
-            "--frames",
-            "3",
-            "--every",
-            "2",
-        ])
-        .args(["--size", "320x240", "--format", "BGR3"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        Command::new(snapshots)
+            .args([
+                "--out",
+                dir.to_str().unwrap(),
+                "--frames",
+                "3",
+                "--every",
+                "2",
+            ])
+            .args(["--size", "320x240", "--format", "BGR3"]),
     );
     assert!(stdout.contains("leak check: clean"), "{stdout}");
     let first = dir.join("frame_000000.png");
@@ -62,26 +68,20 @@ fn headless_snapshots_then_images_display_without_a_display() {
         }
     }
 
-    let out = Command::new(images)
-        .args([
-            dir.to_str().unwrap(),
-            "--once",
-            "--fps",
-            "50",
-            "--seconds",
-            "1",
-        ])
-        .args(["--headless", "record"])
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("QT_QPA_PLATFORM")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        Command::new(&images)
+            .args([
+                dir.to_str().unwrap(),
+                "--once",
+                "--fps",
+                "50",
+                "--seconds",
+                "1",
+            ])
+            .args(["--headless", "record"])
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("QT_QPA_PLATFORM"),
     );
     assert!(
         stdout.contains("2 image(s)") && stdout.contains("received 2"),
@@ -90,7 +90,7 @@ fn headless_snapshots_then_images_display_without_a_display() {
     assert!(stdout.contains("leak check: clean"), "{stdout}");
 
     // Without the fallback, no display is a clear error (exit 3), not a Qt abort.
-    let out = Command::new(example_binary("images_display"))
+    let out = Command::new(&images)
         .arg(dir.to_str().unwrap())
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")

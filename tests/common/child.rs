@@ -56,6 +56,22 @@ pub fn example_binary(name: &str) -> PathBuf {
     binary
 }
 
+/// Waits for `child` to exit until `deadline`; then kills it, reaps it and
+/// returns `None`.
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A running child whose stdout lines are collected on a reader thread.
 pub struct Running {
     child: Child,
@@ -130,18 +146,7 @@ impl Running {
     /// Waits for the exit, at most `limit` (then kills it and returns `None`),
     /// and collects the rest of the output. Returns the status and the output.
     pub fn finish(mut self, limit: Duration) -> (Option<ExitStatus>, String) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break Some(status);
-            }
-            if start.elapsed() > limit {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_until(&mut self.child, Instant::now() + limit);
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
