@@ -7,6 +7,7 @@ use std::path::Path;
 
 use common::{files_in, mono_set, python_cv2, run, scratch, stderr};
 use framekeep_core::ledger::LeakCheck;
+use framekeep_v4l::vivid_vm::{self, VmRun};
 
 const BIN: &str = env!("CARGO_BIN_EXE_calib-mono");
 
@@ -407,26 +408,29 @@ fn ctrl_c_stops_the_run_without_output() {
 /// capture path, the frame examiner and the error exit on a real device. Skips, saying why, only where the VM cannot run at all (exit status 77).
 #[test]
 fn live_device_on_a_real_v4l2_driver_in_a_vivid_vm() {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../crates/framekeep-v4l/vm/vivid-vm.sh"
-    );
-    let o = std::process::Command::new("bash")
-        .args([script, "-t", "400", "--", BIN, "--device", "/dev/video0"])
-        .args(["-b", "9x6", "--max-frames", "15", "-o", "/tmp/cam.yml"])
-        // OpenCV's libraries go into the VM's initramfs: give it room.
-        .env("FRAMEKEEP_VIVID_MEM", "3072")
-        .output()
-        .unwrap();
+    let args = [
+        "--device",
+        "/dev/video0",
+        "-b",
+        "9x6",
+        "--max-frames",
+        "15",
+        "-o",
+        "/tmp/cam.yml",
+    ];
+    // OpenCV's libraries go into the VM's initramfs: give it room.
+    let o = match vivid_vm::run(BIN, &args, 400, Some(3072)).unwrap() {
+        VmRun::Ran(o) => o,
+        VmRun::Unavailable(why) => {
+            eprintln!("SKIPPED calib-mono in the vivid VM: {why}");
+            return;
+        }
+    };
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    if o.status.code() == Some(77) {
-        eprintln!("SKIPPED calib-mono in the vivid VM: {text}");
-        return;
-    }
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(
         text.contains("collected 0 view(s) from 15 frame(s)"),

@@ -45,6 +45,7 @@ mod seq;
 mod source;
 mod stream;
 mod sys;
+pub mod vivid_vm;
 
 pub use device::{
     CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,

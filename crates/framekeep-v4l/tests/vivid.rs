@@ -5,26 +5,25 @@
 //! `~/.cache/framekeep-vivid`. Skips, saying why, only when the VM cannot run here at all
 //! (the script's exit status 77: qemu or its helpers missing, no kernel package).
 
-use std::process::Command;
 use std::time::Instant;
 
 use framekeep_v4l::conformance::cases;
+use framekeep_v4l::vivid_vm::{self, VmRun};
 
 #[test]
 fn vivid_conformance_in_a_vm() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/vm/vivid-vm.sh");
     let bin = env!("CARGO_BIN_EXE_framekeep-vivid");
     let t = Instant::now();
-    let out = Command::new("bash")
-        .args([script, "-t", "240", "--", bin, "check", "/dev/video0"])
-        .output()
-        .expect("cannot run bash");
+    let out = match vivid_vm::run(bin, &["check", "/dev/video0"], 240, None) {
+        Ok(VmRun::Ran(out)) => out,
+        Ok(VmRun::Unavailable(why)) => {
+            eprintln!("SKIPPED vivid VM test: {why}");
+            return;
+        }
+        Err(e) => panic!("cannot run bash: {e}"),
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(77) {
-        eprintln!("SKIPPED vivid VM test: {}", stderr.trim());
-        return;
-    }
     eprintln!("{stdout}\n{stderr}\nVM run took {:?}", t.elapsed());
     let mut failures = Vec::new();
     // Every conformance case, plus the lookup check the binary runs first.
