@@ -13,7 +13,7 @@
 //! themselves and wake it. Should the thread fail to start, registrations read the clock
 //! themselves.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -56,10 +56,13 @@ impl Stamp {
     pub(crate) fn now() -> Stamp {
         match NOW.load(Ordering::Relaxed) {
             0 => {
-                // Wake the ticker once, not on every read: while it cannot
-                // run (every core busy), readers must not all hammer the
-                // flag and the parker's shared line.
-                if !WANTED.load(Ordering::Relaxed) {
+                // Wake the ticker once per idle period, not on every read:
+                // while it cannot run (every core busy), readers must not all
+                // hammer the parker's shared line. Acquire pairs with the
+                // ticker's Release store of 0, so a reader that sees the
+                // withdrawal also sees `WOKEN` cleared for this period.
+                fence(Ordering::Acquire);
+                if !WOKEN.load(Ordering::Relaxed) {
                     wake();
                 }
                 Stamp::precise()
@@ -95,12 +98,24 @@ impl Stamp {
 /// Whether anyone read the ticking clock since the ticker last looked.
 static WANTED: AtomicBool = AtomicBool::new(false);
 
+/// Whether a reader has woken the ticker since it last withdrew the time.
+///
+/// Separate from `WANTED`: a reader that loaded a published time just before
+/// the withdrawal may still set `WANTED` (without waking anyone) after the
+/// ticker has parked, so `WANTED` cannot tell later readers that a wake-up is
+/// on its way.
+static WOKEN: AtomicBool = AtomicBool::new(false);
+
 /// The ticking thread, to wake it from its idle park.
 static TICKER: OnceLock<Thread> = OnceLock::new();
 
-/// Wakes an idle ticker (a reader found no published time).
+/// Wakes an idle ticker (a reader found no published time); only the first
+/// reader of an idle period gets past the swap.
 #[cold]
 fn wake() {
+    if WOKEN.swap(true, Ordering::AcqRel) {
+        return;
+    }
     WANTED.store(true, Ordering::Relaxed);
     if let Some(ticker) = TICKER.get() {
         ticker.unpark();
@@ -115,7 +130,9 @@ fn tick() {
     loop {
         thread::sleep(TICK);
         if !WANTED.swap(false, Ordering::Relaxed) {
-            NOW.store(0, Ordering::Relaxed);
+            WOKEN.store(false, Ordering::Relaxed);
+            // Release: a reader that sees 0 sees `WOKEN` cleared (see `Stamp::now`).
+            NOW.store(0, Ordering::Release);
             // `park` may return spuriously; a reader's `wake` stores WANTED
             // before it unparks, and unpark-before-park is not lost.
             while !WANTED.load(Ordering::Relaxed) {

@@ -97,7 +97,7 @@ impl std::fmt::Display for LeaseInfo {
 }
 
 /// The checkout clock: the ledger's ticking copy of the time (one atomic
-/// load; up to a millisecond early). Reading even the coarse system clock
+/// load; up to a tick, 4 ms, early). Reading even the coarse system clock
 /// costs more than the rest of an acquire on a VM.
 #[inline]
 pub(crate) fn checkout_now() -> u64 {
@@ -111,8 +111,8 @@ pub(crate) fn reader_now() -> u64 {
 }
 
 impl LeaseCell {
-    /// Records a checkout. Only the thread that just took the buffer off the
-    /// free list calls this, so plain loads of its own fields are race-free.
+    /// Records a checkout. Only the thread that just took the buffer (from a
+    /// slot or the free list) calls this, so plain loads of its own fields are race-free.
     #[inline(always)]
     pub(crate) fn check_out(
         &self,
