@@ -212,8 +212,6 @@ pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// As a pipeline stage, a converter turns every frame into BGR24 (BGR frames pass
-/// through without a copy); the input frame is released as soon as it is converted.
 /// A [`BgrConverter`] that follows its input's size: made on the first frame and made
 /// again whenever the frame size changes (a camera's format change, images of mixed
 /// sizes), so that callers need not know the size up front.
@@ -248,6 +246,8 @@ impl SizedBgrConverter {
     }
 }
 
+/// As a pipeline stage, a converter turns every frame into BGR24 (BGR frames pass
+/// through without a copy); the input frame is released as soon as it is converted.
 impl framekeep_core::pipeline::Stage for BgrConverter {
     fn process(
         &mut self,
