@@ -408,6 +408,7 @@ fn ctrl_c_stops_the_run_without_output() {
 /// capture path, the frame examiner and the error exit on a real device. Skips, saying why, only where the VM cannot run at all (exit status 77).
 #[test]
 fn live_device_on_a_real_v4l2_driver_in_a_vivid_vm() {
+    let check = LeakCheck::new();
     let args = [
         "--device",
         "/dev/video0",
@@ -439,4 +440,5 @@ fn live_device_on_a_real_v4l2_driver_in_a_vivid_vm() {
     assert!(text.contains("only 0 usable views"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
     assert!(!text.contains("leak check failed"), "{text}");
+    check.finish().unwrap();
 }
