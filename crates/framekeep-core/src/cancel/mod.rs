@@ -172,6 +172,10 @@ impl CancelToken {
     /// select: if every handle of an uncancelled token is dropped, nobody can cancel it any
     /// more and the receiver becomes ready as well (failing safe: a spurious wakeup, never a
     /// hang). Check [`is_cancelled`](Self::is_cancelled) after waking if that matters.
+    ///
+    /// Every call returns a handle on the same channel (a reference-count increment), and
+    /// a `select!` that blocks on it allocates nothing once warm, so a worker can call
+    /// this in its loop.
     pub fn receiver(&self) -> crossbeam_channel::Receiver<()> {
         self.node.receiver()
     }

@@ -301,9 +301,7 @@ impl Node {
         if guard.done {
             return disconnected_receiver();
         }
-        let (_, receiver) = guard
-            .channel
-            .get_or_insert_with(|| crossbeam_channel::bounded(0));
+        let (_, receiver) = guard.channel.get_or_insert_with(never_sent);
         receiver.clone()
     }
 
@@ -359,7 +357,14 @@ impl Drop for Node {
 /// A receiver whose channel is already disconnected (shared, so it costs nothing).
 fn disconnected_receiver() -> Receiver<()> {
     static DISCONNECTED: OnceLock<Receiver<()>> = OnceLock::new();
-    DISCONNECTED
-        .get_or_init(|| crossbeam_channel::bounded::<()>(0).1)
-        .clone()
+    DISCONNECTED.get_or_init(|| never_sent().1).clone()
+}
+
+/// The channel behind a token's receiver: nothing is ever sent on it, only its sender
+/// dropped. Capacity 1, not 0: a blocking `select!` registers with a zero-capacity
+/// channel by boxing a packet, one heap allocation per wait; an array channel
+/// registers into a waker list that keeps its capacity, so a worker selecting on its
+/// input and its token allocates nothing in steady state.
+fn never_sent() -> (Sender<()>, Receiver<()>) {
+    crossbeam_channel::bounded(1)
 }
