@@ -10,8 +10,6 @@
 //! receiver is dropped (queued frames go back to their pool). The
 //! `on_close` callback runs after that, also when the loop panics.
 
-use crossbeam_channel::Receiver;
-
 use super::edge::{EdgeReceiver, EdgeSender, RecvError, SendError, Sent};
 use super::options::OnClose;
 use super::stage::{Output, Sink, Source, Stage};
@@ -78,19 +76,6 @@ fn link(token: &CancelToken, extra: Option<CancelToken>) -> (CancelToken, Option
     (own, guard)
 }
 
-/// A receiver that becomes ready (disconnected) when `token` is cancelled,
-/// for selecting next to an edge. Not [`CancelToken::receiver`]: that one is
-/// a zero-capacity channel, whose registration in a `select` allocates a
-/// packet every time; this one is a one-slot array channel that is never
-/// sent on (registering it allocates nothing), disconnected by dropping its
-/// sender from an `on_cancel` callback. The guard must live as long as the
-/// receiver is used.
-fn cancel_receiver(token: &CancelToken) -> (Receiver<()>, OnCancel) {
-    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-    let guard = token.on_cancel(move |_| drop(tx));
-    (rx, guard)
-}
-
 fn reason_for(error: StageError, token: &CancelToken) -> CloseReason {
     match error {
         StageError::Cancelled | StageError::Acquire(AcquireError::Cancelled) => {
@@ -136,7 +121,7 @@ pub fn run_source<S: Source + ?Sized>(
         reason: CloseReason::Panicked,
     };
     let (token, _link) = link(token, options.cancel);
-    let (cancelled, _on_cancel) = cancel_receiver(&token);
+    let cancelled = token.receiver();
     let mut summary = RunSummary::new();
     let reason = loop {
         if token.is_cancelled() {
@@ -177,7 +162,7 @@ pub fn run_stage<S: Stage + ?Sized>(
     out: Option<EdgeSender<Frame>>,
     token: &CancelToken,
 ) -> RunSummary {
-    let (cancelled, _on_cancel) = cancel_receiver(token);
+    let cancelled = token.receiver();
     let mut summary = RunSummary::new();
     let mut output = Output::new(out.as_ref(), Some(&cancelled));
     let reason = loop {
@@ -226,7 +211,7 @@ pub fn run_sink<S: Sink + ?Sized>(
     };
     let (token, _link) = link(token, options.cancel);
     let release = options.release;
-    let (cancelled, _on_cancel) = cancel_receiver(&token);
+    let cancelled = token.receiver();
     let mut summary = RunSummary::new();
     let reason = loop {
         if token.is_cancelled() {
