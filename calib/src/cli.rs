@@ -60,6 +60,30 @@ pub fn report_error(tool: &str, err: &CalibError) -> ExitCode {
     }
 }
 
+/// Ends a run the way both tools do: on success the skipped views on stderr, then
+/// (unless `quiet`) the summary and where the result went, on stdout; on failure
+/// [`report_error`]. `result` is the run's skipped views and summary.
+pub fn report_outcome(
+    tool: &str,
+    result: Result<(Vec<String>, String)>,
+    quiet: bool,
+    output: &Path,
+) -> ExitCode {
+    match result {
+        Ok((skipped, summary)) => {
+            for s in &skipped {
+                eprintln!("{tool}: skipped {s}");
+            }
+            if !quiet {
+                print!("{summary}");
+                println!("wrote {}", output.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => report_error(tool, &e),
+    }
+}
+
 /// A root token cancelled by the first Ctrl-C (the second exits at once with 130).
 pub fn interrupt_token(tool: &str) -> CancelToken {
     let root = CancelToken::new();

@@ -5,15 +5,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{files_in, mono_set, python_cv2, run, scratch, stderr};
+use common::{
+    clean_up, copy_views, files_in, mono_set, python_cv2, python_image, run_ok, s, scratch, stderr,
+};
 use framekeep_core::ledger::LeakCheck;
 use framekeep_v4l::vivid_vm::{self, VmRun};
 
 const BIN: &str = env!("CARGO_BIN_EXE_calib-mono");
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn calibrates_and_writes_opencv_compatible_outputs() {
@@ -25,7 +23,7 @@ fn calibrates_and_writes_opencv_compatible_outputs() {
         out.join("cam.json"),
         out.join("report.png"),
     );
-    let o = run(
+    let o = run_ok(
         BIN,
         &[
             s(set),
@@ -43,7 +41,6 @@ fn calibrates_and_writes_opencv_compatible_outputs() {
             s(&png),
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(summary.contains("RMS reprojection error"), "{summary}");
     assert!(summary.contains("coverage: X 100%"), "{summary}");
@@ -73,17 +70,11 @@ fn calibrates_and_writes_opencv_compatible_outputs() {
     assert_eq!(j["units"], "m");
 
     // The report is a real image: three panels side by side.
-    let dims = std::process::Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import cv2,sys; i=cv2.imread(sys.argv[1]); print(i.shape[0], i.shape[1] > 1000)",
-            s(&png),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "360 True");
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    assert_eq!(
+        python_image(&png, "i.shape[0], i.shape[1] > 1000"),
+        "360 True"
+    );
+    clean_up(check, &[&out]);
 }
 
 #[test]
@@ -92,7 +83,7 @@ fn flags_reach_opencv() {
     let (set, _, _) = mono_set();
     let out = scratch("mono-flags");
     let yml = out.join("cam.yml");
-    let o = run(
+    run_ok(
         BIN,
         &[
             s(set),
@@ -106,7 +97,6 @@ fn flags_reach_opencv() {
             "--fix-aspect-ratio",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let got = python_cv2(
         &yml,
         "int(fs.getNode('flags').real()), fs.getNode('distortion_coefficients').mat().ravel().tolist(), fs.getNode('camera_matrix').mat()[0,0] / fs.getNode('camera_matrix').mat()[1,1]",
@@ -121,7 +111,7 @@ fn flags_reach_opencv() {
 
     // Seeded from that result with the principal point fixed: it must stay exactly put.
     let seeded = out.join("seeded.yml");
-    let o = run(
+    run_ok(
         BIN,
         &[
             s(set),
@@ -136,14 +126,12 @@ fn flags_reach_opencv() {
             "--fix-principal-point",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let pp = "int(fs.getNode('flags').real()), fs.getNode('camera_matrix').mat()[0,2], fs.getNode('camera_matrix').mat()[1,2]";
     let (a, b) = (python_cv2(&yml, pp), python_cv2(&seeded, pp));
     // CALIB_USE_INTRINSIC_GUESS 1 | CALIB_FIX_PRINCIPAL_POINT 4
     assert!(b.starts_with("5;"), "{b}");
     assert_eq!(a.split_once(';').unwrap().1, b.split_once(';').unwrap().1);
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&out]);
 }
 
 #[test]
@@ -151,9 +139,7 @@ fn outlier_view_is_named_and_dropped() {
     let check = LeakCheck::new();
     let (set, cam, paths) = mono_set();
     let dir = scratch("mono-outlier");
-    for p in paths {
-        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_views(paths, &dir);
     // One view through a different lens: it cannot agree with the others.
     let mut other = *cam;
     other.fx *= 1.25;
@@ -167,11 +153,10 @@ fn outlier_view_is_named_and_dropped() {
     drop(img);
     let out = scratch("mono-outlier-out");
     let yml = out.join("cam.yml");
-    let o = run(
+    let o = run_ok(
         BIN,
         &[s(&dir), "-b", "9x6", "-o", s(&yml), "--drop-outliers"],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("dropped outliers and re-ran: view_zz_odd.png"),
@@ -180,9 +165,7 @@ fn outlier_view_is_named_and_dropped() {
     let n = python_cv2(&yml, "int(fs.getNode('nframes').real())");
     let _ = set;
     assert_eq!(n.parse::<usize>().unwrap(), files_in(&dir).len() - 1);
-    std::fs::remove_dir_all(&dir).unwrap();
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&dir, &out]);
 }
 
 #[test]
@@ -190,38 +173,27 @@ fn select_rejects_near_duplicates() {
     let check = LeakCheck::new();
     let (_, _, paths) = mono_set();
     let dir = scratch("mono-select");
-    for p in paths {
-        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_views(paths, &dir);
     std::fs::copy(&paths[3], dir.join("view_03_again.png")).unwrap();
     let out = scratch("mono-select-out");
     let yml = out.join("cam.yml");
-    let o = run(
+    let o = run_ok(
         BIN,
         &[s(&dir), "-b", "9x6", "-q", "--select", "-o", s(&yml)],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("skipped view_03_again.png (near-duplicate view)"),
         "{}",
         stderr(&o)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&dir, &out]);
 }
 
-/// Runs the tool expecting failure; checks the message and that `out` is untouched.
+/// Runs the tool expecting failure without a panic; checks the message and that `out` is
+/// untouched.
 fn expect_failure(args: &[&str], out: &Path, needles: &[&str]) {
-    let before = files_in(out);
-    let o = run(BIN, args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "expected {n:?} in: {err}");
-    }
+    let err = common::expect_failure(BIN, args, out, needles);
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(files_in(out), before, "a failed run must not leave files");
 }
 
 #[test]
@@ -250,9 +222,7 @@ fn bad_inputs_fail_cleanly_without_output() {
     // An undecodable image.
     let broken = work.join("broken");
     std::fs::create_dir_all(&broken).unwrap();
-    for p in &paths[..5] {
-        std::fs::copy(p, broken.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_views(&paths[..5], &broken);
     std::fs::write(broken.join("view_02b.png"), b"not a png at all").unwrap();
     expect_failure(
         &[s(&broken), "-b", "9x6", "-o", s(&yml)],
@@ -270,9 +240,7 @@ fn bad_inputs_fail_cleanly_without_output() {
     // Images of different sizes.
     let mixed = work.join("mixed");
     std::fs::create_dir_all(&mixed).unwrap();
-    for p in &paths[..5] {
-        std::fs::copy(p, mixed.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_views(&paths[..5], &mixed);
     let small = std::process::Command::new("convert")
         .args([
             s(&paths[5]),
@@ -292,9 +260,7 @@ fn bad_inputs_fail_cleanly_without_output() {
     // Too few usable views (two good ones, one without a board).
     let few = work.join("few");
     std::fs::create_dir_all(&few).unwrap();
-    for p in &paths[..2] {
-        std::fs::copy(p, few.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_views(&paths[..2], &few);
     let blank = std::process::Command::new("convert")
         .args(["-size", "640x480", "xc:gray", s(&few.join("blank.png"))])
         .status()
@@ -356,9 +322,7 @@ fn bad_inputs_fail_cleanly_without_output() {
     );
 
     assert_eq!(std::fs::read_to_string(&yml).unwrap(), "previous result");
-    std::fs::remove_dir_all(&work).unwrap();
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&work, &out]);
 }
 
 #[test]
@@ -397,9 +361,7 @@ fn ctrl_c_stops_the_run_without_output() {
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("cancelled"), "{err}");
     assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
-    std::fs::remove_dir_all(&dir).unwrap();
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&dir, &out]);
 }
 
 /// `--device` against a real V4L2 driver: the kernel's `vivid` camera in a qemu VM

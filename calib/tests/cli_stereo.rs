@@ -3,17 +3,13 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{files_in, python_cv2, run, scratch, stderr, stereo_set};
+use common::{
+    clean_up, expect_failure, files_in, python_cv2, python_image, run_ok, s, scratch, stereo_set,
+};
 use framekeep_core::ledger::LeakCheck;
 
 const BIN: &str = env!("CARGO_BIN_EXE_calib-stereo");
 const MONO: &str = env!("CARGO_BIN_EXE_calib-mono");
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn parse(v: &str) -> Vec<f64> {
     v.split(';').map(|x| x.trim().parse().unwrap()).collect()
@@ -30,7 +26,7 @@ fn calibrates_rig_and_writes_opencv_compatible_outputs() {
         out.join("rectified.png"),
     );
     let pattern = format!("{}/{{side}}_*.png", s(set));
-    let o = run(
+    run_ok(
         BIN,
         &[
             "--pairs",
@@ -49,7 +45,6 @@ fn calibrates_rig_and_writes_opencv_compatible_outputs() {
             s(&png),
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(files_in(&out), ["rectified.png", "rig.json", "rig.yml"]);
     let keys = python_cv2(
         &yml,
@@ -73,17 +68,8 @@ fn calibrates_rig_and_writes_opencv_compatible_outputs() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!((j["calibration"]["baseline"].as_f64().unwrap() - v[1]).abs() < 1e-9);
     // Rectified preview: both views side by side.
-    let dims = std::process::Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import cv2,sys; i=cv2.imread(sys.argv[1]); print(i.shape[0], i.shape[1])",
-            s(&png),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&dims.stdout).trim(), "480 1280");
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    assert_eq!(python_image(&png, "i.shape[0], i.shape[1]"), "480 1280");
+    clean_up(check, &[&out]);
 }
 
 #[test]
@@ -94,14 +80,13 @@ fn seeded_with_mono_results() {
     let (left, right) = (out.join("left.yml"), out.join("right.yml"));
     for (side, yml) in [("left", &left), ("right", &right)] {
         let glob = format!("{}/{side}_*.png", s(set));
-        let o = run(
+        run_ok(
             MONO,
             &[&glob, "-b", "9x6", "-s", "0.025", "-q", "-o", s(yml)],
         );
-        assert!(o.status.success(), "{}", stderr(&o));
     }
     let yml = out.join("rig.yml");
-    let o = run(
+    run_ok(
         BIN,
         &[
             "--left",
@@ -122,7 +107,6 @@ fn seeded_with_mono_results() {
             "--fix-intrinsic",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     // With fixed intrinsics the rig keeps exactly the mono cameras.
     let v = parse(&python_cv2(
         &yml,
@@ -135,8 +119,7 @@ fn seeded_with_mono_results() {
         "baseline {}",
         v[1]
     );
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&out]);
 }
 
 #[test]
@@ -147,14 +130,7 @@ fn bad_inputs_fail_cleanly_without_output() {
     let out = scratch("stereo-bad-out");
     let yml = out.join("rig.yml");
     let fail = |args: &[&str], needles: &[&str]| {
-        let before = files_in(&out);
-        let o = run(BIN, args);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-        for n in needles {
-            assert!(err.contains(n), "expected {n:?} in: {err}");
-        }
-        assert_eq!(files_in(&out), before, "a failed run must not leave files");
+        expect_failure(BIN, args, &out, needles);
     };
     // Mismatched pair counts.
     let right_short = work.join("right");
@@ -242,7 +218,5 @@ fn bad_inputs_fail_cleanly_without_output() {
         ],
         &["5x14 chessboard was not found in any of the 24 images"],
     );
-    std::fs::remove_dir_all(&work).unwrap();
-    std::fs::remove_dir_all(&out).unwrap();
-    check.finish().unwrap();
+    clean_up(check, &[&work, &out]);
 }

@@ -39,35 +39,23 @@ fn mono_chessboard_recovers_intrinsics() {
         assert!(common::rel(got, want) < 0.005, "{what} {got} vs {want}");
     }
     let d = &cal.intrinsics.dist;
-    assert!(
-        (d[0] - cam.dist[0]).abs() < 0.02,
-        "k1 {} vs {}",
-        d[0],
-        cam.dist[0]
-    );
-    assert!(
-        (d[1] - cam.dist[1]).abs() < 0.05,
-        "k2 {} vs {}",
-        d[1],
-        cam.dist[1]
-    );
-    assert!(
-        (d[2] - cam.dist[2]).abs() < 0.002,
-        "p1 {} vs {}",
-        d[2],
-        cam.dist[2]
-    );
-    assert!(
-        (d[3] - cam.dist[3]).abs() < 0.002,
-        "p2 {} vs {}",
-        d[3],
-        cam.dist[3]
-    );
+    for (i, tolerance, what) in [
+        (0, 0.02, "k1"),
+        (1, 0.05, "k2"),
+        (2, 0.002, "p1"),
+        (3, 0.002, "p2"),
+    ] {
+        assert!(
+            (d[i] - cam.dist[i]).abs() < tolerance,
+            "{what} {} vs {}",
+            d[i],
+            cam.dist[i]
+        );
+    }
     // The standard deviations must cover the actual error of the principal point.
     assert!((k[0][2] - cam.cx).abs() < 4.0 * cal.std_of("cx").unwrap());
     drop((set, views, cal));
-    std::fs::remove_dir_all(&dir).unwrap();
-    check.finish().expect("no Mat or thread left alive");
+    common::clean_up(check, &[&dir]);
 }
 
 #[test]
@@ -115,8 +103,7 @@ fn stereo_rig_recovers_baseline() {
     );
     assert!(common::rel(cal.right.camera_matrix[0][0], rig.right.fx) < 0.005);
     drop((ls, rs, pairs, cal));
-    std::fs::remove_dir_all(&dir).unwrap();
-    check.finish().expect("no Mat or thread left alive");
+    common::clean_up(check, &[&dir]);
 }
 
 #[test]
@@ -156,6 +143,5 @@ fn circle_grids_are_detected_and_calibrate() {
             cam.fx
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
-    check.finish().expect("no Mat or thread left alive");
+    common::clean_up(check, &[&dir]);
 }

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use framekeep_calib::cli::{
-    finish, init_logging, interrupt_token, live_setup, report_error, BoardArgs, LiveLine,
+    finish, init_logging, interrupt_token, live_setup, report_error, report_outcome, BoardArgs,
+    LiveLine,
 };
 use framekeep_calib::live::LiveCamera;
 use framekeep_calib::mono::Flags;
@@ -196,17 +197,10 @@ fn run() -> ExitCode {
         Some(device) => run_live(&args, device, &opts),
         None => run_mono(&opts),
     };
-    match result {
-        Ok(outcome) => {
-            for s in &outcome.skipped {
-                eprintln!("calib-mono: skipped {s}");
-            }
-            if !args.quiet {
-                print!("{}", outcome.summary);
-                println!("wrote {}", args.output.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => report_error("calib-mono", &e),
-    }
+    report_outcome(
+        "calib-mono",
+        result.map(|o| (o.skipped, o.summary)),
+        args.quiet,
+        &args.output,
+    )
 }

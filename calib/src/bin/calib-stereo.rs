@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use framekeep_calib::cli::{
-    finish, init_logging, interrupt_token, live_setup, report_error, BoardArgs, LiveLine,
+    finish, init_logging, interrupt_token, live_setup, report_error, report_outcome, BoardArgs,
+    LiveLine,
 };
 use framekeep_calib::error::CalibError;
 use framekeep_calib::live::{LiveCamera, PairOptions};
@@ -194,17 +195,10 @@ fn run() -> ExitCode {
         (Some(l), Some(r)) => run_live(&args, l, r, &opts),
         _ => run_stereo(&opts),
     };
-    match result {
-        Ok(outcome) => {
-            for s in &outcome.skipped {
-                eprintln!("calib-stereo: skipped {s}");
-            }
-            if !args.quiet {
-                print!("{}", outcome.summary);
-                println!("wrote {}", args.output.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => report_error("calib-stereo", &e),
-    }
+    report_outcome(
+        "calib-stereo",
+        result.map(|o| (o.skipped, o.summary)),
+        args.quiet,
+        &args.output,
+    )
 }

@@ -184,16 +184,19 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
     if views.len() < min_views {
         return Err(too_few(views.len(), &skipped));
     }
-    let named = |v: &[(String, PathBuf, Vec<Point2f>)]| -> Vec<(String, Vec<Point2f>)> {
-        v.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect()
+    // The same calibration runs again after outliers are dropped.
+    let calibrate_views = |v: &[(String, PathBuf, Vec<Point2f>)]| {
+        let named: Vec<(String, Vec<Point2f>)> =
+            v.iter().map(|(n, _, c)| (n.clone(), c.clone())).collect();
+        calibrate(
+            &opts.board,
+            set.image_size,
+            &named,
+            opts.flags,
+            guess.as_ref(),
+        )
     };
-    let mut cal = calibrate(
-        &opts.board,
-        set.image_size,
-        &named(&views),
-        opts.flags,
-        guess.as_ref(),
-    )?;
+    let mut cal = calibrate_views(&views)?;
     let mut dropped = Vec::new();
     let mut outliers = cal.outliers(opts.outlier_k);
     if opts.drop_outliers && !outliers.is_empty() {
@@ -206,13 +209,7 @@ pub fn run_mono(opts: &MonoOptions) -> Result<MonoOutcome> {
             skipped.extend(dropped.iter().map(|d| format!("{d} outlier")));
             return Err(too_few(views.len(), &skipped));
         }
-        cal = calibrate(
-            &opts.board,
-            set.image_size,
-            &named(&views),
-            opts.flags,
-            guess.as_ref(),
-        )?;
+        cal = calibrate_views(&views)?;
         outliers = cal.outliers(opts.outlier_k);
     }
     tracing::debug!(elapsed = ?started.elapsed(), "calibration done");

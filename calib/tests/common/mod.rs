@@ -1,7 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A path as the `&str` a tool's argument list takes (test paths are always UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
 
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
@@ -21,6 +26,7 @@ use std::sync::OnceLock;
 
 use framekeep_calib::board::{Board, Pattern};
 use framekeep_calib::synth::{write_mono_set, write_stereo_set, Camera, StereoRig};
+use framekeep_core::ledger::LeakCheck;
 
 /// The board of every shared set: 9x6 inner corners, 25 mm squares (in metres).
 pub fn board() -> Board {
@@ -70,9 +76,57 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
     }
 }
 
+/// Runs a tool binary like [`run`] and fails the test, showing its stderr, unless it
+/// succeeded.
+pub fn run_ok(bin: &str, args: &[&str]) -> Output {
+    let o = run(bin, args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// Runs a tool binary expecting exit status 1 with every one of `needles` in its stderr,
+/// and checks that the run left `out` exactly as it found it; returns the stderr.
+pub fn expect_failure(bin: &str, args: &[&str], out: &Path, needles: &[&str]) -> String {
+    let before = files_in(out);
+    let o = run(bin, args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in: {err}");
+    }
+    assert_eq!(files_in(out), before, "a failed run must not leave files");
+    err
+}
+
+/// Copies each of `views` into `dir` under its own file name.
+pub fn copy_views(views: &[PathBuf], dir: &Path) {
+    for p in views {
+        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Removes a test's scratch directories, then fails the test if anything it created
+/// (Mats, threads, leases) is still alive.
+pub fn clean_up(check: LeakCheck, dirs: &[&Path]) {
+    for dir in dirs {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    check.finish().expect("no Mat or thread left alive");
+}
+
 /// Stderr of a run as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Loads an image with Python's cv2 as `i` and returns what `expr` prints.
+pub fn python_image(path: &Path, expr: &str) -> String {
+    let script = format!("import cv2,sys; i=cv2.imread(sys.argv[1]); print({expr})");
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", &script, s(path)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Loads a FileStorage file with Python's cv2 and returns the comma-separated expressions
