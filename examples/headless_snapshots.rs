@@ -9,15 +9,17 @@
 //! `<out>/frame_<sequence>.png` (or `.jpg`). Prints the files written, the pipeline report
 //! and the leak check. Exit status: 0 clean, 1 leaks or failures, 2 bad arguments.
 
+mod common;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::frame::{FrameSize, PixelFormat};
-use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder, Source, SyntheticSource};
 use framekeep::cv::io::{ImageFormat, ImageSequence, ImageSink};
+
+use common::{ctrlc_root, leak_checked};
 
 #[derive(Parser)]
 struct Args {
@@ -46,16 +48,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let check = LeakCheck::new();
-    let code = run(&args);
-    match check.finish_within(Duration::from_secs(2)) {
-        Ok(()) => println!("leak check: clean (0 frames, Mats, leases, threads alive)"),
-        Err(report) => {
-            println!("leak check FAILED:\n{report}");
-            return ExitCode::from(1);
-        }
-    }
-    code
+    leak_checked(|| run(&args))
 }
 
 fn source(args: &Args) -> Result<Box<dyn Source>, String> {
@@ -87,10 +80,7 @@ fn run(args: &Args) -> ExitCode {
         }
     };
     let written = sink.written();
-    let root = CancelToken::new();
-    if let Err(e) = install_ctrlc(&root) {
-        eprintln!("warning: no Ctrl-C handler: {e}");
-    }
+    let root = ctrlc_root();
     let pipeline = match PipelineBuilder::new("headless-snapshots")
         .with_cancel(&root)
         .source("source", source)

@@ -11,17 +11,17 @@
 //! check.
 //! Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
-use std::io::Write;
+mod common;
+
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::frame::FrameSize;
-use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSequence;
+
+use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit};
 
 #[derive(Parser)]
 struct Args {
@@ -46,26 +46,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let headless = match args.headless.as_str() {
-        "fail" => Headless::Fail,
-        "null" => Headless::Null,
-        "record" => Headless::Record,
-        "offscreen" => Headless::Offscreen,
-        other => {
-            eprintln!("bad --headless {other:?}");
-            return ExitCode::from(2);
-        }
+    let Some(headless) = headless_mode(&args.headless) else {
+        eprintln!("bad --headless {:?}", args.headless);
+        return ExitCode::from(2);
     };
-    let check = LeakCheck::new();
-    let code = run(&args, headless);
-    match check.finish_within(Duration::from_secs(2)) {
-        Ok(()) => println!("leak check: clean (0 frames, Mats, leases, threads alive)"),
-        Err(report) => {
-            println!("leak check FAILED:\n{report}");
-            return ExitCode::from(1);
-        }
-    }
-    code
+    leak_checked(|| run(&args, headless))
 }
 
 fn run(args: &Args, headless: Headless) -> ExitCode {
@@ -80,10 +65,7 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
         images = images.size(size.width, size.height);
     }
     println!("{} image(s)", images.paths().len());
-    let root = CancelToken::new();
-    if let Err(e) = install_ctrlc(&root) {
-        eprintln!("warning: no Ctrl-C handler: {e}");
-    }
+    let root = ctrlc_root();
     let display = match Display::open(
         DisplayOptions::new()
             .with_cancel(root.clone())
@@ -118,18 +100,7 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("running");
-    let _ = std::io::stdout().flush();
-    match args.seconds {
-        Some(s) => {
-            root.wait_timeout(Duration::from_secs_f64(s));
-        }
-        None => root.wait(),
-    }
-    root.cancel();
-    let report = pipeline.shutdown();
-    let closed = display.close();
-    println!("{report}\n{closed}");
+    let (report, closed) = show_until_quit(&root, args.seconds, pipeline, display);
     if report.is_clean() && closed.is_clean() {
         ExitCode::SUCCESS
     } else {

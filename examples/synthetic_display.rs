@@ -15,17 +15,17 @@
 //! once the window is up, then at the end the pipeline and display reports and the leak
 //! check. Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
-use std::io::Write;
+mod common;
+
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::frame::{FrameSize, PixelFormat};
-use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::{ImageSink, SnapshotTrigger};
+
+use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit};
 
 #[derive(Parser)]
 struct Args {
@@ -58,33 +58,14 @@ struct Args {
     title: String,
 }
 
-fn headless(name: &str) -> Option<Headless> {
-    Some(match name {
-        "fail" => Headless::Fail,
-        "null" => Headless::Null,
-        "record" => Headless::Record,
-        "offscreen" => Headless::Offscreen,
-        _ => return None,
-    })
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let (width, height, format) = (args.size.width, args.size.height, args.format);
-    let Some(headless) = headless(&args.headless) else {
+    let Some(headless) = headless_mode(&args.headless) else {
         eprintln!("bad --headless (see --help)");
         return ExitCode::from(2);
     };
-    let check = LeakCheck::new();
-    let code = run(&args, width, height, format, headless);
-    match check.finish_within(Duration::from_secs(2)) {
-        Ok(()) => println!("leak check: clean (0 frames, Mats, leases, threads alive)"),
-        Err(report) => {
-            println!("leak check FAILED:\n{report}");
-            return ExitCode::from(1);
-        }
-    }
-    code
+    leak_checked(|| run(&args, width, height, format, headless))
 }
 
 fn run(
@@ -94,10 +75,7 @@ fn run(
     format: PixelFormat,
     headless: Headless,
 ) -> ExitCode {
-    let root = CancelToken::new();
-    if let Err(e) = install_ctrlc(&root) {
-        eprintln!("warning: no Ctrl-C handler: {e}");
-    }
+    let root = ctrlc_root();
     let trigger = SnapshotTrigger::new();
     let on_s = trigger.clone();
     let display = match Display::open(
@@ -168,19 +146,7 @@ fn run(
             return ExitCode::from(1);
         }
     };
-    println!("running");
-    let _ = std::io::stdout().flush();
-    match args.seconds {
-        Some(s) => {
-            root.wait_timeout(Duration::from_secs_f64(s));
-        }
-        None => root.wait(),
-    }
-    root.cancel();
-    let report = pipeline.shutdown();
-    let closed = display.close();
-    println!("{report}");
-    println!("{closed}");
+    let (report, closed) = show_until_quit(&root, args.seconds, pipeline, display);
     println!("window: {:?}", stats.snapshot());
     for path in written.iter().flat_map(|w| w.lock().clone()) {
         println!("wrote {}", path.display());

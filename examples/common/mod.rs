@@ -1,0 +1,72 @@
+//! What the display and snapshot examples share: the leak-checked exit, the Ctrl-C root
+//! token, the `--headless` names and the ending of a display run.
+#![allow(dead_code)] // each example uses a part
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use framekeep::core::cancel::{install_ctrlc, CancelToken};
+use framekeep::core::ledger::LeakCheck;
+use framekeep::core::pipeline::{Pipeline, PipelineReport};
+use framekeep::cv::display::{Display, DisplayReport, Headless};
+
+/// Runs `run`, then the leak check, printing its verdict (the tests look for `leak check:
+/// clean`); anything left alive turns the exit status into 1.
+pub fn leak_checked(run: impl FnOnce() -> ExitCode) -> ExitCode {
+    let check = LeakCheck::new();
+    let code = run();
+    match check.finish_within(Duration::from_secs(2)) {
+        Ok(()) => println!("leak check: clean (0 frames, Mats, leases, threads alive)"),
+        Err(report) => {
+            println!("leak check FAILED:\n{report}");
+            return ExitCode::from(1);
+        }
+    }
+    code
+}
+
+/// A root token that Ctrl-C cancels; without a handler the example still runs (it can
+/// be stopped the other ways), so that is only a warning.
+pub fn ctrlc_root() -> CancelToken {
+    let root = CancelToken::new();
+    if let Err(e) = install_ctrlc(&root) {
+        eprintln!("warning: no Ctrl-C handler: {e}");
+    }
+    root
+}
+
+/// The `--headless` mode called `name` (fail, null, record or offscreen).
+pub fn headless_mode(name: &str) -> Option<Headless> {
+    Some(match name {
+        "fail" => Headless::Fail,
+        "null" => Headless::Null,
+        "record" => Headless::Record,
+        "offscreen" => Headless::Offscreen,
+        _ => return None,
+    })
+}
+
+/// Says `running` (what the tests wait for), waits until `root` is cancelled (`q`, `Esc`,
+/// closing the window, Ctrl-C) or `seconds` pass, then stops the pipeline before closing
+/// the display that its sink feeds, and prints both reports.
+pub fn show_until_quit(
+    root: &CancelToken,
+    seconds: Option<f64>,
+    pipeline: Pipeline,
+    display: Display,
+) -> (PipelineReport, DisplayReport) {
+    println!("running");
+    let _ = std::io::stdout().flush();
+    match seconds {
+        Some(s) => {
+            root.wait_timeout(Duration::from_secs_f64(s));
+        }
+        None => root.wait(),
+    }
+    root.cancel();
+    let report = pipeline.shutdown();
+    let closed = display.close();
+    println!("{report}\n{closed}");
+    (report, closed)
+}
