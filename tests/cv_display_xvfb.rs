@@ -7,7 +7,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -36,6 +37,23 @@ fn tools_missing() -> Option<String> {
         .filter(|t| !have(t))
         .collect();
     (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// A fresh Xvfb server, or `None` (saying that the test is skipped) when the tools are
+/// not installed.
+fn xvfb_or_skip() -> Option<Xvfb> {
+    if let Some(missing) = tools_missing() {
+        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+        return None;
+    }
+    Some(Xvfb::start())
+}
+
+/// Everything `r` yields, as text.
+fn read_all(mut r: impl Read) -> String {
+    let mut text = String::new();
+    r.read_to_string(&mut text).unwrap();
+    text
 }
 
 /// An Xvfb server on a free display number, killed on drop.
@@ -319,11 +337,9 @@ fn in_process_display_closing_the_window_cancels() {
 }
 
 fn run_scenario(scenario: &str) {
-    if let Some(missing) = tools_missing() {
-        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+    let Some(server) = xvfb_or_skip() else {
         return;
-    }
-    let server = Xvfb::start();
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -341,20 +357,8 @@ fn run_scenario(scenario: &str) {
         .unwrap();
     let status = wait_until(&mut child, Instant::now() + BOUND * 3)
         .unwrap_or_else(|| panic!("the display scenario did not finish in time"));
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let out = read_all(child.stdout.take().unwrap());
+    let err = read_all(child.stderr.take().unwrap());
     assert!(status.success(), "exit {status}\n{out}\n{err}");
     assert!(out.contains("SCENARIO OK"), "{out}\n{err}");
     drop(server);
@@ -470,20 +474,63 @@ fn xvfb_child_display_scenario() {
     println!("SCENARIO OK");
 }
 
-/// The example binary next to this test's (cargo builds examples with `cargo test`).
+/// The synthetic_display example running on an X display.
+struct Example {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    /// Its stderr, read on a thread so that a chatty child never blocks on the pipe.
+    stderr: JoinHandle<String>,
+}
+
+impl Example {
+    /// Starts the synthetic_display example on `x` with `args` and waits for its
+    /// `running` line.
+    fn start(x: &X, args: &[&str]) -> Example {
+        let mut child = Command::new(example_binary("synthetic_display"))
+            .args(args)
+            .env("DISPLAY", &x.display)
+            .env_remove("QT_QPA_PLATFORM")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert_eq!(first.trim(), "running");
+        Example {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Types `q` into window `title` and returns the exit status and the rest of stdout
+    /// once the example has exited (failing if it has not by `deadline`).
+    fn quit(mut self, x: &X, title: &str, deadline: Instant) -> (ExitStatus, String) {
+        x.key(title, "q");
+        let status = wait_until(&mut self.child, deadline)
+            .unwrap_or_else(|| panic!("the example did not exit after q"));
+        (status, read_all(self.stdout))
+    }
+}
 
 #[test]
 fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
-    if let Some(missing) = tools_missing() {
-        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+    let Some(server) = xvfb_or_skip() else {
         return;
-    }
-    let bin = example_binary("synthetic_display");
-    let server = Xvfb::start();
+    };
     let x = &server.x;
     let title = "framekeep-xvfb-example";
-    let mut child = Command::new(bin)
-        .args([
+    let example = Example::start(
+        x,
+        &[
             "--size",
             "320x240",
             "--format",
@@ -491,26 +538,14 @@ fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
             "--frames",
             "1",
             "--no-overlay",
-        ])
-        .args(["--title", title])
-        .env("DISPLAY", &x.display)
-        .env_remove("QT_QPA_PLATFORM")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert_eq!(first.trim(), "running");
+            "--title",
+            title,
+        ],
+    );
     // YUYV → BGR goes through BT.601: allow a few levels of rounding.
     let (_, _, rows, _) = wait_for_bars(x, 6);
     assert_eq!(rows, BARS_END - BLOCK);
-    x.key(title, "q");
-    let status = wait_until(&mut child, Instant::now() + BOUND)
-        .unwrap_or_else(|| panic!("the example did not exit after q"));
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
+    let (status, rest) = example.quit(x, title, Instant::now() + BOUND);
     assert!(status.success(), "exit {status}:\n{rest}");
     assert!(rest.contains("display closed: Key(113)"), "{rest}");
     assert!(rest.contains("leak check: clean"), "{rest}");
@@ -518,47 +553,41 @@ fn the_synthetic_display_example_shows_yuyv_bars_and_exits_clean_on_q() {
 
 #[test]
 fn the_example_writes_a_snapshot_on_s() {
-    if let Some(missing) = tools_missing() {
-        eprintln!("SKIPPED: not installed: {missing} (scripts/setup.sh installs them)");
+    let Some(server) = xvfb_or_skip() else {
         return;
-    }
-    let bin = example_binary("synthetic_display");
-    let server = Xvfb::start();
+    };
     let x = &server.x;
     let dir = std::env::temp_dir().join(format!("framekeep-xvfb-snap-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let title = "framekeep-xvfb-snapshots";
-    let mut child = Command::new(bin)
-        .args(["--size", "160x120", "--format", "NV12", "--fps", "30"])
-        .args(["--title", title, "--snapshots", dir.to_str().unwrap()])
-        .env("DISPLAY", &x.display)
-        .env_remove("QT_QPA_PLATFORM")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert_eq!(first.trim(), "running");
+    let mut example = Example::start(
+        x,
+        &[
+            "--size",
+            "160x120",
+            "--format",
+            "NV12",
+            "--fps",
+            "30",
+            "--title",
+            title,
+            "--snapshots",
+            dir.to_str().unwrap(),
+        ],
+    );
     let deadline = Instant::now() + BOUND;
     while x
         .tool("xdotool", &["search", "--name", title])
         .stdout
         .is_empty()
     {
+        let child = &mut example.child;
         if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
             let _ = child.kill();
             let status = child.wait().unwrap();
             panic!(
                 "the window never appeared (child {status}); stderr:\n{}",
-                errors.join().unwrap()
+                example.stderr.join().unwrap()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -570,11 +599,7 @@ fn the_example_writes_a_snapshot_on_s() {
         assert!(Instant::now() < deadline, "s wrote no snapshot");
         std::thread::sleep(Duration::from_millis(20));
     }
-    x.key(title, "q");
-    let status = wait_until(&mut child, deadline)
-        .unwrap_or_else(|| panic!("the example did not exit after q"));
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
+    let (status, rest) = example.quit(x, title, deadline);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success(), "exit {status}:\n{rest}");
     assert_eq!(rest.matches("wrote ").count(), 1, "{rest}");

@@ -8,22 +8,39 @@ use std::time::{Duration, Instant};
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::PixelFormat;
 use framekeep_core::ledger::LeakCheck;
-use framekeep_core::pipeline::{edge, Link, PipelineBuilder, Policy, SyntheticSource};
+use framekeep_core::pipeline::{edge, Link, Pipeline, PipelineBuilder, Policy, SyntheticSource};
 use framekeep_core::supervisor::Supervisor;
-use framekeep_cv::display::{Display, DisplayClosed, DisplayOptions, Headless};
+use framekeep_cv::display::{Display, DisplayClosed, DisplayOptions, DisplayWindow, Headless};
 
-fn offscreen() {
+/// Puts Qt on its offscreen platform and starts the test's leak check.
+fn offscreen_check() -> LeakCheck {
     static ONCE: Once = Once::new();
     // Before the first display of this process: Qt reads it once, at start-up.
     ONCE.call_once(|| std::env::set_var("QT_QPA_PLATFORM", "offscreen"));
+    LeakCheck::new()
+}
+
+/// Starts `source` → `window` (through a latest-frame edge) as pipeline `name` under `root`.
+fn start_pattern(
+    name: &str,
+    root: &CancelToken,
+    source: SyntheticSource,
+    window: DisplayWindow,
+) -> Pipeline {
+    let opts = window.sink_options();
+    PipelineBuilder::new(name)
+        .with_cancel(root)
+        .source("pattern", source)
+        .sink_with("display", Link::latest(), window, opts)
+        .start()
+        .unwrap()
 }
 
 const BOUND: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_pipeline_shows_every_format_and_shuts_down_clean() {
-    offscreen();
-    let check = LeakCheck::new();
+    let check = offscreen_check();
     for format in [
         PixelFormat::Yuyv,
         PixelFormat::Bgr24,
@@ -50,18 +67,12 @@ fn a_pipeline_shows_every_format_and_shuts_down_clean() {
         assert!(display.is_visible());
         let window = display.window(&format!("offscreen-{format}")).unwrap();
         let stats = window.stats();
-        let opts = window.sink_options();
         let source = SyntheticSource::builder(format, 320, 240)
             .frames(60)
             .fps(300.0)
             .build()
             .unwrap();
-        let pipeline = PipelineBuilder::new("display-test")
-            .with_cancel(&root)
-            .source("pattern", source)
-            .sink_with("display", Link::latest(), window, opts)
-            .start()
-            .unwrap();
+        let pipeline = start_pattern("display-test", &root, source, window);
         assert!(pipeline.wait(BOUND), "pipeline finished");
         // Let the GUI thread draw the last frame.
         let deadline = Instant::now() + BOUND;
@@ -85,8 +96,7 @@ fn a_pipeline_shows_every_format_and_shuts_down_clean() {
 
 #[test]
 fn cancelling_the_token_closes_the_windows() {
-    offscreen();
-    let check = LeakCheck::new();
+    let check = offscreen_check();
     let root = CancelToken::new();
     let display = Display::open(
         DisplayOptions::new()
@@ -95,17 +105,11 @@ fn cancelling_the_token_closes_the_windows() {
     )
     .unwrap();
     let window = display.window("cancel-me").unwrap();
-    let opts = window.sink_options();
     let source = SyntheticSource::builder(PixelFormat::Bgr24, 160, 120)
         .fps(100.0)
         .build()
         .unwrap();
-    let pipeline = PipelineBuilder::new("cancel-test")
-        .with_cancel(&root)
-        .source("pattern", source)
-        .sink_with("display", Link::latest(), window, opts)
-        .start()
-        .unwrap();
+    let pipeline = start_pattern("cancel-test", &root, source, window);
     std::thread::sleep(Duration::from_millis(200));
     root.cancel();
     assert!(display.wait_closed(BOUND));
@@ -119,8 +123,7 @@ fn cancelling_the_token_closes_the_windows() {
 
 #[test]
 fn several_windows_fed_from_several_edges() {
-    offscreen();
-    let check = LeakCheck::new();
+    let check = offscreen_check();
     let root = CancelToken::new();
     let display = Display::open(
         DisplayOptions::new()
@@ -169,8 +172,7 @@ fn several_windows_fed_from_several_edges() {
 
 #[test]
 fn a_stuck_gui_does_not_hang_close() {
-    offscreen();
-    let check = LeakCheck::new();
+    let check = offscreen_check();
     let display = Display::open(
         DisplayOptions::new()
             .headless(Headless::Offscreen)
@@ -200,8 +202,7 @@ fn a_slow_display_never_backs_up_the_producer() {
     use framekeep_core::pipeline::Sink;
     use framekeep_core::pool::{Exhausted, PoolOptions};
 
-    offscreen();
-    let check = LeakCheck::new();
+    let check = offscreen_check();
     let display = Display::open(
         DisplayOptions::new()
             .overlay(true)
