@@ -390,9 +390,11 @@ fn on_close_runs_after_a_panic_too() {
         .start()
         .unwrap();
     assert!(pipeline.wait(BOUND));
+    // A worker's exit is reported only after its closure (the element's
+    // edges and callback) is gone: `wait` returning means on_close ran.
+    assert_eq!(*closed.lock(), Some(CloseReason::Panicked));
     let report = pipeline.shutdown();
     assert_eq!(report.supervisor.panics().count(), 1, "{report}");
     assert!(report.element("boom").is_none());
-    assert_eq!(*closed.lock(), Some(CloseReason::Panicked));
     check.finish_within(BOUND).unwrap();
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::edge::{edge, EdgeProbe, EdgeStats, Policy};
-use super::run::{run_sink, run_source, run_stage, RunSummary};
+use super::element::Ends;
+use super::run::{sink_run, source_run, stage_run, RunSummary};
 use super::stage::{Sink, Source, Stage};
 use super::{SinkOptions, SourceOptions};
 use crate::cancel::{CancelToken, Cause};
@@ -155,10 +156,16 @@ impl PipelineBuilder {
     }
 
     /// Supervisor options (timeouts, panic and error policies, ledger). The
-    /// shutdown order is always [`ShutdownOrder::Drain`]. A panic policy of
-    /// `Restart` cannot revive an element: its edges went down with the
-    /// panic (that is what returns its frames and wakes its neighbours), so
-    /// a restarted element ends at once with an error.
+    /// shutdown order is always [`ShutdownOrder::Drain`].
+    ///
+    /// Under a panic policy of
+    /// [`Restart`](crate::supervisor::PanicPolicy::Restart) an element that
+    /// panics carries on with the next frame: it keeps its edges and its own
+    /// state (as the panic left it), the frame it held went back to its pool
+    /// during the unwind, and its summary counts every run. Once the restart
+    /// budget is spent, or under the default `Escalate`, the panic cancels
+    /// the pipeline; its edges close when its worker ends, and `on_close`
+    /// runs with [`CloseReason::Panicked`](super::CloseReason::Panicked).
     pub fn supervisor_options(mut self, options: SupervisorOptions) -> Self {
         self.supervisor = options;
         self
@@ -250,40 +257,43 @@ impl PipelineBuilder {
         let worker_name = |element: &str| format!("{}/{}", self.name, element);
 
         let spawned = (|| -> Result<(), SpawnError> {
-            let mut out = senders.next().flatten();
-            let mut options = Some(source_options);
+            // Each closure keeps its element's `Ends` across calls: a call
+            // that panics leaves them in place for a restart; a call that
+            // returns closes them; a worker that is not restarted drops them.
+            let mut ends = senders
+                .next()
+                .flatten()
+                .map(|out| Ends::source(out, source_options));
             let slot = Arc::clone(&summaries);
             let label = source_name.clone();
             workers.push(supervisor.spawn(worker_name(&source_name), move |ctx| {
-                let (Some(out), Some(options)) = (out.take(), options.take()) else {
-                    return Err(not_restartable());
-                };
-                let summary = run_source(&mut source, out, ctx.token(), options);
-                finish(&slot, &label, summary)
+                let current = ends.as_mut().ok_or_else(already_ended)?;
+                source_run(&mut source, current, ctx.token());
+                finish(&slot, &label, &mut ends)
             })?);
             for (name, _, mut stage) in self.stages {
-                let mut input = receivers.next().flatten();
-                let mut out = senders.next().flatten();
+                let mut ends = receivers
+                    .next()
+                    .flatten()
+                    .map(|input| Ends::stage(input, senders.next().flatten()));
                 let slot = Arc::clone(&summaries);
                 let label = name.clone();
                 workers.push(supervisor.spawn(worker_name(&name), move |ctx| {
-                    let (Some(input), Some(out)) = (input.take(), out.take()) else {
-                        return Err(not_restartable());
-                    };
-                    let summary = run_stage(&mut stage, input, Some(out), ctx.token());
-                    finish(&slot, &label, summary)
+                    let current = ends.as_mut().ok_or_else(already_ended)?;
+                    stage_run(&mut stage, current, ctx.token());
+                    finish(&slot, &label, &mut ends)
                 })?);
             }
-            let mut input = receivers.next().flatten();
-            let mut options = Some(sink_options);
+            let mut ends = receivers
+                .next()
+                .flatten()
+                .map(|input| Ends::sink(input, None, sink_options));
             let slot = Arc::clone(&summaries);
             let label = sink_name.clone();
             workers.push(supervisor.spawn(worker_name(&sink_name), move |ctx| {
-                let (Some(input), Some(options)) = (input.take(), options.take()) else {
-                    return Err(not_restartable());
-                };
-                let summary = run_sink(&mut sink, input, None, ctx.token(), options);
-                finish(&slot, &label, summary)
+                let current = ends.as_mut().ok_or_else(already_ended)?;
+                sink_run(&mut sink, current, ctx.token());
+                finish(&slot, &label, &mut ends)
             })?);
             Ok(())
         })();
@@ -305,15 +315,20 @@ impl PipelineBuilder {
     }
 }
 
-fn not_restartable() -> WorkerError {
-    WorkerError::msg("a pipeline element cannot be restarted: its edges are gone")
+/// A worker called again after its element ended: cannot happen (a call that
+/// returns ends the worker), but an error is better than a panic.
+fn already_ended() -> WorkerError {
+    WorkerError::msg("the pipeline element has already ended")
 }
 
+/// Ends the element after a run that returned (its edges close, `on_close`
+/// runs), records its totals under `name`, and fails the worker if it failed.
 fn finish(
     slot: &Mutex<Vec<(String, RunSummary)>>,
     name: &str,
-    summary: RunSummary,
+    ends: &mut Option<Ends>,
 ) -> Result<(), WorkerError> {
+    let summary = ends.take().ok_or_else(already_ended)?.close();
     slot.lock().push((name.to_owned(), summary.clone()));
     summary.into_result().map(drop).map_err(WorkerError::from)
 }

@@ -33,6 +33,7 @@
 mod builder;
 pub mod clock;
 pub mod edge;
+mod element;
 mod error;
 pub mod null_sink;
 mod options;

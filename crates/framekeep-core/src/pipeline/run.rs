@@ -5,13 +5,15 @@
 //! so a component that must own its thread (a GUI display sink) can run the
 //! same loop there and get identical close and cancel behaviour.
 //!
-//! Every runner takes its edges by value: when it returns, its output
-//! sender is dropped (closing the stream for downstream) and its input
-//! receiver is dropped (queued frames go back to their pool). The
-//! `on_close` callback runs after that, also when the loop panics.
+//! Every public runner takes its edges by value: when it returns, its input
+//! receiver is dropped (queued frames go back to their pool) and its output
+//! sender is dropped (closing the stream for downstream). The `on_close`
+//! callback runs after that, also when the loop panics. Inside, each is one
+//! run over borrowed [`Ends`], which is what lets a pipeline restart an
+//! element after a panic with its edges intact.
 
 use super::edge::{EdgeReceiver, EdgeSender, RecvError, SendError, Sent};
-use super::options::OnClose;
+use super::element::Ends;
 use super::stage::{Output, Sink, Source, Stage};
 use super::{CloseReason, SinkOptions, SourceOptions, StageError};
 use crate::cancel::{CancelToken, OnCancel};
@@ -32,7 +34,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         RunSummary {
             frames_in: 0,
             frames_out: 0,
@@ -46,21 +48,6 @@ impl RunSummary {
         match &self.reason {
             CloseReason::Failed(msg) => Err(StageError::Failed(msg.clone())),
             _ => Ok(self),
-        }
-    }
-}
-
-/// Runs `callback` with the reason when dropped: last thing a runner does,
-/// also while unwinding from a panic.
-struct CloseGuard {
-    callback: Option<OnClose>,
-    reason: CloseReason,
-}
-
-impl Drop for CloseGuard {
-    fn drop(&mut self) {
-        if let Some(callback) = self.callback.take() {
-            callback(&self.reason);
         }
     }
 }
@@ -116,21 +103,34 @@ pub fn run_source<S: Source + ?Sized>(
     token: &CancelToken,
     options: SourceOptions,
 ) -> RunSummary {
-    let mut guard = CloseGuard {
-        callback: options.on_close,
-        reason: CloseReason::Panicked,
-    };
-    let (token, _link) = link(token, options.cancel);
+    let mut ends = Ends::source(out, options);
+    source_run(source, &mut ends, token);
+    ends.close()
+}
+
+/// One run of a source over `ends` (see [`run_source`]); the reason is left
+/// in `ends.summary`, `Panicked` while the run is under way.
+pub(crate) fn source_run<S: Source + ?Sized>(source: &mut S, ends: &mut Ends, token: &CancelToken) {
+    let Ends {
+        out,
+        extra,
+        summary,
+        ..
+    } = ends;
+    summary.reason = CloseReason::Panicked;
+    let (token, _link) = link(token, extra.clone());
     let cancelled = token.receiver();
-    let mut summary = RunSummary::new();
     let reason = loop {
         if token.is_cancelled() {
             break CloseReason::Cancelled(token.cause());
         }
+        let Some(out) = out.as_ref() else {
+            break CloseReason::OutputClosed;
+        };
         match source.next_frame(&token) {
             Ok(Some(frame)) => {
                 summary.frames_in += 1;
-                if let Some(reason) = count_send(&mut summary, out.send_until(frame, &cancelled)) {
+                if let Some(reason) = count_send(summary, out.send_until(frame, &cancelled)) {
                     break fill_cause(reason, &token);
                 }
             }
@@ -139,10 +139,7 @@ pub fn run_source<S: Source + ?Sized>(
         }
     };
     source.close();
-    drop(out);
-    summary.reason = reason.clone();
-    guard.reason = reason;
-    summary
+    summary.reason = reason;
 }
 
 fn fill_cause(reason: CloseReason, token: &CancelToken) -> CloseReason {
@@ -162,21 +159,55 @@ pub fn run_stage<S: Stage + ?Sized>(
     out: Option<EdgeSender<Frame>>,
     token: &CancelToken,
 ) -> RunSummary {
+    let mut ends = Ends::stage(input, out);
+    stage_run(stage, &mut ends, token);
+    ends.close()
+}
+
+/// Adds what an [`Output`] counted to the totals when dropped, so a run
+/// that panics still counts what it handed on.
+struct Counted<'a, 'e> {
+    output: Output<'e>,
+    summary: &'a mut RunSummary,
+}
+
+impl Drop for Counted<'_, '_> {
+    fn drop(&mut self) {
+        self.summary.frames_out += self.output.emitted();
+        self.summary.dropped += self.output.dropped();
+    }
+}
+
+/// One run of a stage over `ends` (see [`run_stage`]).
+pub(crate) fn stage_run<S: Stage + ?Sized>(stage: &mut S, ends: &mut Ends, token: &CancelToken) {
+    let Ends {
+        input,
+        out,
+        summary,
+        ..
+    } = ends;
+    summary.reason = CloseReason::Panicked;
     let cancelled = token.receiver();
-    let mut summary = RunSummary::new();
-    let mut output = Output::new(out.as_ref(), Some(&cancelled));
+    let Some(input) = input.as_ref() else {
+        summary.reason = CloseReason::EndOfStream;
+        return;
+    };
+    let mut counted = Counted {
+        output: Output::new(out.as_ref(), Some(&cancelled)),
+        summary,
+    };
     let reason = loop {
         if token.is_cancelled() {
             break CloseReason::Cancelled(token.cause());
         }
         match input.recv_until(&cancelled) {
             Ok(frame) => {
-                summary.frames_in += 1;
-                if let Err(e) = stage.process(frame, &mut output) {
+                counted.summary.frames_in += 1;
+                if let Err(e) = stage.process(frame, &mut counted.output) {
                     break reason_for(e, token);
                 }
             }
-            Err(RecvError::Closed) => match stage.finish(&mut output) {
+            Err(RecvError::Closed) => match stage.finish(&mut counted.output) {
                 Ok(()) => break CloseReason::EndOfStream,
                 Err(e) => break reason_for(e, token),
             },
@@ -185,12 +216,7 @@ pub fn run_stage<S: Stage + ?Sized>(
             }
         }
     };
-    summary.frames_out = output.emitted();
-    summary.dropped = output.dropped();
-    drop(input);
-    drop(out);
-    summary.reason = reason;
-    summary
+    counted.summary.reason = reason;
 }
 
 /// Feeds every frame of `input` to `sink` until the input closes and is
@@ -205,26 +231,38 @@ pub fn run_sink<S: Sink + ?Sized>(
     token: &CancelToken,
     options: SinkOptions,
 ) -> RunSummary {
-    let mut guard = CloseGuard {
-        callback: options.on_close,
-        reason: CloseReason::Panicked,
-    };
-    let (token, _link) = link(token, options.cancel);
-    let release = options.release;
+    let mut ends = Ends::sink(input, out, options);
+    sink_run(sink, &mut ends, token);
+    ends.close()
+}
+
+/// One run of a sink over `ends` (see [`run_sink`]).
+pub(crate) fn sink_run<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, token: &CancelToken) {
+    let Ends {
+        input,
+        out,
+        extra,
+        release,
+        summary,
+        ..
+    } = ends;
+    summary.reason = CloseReason::Panicked;
+    let (token, _link) = link(token, extra.clone());
     let cancelled = token.receiver();
-    let mut summary = RunSummary::new();
     let reason = loop {
         if token.is_cancelled() {
             break CloseReason::Cancelled(token.cause());
         }
+        let Some(input) = input.as_ref() else {
+            break CloseReason::EndOfStream;
+        };
         match input.recv_until(&cancelled) {
             Ok(frame) => {
                 summary.frames_in += 1;
                 let consumed = sink.consume(&frame);
-                match (&out, release) {
+                match (out.as_ref(), *release) {
                     (Some(out), false) => {
-                        if let Some(reason) =
-                            count_send(&mut summary, out.send_until(frame, &cancelled))
+                        if let Some(reason) = count_send(summary, out.send_until(frame, &cancelled))
                         {
                             if consumed.is_ok() {
                                 break fill_cause(reason, &token);
@@ -246,13 +284,8 @@ pub fn run_sink<S: Sink + ?Sized>(
             }
         }
     };
-    let reason = match (sink.finish(), reason) {
+    summary.reason = match (sink.finish(), reason) {
         (Err(e), CloseReason::EndOfStream) => reason_for(e, &token),
         (_, reason) => reason,
     };
-    drop(input);
-    drop(out);
-    summary.reason = reason.clone();
-    guard.reason = reason;
-    summary
 }

@@ -299,6 +299,15 @@ where
             }
         }
     };
+    // The closure and everything it owns (a pipeline element's edges and
+    // close callback, frames it kept) go before the exit is reported: when
+    // shutdown or `wait` sees the exit, they are gone. A destructor that
+    // panics is contained, like the closure's own panics.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(work))) {
+        let message = panic_message(payload.as_ref());
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        tracing::error!(worker = name, panic = %message, "dropping the worker's closure panicked");
+    }
     tracing::debug!(worker = name, outcome = %outcome, "worker exited");
     drop(tracked);
     exit.outcome = Some(outcome);
