@@ -205,6 +205,10 @@ fn bad_inputs_fail_cleanly_without_output() {
     let yml = out.join("cam.yml");
     // An earlier result must survive every failed run.
     std::fs::write(&yml, "previous result").unwrap();
+    // Most cases differ only in the input.
+    let fails_on = |input: &Path, needles: &[&str]| {
+        expect_failure(&[s(input), "-b", "9x6", "-o", s(&yml)], &out, needles);
+    };
 
     // Missing image named by a list file.
     let list = work.join("list.txt");
@@ -213,22 +217,13 @@ fn bad_inputs_fail_cleanly_without_output() {
         format!("{}\n{}\n", s(&paths[0]), s(&work.join("nope.png"))),
     )
     .unwrap();
-    expect_failure(
-        &[s(&list), "-b", "9x6", "-o", s(&yml)],
-        &out,
-        &["nope.png", "does not exist"],
-    );
+    fails_on(&list, &["nope.png", "does not exist"]);
 
     // An undecodable image.
     let broken = work.join("broken");
-    std::fs::create_dir_all(&broken).unwrap();
     copy_views(&paths[..5], &broken);
     std::fs::write(broken.join("view_02b.png"), b"not a png at all").unwrap();
-    expect_failure(
-        &[s(&broken), "-b", "9x6", "-o", s(&yml)],
-        &out,
-        &["view_02b.png", "cannot read image"],
-    );
+    fails_on(&broken, &["view_02b.png", "cannot read image"]);
 
     // A board size that matches nothing.
     expect_failure(
@@ -239,7 +234,6 @@ fn bad_inputs_fail_cleanly_without_output() {
 
     // Images of different sizes.
     let mixed = work.join("mixed");
-    std::fs::create_dir_all(&mixed).unwrap();
     copy_views(&paths[..5], &mixed);
     let small = std::process::Command::new("convert")
         .args([
@@ -251,24 +245,21 @@ fn bad_inputs_fail_cleanly_without_output() {
         .status()
         .unwrap();
     assert!(small.success());
-    expect_failure(
-        &[s(&mixed), "-b", "9x6", "-o", s(&yml)],
-        &out,
+    fails_on(
+        &mixed,
         &["view_05.png is 320x240", "view_00.png is 640x480"],
     );
 
     // Too few usable views (two good ones, one without a board).
     let few = work.join("few");
-    std::fs::create_dir_all(&few).unwrap();
     copy_views(&paths[..2], &few);
     let blank = std::process::Command::new("convert")
         .args(["-size", "640x480", "xc:gray", s(&few.join("blank.png"))])
         .status()
         .unwrap();
     assert!(blank.success());
-    expect_failure(
-        &[s(&few), "-b", "9x6", "-o", s(&yml)],
-        &out,
+    fails_on(
+        &few,
         &[
             "only 2 usable views, at least 4 needed",
             "blank.png (board not found)",
@@ -278,16 +269,8 @@ fn bad_inputs_fail_cleanly_without_output() {
     // No images at all, and a nonexistent input.
     let empty = work.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    expect_failure(
-        &[s(&empty), "-b", "9x6", "-o", s(&yml)],
-        &out,
-        &["no images found"],
-    );
-    expect_failure(
-        &[s(&work.join("absent")), "-b", "9x6", "-o", s(&yml)],
-        &out,
-        &["absent", "does not exist"],
-    );
+    fails_on(&empty, &["no images found"]);
+    fails_on(&work.join("absent"), &["absent", "does not exist"]);
 
     // A malformed board size.
     expect_failure(

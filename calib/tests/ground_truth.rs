@@ -3,12 +3,26 @@
 mod common;
 
 use framekeep_calib::board::{Board, Pattern};
-use framekeep_calib::detect::detect_all;
+use framekeep_calib::detect::{detect_all, DetectionSet};
 use framekeep_calib::input::view_name;
 use framekeep_calib::mono::{calibrate, Flags};
 use framekeep_calib::stereo::{calibrate_stereo, Pair};
 use framekeep_calib::synth::{write_mono_set, write_stereo_set, Camera, StereoRig};
 use framekeep_core::ledger::LeakCheck;
+use opencv::core::Point2f;
+
+/// Detects `board` in `paths`; the set and its found views, named, ready to calibrate.
+fn detect_views(
+    paths: &[std::path::PathBuf],
+    board: &Board,
+) -> (DetectionSet, Vec<(String, Vec<Point2f>)>) {
+    let set = detect_all(paths, board, 2, |_| {}).unwrap();
+    let views = set
+        .found()
+        .map(|(p, c)| (view_name(p), c.clone()))
+        .collect();
+    (set, views)
+}
 
 #[test]
 fn mono_chessboard_recovers_intrinsics() {
@@ -17,11 +31,7 @@ fn mono_chessboard_recovers_intrinsics() {
     let cam = Camera::synthetic(640, 480);
     let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
     let (paths, _) = write_mono_set(&dir, &cam, &board, 12, 7).unwrap();
-    let set = detect_all(&paths, &board, 2, |_| {}).unwrap();
-    let views: Vec<_> = set
-        .found()
-        .map(|(p, c)| (view_name(p), c.clone()))
-        .collect();
+    let (set, views) = detect_views(&paths, &board);
     assert!(
         views.len() >= 11,
         "missed: {:?}",
@@ -120,11 +130,7 @@ fn circle_grids_are_detected_and_calibrate() {
         let board = Board::new(pattern, cols, rows, 0.02).unwrap();
         let sub = dir.join(format!("{pattern:?}"));
         let (paths, _) = write_mono_set(&sub, &cam, &board, n, 3).unwrap();
-        let set = detect_all(&paths, &board, 2, |_| {}).unwrap();
-        let views: Vec<_> = set
-            .found()
-            .map(|(p, c)| (view_name(p), c.clone()))
-            .collect();
+        let (set, views) = detect_views(&paths, &board);
         assert!(
             views.len() >= min_found,
             "{pattern:?}: found {}",

@@ -98,8 +98,9 @@ pub fn expect_failure(bin: &str, args: &[&str], out: &Path, needles: &[&str]) ->
     err
 }
 
-/// Copies each of `views` into `dir` under its own file name.
+/// Copies each of `views` into `dir` (created if need be) under its own file name.
 pub fn copy_views(views: &[PathBuf], dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
     for p in views {
         std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
     }
