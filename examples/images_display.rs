@@ -17,11 +17,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use framekeep::core::frame::FrameSize;
-use framekeep::core::pipeline::{Link, PipelineBuilder};
+use framekeep::core::pipeline::PipelineBuilder;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSequence;
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit};
+use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window};
 
 #[derive(Parser)]
 struct Args {
@@ -87,18 +87,12 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let sink_options = window.sink_options();
-    let pipeline = match PipelineBuilder::new("images-display")
+    let builder = PipelineBuilder::new("images-display")
         .with_cancel(&root)
-        .source("images", images)
-        .sink_with("display", Link::latest(), window, sink_options)
-        .start()
-    {
+        .source("images", images);
+    let pipeline = match start_with_window(builder, window) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let (report, closed) = show_until_quit(&root, args.seconds, pipeline, display);
     if report.is_clean() && closed.is_clean() {

@@ -25,7 +25,7 @@ use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::{ImageSink, SnapshotTrigger};
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit};
+use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window};
 
 #[derive(Parser)]
 struct Args {
@@ -104,7 +104,6 @@ fn run(
         }
     };
     let stats = window.stats();
-    let sink_options = window.sink_options();
     let mut source = SyntheticSource::builder(format, width, height);
     if args.fps > 0.0 {
         source = source.fps(args.fps);
@@ -136,15 +135,9 @@ fn run(
             }
         }
     }
-    let pipeline = match builder
-        .sink_with("display", Link::latest(), window, sink_options)
-        .start()
-    {
+    let pipeline = match start_with_window(builder, window) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let (report, closed) = show_until_quit(&root, args.seconds, pipeline, display);
     println!("window: {:?}", stats.snapshot());

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::ledger::LeakCheck;
-use framekeep::core::pipeline::{Pipeline, PipelineReport};
-use framekeep::cv::display::{Display, DisplayReport, Headless};
+use framekeep::core::pipeline::{Link, Pipeline, PipelineBuilder, PipelineReport};
+use framekeep::cv::display::{Display, DisplayReport, DisplayWindow, Headless};
 
 /// Runs `run`, then the leak check, printing its verdict (the tests look for `leak check:
 /// clean`); anything left alive turns the exit status into 1.
@@ -45,6 +45,23 @@ pub fn headless_mode(name: &str) -> Option<Headless> {
         "offscreen" => Headless::Offscreen,
         _ => return None,
     })
+}
+
+/// Ends `builder` with `window` as its sink and starts it. The window is fed through a
+/// latest-frame edge, so a slow display never backs up the source. A failure is printed
+/// and becomes exit status 1.
+pub fn start_with_window(
+    builder: PipelineBuilder,
+    window: DisplayWindow,
+) -> Result<Pipeline, ExitCode> {
+    let sink_options = window.sink_options();
+    builder
+        .sink_with("display", Link::latest(), window, sink_options)
+        .start()
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        })
 }
 
 /// Says `running` (what the tests wait for), waits until `root` is cancelled (`q`, `Esc`,
