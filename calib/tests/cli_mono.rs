@@ -13,6 +13,13 @@ use framekeep_v4l::vivid_vm::{self, VmRun};
 
 const BIN: &str = env!("CARGO_BIN_EXE_calib-mono");
 
+/// Calibrates `input` quietly on the 9x6 board into `yml`, with `extra` arguments; the run
+/// must succeed.
+fn calibrate_quietly(input: &Path, yml: &Path, extra: &[&str]) -> std::process::Output {
+    let args = [&[s(input), "-b", "9x6", "-q", "-o", s(yml)], extra].concat();
+    run_ok(BIN, &args)
+}
+
 #[test]
 fn calibrates_and_writes_opencv_compatible_outputs() {
     let check = LeakCheck::new();
@@ -83,19 +90,10 @@ fn flags_reach_opencv() {
     let (set, _, _) = mono_set();
     let out = scratch("mono-flags");
     let yml = out.join("cam.yml");
-    run_ok(
-        BIN,
-        &[
-            s(set),
-            "-b",
-            "9x6",
-            "-q",
-            "-o",
-            s(&yml),
-            "--zero-tangent-dist",
-            "--fix-k3",
-            "--fix-aspect-ratio",
-        ],
+    calibrate_quietly(
+        set,
+        &yml,
+        &["--zero-tangent-dist", "--fix-k3", "--fix-aspect-ratio"],
     );
     let got = python_cv2(
         &yml,
@@ -111,15 +109,10 @@ fn flags_reach_opencv() {
 
     // Seeded from that result with the principal point fixed: it must stay exactly put.
     let seeded = out.join("seeded.yml");
-    run_ok(
-        BIN,
+    calibrate_quietly(
+        set,
+        &seeded,
         &[
-            s(set),
-            "-b",
-            "9x6",
-            "-q",
-            "-o",
-            s(&seeded),
             "--use-intrinsic-guess",
             "--intrinsics",
             s(&yml),
@@ -177,10 +170,7 @@ fn select_rejects_near_duplicates() {
     std::fs::copy(&paths[3], dir.join("view_03_again.png")).unwrap();
     let out = scratch("mono-select-out");
     let yml = out.join("cam.yml");
-    let o = run_ok(
-        BIN,
-        &[s(&dir), "-b", "9x6", "-q", "--select", "-o", s(&yml)],
-    );
+    let o = calibrate_quietly(&dir, &yml, &["--select"]);
     assert!(
         stderr(&o).contains("skipped view_03_again.png (near-duplicate view)"),
         "{}",
