@@ -1,6 +1,7 @@
 //! Randomized fault mixes: many small pipelines with random edge policies,
-//! pool policies, stage faults and stop actions; every one must end within
-//! its bound with nothing leaked and every buffer back in its pool.
+//! pool policies, stage faults, panic policies (escalate, restart, isolate)
+//! and stop actions; every one must end within its bound with nothing leaked
+//! and every buffer back in its pool.
 //!
 //! The seed is fixed (override with `FRAMEKEEP_SEED`, iterations with
 //! `FRAMEKEEP_ITERATIONS`); a failure names the seed and iteration that
@@ -16,6 +17,7 @@ use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::pipeline::{Link, PipelineBuilder, Policy, SyntheticSource};
 use framekeep::core::pool::{Exhausted, PoolOptions};
+use framekeep::core::supervisor::{PanicPolicy, SupervisorOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -54,6 +56,7 @@ struct Mix {
     sink_link: Link,
     sink_delay: Duration,
     sink_hold: usize,
+    on_panic: PanicPolicy,
     stop: Stop,
 }
 
@@ -92,6 +95,14 @@ fn random_mix(rng: &mut StdRng) -> Mix {
         3 => Stop::ClosePool(after),
         _ => Stop::Shutdown(after),
     };
+    let on_panic = match rng.gen_range(0..3) {
+        0 => PanicPolicy::Escalate,
+        1 => PanicPolicy::Restart {
+            max_restarts: rng.gen_range(0..=2),
+            window: Duration::from_secs(60),
+        },
+        _ => PanicPolicy::Isolate,
+    };
     Mix {
         buffers,
         exhausted,
@@ -100,6 +111,7 @@ fn random_mix(rng: &mut StdRng) -> Mix {
         sink_link: random_link(rng),
         sink_delay: Duration::from_micros(rng.gen_range(0..=800)),
         sink_hold: rng.gen_range(0..=2).min(buffers - 1),
+        on_panic,
         stop,
     }
 }
@@ -121,6 +133,7 @@ fn run(mix: Mix) {
     }
     let mut builder = PipelineBuilder::new("random")
         .with_cancel(&root)
+        .supervisor_options(SupervisorOptions::new().on_panic(mix.on_panic))
         .source("src", source.build().expect("source"));
     for (i, (link, fault, delay)) in mix.stages.iter().enumerate() {
         let stage = Faulty::new(*fault).delay(*delay).cancelling(&root);
