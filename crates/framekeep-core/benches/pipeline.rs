@@ -11,6 +11,10 @@
 //!   `Vec` per frame and sends it through unbounded channels, same stages,
 //!   same pixel work. Target: ≥ 3x the naive throughput, 0 allocations and
 //!   0 faults per frame.
+//! * **Framework overhead alone**: the same two pipelines with no pixel
+//!   work at all (the source only takes a 1080p buffer and stamps it, the
+//!   sink only counts), so each frame costs just what the framework (or the
+//!   naive version's allocator and channels) adds: wall time per frame.
 //! * **Latency**: the same pipeline paced at 60 fps, frame timestamp (taken
 //!   when the frame is drawn) to arrival at the sink, p50/p99. Target: p99 <
 //!   1 ms.
@@ -211,6 +215,101 @@ fn run_naive(window: Duration) -> Window {
     w
 }
 
+/// A source that does no pixel work: a pooled 1080p buffer, stamped.
+struct BareSource {
+    pool: framekeep_core::pool::FramePool,
+    next: u64,
+}
+
+impl framekeep_core::pipeline::Source for BareSource {
+    fn next_frame(
+        &mut self,
+        token: &CancelToken,
+    ) -> Result<Option<Frame>, framekeep_core::pipeline::StageError> {
+        let mut frame = self.pool.acquire_cancellable("bare", token)?;
+        frame.set_meta(framekeep_core::frame::FrameMeta {
+            sequence: self.next,
+            timestamp: monotonic_now(),
+        });
+        self.next += 1;
+        Ok(Some(frame))
+    }
+}
+
+/// framekeep with no pixel work: only the framework's cost per frame.
+fn run_framekeep_bare(window: Duration) -> Window {
+    let pool = PoolOptions::new(layout())
+        .min_buffers(BUFFERS)
+        .max_buffers(BUFFERS)
+        .build()
+        .expect("pool");
+    let sink = NullSink::new().checksum(Checksum::Off);
+    let stats = sink.stats();
+    let pipeline = PipelineBuilder::new("bare")
+        .source("bare", BareSource { pool, next: 0 })
+        .stage("a", Link::block(2), identity())
+        .stage("b", Link::block(2), identity())
+        .sink("null", Link::block(2), sink)
+        .start()
+        .expect("start");
+    let w = measure(window, || stats.snapshot().frames);
+    pipeline.shutdown();
+    w
+}
+
+/// The naive version with no pixel work: a new zeroed `Vec` per frame
+/// (`calloc`), three unbounded channels, a counting sink.
+fn run_naive_bare(window: Duration) -> Window {
+    let stop = CancelToken::new();
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let (tx0, rx0) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let (tx1, rx1) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let (tx2, rx2) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let source = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            while !stop.is_cancelled() {
+                // Bounded like the pool, so the queues cannot grow without
+                // limit while the sink is descheduled.
+                if tx0.len() > BUFFERS {
+                    thread::yield_now();
+                    continue;
+                }
+                if tx0.send(black_box(vec![0u8; layout().len])).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let forward = |rx: crossbeam_channel::Receiver<Vec<u8>>,
+                   tx: crossbeam_channel::Sender<Vec<u8>>| {
+        thread::spawn(move || {
+            while let Ok(buf) = rx.recv() {
+                if tx.send(black_box(buf)).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let a = forward(rx0, tx1);
+    let b = forward(rx1, tx2);
+    let sink = {
+        let count = count.clone();
+        thread::spawn(move || {
+            while let Ok(buf) = rx2.recv() {
+                drop(black_box(buf));
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let w = measure(window, || count.load(Ordering::Relaxed));
+    stop.cancel();
+    for t in [source, a, b, sink] {
+        t.join().expect("naive thread");
+    }
+    w
+}
+
 /// CPU time of this thread (user + system), immune to time spent preempted.
 fn thread_cpu() -> Duration {
     cpu_time(&rusage(libc::RUSAGE_THREAD))
@@ -294,6 +393,8 @@ fn child(name: &str, millis: u64) {
     let w = match name {
         "framekeep" => run_framekeep(window),
         "naive" => run_naive(window),
+        "framekeep-bare" => run_framekeep_bare(window),
+        "naive-bare" => run_naive_bare(window),
         other => panic!("unknown version {other}"),
     };
     println!(
@@ -368,6 +469,32 @@ fn summary() {
         fk.fps() / naive.fps(),
         naive.cpu_per_frame().as_secs_f64() / fk.cpu_per_frame().as_secs_f64().max(1e-12)
     );
+    // Framework overhead alone: no pixel work on either side.
+    let mut fk_bare = Vec::new();
+    let mut naive_bare = Vec::new();
+    for _ in 0..ROUNDS {
+        fk_bare.push(run_child("framekeep-bare", window));
+        naive_bare.push(run_child("naive-bare", window));
+    }
+    let (fk_bare, naive_bare) = (median(fk_bare), median(naive_bare));
+    println!("== framework overhead alone: the same pipelines with no pixel work (source stamps a 1080p buffer, sink counts), median of {ROUNDS} ==");
+    for (name, w) in [
+        ("framekeep", &fk_bare),
+        ("naive Vec+unbounded", &naive_bare),
+    ] {
+        println!(
+            "{name:>20}: {:9.1} frames/s, {:7.2} us/frame wall, {:.3} allocs/frame, {:.3} minor faults/frame, CPU {:.2} us/frame",
+            w.fps(),
+            1e6 / w.fps().max(1e-9),
+            w.per_frame(w.allocs),
+            w.per_frame(w.faults),
+            w.cpu_per_frame().as_secs_f64() * 1e6,
+        );
+    }
+    println!(
+        "framework overhead per frame naive / framekeep: {:.1}x",
+        fk_bare.fps() / naive_bare.fps().max(1e-9)
+    );
     let lat = latency_at_60fps(seconds.max(5));
     println!(
         "added latency source -> sink at 60 fps: p50 {:?} p99 {:?} max {:?} over {} frames (target p99 < 1 ms)",
@@ -420,6 +547,8 @@ fn main() {
         let window = Duration::from_millis(200);
         assert!(run_framekeep(window).frames > 0);
         assert!(run_naive(window).frames > 0);
+        assert!(run_framekeep_bare(window).frames > 0);
+        assert!(run_naive_bare(window).frames > 0);
         println!("pipeline bench: smoke run ok (use `cargo bench` to measure)");
         return;
     }
