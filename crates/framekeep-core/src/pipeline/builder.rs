@@ -429,8 +429,8 @@ pub struct PipelineReport {
     pub name: String,
     /// Per edge, upstream first: sent, dropped, received.
     pub edges: Vec<EdgeStats>,
-    /// Per element that ran to its end (not one that panicked), upstream
-    /// first: frames in and out, why it stopped.
+    /// Per element that ran to its end (not one whose last run panicked),
+    /// upstream first: frames in and out over all its runs, why it stopped.
     pub elements: Vec<(String, RunSummary)>,
     /// How each worker ended and how long it took to stop.
     pub supervisor: ShutdownReport,
