@@ -224,6 +224,19 @@ fn reshape_needs_uniqueness_and_room() {
         Err(FrameError::Shared)
     ));
     drop(g);
+    // A hand-made layout whose length overflows past the view's offset is an
+    // error too, not a wrapped check and a panic later.
+    let mut view = f.roi(1, 1, 2, 2).unwrap();
+    drop(f);
+    let huge = FrameLayout {
+        len: usize::MAX,
+        ..*view.layout()
+    };
+    assert!(matches!(
+        view.reshape(huge),
+        Err(FrameError::BufferTooSmall { .. })
+    ));
+    assert_eq!(view.data().len(), view.layout().len);
 }
 
 #[derive(Default)]

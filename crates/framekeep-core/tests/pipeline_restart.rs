@@ -228,7 +228,10 @@ fn past_the_restart_budget_the_panic_escalates_and_everything_comes_back() {
     let broken = report.supervisor.worker("budget/broken").unwrap();
     assert_eq!(broken.restarts, 2, "{report}");
     assert!(matches!(broken.outcome, Outcome::Panicked(_)), "{report}");
-    assert!(report.element("broken").is_none());
+    // Its totals span the three runs: frames 0-2 passed, then 3 frames panicked.
+    let summary = report.element("broken").unwrap();
+    assert_eq!(summary.reason, CloseReason::Panicked, "{report}");
+    assert_eq!((summary.frames_in, summary.frames_out), (6, 3), "{report}");
     assert_eq!(closed.lock().len(), 1, "on_close runs once");
     check.finish_within(BOUND).unwrap();
 }

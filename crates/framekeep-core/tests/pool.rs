@@ -660,3 +660,62 @@ fn leases_are_placed_against_checkpoints_by_epoch() {
     drop((before, after));
     assert!(names(first).is_empty());
 }
+
+thread_local! {
+    /// Frames a thread keeps until it exits: their release runs in a
+    /// thread-local destructor.
+    static KEPT: std::cell::RefCell<Vec<framekeep_core::frame::Frame>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn frames_released_by_thread_local_destructors_come_back() {
+    for keep_pool_handle in [true, false] {
+        let pool = pool(2, Exhausted::FailFast);
+        let handle = pool.clone();
+        thread::spawn(move || {
+            // KEPT first, then the pool's per-thread state (a release): thread-local
+            // destructors run in reverse order, so at exit the pool's state is gone
+            // before KEPT drops its frame, and that release must do without it.
+            KEPT.with(|_| {});
+            drop(handle.try_acquire("warm").unwrap());
+            KEPT.with(|k| k.borrow_mut().push(handle.try_acquire("kept").unwrap()));
+            drop(handle);
+        })
+        .join()
+        .unwrap();
+        let stats = pool.stats();
+        assert_eq!(stats.checked_out, 0, "{stats:?}");
+        assert_eq!(stats.idle, 2, "{stats:?}");
+        if !keep_pool_handle {
+            // The last handle goes while nothing is checked out: a clean close.
+            pool.close();
+            assert!(pool.stats().closed);
+        }
+    }
+}
+
+#[test]
+fn the_last_pool_reference_can_go_with_a_thread_local_frame() {
+    // The thread holds the only handle and a frame in a thread-local: at exit the
+    // handle drops first (closing the pool), then the frame's release retires the
+    // buffer and with it the pool's last reference, after the thread's slot is gone.
+    let ledger = Ledger::new();
+    let pool = PoolOptions::new(layout())
+        .min_buffers(1)
+        .max_buffers(1)
+        .ledger(&ledger)
+        .build()
+        .unwrap();
+    thread::spawn(move || {
+        KEPT.with(|_| {});
+        drop(pool.try_acquire("warm").unwrap());
+        KEPT.with(|k| k.borrow_mut().push(pool.try_acquire("kept").unwrap()));
+        assert_eq!(pool.stats().checked_out, 1);
+        drop(pool);
+    })
+    .join()
+    .unwrap();
+    // A lease still live would mean the frame was never released.
+    assert!(ledger.live().is_empty(), "{}", ledger.report());
+}

@@ -290,7 +290,12 @@ impl Frame {
         if !self.is_unique() {
             return Err(FrameError::Shared);
         }
-        if self.offset + layout.len > self.buf.capacity() {
+        // Checked: the layout's fields are public, so `len` can be anything.
+        if self
+            .offset
+            .checked_add(layout.len)
+            .is_none_or(|end| end > self.buf.capacity())
+        {
             return Err(FrameError::BufferTooSmall {
                 needed: layout.len,
                 capacity: self.buf.capacity() - self.offset,

@@ -18,7 +18,7 @@ pub struct LiveEntry {
     /// Its id: unique among tracked tokens; sources use their own ids (e.g. lease ids).
     pub id: u64,
     /// When it was registered. For tokens this comes from the ledger's ticking clock, so
-    /// it may read up to one tick (a millisecond, more if the machine is overloaded) early.
+    /// it may read up to one tick (4 ms, more if the machine is overloaded) early.
     pub created_at: Instant,
     /// The name of the registering thread (its `ThreadId` if unnamed), if known.
     pub thread: Option<String>,

@@ -27,8 +27,8 @@
 //! (`spin`) while the entry is written; dropping a token is a plain store, on any thread.
 //! The ledger's checkpoint epoch is only written by [`Ledger::checkpoint`]; registrations
 //! merely read it. Creation times are read from an atomic that a clock thread refreshes
-//! every millisecond (`clock`): on a VM even the coarse clock costs more than the rest of
-//! a registration. Reports are the expensive side: they visit every slot of every shard
+//! every tick (4 ms, `clock`; it parks when nobody reads it): on a VM even the coarse
+//! clock costs more than the rest of a registration. Reports are the expensive side: they visit every slot of every shard
 //! and copy the live entries out, which is fine for something done at the end of a test,
 //! on a timer or on demand.
 //!

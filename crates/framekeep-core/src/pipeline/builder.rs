@@ -17,7 +17,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::edge::{edge, EdgeProbe, EdgeStats, Policy};
-use super::element::Ends;
+use super::element::{Ends, Record};
 use super::run::{sink_run, source_run, stage_run, RunSummary};
 use super::stage::{Sink, Source, Stage};
 use super::{SinkOptions, SourceOptions};
@@ -255,6 +255,12 @@ impl PipelineBuilder {
         let mut senders = senders.into_iter();
         let mut receivers = receivers.into_iter();
         let worker_name = |element: &str| format!("{}/{}", self.name, element);
+        // An element's totals reach the report however it ends (a panic too).
+        let record = |element: &str| -> Record {
+            let slot = Arc::clone(&summaries);
+            let element = element.to_owned();
+            Box::new(move |summary| slot.lock().push((element, summary)))
+        };
 
         let spawned = (|| -> Result<(), SpawnError> {
             // Each closure keeps its element's `Ends` across calls: a call
@@ -263,37 +269,30 @@ impl PipelineBuilder {
             let mut ends = senders
                 .next()
                 .flatten()
-                .map(|out| Ends::source(out, source_options));
-            let slot = Arc::clone(&summaries);
-            let label = source_name.clone();
+                .map(|out| Ends::source(out, source_options).recorded(record(&source_name)));
             workers.push(supervisor.spawn(worker_name(&source_name), move |ctx| {
                 let current = ends.as_mut().ok_or_else(already_ended)?;
                 source_run(&mut source, current, ctx.token());
-                finish(&slot, &label, &mut ends)
+                finish(&mut ends)
             })?);
             for (name, _, mut stage) in self.stages {
-                let mut ends = receivers
-                    .next()
-                    .flatten()
-                    .map(|input| Ends::stage(input, senders.next().flatten()));
-                let slot = Arc::clone(&summaries);
-                let label = name.clone();
+                let mut ends = receivers.next().flatten().map(|input| {
+                    Ends::stage(input, senders.next().flatten()).recorded(record(&name))
+                });
                 workers.push(supervisor.spawn(worker_name(&name), move |ctx| {
                     let current = ends.as_mut().ok_or_else(already_ended)?;
                     stage_run(&mut stage, current, ctx.token());
-                    finish(&slot, &label, &mut ends)
+                    finish(&mut ends)
                 })?);
             }
             let mut ends = receivers
                 .next()
                 .flatten()
-                .map(|input| Ends::sink(input, None, sink_options));
-            let slot = Arc::clone(&summaries);
-            let label = sink_name.clone();
+                .map(|input| Ends::sink(input, None, sink_options).recorded(record(&sink_name)));
             workers.push(supervisor.spawn(worker_name(&sink_name), move |ctx| {
                 let current = ends.as_mut().ok_or_else(already_ended)?;
                 sink_run(&mut sink, current, ctx.token());
-                finish(&slot, &label, &mut ends)
+                finish(&mut ends)
             })?);
             Ok(())
         })();
@@ -322,14 +321,9 @@ fn already_ended() -> WorkerError {
 }
 
 /// Ends the element after a run that returned (its edges close, `on_close`
-/// runs), records its totals under `name`, and fails the worker if it failed.
-fn finish(
-    slot: &Mutex<Vec<(String, RunSummary)>>,
-    name: &str,
-    ends: &mut Option<Ends>,
-) -> Result<(), WorkerError> {
+/// runs, its totals are recorded) and fails the worker if the element failed.
+fn finish(ends: &mut Option<Ends>) -> Result<(), WorkerError> {
     let summary = ends.take().ok_or_else(already_ended)?.close();
-    slot.lock().push((name.to_owned(), summary.clone()));
     summary.into_result().map(drop).map_err(WorkerError::from)
 }
 
@@ -429,8 +423,10 @@ pub struct PipelineReport {
     pub name: String,
     /// Per edge, upstream first: sent, dropped, received.
     pub edges: Vec<EdgeStats>,
-    /// Per element that ran to its end (not one whose last run panicked),
-    /// upstream first: frames in and out over all its runs, why it stopped.
+    /// Per element, upstream first: frames in and out over all its runs, and
+    /// why it stopped ([`CloseReason::Panicked`](super::CloseReason::Panicked)
+    /// if its last run panicked). Missing only for an element whose worker
+    /// never ended (a shutdown timeout).
     pub elements: Vec<(String, RunSummary)>,
     /// How each worker ended and how long it took to stop.
     pub supervisor: ShutdownReport,

@@ -24,7 +24,7 @@ use crate::frame::Frame;
 /// sees the end of the stream once it has drained), then the `on_close`
 /// callback with the reason of the last run:
 /// [`CloseReason::Panicked`](super::CloseReason::Panicked)
-/// unless a run returned.
+/// unless a run returned, then the pipeline's record of its totals.
 pub(crate) struct Ends {
     pub(crate) input: Option<EdgeReceiver<Frame>>,
     pub(crate) out: Option<EdgeSender<Frame>>,
@@ -33,9 +33,14 @@ pub(crate) struct Ends {
     /// A sink releases each frame after consuming it instead of forwarding it.
     pub(crate) release: bool,
     on_close: Option<OnClose>,
+    /// Where a pipeline collects the totals when the element ends.
+    record: Option<Record>,
     /// Totals over every run; `reason` is the last run's.
     pub(crate) summary: RunSummary,
 }
+
+/// Receives an element's totals when it ends.
+pub(crate) type Record = Box<dyn FnOnce(RunSummary) + Send + 'static>;
 
 impl Ends {
     /// A source's: its output edge and options.
@@ -46,6 +51,7 @@ impl Ends {
             extra: options.cancel,
             release: false,
             on_close: options.on_close,
+            record: None,
             summary: RunSummary::new(),
         }
     }
@@ -58,6 +64,7 @@ impl Ends {
             extra: None,
             release: false,
             on_close: None,
+            record: None,
             summary: RunSummary::new(),
         }
     }
@@ -74,8 +81,16 @@ impl Ends {
             extra: options.cancel,
             release: options.release,
             on_close: options.on_close,
+            record: None,
             summary: RunSummary::new(),
         }
+    }
+
+    /// Hands the totals to `record` when the element ends, however it ends
+    /// (after `on_close`).
+    pub(crate) fn recorded(mut self, record: Record) -> Self {
+        self.record = Some(record);
+        self
     }
 
     /// Ends the element now (see the type's docs) and returns its totals.
@@ -90,6 +105,9 @@ impl Ends {
         drop(self.out.take());
         if let Some(callback) = self.on_close.take() {
             callback(&self.summary.reason);
+        }
+        if let Some(record) = self.record.take() {
+            record(self.summary.clone());
         }
     }
 }

@@ -48,6 +48,10 @@ thread_local! {
 pub(crate) struct Pinned {
     pool: NonNull<PoolShared>,
     previous: usize,
+    /// Only when this thread's hazard slot is already gone (a frame dropped
+    /// by a thread-local destructor while the thread exits): an ordinary
+    /// reference then keeps the pool alive instead of the slot.
+    owned: Option<Arc<PoolShared>>,
 }
 
 impl Pinned {
@@ -62,16 +66,29 @@ impl Pinned {
         // store happens before the buffer is parked or pushed (a Release
         // operation), and whoever drops the pool got there through taking that
         // buffer (Acquire), so it sees this store.
-        let previous = SLOT
-            .try_with(|s| {
-                let previous = s.0.load(Ordering::Relaxed);
-                s.0.store(addr, Ordering::Relaxed);
-                previous
-            })
-            .unwrap_or(0);
+        let pinned = SLOT.try_with(|s| {
+            let previous = s.0.load(Ordering::Relaxed);
+            s.0.store(addr, Ordering::Relaxed);
+            previous
+        });
+        match pinned {
+            Ok(previous) => Pinned {
+                pool: NonNull::from(&**pool),
+                previous,
+                owned: None,
+            },
+            Err(_) => Self::owned(pool),
+        }
+    }
+
+    /// The fallback when the slot is gone: a reference count, paid only by
+    /// releases during thread teardown.
+    #[cold]
+    fn owned(pool: &Arc<PoolShared>) -> Pinned {
         Pinned {
             pool: NonNull::from(&**pool),
-            previous,
+            previous: 0,
+            owned: Some(Arc::clone(pool)),
         }
     }
 }
@@ -81,9 +98,11 @@ impl Deref for Pinned {
     #[inline(always)]
     fn deref(&self) -> &PoolShared {
         // SAFETY: the pool was alive when pinned (the caller owned a buffer
-        // holding an `Arc` to it), and `PoolShared::drop` calls
-        // `wait_unpinned`, which does not return while this thread's slot
-        // names the pool, so the memory stays valid until this guard drops.
+        // holding an `Arc` to it). Then either this guard holds an `Arc` of
+        // its own (`owned`), or this thread's slot names the pool and
+        // `PoolShared::drop` calls `wait_unpinned`, which does not return
+        // while it does; either way the memory stays valid until this guard
+        // drops.
         unsafe { self.pool.as_ref() }
     }
 }
@@ -91,6 +110,9 @@ impl Deref for Pinned {
 impl Drop for Pinned {
     #[inline(always)]
     fn drop(&mut self) {
+        if self.owned.is_some() {
+            return; // the `Arc` goes with the guard; no slot was written
+        }
         // Release: every access through this guard happens before a dropping
         // thread that reads the cleared slot.
         let _ = SLOT.try_with(|s| s.0.store(self.previous, Ordering::Release));

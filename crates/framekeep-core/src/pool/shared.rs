@@ -351,7 +351,9 @@ impl PoolShared {
         });
         let mut guard = self.wait_lock.lock();
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the fence in `recycle` (see there).
+        // Pairs with the SeqCst park in `recycle` (`LocalSlots::put_mine`) and
+        // the SeqCst loads of `waiters` after it: either the release sees this
+        // waiter and wakes it, or this waiter's next look finds the buffer.
         fence(Ordering::SeqCst);
         let result = loop {
             if let Some(t) = token {

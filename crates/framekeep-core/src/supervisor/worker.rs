@@ -231,12 +231,13 @@ pub(crate) struct Spec {
 }
 
 /// The body of a worker thread.
-pub(crate) fn run<F>(spec: Spec, mut work: F)
+pub(crate) fn run<F>(spec: Spec, work: F)
 where
     F: FnMut(WorkerCtx) -> Result<(), WorkerError>,
 {
-    // Drop order (reverse of declaration): ledger entry, then scope, then the exit report,
-    // so when shutdown sees the exit the thread is already off the ledger.
+    // Drop order (reverse of declaration): the closure, ledger entry, then scope, then the
+    // exit report, so when shutdown sees the exit the thread is already off the ledger and
+    // what the closure owned is gone; also if something unwinds past the catch below.
     let mut exit = ExitGuard {
         shared: Arc::clone(&spec.shared),
         index: spec.index,
@@ -244,6 +245,7 @@ where
     };
     let _scope = enter_scope(spec.scope);
     let tracked = spec.ledger.track(Kind::THREAD, spec.name.to_string());
+    let mut work = work;
     let name = &*spec.name;
     // Everything the closure logs carries the worker's name.
     let _span = tracing::info_span!("worker", name).entered();
