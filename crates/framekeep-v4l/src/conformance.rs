@@ -12,12 +12,12 @@
 use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
-use framekeep_core::frame::Frame;
+use framekeep_core::frame::{Frame, PixelFormat};
 use framekeep_core::ledger::LeakCheck;
 
 use crate::device::{CaptureDevice, FourCc};
 use crate::error::CaptureError;
-use crate::fake::{FakeDevice, PATTERN_WHITE};
+use crate::fake::{FakeConfig, FakeDevice, PATTERN_WHITE};
 use crate::options::{FormatRequest, StreamOptions};
 use crate::stream::CaptureStream;
 use crate::sys::V4l2Device;
@@ -40,6 +40,20 @@ impl Rig for FakeRig {
     }
     fn open(&self) -> crate::Result<Box<dyn CaptureDevice>> {
         Ok(Box::new(FakeDevice::default()))
+    }
+}
+
+/// A rig of fresh [`FakeDevice`]s presenting themselves as multi-planar-only nodes
+/// ([`FakeConfig::multiplanar`]: NV12M and YUV420M offered, a data offset in plane 0).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FakeMultiplanarRig;
+
+impl Rig for FakeMultiplanarRig {
+    fn name(&self) -> String {
+        "fake (multi-planar)".into()
+    }
+    fn open(&self) -> crate::Result<Box<dyn CaptureDevice>> {
+        Ok(Box::new(FakeDevice::new(FakeConfig::multiplanar())))
     }
 }
 
@@ -180,7 +194,126 @@ fn case_list_formats(rig: &dyn Rig) -> CaseResult {
             "{cc} {w}x{h} has no frame intervals"
         );
     }
-    Ok(format!("{} formats", formats.len()))
+    let api = if dev.info().multiplanar {
+        "multi-planar"
+    } else {
+        "single-planar"
+    };
+    Ok(format!("{} formats, {api} API", formats.len()))
+}
+
+/// A node that does not offer `fourcc` (a single-planar one, for NV12M and YUV420M): a
+/// strict request for it must be refused with what the driver granted instead.
+fn refused_when_not_offered(rig: &dyn Rig, fourcc: FourCc) -> CaseResult {
+    let req = FormatRequest::new(fourcc, 640, 480);
+    match CaptureStream::start(open(rig)?, StreamOptions::new().format(req).strict(true)) {
+        Err(CaptureError::FormatMismatch { granted, .. }) => Ok(format!(
+            "{fourcc} not offered; a strict request is refused (driver granted {granted})"
+        )),
+        Err(e) => Err(format!("expected FormatMismatch for {fourcc}, got {e}")),
+        Ok(st) => Err(format!(
+            "{fourcc} not listed, yet the driver granted {}",
+            st.negotiated()
+        )),
+    }
+}
+
+fn offers(rig: &dyn Rig, fourcc: FourCc) -> Result<bool, String> {
+    let dev = open(rig)?;
+    let formats = dev.formats().map_err(s)?;
+    Ok(formats.iter().any(|f| f.fourcc == fourcc))
+}
+
+/// NV12M (Y and UV in separate memory planes): every frame is copied into a contiguous
+/// NV12 frame, with the right pixels.
+fn case_nv12m(rig: &dyn Rig) -> CaseResult {
+    if !offers(rig, FourCc::NV12M)? {
+        return refused_when_not_offered(rig, FourCc::NV12M);
+    }
+    let opts = StreamOptions::new()
+        .format(FormatRequest::new(FourCc::NV12M, 640, 480))
+        .strict(true)
+        .control("osd_text_mode", 2)
+        .control("test_pattern", PATTERN_WHITE);
+    let mut st = start(rig, opts)?;
+    let g = st.negotiated();
+    ensure!(
+        g.num_planes == 2,
+        "NV12M granted with {} planes",
+        g.num_planes
+    );
+    ensure!(
+        st.pixel_format() == PixelFormat::Nv12,
+        "delivered as {:?}",
+        st.pixel_format()
+    );
+    let layout = st.layout().ok_or("no layout")?;
+    ensure!(
+        layout.len == 640 * 480 * 3 / 2 && layout.stride == 640,
+        "layout {layout:?} is not contiguous 640x480 NV12"
+    );
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        let f = st.next_frame().map_err(s)?;
+        ensure!(
+            f.data().len() == layout.len,
+            "frame of {} bytes",
+            f.data().len()
+        );
+        let (y, uv) = f.data().split_at(640 * 480);
+        let bad_y = y.iter().filter(|&&v| v.abs_diff(235) > 1).count();
+        let bad_uv = uv.iter().filter(|&&v| v.abs_diff(128) > 1).count();
+        ensure!(
+            bad_y == 0 && bad_uv == 0,
+            "{bad_y} Y bytes not 235 and {bad_uv} UV bytes not 128 (Y starts {:?}, UV starts {:?})",
+            &y[..8],
+            &uv[..8]
+        );
+        seqs.push(f.sequence());
+    }
+    ensure!(
+        st.queued() == st.buffer_count(),
+        "{} of {} driver buffers queued while 0 are held (copies must re-queue at once)",
+        st.queued(),
+        st.buffer_count()
+    );
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        stats.frames == 4 && stats.copied == 4,
+        "expected 4 frames, all copies: {stats}"
+    );
+    ensure!(
+        stats.dropped == gaps(&seqs),
+        "dropped {} but sequence numbers {seqs:?}",
+        stats.dropped
+    );
+    Ok(format!(
+        "{g} -> contiguous NV12, every Y 235 and UV 128; {stats}"
+    ))
+}
+
+/// YUV420M has no contiguous framekeep format: a typed error at negotiation naming it,
+/// and the device stays usable.
+fn case_yuv420m_refused(rig: &dyn Rig) -> CaseResult {
+    if !offers(rig, FourCc::YUV420M)? {
+        return refused_when_not_offered(rig, FourCc::YUV420M);
+    }
+    let req = FormatRequest::new(FourCc::YUV420M, 640, 480);
+    let msg = match CaptureStream::start(open(rig)?, StreamOptions::new().format(req)) {
+        Err(e @ CaptureError::UnsupportedPlanes { fourcc, .. }) if fourcc == FourCc::YUV420M => {
+            e.to_string()
+        }
+        Err(e) => return Err(format!("expected UnsupportedPlanes for YM12, got {e}")),
+        Ok(st) => return Err(format!("YUV420M started: {}", st.negotiated())),
+    };
+    ensure!(
+        msg.contains("YM12"),
+        "error does not name the format: {msg}"
+    );
+    let mut again = start(rig, StreamOptions::new().format(fast()))?;
+    drop(again.next_frame().map_err(s)?);
+    again.close().map_err(s)?;
+    Ok(format!("{msg}; next open works"))
 }
 
 fn case_yuyv(rig: &dyn Rig) -> CaseResult {
@@ -678,6 +811,8 @@ pub fn cases() -> Vec<Case> {
         c!("nv12_1280x720", case_nv12),
         c!("rgb24_1920x1080", case_rgb24),
         c!("white_pattern", case_white_pattern),
+        c!("nv12m_copied", case_nv12m),
+        c!("yuv420m_refused", case_yuv420m_refused),
         c!("strict_mismatch", case_strict_mismatch),
         c!("dropped_frames", case_dropped),
         c!("error_flag", case_error_flag),

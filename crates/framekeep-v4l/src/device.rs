@@ -36,6 +36,10 @@ impl FourCc {
     pub const GREY: FourCc = FourCc(*b"GREY");
     /// Motion JPEG.
     pub const MJPEG: FourCc = FourCc(*b"MJPG");
+    /// NV12 with its Y and UV planes in two separate memory planes (multi-planar API).
+    pub const NV12M: FourCc = FourCc(*b"NM12");
+    /// YUV 4:2:0 with Y, U and V in three separate memory planes (multi-planar API).
+    pub const YUV420M: FourCc = FourCc(*b"YM12");
 
     /// Builds a code from its four characters.
     pub const fn new(code: &[u8; 4]) -> FourCc {
@@ -112,6 +116,10 @@ pub struct DeviceInfo {
     pub card: String,
     /// Bus info, e.g. `usb-0000:00:14.0-1`; stable across reboots for a given port.
     pub bus: String,
+    /// True when the node captures through the multi-planar API
+    /// (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, as many SoC capture drivers do), because it
+    /// offers no single-planar capture.
+    pub multiplanar: bool,
 }
 
 /// One frame size a format offers, with its frame intervals.
@@ -136,6 +144,18 @@ pub struct FormatInfo {
     pub sizes: Vec<SizeInfo>,
 }
 
+/// Most memory planes a buffer may have here (the kernel allows 8; YUV 4:2:0 needs 3).
+pub const MAX_PLANES: usize = 3;
+
+/// Bytes per line and bytes of one memory plane, as the driver granted them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlaneFormat {
+    /// Bytes per line (`bytesperline`).
+    pub stride: u32,
+    /// Bytes of the plane (`sizeimage`).
+    pub size: u32,
+}
+
 /// The format the driver granted (`VIDIOC_S_FMT`/`G_FMT` answer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Negotiated {
@@ -147,8 +167,34 @@ pub struct Negotiated {
     pub height: u32,
     /// Bytes per line of plane 0.
     pub stride: u32,
-    /// Bytes of a whole image.
+    /// Bytes of a whole image (all memory planes together).
     pub size_image: u32,
+    /// Memory planes per buffer: 1, except for multi-planar formats such as NV12M (2) or
+    /// YUV420M (3), whose planes live in separate buffers.
+    pub num_planes: u8,
+    /// Each memory plane's geometry (the first `num_planes` entries; plane 0 repeats
+    /// `stride`, and `size_image` when there is one plane).
+    pub planes: [PlaneFormat; MAX_PLANES],
+}
+
+impl Negotiated {
+    /// A format with one memory plane of `stride` bytes per line and `size_image` bytes.
+    pub fn single(fourcc: FourCc, width: u32, height: u32, stride: u32, size_image: u32) -> Self {
+        let mut planes = [PlaneFormat::default(); MAX_PLANES];
+        planes[0] = PlaneFormat {
+            stride,
+            size: size_image,
+        };
+        Negotiated {
+            fourcc,
+            width,
+            height,
+            stride,
+            size_image,
+            num_planes: 1,
+            planes,
+        }
+    }
 }
 
 impl fmt::Display for Negotiated {
@@ -157,7 +203,11 @@ impl fmt::Display for Negotiated {
             f,
             "{} {}x{} stride {}",
             self.fourcc, self.width, self.height, self.stride
-        )
+        )?;
+        if self.num_planes > 1 {
+            write!(f, " ({} memory planes)", self.num_planes)?;
+        }
+        Ok(())
     }
 }
 
@@ -166,14 +216,28 @@ impl fmt::Display for Negotiated {
 pub struct Dequeued {
     /// Buffer index.
     pub index: usize,
-    /// Bytes of payload (never the buffer length).
+    /// Bytes of payload of plane 0 from `offset` on (never the buffer length).
     pub bytesused: usize,
+    /// Where plane 0's payload starts in its buffer (`data_offset` of the multi-planar
+    /// API; 0 otherwise).
+    pub offset: usize,
+    /// Planes 1 and 2 of a multi-planar buffer (zero for one-plane formats).
+    pub later_planes: [PlaneData; MAX_PLANES - 1],
     /// Driver sequence number (wraps at `u32::MAX`).
     pub sequence: u32,
     /// Capture timestamp (CLOCK_MONOTONIC for every modern driver).
     pub timestamp: Duration,
     /// `V4L2_BUF_FLAG_ERROR`: the data may be corrupt.
     pub error: bool,
+}
+
+/// Where the payload of one memory plane of a dequeued buffer is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlaneData {
+    /// Bytes before the payload (`data_offset`).
+    pub offset: usize,
+    /// Bytes of payload from `offset` on (`bytesused` minus `data_offset`).
+    pub bytesused: usize,
 }
 
 /// Why [`CaptureDevice::wait`] returned.
@@ -202,7 +266,8 @@ pub trait CaptureDevice: Send + Sync + 'static {
     fn set_format(&self, fourcc: FourCc, width: u32, height: u32) -> Result<Negotiated>;
     /// Asks for a frame interval; returns the granted one (None: the driver has no rate control).
     fn set_interval(&self, interval: Interval) -> Result<Option<Interval>>;
-    /// Allocates `count` mmap buffers and maps them; returns the mappings by index.
+    /// Allocates `count` mmap buffers and maps them; returns the mappings by index (one
+    /// [`Mapping`] per buffer, holding every memory plane of a multi-planar one).
     fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>>;
     /// Frees the driver's buffers (`REQBUFS(0)`); called after every mapping is gone.
     fn release_buffers(&self) -> Result<()>;

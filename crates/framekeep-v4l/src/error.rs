@@ -51,9 +51,19 @@ pub enum CaptureError {
         /// What the driver granted.
         granted: String,
     },
-    /// The pixel format has no framekeep equivalent (or needs the multi-planar API).
+    /// The pixel format has no framekeep equivalent.
     #[error("pixel format {0} is not supported by framekeep")]
     UnsupportedFormat(FourCc),
+    /// A multi-planar format (separate memory planes, e.g. YUV420M) that framekeep's frame
+    /// model cannot represent: a frame is one buffer, and only formats with a contiguous
+    /// framekeep equivalent (NV12M as NV12) are copied into one.
+    #[error("multi-planar format {fourcc} is not supported: {reason}")]
+    UnsupportedPlanes {
+        /// The format the driver granted.
+        fourcc: FourCc,
+        /// Why it cannot be delivered.
+        reason: String,
+    },
     /// No device matched a lookup by name or bus info.
     #[error("no V4L2 capture device matches {0:?}")]
     NotFound(String),

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, PlaneData,
+    PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 use crate::error::{CaptureError, Result};
 use crate::mem::{HeapRegion, Mapping};
@@ -38,16 +39,79 @@ fn os_err(op: &'static str, errno: i32) -> CaptureError {
     CaptureError::from_os(op, io::Error::from_raw_os_error(errno))
 }
 
-/// Bytes per line and image size of a packed/semi-planar format the fake can produce.
-fn geometry(fourcc: FourCc, w: u32, h: u32) -> Option<(u32, u32)> {
+/// The geometry of a format the fake can produce: one memory plane, or (multi-planar
+/// mode only) NV12M's two and YUV420M's three.
+fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotiated> {
     let (stride, size) = match &fourcc.0 {
         b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
         b"GREY" => (w, w * h),
         b"NV12" => (w, w * h * 3 / 2),
+        b"NM12" | b"YM12" if multiplanar => {
+            let chroma: &[(u32, u32)] = if fourcc == FourCc::NV12M {
+                &[(w, w * h / 2)]
+            } else {
+                &[(w / 2, w * h / 4), (w / 2, w * h / 4)]
+            };
+            let mut n = Negotiated::single(fourcc, w, h, w, w * h);
+            for (i, &(stride, size)) in chroma.iter().enumerate() {
+                n.planes[i + 1] = PlaneFormat { stride, size };
+                n.size_image += size;
+            }
+            n.num_planes = 1 + chroma.len() as u8;
+            return Some(n);
+        }
         _ => return None,
     };
-    Some((stride, size))
+    Some(Negotiated::single(fourcc, w, h, stride, size))
+}
+
+/// Paints a frame of `fmt` into `planes` (one region per memory plane; plane 0's image
+/// starts `offset` bytes in). A multi-planar format is painted as its contiguous
+/// equivalent (NV12M as NV12) and split into its planes.
+fn paint_planes(
+    planes: &[Arc<HeapRegion>],
+    offset: usize,
+    fmt: &Negotiated,
+    draw: &dyn Fn(&mut [u8], &Negotiated),
+) {
+    if fmt.num_planes <= 1 {
+        if let Some(r) = planes.first() {
+            r.fill(|b| {
+                let skip = offset.min(b.len());
+                let b = &mut b[skip..];
+                let len = (fmt.size_image as usize).min(b.len());
+                draw(&mut b[..len], fmt)
+            });
+        }
+        return;
+    }
+    let mut image = vec![0u8; fmt.size_image as usize];
+    let as_nv12 = if fmt.fourcc == FourCc::NV12M {
+        Negotiated::single(
+            FourCc::NV12,
+            fmt.width,
+            fmt.height,
+            fmt.width,
+            fmt.size_image,
+        )
+    } else {
+        *fmt
+    };
+    draw(&mut image, &as_nv12);
+    let mut rest = &image[..];
+    for (i, r) in planes.iter().enumerate() {
+        let size = (fmt.planes.get(i).map_or(0, |p| p.size) as usize).min(rest.len());
+        let (part, tail) = rest.split_at(size);
+        let skip = if i == 0 { offset } else { 0 };
+        r.fill(|b| {
+            let skip = skip.min(b.len());
+            let b = &mut b[skip..];
+            let n = part.len().min(b.len());
+            b[..n].copy_from_slice(&part[..n]);
+        });
+        rest = tail;
+    }
 }
 
 /// Fills `buf` (a `fmt` image) with a frame: vivid's 100% white, or a per-frame value.
@@ -79,7 +143,8 @@ fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
 }
 
 /// Draws a frame in place of the built-in patterns: it gets the frame's bytes
-/// (`size_image` of the negotiated format), the format, the driver sequence number and the
+/// (`size_image` of the negotiated format; a multi-planar format as its contiguous
+/// equivalent, NV12M as NV12), the format, the driver sequence number and the
 /// capture timestamp (the fakes' shared clock). It runs with the device locked, so it
 /// should only copy or fill pixels.
 #[derive(Clone)]
@@ -121,6 +186,45 @@ pub struct FakeConfig {
     pub max_buffers: u32,
     /// Draws every frame instead of the built-in patterns (`test_pattern` is then ignored).
     pub painter: Option<FakePainter>,
+    /// Presents the fake as a node with only the multi-planar API
+    /// (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, [`DeviceInfo::multiplanar`]), like vivid
+    /// loaded with `multiplanar=2`: every format is negotiated with per-plane strides and
+    /// NV12M / YUV420M (if offered) have their planes in separate buffers.
+    pub multiplanar: bool,
+    /// Multi-planar mode: bytes before the image in memory plane 0 of every buffer (the
+    /// `data_offset` some drivers report; vivid does for NV16M).
+    pub data_offset: u32,
+}
+
+impl FakeConfig {
+    /// The default formats plus NV12M and YUV420M, multi-planar only, with a 128-byte
+    /// `data_offset` in plane 0 (so that frames must be sliced from the offset).
+    pub fn multiplanar() -> FakeConfig {
+        let mut c = FakeConfig::default();
+        let sizes = c.formats[0].sizes.clone();
+        for (fourcc, d) in [
+            (FourCc::NV12M, "Y/UV 4:2:0 (N-C)"),
+            (FourCc::YUV420M, "Planar YUV 4:2:0 (N-C)"),
+        ] {
+            c.formats.push(FormatInfo {
+                fourcc,
+                description: d.into(),
+                sizes: sizes.clone(),
+            });
+        }
+        c.multiplanar = true;
+        c.data_offset = 128;
+        c
+    }
+
+    /// Plane 0's data offset in this configuration (0 unless multi-planar).
+    fn offset(&self) -> usize {
+        if self.multiplanar {
+            self.data_offset as usize
+        } else {
+            0
+        }
+    }
 }
 
 impl Default for FakeConfig {
@@ -150,6 +254,8 @@ impl Default for FakeConfig {
             period: Duration::ZERO,
             max_buffers: 32,
             painter: None,
+            multiplanar: false,
+            data_offset: 0,
         }
     }
 }
@@ -172,7 +278,8 @@ struct State {
     format: Negotiated,
     interval: Interval,
     period: Duration,
-    regions: Vec<Arc<HeapRegion>>,
+    /// Per buffer, one region per memory plane.
+    regions: Vec<Vec<Arc<HeapRegion>>>,
     queued: VecDeque<usize>,
     done: VecDeque<Dequeued>,
     streaming: bool,
@@ -216,17 +323,12 @@ impl FakeDevice {
             .first()
             .and_then(|f| f.sizes.first().map(|s| (f.fourcc, s.width, s.height)))
             .unwrap_or((FourCc::YUYV, 640, 480));
-        let (stride, size_image) = geometry(fourcc, w, h).unwrap_or((w * 2, w * 2 * h));
+        let format = geometry(fourcc, w, h, config.multiplanar)
+            .unwrap_or_else(|| Negotiated::single(fourcc, w, h, w * 2, w * 2 * h));
         let now = Instant::now();
         clock_epoch();
         let state = State {
-            format: Negotiated {
-                fourcc,
-                width: w,
-                height: h,
-                stride,
-                size_image,
-            },
+            format,
             interval: Interval::from_fps(30),
             period: config.period,
             regions: Vec::new(),
@@ -279,7 +381,7 @@ impl FakeDevice {
     }
 
     /// Produces every frame that is due now into the done list.
-    fn advance(st: &mut State, painter: Option<&FakePainter>, now: Instant) {
+    fn advance(st: &mut State, painter: Option<&FakePainter>, offset: usize, now: Instant) {
         while st.streaming && !st.faults.disconnected && !st.queued.is_empty() && now >= st.next_due
         {
             let due = st.next_due;
@@ -304,17 +406,23 @@ impl FakeDevice {
             let pattern = st.pattern;
             let timestamp =
                 Duration::from_secs(1000) + due.saturating_duration_since(clock_epoch());
-            st.regions[index].fill(|b| match painter {
-                Some(p) => {
-                    let len = (fmt.size_image as usize).min(b.len());
-                    (p.0)(&mut b[..len], &fmt, seq, timestamp)
-                }
-                None => paint(b, &fmt, pattern, seq),
-            });
+            let draw = |b: &mut [u8], f: &Negotiated| match painter {
+                Some(p) => (p.0)(b, f, seq, timestamp),
+                None => paint(b, f, pattern, seq),
+            };
+            paint_planes(&st.regions[index], offset, &fmt, &draw);
             let error = std::mem::take(&mut st.faults.flag_error_next);
+            let mut later_planes = [PlaneData::default(); MAX_PLANES - 1];
+            for (i, p) in later_planes.iter_mut().enumerate() {
+                if i + 1 < usize::from(fmt.num_planes) {
+                    p.bytesused = fmt.planes[i + 1].size as usize;
+                }
+            }
             st.done.push_back(Dequeued {
                 index,
-                bytesused: fmt.size_image as usize,
+                bytesused: fmt.planes[0].size as usize,
+                offset,
+                later_planes,
                 sequence: seq,
                 timestamp,
                 error,
@@ -338,6 +446,7 @@ impl CaptureDevice for FakeDevice {
             driver: "framekeep-fake".into(),
             card: "framekeep fake camera".into(),
             bus: "fake:0".into(),
+            multiplanar: self.config.multiplanar,
         }
     }
 
@@ -375,15 +484,8 @@ impl CaptureDevice for FakeDevice {
                     + (i64::from(s.height) - i64::from(height)).abs()
             })
             .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
-        let (stride, size_image) = geometry(fmt.fourcc, size.width, size.height)
+        st.format = geometry(fmt.fourcc, size.width, size.height, self.config.multiplanar)
             .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
-        st.format = Negotiated {
-            fourcc: fmt.fourcc,
-            width: size.width,
-            height: size.height,
-            stride,
-            size_image,
-        };
         Ok(st.format)
     }
 
@@ -406,11 +508,14 @@ impl CaptureDevice for FakeDevice {
             return Err(os_err("VIDIOC_REQBUFS", libc::EBUSY));
         }
         let count = count.min(self.config.max_buffers);
-        let len = st.format.size_image as usize;
+        let fmt = st.format;
+        let lens: Vec<usize> = (0..usize::from(fmt.num_planes).clamp(1, MAX_PLANES))
+            .map(|p| fmt.planes[p].size as usize + if p == 0 { self.config.offset() } else { 0 })
+            .collect();
         let mut maps = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let (mapping, region) = Mapping::heap(len);
-            st.regions.push(region);
+            let (mapping, regions) = Mapping::heap_planes(&lens);
+            st.regions.push(regions);
             maps.push(mapping);
         }
         Ok(maps)
@@ -438,7 +543,7 @@ impl CaptureDevice for FakeDevice {
         {
             return Err(os_err("VIDIOC_QBUF", libc::EINVAL));
         }
-        st.regions[index].give_to_driver();
+        st.regions[index].iter().for_each(|r| r.give_to_driver());
         st.queued.push_back(index);
         Ok(())
     }
@@ -452,10 +557,17 @@ impl CaptureDevice for FakeDevice {
         if !st.streaming {
             return Err(os_err("VIDIOC_DQBUF", libc::EINVAL));
         }
-        Self::advance(&mut st, self.config.painter.as_ref(), Instant::now());
+        Self::advance(
+            &mut st,
+            self.config.painter.as_ref(),
+            self.config.offset(),
+            Instant::now(),
+        );
         let d = st.done.pop_front();
         if let Some(d) = &d {
-            st.regions[d.index].take_from_driver();
+            st.regions[d.index]
+                .iter()
+                .for_each(|r| r.take_from_driver());
         }
         Ok(d)
     }
@@ -469,7 +581,12 @@ impl CaptureDevice for FakeDevice {
                 if st.faults.disconnected || st.faults.fatal || !st.streaming {
                     return Ok(Wait::Ready);
                 }
-                Self::advance(&mut st, self.config.painter.as_ref(), now);
+                Self::advance(
+                    &mut st,
+                    self.config.painter.as_ref(),
+                    self.config.offset(),
+                    now,
+                );
                 if !st.done.is_empty() {
                     return Ok(Wait::Ready);
                 }
@@ -524,7 +641,7 @@ impl CaptureDevice for FakeDevice {
             .drain(..)
             .chain(st.done.drain(..).map(|d| d.index))
         {
-            st.regions[i].take_from_driver();
+            st.regions[i].iter().for_each(|r| r.take_from_driver());
         }
         Ok(())
     }

@@ -27,8 +27,14 @@
 //! held driver buffers appear in the framekeep ledger (kind `FRAME`, named
 //! `v4l2 buffer (/dev/videoN)`), so a `LeakCheck` catches a frame kept too long.
 //!
-//! Multi-planar formats (NV12M and other `*_MPLANE` types) are not supported: the `v4l`
-//! crate's format API is single-planar only; NV12 in one buffer is.
+//! Nodes with only the multi-planar API (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, as many SoC
+//! capture drivers offer: Rockchip, i.MX, Qualcomm camss) are driven through it with raw
+//! ioctls ([`DeviceInfo::multiplanar`] says which API a node uses). Formats with one memory
+//! plane (YUYV, NV12, RGB24, ... with `num_planes == 1`) are zero-copy there exactly as on a
+//! single-planar node, sliced from the plane's `data_offset`. Formats whose planes live in
+//! separate buffers cannot be one [`Frame`]: NV12M is copied into a pooled contiguous NV12
+//! frame (counted as copied, the driver buffer re-queued at once); the others (YUV420M,
+//! NV21M, ...) are refused at negotiation with [`CaptureError::UnsupportedPlanes`].
 //!
 //! [`Frame`]: framekeep_core::frame::Frame
 #![warn(missing_docs)]
@@ -41,6 +47,7 @@ mod home;
 mod list;
 mod mem;
 mod options;
+mod planes;
 mod seq;
 mod source;
 mod stream;
@@ -48,7 +55,8 @@ mod sys;
 pub mod vivid_vm;
 
 pub use device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, PlaneData,
+    PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 pub use error::{CaptureError, Result};
 pub use fake::{FakeConfig, FakeDevice, FakePainter, PATTERN_WHITE};

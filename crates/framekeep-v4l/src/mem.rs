@@ -12,11 +12,14 @@ use std::sync::Arc;
 
 use framekeep_core::frame::{BufferHome, ExternalBuffer};
 
-/// The memory of one driver buffer.
+/// The memory of one driver buffer: its first memory plane, plus the further planes of a
+/// multi-planar buffer (NV12M: the UV plane), each mapped on its own.
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     backing: Backing,
+    /// Memory planes 1.. of a multi-planar buffer.
+    later: Vec<Mapping>,
 }
 
 enum Backing {
@@ -43,7 +46,14 @@ impl Mapping {
             ptr,
             len,
             backing: Backing::Mmap,
+            later: Vec::new(),
         }
+    }
+
+    /// This mapping as plane 0 of a multi-planar buffer whose planes 1.. are `later`.
+    pub(crate) fn with_planes(mut self, later: Vec<Mapping>) -> Mapping {
+        self.later = later;
+        self
     }
 
     /// A heap region for the fake driver, plus the handle the fake writes through.
@@ -53,8 +63,52 @@ impl Mapping {
             ptr: region.ptr,
             len,
             backing: Backing::Heap(region.clone()),
+            later: Vec::new(),
         };
         (mapping, region)
+    }
+
+    /// A heap buffer of one region per memory plane (`lens`, at least one), plus the
+    /// handles the fake writes through.
+    pub(crate) fn heap_planes(lens: &[usize]) -> (Mapping, Vec<Arc<HeapRegion>>) {
+        let mut parts: Vec<(Mapping, Arc<HeapRegion>)> =
+            lens.iter().map(|&len| Mapping::heap(len)).collect();
+        if parts.is_empty() {
+            parts.push(Mapping::heap(0));
+        }
+        let regions = parts.iter().map(|(_, r)| Arc::clone(r)).collect();
+        let mut maps = parts.into_iter().map(|(m, _)| m);
+        let first = maps.next().map(|m| m.with_planes(maps.collect()));
+        (first.unwrap_or_else(|| Mapping::heap(0).0), regions)
+    }
+
+    /// Number of memory planes (1 unless the buffer is multi-planar).
+    pub fn planes(&self) -> usize {
+        1 + self.later.len()
+    }
+
+    /// Length in bytes of memory plane `plane` (None past the last plane).
+    pub fn plane_len(&self, plane: usize) -> Option<usize> {
+        self.plane(plane).map(|m| m.len)
+    }
+
+    fn plane(&self, plane: usize) -> Option<&Mapping> {
+        match plane {
+            0 => Some(self),
+            n => self.later.get(n - 1),
+        }
+    }
+
+    /// The bytes of memory plane `plane`, to copy a dequeued buffer out.
+    ///
+    /// The caller (the capture stream) guarantees the driver does not own the buffer while
+    /// the slice lives: it calls this only between `DQBUF` and the re-queue of the buffer.
+    pub(crate) fn plane_bytes(&self, plane: usize) -> Option<&[u8]> {
+        let m = self.plane(plane)?;
+        // SAFETY: `ptr..ptr+len` is live for as long as `self` (mmap'ed or heap memory
+        // released only in Drop), and the caller holds the buffer out of the driver, so
+        // nothing writes to it while the returned borrow of `self` lives.
+        Some(unsafe { std::slice::from_raw_parts(m.ptr.as_ptr(), m.len) })
     }
 
     /// Length of the buffer in bytes (the driver's `length`, not a frame's `bytesused`).
@@ -67,17 +121,27 @@ impl Mapping {
         self.len == 0
     }
 
-    /// Wraps this buffer's memory as a framekeep [`ExternalBuffer`] whose last drop hands it
-    /// to `home`.
+    /// Wraps this buffer's memory (plane 0) from byte `offset` on as a framekeep
+    /// [`ExternalBuffer`] whose last drop hands it to `home`; None when `offset` is past
+    /// the end.
     ///
     /// The caller (the capture stream) guarantees `home` owns this mapping, so the memory
     /// outlives the returned buffer, and that the driver does not own the buffer right now.
-    pub(crate) fn external(&self, index: usize, home: Arc<dyn BufferHome>) -> ExternalBuffer {
+    pub(crate) fn external(
+        &self,
+        index: usize,
+        offset: usize,
+        home: Arc<dyn BufferHome>,
+    ) -> Option<ExternalBuffer> {
+        let len = self.len.checked_sub(offset)?;
+        // SAFETY: `offset <= len`, so the pointer stays inside (or one past) the mapping.
+        let ptr = unsafe { self.ptr.as_ptr().add(offset) };
         // SAFETY: `home` (the stream's shared state) owns this Mapping and is kept alive by
-        // the ExternalBuffer itself, so `ptr..ptr+len` stays mapped until the buffer and
-        // every frame made from it are dropped; the stream only calls this for a buffer it
-        // has just dequeued, so the driver does not write to it until `home.recycle`.
-        unsafe { ExternalBuffer::new(self.ptr.as_ptr(), self.len, index, home) }
+        // the ExternalBuffer itself, so `ptr..ptr+len` (inside the mapping) stays mapped
+        // until the buffer and every frame made from it are dropped; the stream only calls
+        // this for a buffer the driver does not own (before the first QBUF, or just
+        // dequeued), so the driver does not write to it until `home.recycle` queues it.
+        Some(unsafe { ExternalBuffer::new(ptr, len, index, home) })
     }
 }
 

@@ -12,6 +12,11 @@
 //! [`FramePool`] buffer instead and re-queues the driver's buffer at once; the caller gets
 //! a `Frame` either way, and [`StreamStats::copied`] counts the copies.
 //!
+//! # Multi-planar formats
+//! A format whose planes are separate driver buffers (NV12M) is copied into a pooled
+//! contiguous frame (NV12) every time, and the driver's buffer re-queued at once (see
+//! [`planes`](crate::planes)); one-plane formats of the multi-planar API are zero-copy.
+//!
 //! # Stop order
 //! [`CaptureStream::close`] (or drop): stop delivering, STREAMOFF, wait a bounded time
 //! for held frames, give up parked buffers; the mappings are unmapped and the driver's
@@ -29,9 +34,10 @@ use crate::device::{CaptureDevice, Dequeued, DeviceInfo, Interval, Negotiated, W
 use crate::error::{CaptureError, Result};
 use crate::home::{Counters, Lease, Owner, Shared};
 use crate::options::{OnClose, StreamOptions, StreamStats};
+use crate::planes::PlanarCopy;
 use crate::seq::SequenceTracker;
 use crate::sys::{V4l2Device, Waker};
-use framekeep_core::frame::BufferHome;
+use framekeep_core::frame::{BufferHome, ExternalBuffer};
 
 /// A running capture: yields [`Frame`]s from a [`CaptureDevice`].
 pub struct CaptureStream {
@@ -46,6 +52,8 @@ pub struct CaptureStream {
     interval: Option<Interval>,
     format: PixelFormat,
     layout: Option<FrameLayout>,
+    /// Set for formats with several memory planes: every frame is a copy.
+    planar: Option<PlanarCopy>,
     pool: Option<FramePool>,
     timeout: Duration,
     close_grace: Duration,
@@ -115,10 +123,20 @@ impl CaptureStream {
                 }
             }
         }
-        let format = PixelFormat::from_fourcc(negotiated.fourcc.0)
-            .filter(|f| *f != PixelFormat::Uv88)
-            .ok_or(CaptureError::UnsupportedFormat(negotiated.fourcc))?;
-        let layout = if format == PixelFormat::Mjpeg {
+        let planar = if negotiated.num_planes > 1 {
+            Some(PlanarCopy::plan(&negotiated)?)
+        } else {
+            None
+        };
+        let format = match &planar {
+            Some(p) => p.layout().format,
+            None => PixelFormat::from_fourcc(negotiated.fourcc.0)
+                .filter(|f| *f != PixelFormat::Uv88)
+                .ok_or(CaptureError::UnsupportedFormat(negotiated.fourcc))?,
+        };
+        let layout = if let Some(p) = &planar {
+            Some(p.layout())
+        } else if format == PixelFormat::Mjpeg {
             None
         } else {
             Some(
@@ -141,7 +159,13 @@ impl CaptureStream {
             let _ = device.release_buffers();
             return Err(CaptureError::TooFewBuffers(n));
         }
-        if let Some(l) = layout {
+        if let Some(p) = &planar {
+            if let Some(err) = mappings.iter().find_map(|m| p.check_mapping(m).err()) {
+                drop(mappings);
+                let _ = device.release_buffers();
+                return Err(err);
+            }
+        } else if let Some(l) = layout {
             if let Some(small) = mappings.iter().find(|m| m.len() < l.len) {
                 let err = CaptureError::BadBuffer(format!(
                     "buffer of {} bytes for a {}-byte image",
@@ -174,6 +198,7 @@ impl CaptureStream {
             interval,
             format,
             layout,
+            planar,
             pool: None,
             timeout,
             close_grace,
@@ -195,7 +220,10 @@ impl CaptureStream {
             let mut t = sh.table.lock();
             t.active = true;
             for i in 0..sh.buffer_count() {
-                t.slots[i].parked = Some(sh.mapping(i).external(i, Arc::clone(&home)));
+                let buf = sh.mapping(i).external(i, 0, Arc::clone(&home));
+                t.slots[i].parked = Some(buf.ok_or_else(|| {
+                    CaptureError::BadBuffer(format!("buffer {i} cannot be wrapped"))
+                })?);
                 sh.queue_locked(&mut t, i)?;
             }
         }
@@ -423,6 +451,9 @@ impl CaptureStream {
     /// Turns a dequeued buffer into a frame (or skips it); None means "wait for another".
     /// One lock of the slot table on the way out (the hot path of every frame).
     fn deliver(&mut self, d: Dequeued) -> Result<Option<Frame>> {
+        if self.planar.is_some() {
+            return self.deliver_planes(d);
+        }
         let (sequence, gap) = self.seq.observe(d.sequence);
         let sh = &*self.shared;
         Counters::add(&sh.counters.dropped, gap);
@@ -473,6 +504,7 @@ impl CaptureStream {
         };
         let buf =
             buf.ok_or_else(|| CaptureError::BadBuffer(format!("buffer {} has no slot", d.index)))?;
+        let buf = self.at_offset(buf, &d);
         if d.error {
             Counters::add(&sh.counters.errors, 1);
         }
@@ -516,8 +548,79 @@ impl CaptureStream {
         }
     }
 
-    fn copy(&mut self, frame: &Frame) -> Result<Frame> {
-        let layout = *frame.layout();
+    /// The buffer re-wrapped so that it starts at the payload (`data_offset` of the
+    /// multi-planar API), when it does not already. Almost always a no-op.
+    fn at_offset(&self, buf: ExternalBuffer, d: &Dequeued) -> ExternalBuffer {
+        let mapping = self.shared.mapping(d.index);
+        if buf.capacity() == mapping.len().saturating_sub(d.offset) {
+            return buf;
+        }
+        let home: Arc<dyn BufferHome> = self.shared.clone();
+        // An offset past the end keeps the old buffer; the layout check then refuses it.
+        mapping.external(d.index, d.offset, home).unwrap_or(buf)
+    }
+
+    /// Multi-planar formats: copies every memory plane into a pooled frame of the
+    /// contiguous equivalent format and re-queues the driver's buffer at once.
+    fn deliver_planes(&mut self, d: Dequeued) -> Result<Option<Frame>> {
+        let (sequence, gap) = self.seq.observe(d.sequence);
+        let counters = &self.shared.counters;
+        Counters::add(&counters.dropped, gap);
+        self.claim(&d)?;
+        if d.error {
+            Counters::add(&self.shared.counters.errors, 1);
+            if !self.deliver_errors {
+                self.requeue(d.index);
+                return Ok(None);
+            }
+        }
+        let meta = FrameMeta {
+            sequence,
+            timestamp: d.timestamp,
+        };
+        let copied = self.copy_planes(&d, meta);
+        self.requeue(d.index);
+        let counters = &self.shared.counters;
+        match copied {
+            Ok(Some(frame)) => {
+                Counters::add(&counters.copied, 1);
+                Counters::add(&counters.frames, 1);
+                Ok(Some(frame))
+            }
+            Ok(None) => {
+                Counters::add(&counters.skipped, 1);
+                Ok(None)
+            }
+            Err(e) => {
+                Counters::add(&counters.errors, 1);
+                Err(e)
+            }
+        }
+    }
+
+    /// The copy of a dequeued multi-planar buffer (None: the copy pool is exhausted).
+    fn copy_planes(&mut self, d: &Dequeued, meta: FrameMeta) -> Result<Option<Frame>> {
+        let Some(plan) = self.planar.clone() else {
+            return Err(CaptureError::Frame("not a multi-planar stream".into()));
+        };
+        let mut frame = match self.pool_frame(plan.layout()) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!("copy pool exhausted, frame skipped: {e}");
+                return Ok(None);
+            }
+        };
+        let dst = frame
+            .get_mut()
+            .ok_or_else(|| CaptureError::Frame("fresh pool frame is shared".into()))?;
+        // The stream owns the buffer (claimed, not re-queued yet): the driver does not write it.
+        plan.copy(self.shared.mapping(d.index), d, d.error, dst)?;
+        frame.set_meta(meta);
+        Ok(Some(frame))
+    }
+
+    /// A fresh frame of `layout` from the copy pool (made, or remade, for that layout).
+    fn pool_frame(&mut self, layout: FrameLayout) -> Result<Frame> {
         if self.pool.as_ref().map(|p| p.layout()) != Some(layout) {
             let n = self.shared.buffer_count();
             let pool = PoolOptions::new(layout)
@@ -533,9 +636,12 @@ impl CaptureStream {
             .pool
             .as_ref()
             .ok_or_else(|| CaptureError::Frame("no pool".into()))?;
-        let mut copy = pool
-            .try_acquire("v4l2 copy")
-            .map_err(|e| CaptureError::Frame(e.to_string()))?;
+        pool.try_acquire("v4l2 copy")
+            .map_err(|e| CaptureError::Frame(e.to_string()))
+    }
+
+    fn copy(&mut self, frame: &Frame) -> Result<Frame> {
+        let mut copy = self.pool_frame(*frame.layout())?;
         let dst = copy
             .get_mut()
             .ok_or_else(|| CaptureError::Frame("fresh pool frame is shared".into()))?;

@@ -5,8 +5,11 @@
 //! Why raw ioctls: `v4l::io::mmap::Stream` ties every mapping to the stream and re-queues
 //! the previous buffer on each `next()`, so only one frame can be out at a time. framekeep
 //! hands buffers to the application and re-queues each one when its last frame handle drops,
-//! so it needs `QBUF(index)` and `DQBUF` as separate calls. Together with `mem`, this is the
-//! only module with `unsafe`.
+//! so it needs `QBUF(index)` and `DQBUF` as separate calls. The crate's format API is also
+//! single-planar only, so a node with only the multi-planar API
+//! (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`) is enumerated, negotiated (`v4l2_pix_format_mplane`)
+//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls. Together with
+//! `mem`, this is the only module with `unsafe`.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -16,29 +19,41 @@ use std::{io, mem};
 
 use parking_lot::Mutex;
 use v4l::v4l2::vidioc;
-use v4l::v4l_sys::{v4l2_buffer, v4l2_control, v4l2_queryctrl, v4l2_requestbuffers};
+use v4l::v4l_sys::{
+    v4l2_buffer, v4l2_control, v4l2_fmtdesc, v4l2_format, v4l2_fract, v4l2_pix_format_mplane,
+    v4l2_plane, v4l2_queryctrl, v4l2_requestbuffers, v4l2_streamparm,
+};
 use v4l::video::Capture;
 
 use crate::device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, SizeInfo, Wait,
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, PlaneData,
+    PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 use crate::error::{CaptureError, Result};
 use crate::mem::Mapping;
 
 const BUF_TYPE_CAPTURE: u32 = 1; // V4L2_BUF_TYPE_VIDEO_CAPTURE
+const BUF_TYPE_CAPTURE_MPLANE: u32 = 9; // V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+/// VIDEO_MAX_PLANES: the size of the `planes` array of a multi-planar `v4l2_buffer`.
+const VIDEO_MAX_PLANES: usize = 8;
 const MEMORY_MMAP: u32 = 1; // V4L2_MEMORY_MMAP
 const BUF_FLAG_ERROR: u32 = 0x40;
 const CTRL_FLAG_NEXT_CTRL: u32 = 0x8000_0000;
 const CTRL_TYPE_CTRL_CLASS: u32 = 6;
 const CAP_VIDEO_CAPTURE: u32 = 0x1;
+const CAP_VIDEO_CAPTURE_MPLANE: u32 = 0x1000;
 const CAP_STREAMING: u32 = 0x0400_0000;
 const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
 
 /// Issues one ioctl on `fd` with `arg` as its argument struct.
+///
+/// A multi-planar `v4l2_buffer` also carries a pointer to its `planes` array: callers set
+/// it to an array of `VIDEO_MAX_PLANES` planes that lives across the call (see
+/// [`PlanesBuf`]).
 fn ioctl<T>(fd: RawFd, op: &'static str, request: vidioc::_IOC_TYPE, arg: &mut T) -> Result<()> {
     // SAFETY: every caller pairs `request` with the struct type the kernel expects for it
     // (the request code encodes that struct's size), and `arg` is a valid exclusive pointer
-    // for the duration of the call.
+    // for the duration of the call (as is any `planes` array it points to, see above).
     unsafe { v4l::v4l2::ioctl(fd, request, (arg as *mut T).cast()) }
         .map_err(|e| CaptureError::from_os(op, e))
 }
@@ -63,10 +78,48 @@ pub(crate) fn control_key(name: &str) -> String {
     out.trim_end_matches('_').to_string()
 }
 
+/// A `v4l2_buffer` for `VIDIOC_QUERYBUF`/`QBUF`/`DQBUF` with its `planes` array (used
+/// only by the multi-planar API; the single-planar one ignores it).
+struct PlanesBuf {
+    buf: v4l2_buffer,
+    planes: Box<[v4l2_plane; VIDEO_MAX_PLANES]>,
+}
+
+impl PlanesBuf {
+    fn new(buf_type: u32, index: u32) -> PlanesBuf {
+        let mut b = PlanesBuf {
+            buf: zeroed(),
+            planes: Box::new([zeroed(); VIDEO_MAX_PLANES]),
+        };
+        b.buf.index = index;
+        b.buf.type_ = buf_type;
+        b.buf.memory = MEMORY_MMAP;
+        if buf_type == BUF_TYPE_CAPTURE_MPLANE {
+            b.buf.length = VIDEO_MAX_PLANES as u32;
+            b.buf.m.planes = b.planes.as_mut_ptr();
+        }
+        b
+    }
+
+    /// Issues `request` with this buffer; the kernel fills `planes` through the pointer
+    /// (a boxed array, so it does not move with `self`).
+    fn ioctl(&mut self, fd: RawFd, op: &'static str, request: vidioc::_IOC_TYPE) -> Result<()> {
+        ioctl(fd, op, request, &mut self.buf)
+    }
+
+    /// The planes the kernel reported (`length` of a multi-planar buffer, at most 8).
+    fn planes(&self) -> &[v4l2_plane] {
+        let n = (self.buf.length as usize).min(VIDEO_MAX_PLANES);
+        &self.planes[..n]
+    }
+}
+
 /// A real V4L2 video capture node.
 pub struct V4l2Device {
     dev: v4l::Device,
     info: DeviceInfo,
+    /// `V4L2_BUF_TYPE_VIDEO_CAPTURE`, or `_MPLANE` for a node with only the multi-planar API.
+    buf_type: u32,
     controls: Mutex<Option<HashMap<String, u32>>>,
 }
 
@@ -86,11 +139,12 @@ impl V4l2Device {
         let caps = dev
             .query_caps()
             .map_err(|e| CaptureError::from_os("VIDIOC_QUERYCAP", e))?;
-        let info = DeviceInfo {
+        let mut info = DeviceInfo {
             path: path.display().to_string(),
             driver: caps.driver.clone(),
             card: caps.card.clone(),
             bus: caps.bus.clone(),
+            multiplanar: false,
         };
         let mut raw: v4l::v4l_sys::v4l2_capability = zeroed();
         ioctl(
@@ -104,18 +158,123 @@ impl V4l2Device {
         } else {
             raw.capabilities
         };
-        if node_caps & CAP_VIDEO_CAPTURE == 0 || node_caps & CAP_STREAMING == 0 {
+        let single = node_caps & CAP_VIDEO_CAPTURE != 0;
+        let multi = node_caps & CAP_VIDEO_CAPTURE_MPLANE != 0;
+        if !(single || multi) || node_caps & CAP_STREAMING == 0 {
             return Err(CaptureError::NotCapture(info.path));
         }
+        // The single-planar API when the node has it (every USB camera); the multi-planar
+        // one otherwise (many SoC capture drivers offer only that).
+        info.multiplanar = !single;
         Ok(V4l2Device {
             dev,
             info,
+            buf_type: if single {
+                BUF_TYPE_CAPTURE
+            } else {
+                BUF_TYPE_CAPTURE_MPLANE
+            },
             controls: Mutex::new(None),
         })
     }
 
     fn fd(&self) -> RawFd {
         self.dev.handle().fd()
+    }
+
+    fn multiplanar(&self) -> bool {
+        self.buf_type == BUF_TYPE_CAPTURE_MPLANE
+    }
+
+    /// `VIDIOC_ENUM_FMT` on this node's buffer type: every code with its description.
+    fn enum_formats(&self) -> Result<Vec<(FourCc, String)>> {
+        let mut out = Vec::new();
+        // Bounded: the kernel ends the list with EINVAL; 1024 guards a broken driver.
+        for index in 0..1024 {
+            let mut d: v4l2_fmtdesc = zeroed();
+            d.index = index;
+            d.type_ = self.buf_type;
+            match ioctl(
+                self.fd(),
+                "VIDIOC_ENUM_FMT",
+                vidioc::VIDIOC_ENUM_FMT,
+                &mut d,
+            ) {
+                Ok(()) => {}
+                Err(CaptureError::Io { source, .. })
+                    if source.raw_os_error() == Some(libc::EINVAL) =>
+                {
+                    break
+                }
+                Err(e) => return Err(e),
+            }
+            let raw: Vec<u8> = d
+                .description
+                .iter()
+                .take_while(|&&c| c != 0)
+                .copied()
+                .collect();
+            out.push((
+                FourCc::from_u32(d.pixelformat),
+                String::from_utf8_lossy(&raw).into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `VIDIOC_G_FMT` of the multi-planar API.
+    fn format_mp(&self) -> Result<v4l2_format> {
+        let mut f: v4l2_format = zeroed();
+        f.type_ = BUF_TYPE_CAPTURE_MPLANE;
+        ioctl(self.fd(), "VIDIOC_G_FMT", vidioc::VIDIOC_G_FMT, &mut f)?;
+        Ok(f)
+    }
+
+    /// `VIDIOC_S_PARM` of the multi-planar API.
+    fn set_interval_mp(&self, interval: Interval) -> Result<Option<Interval>> {
+        let mut p: v4l2_streamparm = zeroed();
+        p.type_ = BUF_TYPE_CAPTURE_MPLANE;
+        p.parm.capture.timeperframe = v4l2_fract {
+            numerator: interval.num,
+            denominator: interval.den,
+        };
+        match ioctl(self.fd(), "VIDIOC_S_PARM", vidioc::VIDIOC_S_PARM, &mut p) {
+            Ok(()) => {}
+            Err(CaptureError::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOTTY) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
+        // SAFETY: for a capture buffer type the kernel answers in `parm.capture`; every bit
+        // pattern is a valid `v4l2_captureparm` (plain integers).
+        let t = unsafe { p.parm.capture.timeperframe };
+        Ok(Some(Interval {
+            num: t.numerator,
+            den: t.denominator,
+        }))
+    }
+
+    /// Maps `len` bytes of the device at the `offset` QUERYBUF gave.
+    fn map(&self, len: usize, offset: u32) -> Result<Mapping> {
+        // SAFETY: a fresh shared mapping of the device at the offset QUERYBUF gave; the
+        // kernel validates offset and length and we check the result below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd(),
+                offset as libc::off_t,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(CaptureError::from_os("mmap", io::Error::last_os_error()));
+        }
+        let ptr = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| CaptureError::BadBuffer("mmap returned null".into()))?;
+        // SAFETY: ptr/len is the live mapping just created; the Mapping unmaps it once.
+        Ok(unsafe { Mapping::from_mmap(ptr, len) })
     }
 
     fn control_id(&self, name: &str) -> Result<u32> {
@@ -152,13 +311,31 @@ impl V4l2Device {
 }
 
 fn negotiated(f: &v4l::Format) -> Negotiated {
-    Negotiated {
-        fourcc: FourCc(f.fourcc.repr),
-        width: f.width,
-        height: f.height,
-        stride: f.stride,
-        size_image: f.size,
+    Negotiated::single(FourCc(f.fourcc.repr), f.width, f.height, f.stride, f.size)
+}
+
+/// What a multi-planar `VIDIOC_G_FMT`/`S_FMT` granted (planes past [`MAX_PLANES`] are
+/// counted in `num_planes` but not described; the stream refuses such a format).
+fn negotiated_mp(p: &v4l2_pix_format_mplane) -> Negotiated {
+    let n = usize::from(p.num_planes).clamp(1, VIDEO_MAX_PLANES);
+    let plane = |i: usize| PlaneFormat {
+        stride: p.plane_fmt[i].bytesperline,
+        size: p.plane_fmt[i].sizeimage,
+    };
+    let first = plane(0);
+    let mut out = Negotiated::single(
+        FourCc::from_u32(p.pixelformat),
+        p.width,
+        p.height,
+        first.stride,
+        first.size,
+    );
+    out.num_planes = p.num_planes.max(1);
+    out.size_image = (0..n).fold(0u32, |sum, i| sum.saturating_add(plane(i).size));
+    for (i, slot) in out.planes.iter_mut().enumerate().take(n.min(MAX_PLANES)) {
+        *slot = plane(i);
     }
+    out
 }
 
 impl CaptureDevice for V4l2Device {
@@ -167,15 +344,14 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn formats(&self) -> Result<Vec<FormatInfo>> {
-        let descs = self
-            .dev
-            .enum_formats()
-            .map_err(|e| CaptureError::from_os("VIDIOC_ENUM_FMT", e))?;
+        let descs = self.enum_formats()?;
         let mut out = Vec::with_capacity(descs.len());
-        for d in descs {
+        for (fourcc, description) in descs {
+            let code = v4l::FourCC::new(&fourcc.0);
             let mut sizes = Vec::new();
             // Drivers may refuse ENUM_FRAMESIZES for some formats; list the format anyway.
-            for s in self.dev.enum_framesizes(d.fourcc).unwrap_or_default() {
+            // (ENUM_FRAMESIZES/FRAMEINTERVALS take no buffer type: they serve both APIs.)
+            for s in self.dev.enum_framesizes(code).unwrap_or_default() {
                 let discrete: Vec<(u32, u32)> = match s.size {
                     v4l::framesize::FrameSizeEnum::Discrete(x) => vec![(x.width, x.height)],
                     v4l::framesize::FrameSizeEnum::Stepwise(x) => {
@@ -185,7 +361,7 @@ impl CaptureDevice for V4l2Device {
                 for (width, height) in discrete {
                     let intervals = self
                         .dev
-                        .enum_frameintervals(d.fourcc, width, height)
+                        .enum_frameintervals(code, width, height)
                         .unwrap_or_default()
                         .into_iter()
                         .filter_map(|i| match i.interval {
@@ -204,8 +380,8 @@ impl CaptureDevice for V4l2Device {
                 }
             }
             out.push(FormatInfo {
-                fourcc: FourCc(d.fourcc.repr),
-                description: d.description,
+                fourcc,
+                description,
                 sizes,
             });
         }
@@ -213,6 +389,12 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn format(&self) -> Result<Negotiated> {
+        if self.multiplanar() {
+            let f = self.format_mp()?;
+            // SAFETY: for the multi-planar buffer type the kernel answers in `pix_mp`; every
+            // bit pattern is a valid `v4l2_pix_format_mplane` (integers and byte unions).
+            return Ok(negotiated_mp(unsafe { &f.fmt.pix_mp }));
+        }
         let f = self
             .dev
             .format()
@@ -221,6 +403,23 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn set_format(&self, fourcc: FourCc, width: u32, height: u32) -> Result<Negotiated> {
+        if self.multiplanar() {
+            let mut f = self.format_mp()?;
+            // SAFETY: as in `format`: G_FMT filled `pix_mp`, any bit pattern is valid.
+            let mut mp = unsafe { f.fmt.pix_mp };
+            mp.pixelformat = fourcc.to_u32();
+            mp.width = width;
+            mp.height = height;
+            // As below: let the driver choose every plane's stride and size afresh.
+            for p in mp.plane_fmt.iter_mut() {
+                p.bytesperline = 0;
+                p.sizeimage = 0;
+            }
+            f.fmt.pix_mp = mp;
+            ioctl(self.fd(), "VIDIOC_S_FMT", vidioc::VIDIOC_S_FMT, &mut f)?;
+            // SAFETY: S_FMT answers in `pix_mp` too.
+            return Ok(negotiated_mp(unsafe { &f.fmt.pix_mp }));
+        }
         let mut f = self
             .dev
             .format()
@@ -239,6 +438,9 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn set_interval(&self, interval: Interval) -> Result<Option<Interval>> {
+        if self.multiplanar() {
+            return self.set_interval_mp(interval);
+        }
         let params =
             v4l::video::capture::Parameters::new(v4l::Fraction::new(interval.num, interval.den));
         match self.dev.set_params(&params) {
@@ -254,7 +456,7 @@ impl CaptureDevice for V4l2Device {
     fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>> {
         let mut req: v4l2_requestbuffers = zeroed();
         req.count = count;
-        req.type_ = BUF_TYPE_CAPTURE;
+        req.type_ = self.buf_type;
         req.memory = MEMORY_MMAP;
         ioctl(
             self.fd(),
@@ -264,45 +466,32 @@ impl CaptureDevice for V4l2Device {
         )?;
         let mut maps = Vec::with_capacity(req.count as usize);
         for index in 0..req.count {
-            let mut buf: v4l2_buffer = zeroed();
-            buf.index = index;
-            buf.type_ = BUF_TYPE_CAPTURE;
-            buf.memory = MEMORY_MMAP;
-            ioctl(
-                self.fd(),
-                "VIDIOC_QUERYBUF",
-                vidioc::VIDIOC_QUERYBUF,
-                &mut buf,
-            )?;
-            let len = buf.length as usize;
-            // SAFETY: `m.offset` is the member the kernel fills for MMAP buffers.
-            let offset = unsafe { buf.m.offset };
-            // SAFETY: a fresh shared mapping of the device at the offset QUERYBUF gave; the
-            // kernel validates offset and length and we check the result below.
-            let ptr = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED,
-                    self.fd(),
-                    offset as libc::off_t,
-                )
-            };
-            if ptr == libc::MAP_FAILED {
-                return Err(CaptureError::from_os("mmap", io::Error::last_os_error()));
+            let mut buf = PlanesBuf::new(self.buf_type, index);
+            buf.ioctl(self.fd(), "VIDIOC_QUERYBUF", vidioc::VIDIOC_QUERYBUF)?;
+            if !self.multiplanar() {
+                // SAFETY: `m.offset` is the member the kernel fills for MMAP buffers.
+                let offset = unsafe { buf.buf.m.offset };
+                maps.push(self.map(buf.buf.length as usize, offset)?);
+                continue;
             }
-            let ptr = NonNull::new(ptr.cast::<u8>())
-                .ok_or_else(|| CaptureError::BadBuffer("mmap returned null".into()))?;
-            // SAFETY: ptr/len is the live mapping just created; the Mapping unmaps it once.
-            maps.push(unsafe { Mapping::from_mmap(ptr, len) });
+            let mut planes = Vec::with_capacity(buf.planes().len());
+            for p in buf.planes() {
+                // SAFETY: `m.mem_offset` is the member the kernel fills for MMAP planes.
+                let offset = unsafe { p.m.mem_offset };
+                planes.push(self.map(p.length as usize, offset)?);
+            }
+            let mut planes = planes.into_iter();
+            let first = planes.next().ok_or_else(|| {
+                CaptureError::BadBuffer(format!("buffer {index} has no memory plane"))
+            })?;
+            maps.push(first.with_planes(planes.collect()));
         }
         Ok(maps)
     }
 
     fn release_buffers(&self) -> Result<()> {
         let mut req: v4l2_requestbuffers = zeroed();
-        req.type_ = BUF_TYPE_CAPTURE;
+        req.type_ = self.buf_type;
         req.memory = MEMORY_MMAP;
         ioctl(
             self.fd(),
@@ -313,6 +502,10 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn queue(&self, index: usize) -> Result<()> {
+        if self.multiplanar() {
+            let mut buf = PlanesBuf::new(self.buf_type, index as u32);
+            return buf.ioctl(self.fd(), "VIDIOC_QBUF", vidioc::VIDIOC_QBUF);
+        }
         let mut buf: v4l2_buffer = zeroed();
         buf.index = index as u32;
         buf.type_ = BUF_TYPE_CAPTURE;
@@ -321,6 +514,9 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn dequeue(&self) -> Result<Option<Dequeued>> {
+        if self.multiplanar() {
+            return self.dequeue_mp();
+        }
         let mut buf: v4l2_buffer = zeroed();
         buf.type_ = BUF_TYPE_CAPTURE;
         buf.memory = MEMORY_MMAP;
@@ -328,9 +524,10 @@ impl CaptureDevice for V4l2Device {
             Ok(()) => Ok(Some(Dequeued {
                 index: buf.index as usize,
                 bytesused: buf.bytesused as usize,
+                offset: 0,
+                later_planes: [PlaneData::default(); MAX_PLANES - 1],
                 sequence: buf.sequence,
-                timestamp: Duration::new(buf.timestamp.tv_sec.max(0) as u64, 0)
-                    + Duration::from_micros(buf.timestamp.tv_usec.max(0) as u64),
+                timestamp: timestamp(&buf),
                 error: buf.flags & BUF_FLAG_ERROR != 0,
             })),
             Err(CaptureError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {
@@ -364,7 +561,7 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn stream_on(&self) -> Result<()> {
-        let mut t = BUF_TYPE_CAPTURE as libc::c_int;
+        let mut t = self.buf_type as libc::c_int;
         ioctl(
             self.fd(),
             "VIDIOC_STREAMON",
@@ -374,7 +571,7 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn stream_off(&self) -> Result<()> {
-        let mut t = BUF_TYPE_CAPTURE as libc::c_int;
+        let mut t = self.buf_type as libc::c_int;
         ioctl(
             self.fd(),
             "VIDIOC_STREAMOFF",
@@ -391,6 +588,47 @@ impl CaptureDevice for V4l2Device {
         };
         ioctl(self.fd(), "VIDIOC_S_CTRL", vidioc::VIDIOC_S_CTRL, &mut c)
     }
+}
+
+impl V4l2Device {
+    /// `VIDIOC_DQBUF` of the multi-planar API: plane 0's payload and offset, and the
+    /// further planes'.
+    fn dequeue_mp(&self) -> Result<Option<Dequeued>> {
+        let mut buf = PlanesBuf::new(self.buf_type, 0);
+        match buf.ioctl(self.fd(), "VIDIOC_DQBUF", vidioc::VIDIOC_DQBUF) {
+            Ok(()) => {}
+            Err(CaptureError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
+        // `bytesused` includes `data_offset` (V4L2 spec, struct v4l2_plane).
+        let data = |p: &v4l2_plane| PlaneData {
+            offset: p.data_offset as usize,
+            bytesused: p.bytesused.saturating_sub(p.data_offset) as usize,
+        };
+        let planes = buf.planes();
+        let first = planes.first().map(data).unwrap_or_default();
+        let mut later_planes = [PlaneData::default(); MAX_PLANES - 1];
+        for (slot, p) in later_planes.iter_mut().zip(planes.iter().skip(1)) {
+            *slot = data(p);
+        }
+        Ok(Some(Dequeued {
+            index: buf.buf.index as usize,
+            bytesused: first.bytesused,
+            offset: first.offset,
+            later_planes,
+            sequence: buf.buf.sequence,
+            timestamp: timestamp(&buf.buf),
+            error: buf.buf.flags & BUF_FLAG_ERROR != 0,
+        }))
+    }
+}
+
+/// The capture time of a dequeued buffer.
+fn timestamp(buf: &v4l2_buffer) -> Duration {
+    Duration::new(buf.timestamp.tv_sec.max(0) as u64, 0)
+        + Duration::from_micros(buf.timestamp.tv_usec.max(0) as u64)
 }
 
 /// Milliseconds for `poll(2)`, rounded up so that a short wait is not a busy one.
