@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::process::{Command, Output};
 
-/// What [`run`] got.
+/// What [`run`] (or [`run_with_vivid_options`]) got.
 #[derive(Debug)]
 pub enum VmRun {
     /// The VM ran; the program's exit status is the output's status.
@@ -23,17 +23,35 @@ pub enum VmRun {
 
 /// Runs `program args` inside the VM, giving the whole run `timeout_s` seconds and the
 /// VM `mem_mib` MiB of memory (`None`: the script's default, 1024; programs linking
-/// OpenCV need more, since their libraries go into the initramfs).
+/// OpenCV need more, since their libraries go into the initramfs). vivid is loaded with
+/// the script's default options (`n_devs=1 node_types=0x1`: one single-planar capture node,
+/// `/dev/video0`).
 pub fn run(
     program: impl AsRef<OsStr>,
     args: &[&str],
     timeout_s: u32,
     mem_mib: Option<u32>,
 ) -> std::io::Result<VmRun> {
+    run_with_vivid_options(program, args, timeout_s, mem_mib, None)
+}
+
+/// [`run`] with vivid loaded with `vivid_options` (the module's parameters, e.g.
+/// `"n_devs=2 node_types=0x1,0x1 multiplanar=1,2"` for a single-planar `/dev/video0` and a
+/// multi-planar-only `/dev/video1`; `None`: the script's default).
+pub fn run_with_vivid_options(
+    program: impl AsRef<OsStr>,
+    args: &[&str],
+    timeout_s: u32,
+    mem_mib: Option<u32>,
+    vivid_options: Option<&str>,
+) -> std::io::Result<VmRun> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/vm/vivid-vm.sh");
     let mut cmd = Command::new("bash");
-    cmd.arg(script)
-        .args(["-t", &timeout_s.to_string(), "--"])
+    cmd.arg(script);
+    if let Some(opts) = vivid_options {
+        cmd.args(["-o", opts]);
+    }
+    cmd.args(["-t", &timeout_s.to_string(), "--"])
         .arg(program)
         .args(args);
     if let Some(mib) = mem_mib {

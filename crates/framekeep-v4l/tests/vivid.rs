@@ -1,20 +1,51 @@
 //! The conformance cases against the kernel's real `vivid` driver, in a qemu VM.
 //!
-//! Boots once (`vm/vivid-vm.sh`, 10-20 s with software emulation) and runs every case
-//! inside it with the `framekeep-vivid` binary; the kernel package is downloaded once into
-//! `~/.cache/framekeep-vivid`. Skips, saying why, only when the VM cannot run here at all
-//! (the script's exit status 77: qemu or its helpers missing, no kernel package).
+//! Boots once (`vm/vivid-vm.sh`, 10-20 s with software emulation) with two vivid
+//! instances, `/dev/video0` single-planar (`V4L2_BUF_TYPE_VIDEO_CAPTURE`, like a USB camera)
+//! and `/dev/video1` multi-planar only (`multiplanar=2`, like many SoC capture drivers), and
+//! runs every case against each inside it with the `framekeep-vivid` binary; the kernel
+//! package is downloaded once into `~/.cache/framekeep-vivid`. Skips, saying why, only when
+//! the VM cannot run here at all (the script's exit status 77: qemu or its helpers missing,
+//! no kernel package).
 
 use std::time::Instant;
 
 use framekeep_v4l::conformance::cases;
 use framekeep_v4l::vivid_vm::{self, VmRun};
 
+/// The two capture nodes and the API each must report (the `list_formats` summary).
+const DEVICES: [(&str, &str); 2] = [
+    ("/dev/video0", "single-planar API"),
+    ("/dev/video1", "multi-planar API"),
+];
+
+/// vivid instance 0 single-planar, instance 1 multi-planar only; video capture nodes only.
+const VIVID_OPTIONS: &str = "n_devs=2 node_types=0x1,0x1 multiplanar=1,2";
+
+/// The lines of `stdout` between `DEVICE <dev>` and the next `DEVICE` line, trimmed (the
+/// serial console may put a carriage return at either end of a line).
+fn section<'a>(stdout: &'a str, dev: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != format!("DEVICE {dev}"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("DEVICE "))
+        .collect()
+}
+
 #[test]
 fn vivid_conformance_in_a_vm() {
     let bin = env!("CARGO_BIN_EXE_framekeep-vivid");
     let t = Instant::now();
-    let out = match vivid_vm::run(bin, &["check", "/dev/video0"], 240, None) {
+    let devices = DEVICES.map(|d| d.0).join(",");
+    let out = match vivid_vm::run_with_vivid_options(
+        bin,
+        &["check", &devices],
+        420,
+        None,
+        Some(VIVID_OPTIONS),
+    ) {
         Ok(VmRun::Ran(out)) => out,
         Ok(VmRun::Unavailable(why)) => {
             eprintln!("SKIPPED vivid VM test: {why}");
@@ -32,14 +63,24 @@ fn vivid_conformance_in_a_vm() {
         .map(|c| c.name)
         .chain(["open_by_name"])
         .collect();
-    for name in names {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("CASE {name} ")));
-        match line {
-            Some(l) if l.starts_with(&format!("CASE {name} ok ")) => {}
-            Some(l) => failures.push(l.to_string()),
-            None => failures.push(format!("CASE {name} did not run")),
+    for (dev, api) in DEVICES {
+        let lines = section(&stdout, dev);
+        for name in &names {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(&format!("CASE {name} ")));
+            match line {
+                Some(l) if l.starts_with(&format!("CASE {name} ok ")) => {}
+                Some(l) => failures.push(format!("{dev}: {l}")),
+                None => failures.push(format!("{dev}: CASE {name} did not run")),
+            }
+        }
+        // The node really uses the API it is meant to test (vivid's options took effect).
+        let listed = lines
+            .iter()
+            .find(|l| l.starts_with("CASE list_formats ok "));
+        if listed.is_some_and(|l| !l.ends_with(api)) {
+            failures.push(format!("{dev}: expected the {api}: {listed:?}"));
         }
     }
     assert!(
@@ -48,4 +89,11 @@ fn vivid_conformance_in_a_vm() {
         failures.join("\n")
     );
     assert!(out.status.success(), "VM run failed with {:?}", out.status);
+}
+
+#[test]
+fn sections_survive_carriage_returns() {
+    let out = "\rDEVICE /dev/video0\r\nCASE a ok 1 x\r\nDEVICE /dev/video1\nCASE b ok 2 y\r\n";
+    assert_eq!(section(out, "/dev/video0"), ["CASE a ok 1 x"]);
+    assert_eq!(section(out, "/dev/video1"), ["CASE b ok 2 y"]);
 }

@@ -1,7 +1,9 @@
 //! `framekeep-vivid`: runs inside the vivid VM (see `vm/vivid-vm.sh`).
 //!
-//! * `framekeep-vivid check [DEVICE] [FILTER]`: the conformance cases against a real V4L2
-//!   node; one `CASE <name> ok|FAIL <ms> <detail>` line each; exit 1 if any failed.
+//! * `framekeep-vivid check [DEVICE[,DEVICE...]] [FILTER]`: the conformance cases against
+//!   real V4L2 nodes (e.g. a single-planar and a multi-planar vivid instance); per device a
+//!   `DEVICE <path>` line, then one `CASE <name> ok|FAIL <ms> <detail>` line each; exit 1
+//!   if any failed.
 //! * `framekeep-vivid bench [DEVICE] [FRAMES] [SEGMENTS]`: CPU time per frame (user+sys
 //!   from `getrusage`, steady state) at 1280x720 YUYV for framekeep zero-copy capture into a
 //!   null consumer, a bare `v4l` crate mmap loop, and `v4l2-ctl --stream-mmap=4`.
@@ -296,11 +298,21 @@ fn check_lookup(dev: &str) -> Result<String, String> {
     if me.formats.is_empty() {
         return Err(format!("{dev} listed without formats"));
     }
-    for selector in [me.info.bus.as_str(), me.info.card.as_str()] {
+    // A card name selects the first listed node whose card matches (several vivid
+    // instances share the card name "vivid"); bus info is unique.
+    let card = me.info.card.to_lowercase();
+    let first_card = listed
+        .iter()
+        .find(|d| d.info.card.to_lowercase().contains(&card))
+        .map_or(dev, |d| d.info.path.as_str());
+    for (selector, want) in [
+        (me.info.bus.as_str(), dev),
+        (me.info.card.as_str(), first_card),
+    ] {
         let found = open_device(selector).map_err(|e| format!("open_device({selector:?}): {e}"))?;
-        if found.info().path != dev {
+        if found.info().path != want {
             return Err(format!(
-                "open_device({selector:?}) opened {}",
+                "open_device({selector:?}) opened {}, expected {want}",
                 found.info().path
             ));
         }
@@ -318,7 +330,22 @@ fn check_lookup(dev: &str) -> Result<String, String> {
     ))
 }
 
-fn check(dev: &str, filter: &str) -> ExitCode {
+fn check(devices: &str, filter: &str) -> ExitCode {
+    let mut failed = 0;
+    for dev in devices.split(',').filter(|d| !d.is_empty()) {
+        println!("DEVICE {dev}");
+        failed += check_one(dev, filter);
+    }
+    println!("CASES DONE failed={failed}");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs the cases on one node; returns how many failed.
+fn check_one(dev: &str, filter: &str) -> usize {
     let rig = NodeRig(dev.to_string());
     let mut failed = 0;
     if "open_by_name".contains(filter) {
@@ -340,12 +367,7 @@ fn check(dev: &str, filter: &str) -> ExitCode {
             }
         }
     }
-    println!("CASES DONE failed={failed}");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    failed
 }
 
 fn list() -> ExitCode {
@@ -389,7 +411,7 @@ fn main() -> ExitCode {
         },
         Some("list") => list(),
         _ => {
-            eprintln!("usage: framekeep-vivid check [DEVICE] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | list");
+            eprintln!("usage: framekeep-vivid check [DEVICE[,DEVICE...]] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | list");
             ExitCode::from(2)
         }
     }
