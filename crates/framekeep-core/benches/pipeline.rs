@@ -166,6 +166,31 @@ fn run_framekeep(window: Duration) -> Window {
 /// The naive version: a fresh `Vec` per frame, unbounded channels, the same
 /// pattern and checksum, the same number of threads.
 fn run_naive(window: Duration) -> Window {
+    let mut pattern = TestPattern::new(layout()).expect("pattern");
+    run_naive_with(
+        window,
+        None,
+        move |n| {
+            let mut buf = vec![0u8; layout().len];
+            pattern.render(n, &mut buf);
+            buf
+        },
+        |buf| {
+            black_box(checksum(buf));
+        },
+    )
+}
+
+/// The naive pipeline's threads: a source making each frame with `make`
+/// (holding back while more than `bound` frames wait on its output, if
+/// given), two forwarding stages, a sink that runs `consume` and counts; all
+/// wired by unbounded channels.
+fn run_naive_with(
+    window: Duration,
+    bound: Option<usize>,
+    mut make: impl FnMut(u64) -> Vec<u8> + Send + 'static,
+    consume: impl Fn(&[u8]) + Send + 'static,
+) -> Window {
     let stop = CancelToken::new();
     let count = std::sync::Arc::new(AtomicU64::new(0));
     let (tx0, rx0) = crossbeam_channel::unbounded::<Vec<u8>>();
@@ -174,15 +199,16 @@ fn run_naive(window: Duration) -> Window {
     let source = {
         let stop = stop.clone();
         thread::spawn(move || {
-            let mut pattern = TestPattern::new(layout()).expect("pattern");
             let mut n = 0;
             while !stop.is_cancelled() {
-                let mut buf = vec![0u8; layout().len];
-                pattern.render(n, &mut buf);
-                n += 1;
-                if tx0.send(buf).is_err() {
+                if bound.is_some_and(|b| tx0.len() > b) {
+                    thread::yield_now();
+                    continue;
+                }
+                if tx0.send(make(n)).is_err() {
                     break;
                 }
+                n += 1;
             }
         })
     };
@@ -202,7 +228,7 @@ fn run_naive(window: Duration) -> Window {
         let count = count.clone();
         thread::spawn(move || {
             while let Ok(buf) = rx2.recv() {
-                black_box(checksum(&buf));
+                consume(&buf);
                 count.fetch_add(1, Ordering::Relaxed);
             }
         })
@@ -258,56 +284,19 @@ fn run_framekeep_bare(window: Duration) -> Window {
 }
 
 /// The naive version with no pixel work: a new zeroed `Vec` per frame
-/// (`calloc`), three unbounded channels, a counting sink.
+/// (`calloc`), three unbounded channels, a counting sink. Its source holds
+/// back while more than `BUFFERS` frames wait (as the pool bounds
+/// framekeep's), so untouched mappings cannot pile up without limit while
+/// the sink is descheduled.
 fn run_naive_bare(window: Duration) -> Window {
-    let stop = CancelToken::new();
-    let count = std::sync::Arc::new(AtomicU64::new(0));
-    let (tx0, rx0) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let (tx1, rx1) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let (tx2, rx2) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let source = {
-        let stop = stop.clone();
-        thread::spawn(move || {
-            while !stop.is_cancelled() {
-                // Bounded like the pool, so the queues cannot grow without
-                // limit while the sink is descheduled.
-                if tx0.len() > BUFFERS {
-                    thread::yield_now();
-                    continue;
-                }
-                if tx0.send(black_box(vec![0u8; layout().len])).is_err() {
-                    break;
-                }
-            }
-        })
-    };
-    let forward = |rx: crossbeam_channel::Receiver<Vec<u8>>,
-                   tx: crossbeam_channel::Sender<Vec<u8>>| {
-        thread::spawn(move || {
-            while let Ok(buf) = rx.recv() {
-                if tx.send(black_box(buf)).is_err() {
-                    break;
-                }
-            }
-        })
-    };
-    let a = forward(rx0, tx1);
-    let b = forward(rx1, tx2);
-    let sink = {
-        let count = count.clone();
-        thread::spawn(move || {
-            while let Ok(buf) = rx2.recv() {
-                drop(black_box(buf));
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    let w = measure(window, || count.load(Ordering::Relaxed));
-    stop.cancel();
-    for t in [source, a, b, sink] {
-        t.join().expect("naive thread");
-    }
-    w
+    run_naive_with(
+        window,
+        Some(BUFFERS),
+        |_| black_box(vec![0u8; layout().len]),
+        |buf| {
+            black_box(buf);
+        },
+    )
 }
 
 /// CPU time of this thread (user + system), immune to time spent preempted.
