@@ -3,10 +3,12 @@
 # video driver loaded, so that /dev/video0 is a real V4L2 capture device (driven by the
 # kernel's own V4L2 and videobuf2 code). framekeep's tests use it instead of a camera.
 #
-#   vivid-vm.sh [-o "vivid module options"] [-t SECONDS] [-f FILE]... -- PROGRAM [ARGS...]
+#   vivid-vm.sh [-o "vivid module options"] [-t SECONDS] [-f FILE]... [-l FILE]... -- PROGRAM [ARGS...]
 #
 # PROGRAM (a host path) and its shared libraries are copied into an initramfs together with
-# busybox and v4l2-ctl; files given with -f land in /data. The VM boots the Debian kernel
+# busybox and v4l2-ctl; files given with -f land in /data; files given with -l (other
+# programs PROGRAM runs, plugins it loads) keep their host path and bring their shared
+# libraries. The VM boots the Debian kernel
 # package (downloaded once with `apt-get download` into $FRAMEKEEP_VIVID_CACHE, default
 # ~/.cache/framekeep-vivid) under qemu with software emulation (nested KVM hangs on some
 # hosts; FRAMEKEEP_VIVID_ACCEL=kvm to try it), loads vivid, runs PROGRAM ARGS in /data,
@@ -21,16 +23,18 @@ set -euo pipefail
 opts="n_devs=1 node_types=0x1"
 timeout_s=240
 files=()
+libs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -o) opts="$2"; shift 2 ;;
     -t) timeout_s="$2"; shift 2 ;;
     -f) files+=("$2"); shift 2 ;;
+    -l) libs+=("$2"); shift 2 ;;
     --) shift; break ;;
     *) echo "vivid-vm: unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ $# -ge 1 ] || { echo "usage: vivid-vm.sh [-o OPTS] [-t S] [-f FILE]... -- PROGRAM [ARGS...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: vivid-vm.sh [-o OPTS] [-t S] [-f FILE]... [-l FILE]... -- PROGRAM [ARGS...]" >&2; exit 2; }
 prog=$(readlink -f "$1"); shift
 [ -x "$prog" ] || { echo "vivid-vm: $prog is not an executable file" >&2; exit 2; }
 
@@ -84,6 +88,12 @@ copy_with_libs() {
 copy_with_libs "$(command -v v4l2-ctl)" "$root/usr/bin/"
 copy_with_libs "$prog" "$root/data/"
 for f in "${files[@]}"; do cp -r "$f" "$root/data/"; done
+# At their own path, so that whatever looks for them there (a loader's default plugin
+# directory, PATH) finds them without configuration.
+for f in "${libs[@]}"; do
+  f=$(readlink -f "$f")
+  mkdir -p "$root$(dirname "$f")"; copy_with_libs "$f" "$root$(dirname "$f")/"
+done
 printf '%q ' "/data/$(basename "$prog")" "$@" > "$root/data/.cmd"
 cat > "$root/init" <<INIT
 #!/bin/sh

@@ -6,7 +6,8 @@
 //!   if any failed.
 //! * `framekeep-vivid bench [DEVICE] [FRAMES] [SEGMENTS]`: CPU time per frame (user+sys
 //!   from `getrusage`, steady state) at 1280x720 YUYV for framekeep zero-copy capture into a
-//!   null consumer, a bare `v4l` crate mmap loop, and `v4l2-ctl --stream-mmap=4`.
+//!   null consumer, a bare `v4l` crate mmap loop, `v4l2-ctl --stream-mmap=4`, and
+//!   GStreamer's `v4l2src ! fakesink` when `gst-launch-1.0` is in the VM (`vm/bench.sh`).
 //! * `framekeep-vivid list`: every capture device with its formats and sizes.
 
 use std::process::ExitCode;
@@ -171,11 +172,85 @@ fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Cpu, String> {
     })
 }
 
-const METHODS: [(&str, Bench); 4] = [
+/// Where `vm/bench.sh` puts GStreamer's two plugins (v4l2src, fakesink) in the VM: their
+/// Debian path, so nothing else on the host's plugin path is scanned.
+const GST_PLUGINS: &str = "/usr/lib/x86_64-linux-gnu/gstreamer-1.0";
+/// GStreamer's plugin registry, in the VM's writable /tmp. It is built by the first run
+/// (`gst_unavailable`), before anything is measured, so every measured run only reads it.
+const GST_REGISTRY: &str = "/tmp/framekeep-gst-registry.bin";
+
+/// CPU time of one `gst-launch-1.0 v4l2src ! fakesink` run of `buffers` frames (all its
+/// threads, as it ends before we look).
+fn gst_launch(dev: &str, buffers: u32) -> Result<Duration, String> {
+    let t0 = cpu_time(libc::RUSAGE_CHILDREN);
+    let out = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "v4l2src",
+            &format!("device={dev}"),
+            &format!("num-buffers={buffers}"),
+            "!",
+            // The format and rate the other methods get: they ask for 25 fps and vivid gives
+            // its top 1280x720 rate, 12.5; caps must name a rate the driver lists.
+            "video/x-raw,format=YUY2,width=1280,height=720,framerate=25/2",
+            "!",
+            "fakesink",
+        ])
+        .env("GST_PLUGIN_SYSTEM_PATH", GST_PLUGINS)
+        .env("GST_REGISTRY", GST_REGISTRY)
+        // Scan plugins in-process: no gst-plugin-scanner helper to copy into the VM.
+        .env("GST_REGISTRY_FORK", "no")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "gst-launch-1.0 is not in the VM (vm/bench.sh copies it when gstreamer1.0-tools and gstreamer1.0-plugins-good are installed)".to_string()
+            }
+            _ => format!("gst-launch-1.0: {e}"),
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().rev().take(3).collect::<Vec<_>>();
+        return Err(format!(
+            "gst-launch-1.0 exited with {}: {}",
+            out.status,
+            last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    Ok(cpu_time(libc::RUSAGE_CHILDREN) - t0)
+}
+
+/// Why GStreamer cannot be measured here, if it cannot: one short run, which also builds
+/// the plugin registry so that no measured run pays for it.
+fn gst_unavailable(dev: &str) -> Option<String> {
+    gst_launch(dev, 1).err()
+}
+
+fn bench_gst(dev: &str, frames: u32) -> Result<Cpu, String> {
+    if !std::path::Path::new(GST_REGISTRY).exists() {
+        if let Some(why) = gst_unavailable(dev) {
+            return Err(why);
+        }
+    }
+    // Steady state as for v4l2-ctl: a long run minus a warm-up-only run, so start-up
+    // (loading plugins, probing the device, negotiating caps) and teardown cancel out.
+    let short = gst_launch(dev, WARMUP)?;
+    let long = gst_launch(dev, WARMUP + frames)?;
+    let cpu = long.saturating_sub(short);
+    // One figure for the whole process: its streaming thread cannot be told apart from
+    // outside, so the "capture thread" column repeats it.
+    Ok(Cpu {
+        process: cpu,
+        thread: cpu,
+    })
+}
+
+const METHODS: [(&str, Bench); 5] = [
     ("bare", bench_bare),
     ("bare+timeout", bench_bare_timeout),
     ("framekeep", bench_framekeep),
     ("v4l2-ctl", bench_v4l2_ctl),
+    ("gstreamer", bench_gst),
 ];
 
 /// Runs one method in this (fresh) process and prints `RESULT <process ms> <thread ms>` per
@@ -236,11 +311,19 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
         "BENCH 1280x720 YUYV, {} frames per method in {segments} interleaved segments of {per} (after {WARMUP} warm-up frames each); ms CPU (user+sys) per frame: whole process / capture thread",
         per * segments
     );
+    // GStreamer is optional in the VM: without it the other methods still run.
+    let gst_missing = gst_unavailable(dev);
+    if let Some(why) = &gst_missing {
+        println!("BENCH gstreamer: skipped: {why}");
+    }
     let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); METHODS.len()];
     let mut ok = true;
     for seg in 1..=segments {
         let mut line = format!("BENCH segment {seg}:");
         for (i, (name, _)) in METHODS.iter().enumerate() {
+            if *name == "gstreamer" && gst_missing.is_some() {
+                continue;
+            }
             match run_child(name, dev, per) {
                 Ok((p, t)) => {
                     samples[i].push((p, t));
