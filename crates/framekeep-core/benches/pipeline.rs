@@ -21,6 +21,7 @@
 //! * **Shutdown**: from the cancel to every worker joined, p50/p99 over
 //!   repeated runs, both for a root cancel and for the drain-order
 //!   `Pipeline::shutdown`. Target: p99 < 50 ms.
+
 //!
 //! The naive version's cost is bimodal, decided inside its own process by
 //! glibc's malloc: after it frees a mapped 6 MB block it raises its mmap
@@ -465,6 +466,15 @@ fn summary() {
         fk_bare.push(run_child("framekeep-bare", window));
         naive_bare.push(run_child("naive-bare", window));
     }
+    for (i, (f, n)) in fk_bare.iter().zip(&naive_bare).enumerate() {
+        println!(
+            "bare round {}: framekeep {:8.1} frames/s | naive {:8.1} frames/s, {:6.1} minor faults/frame",
+            i + 1,
+            f.fps(),
+            n.fps(),
+            n.per_frame(n.faults),
+        );
+    }
     let (fk_bare, naive_bare) = (median(fk_bare), median(naive_bare));
     println!("== framework overhead alone: the same pipelines with no pixel work (source stamps a 1080p buffer, sink counts), median of {ROUNDS} ==");
     for (name, w) in [
@@ -484,6 +494,14 @@ fn summary() {
         "framework overhead per frame naive / framekeep: {:.1}x",
         fk_bare.fps() / naive_bare.fps().max(1e-9)
     );
+    latency_and_shutdown(seconds);
+}
+
+/// Added latency at 60 fps and shutdown times, in this process. Shutdown
+/// includes freeing the pool's 12 buffers (74 MB), whose cost depends on
+/// this process's allocator state: measured last, as before, after the
+/// pixel-work loop has settled glibc's thresholds.
+fn latency_and_shutdown(seconds: u64) {
     let lat = latency_at_60fps(seconds.max(5));
     println!(
         "added latency source -> sink at 60 fps: p50 {:?} p99 {:?} max {:?} over {} frames (target p99 < 1 ms)",
