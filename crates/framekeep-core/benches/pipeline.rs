@@ -17,7 +17,9 @@
 //!   naive version's allocator and channels) adds: wall time per frame.
 //! * **Latency**: the same pipeline paced at 60 fps, frame timestamp (taken
 //!   when the frame is drawn) to arrival at the sink, p50/p99. Target: p99 <
-//!   1 ms.
+//!   1 ms. Twice: with the threads free to run on any CPU (the default), and
+//!   with the whole pipeline on one CPU (`SupervisorOptions::cpus`), where a
+//!   frame's hand-overs are context switches instead of cross-CPU wake-ups.
 //! * **Shutdown**: from the cancel to every worker joined, p50/p99 over
 //!   repeated runs, both for a root cancel and for the drain-order
 //!   `Pipeline::shutdown`. Target: p99 < 50 ms.
@@ -54,6 +56,7 @@ use framekeep_core::pipeline::{
     PipelineBuilder, Policy, SyntheticSource,
 };
 use framekeep_core::pool::{Exhausted, PoolOptions};
+use framekeep_core::supervisor::{current_thread_cpus, SupervisorOptions};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -139,6 +142,15 @@ fn framekeep_pipeline(
     fps: Option<f64>,
     checksum: Checksum,
 ) -> (Pipeline, framekeep_core::pipeline::NullSinkStats) {
+    framekeep_pipeline_with(root, fps, checksum, SupervisorOptions::new())
+}
+
+fn framekeep_pipeline_with(
+    root: &CancelToken,
+    fps: Option<f64>,
+    checksum: Checksum,
+    options: SupervisorOptions,
+) -> (Pipeline, framekeep_core::pipeline::NullSinkStats) {
     let mut source = SyntheticSource::builder(PixelFormat::Bgr24, W, H).buffers(BUFFERS);
     if let Some(fps) = fps {
         source = source.fps(fps);
@@ -147,6 +159,7 @@ fn framekeep_pipeline(
     let stats = sink.stats();
     let pipeline = PipelineBuilder::new("bench")
         .with_cancel(root)
+        .supervisor_options(options)
         .source("pattern", source.build().expect("source"))
         .stage("a", Link::block(2), identity())
         .stage("b", Link::block(2), identity())
@@ -319,9 +332,16 @@ fn pixel_work() -> Duration {
     (thread_cpu() - start) / n as u32
 }
 
-fn latency_at_60fps(seconds: u64) -> LatencyHistogram {
+/// Added latency at 60 fps, with the pipeline's threads free to run on any
+/// CPU (the default) or all on one (`SupervisorOptions::cpus`).
+fn latency_at_60fps(seconds: u64, one_cpu: bool) -> LatencyHistogram {
     let root = CancelToken::new();
-    let (pipeline, stats) = framekeep_pipeline(&root, Some(60.0), Checksum::Off);
+    let mut options = SupervisorOptions::new();
+    if one_cpu {
+        let cpus = current_thread_cpus().expect("this thread's CPUs");
+        options = options.cpus([cpus.as_slice()[0]]);
+    }
+    let (pipeline, stats) = framekeep_pipeline_with(&root, Some(60.0), Checksum::Off, options);
     thread::sleep(WARM_UP);
     stats.reset_latency();
     thread::sleep(Duration::from_secs(seconds));
@@ -502,14 +522,16 @@ fn summary() {
 /// this process's allocator state: measured last, as before, after the
 /// pixel-work loop has settled glibc's thresholds.
 fn latency_and_shutdown(seconds: u64) {
-    let lat = latency_at_60fps(seconds.max(5));
-    println!(
-        "added latency source -> sink at 60 fps: p50 {:?} p99 {:?} max {:?} over {} frames (target p99 < 1 ms)",
-        lat.quantile(0.5),
-        lat.quantile(0.99),
-        lat.max(),
-        lat.count()
-    );
+    for (name, one_cpu) in [("threads on any CPU", false), ("pipeline on one CPU", true)] {
+        let lat = latency_at_60fps(seconds.max(5), one_cpu);
+        println!(
+            "added latency source -> sink at 60 fps, {name}: p50 {:?} p99 {:?} max {:?} over {} frames (target p99 < 1 ms)",
+            lat.quantile(0.5),
+            lat.quantile(0.99),
+            lat.max(),
+            lat.count()
+        );
+    }
     for (name, drain) in [
         ("cancel root + join", false),
         ("drain-order shutdown", true),

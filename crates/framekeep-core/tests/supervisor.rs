@@ -11,8 +11,8 @@ use crossbeam_channel::{bounded, select};
 use framekeep_core::cancel::{CancelToken, Cause};
 use framekeep_core::ledger::{Kind, LeakCheck, Ledger};
 use framekeep_core::supervisor::{
-    ErrorPolicy, Outcome, PanicPolicy, ShutdownOrder, SpawnError, Supervisor, SupervisorOptions,
-    WorkerError, WorkerOptions,
+    current_thread_cpus, ErrorPolicy, Outcome, PanicPolicy, ShutdownOrder, SpawnError, Supervisor,
+    SupervisorOptions, WorkerError, WorkerOptions,
 };
 
 /// Upper bound for anything that should happen "promptly".
@@ -733,4 +733,66 @@ fn worker_error_conversions_keep_the_error() {
     assert_eq!(err.to_string(), "plain text");
     assert_eq!(err.into_inner().to_string(), "plain text");
     assert!(format!("{:?}", WorkerError::msg("x")).contains("WorkerError"));
+}
+
+/// The CPUs a worker spawned with `options` runs on, as it sees them.
+fn cpus_seen(sup: &Supervisor, name: &str, options: WorkerOptions) -> Vec<usize> {
+    let (tx, rx) = bounded(1);
+    sup.spawn_with(name, options, move |_| {
+        let cpus = current_thread_cpus().map_err(WorkerError::msg)?;
+        tx.send(cpus.as_slice().to_vec()).ok();
+        Ok(())
+    })
+    .unwrap();
+    rx.recv_timeout(BOUND).expect("the worker reports its CPUs")
+}
+
+#[test]
+fn workers_run_on_the_cpus_they_are_given() {
+    let allowed = current_thread_cpus().unwrap();
+    let first = allowed.as_slice()[0];
+    let ledger = Ledger::new();
+    let root = CancelToken::new();
+    let sup = Supervisor::with_options(&root, private(&ledger).cpus([first]));
+    assert_eq!(cpus_seen(&sup, "pinned", WorkerOptions::new()), vec![first]);
+    if let Some(&other) = allowed.as_slice().get(1) {
+        // A worker's own list overrides the supervisor's.
+        let seen = cpus_seen(&sup, "elsewhere", WorkerOptions::new().cpus([other]));
+        assert_eq!(seen, vec![other]);
+    }
+    // Without a list a worker keeps the spawner's CPUs.
+    let free = Supervisor::with_options(&root, private(&ledger));
+    assert_eq!(
+        cpus_seen(&free, "free", WorkerOptions::new()),
+        allowed.as_slice()
+    );
+    assert!(sup.shutdown().is_clean());
+    assert!(free.shutdown().is_clean());
+}
+
+#[test]
+fn unusable_cpu_lists_are_spawn_errors() {
+    let ledger = Ledger::new();
+    let root = CancelToken::new();
+    let sup = Supervisor::with_options(&root, private(&ledger));
+    let allowed = current_thread_cpus().unwrap();
+    // A CPU number this process may not use (past the allowed ones).
+    let unusable = allowed.as_slice().last().unwrap() + 1;
+    for (cpus, expect) in [
+        (vec![], "empty"),
+        (vec![1 << 20], "past the largest"),
+        (vec![unusable], "none of CPUs"),
+    ] {
+        let err = sup
+            .spawn_with("w", WorkerOptions::new().cpus(cpus.clone()), |_| Ok(()))
+            .expect_err("an unusable CPU list");
+        assert!(
+            matches!(&err, SpawnError::Cpus { reason, .. } if reason.contains(expect)),
+            "{cpus:?}: {err}"
+        );
+    }
+    // Nothing was started, and the name is still free.
+    sup.spawn("w", |_| Ok(())).unwrap();
+    assert!(sup.shutdown().is_clean());
+    assert_eq!(ledger.count(Kind::THREAD), 0);
 }

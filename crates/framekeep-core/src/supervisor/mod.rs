@@ -40,6 +40,7 @@
 //! A dedicated-thread stage (e.g. a GUI thread that must own its OS thread) is just a worker
 //! with a name: nothing else calls into it; talk to it through channels.
 
+mod affinity;
 mod options;
 mod report;
 mod restart;
@@ -52,6 +53,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+pub use self::affinity::{current_thread_cpus, CpuList};
 pub use self::options::{
     ErrorPolicy, PanicPolicy, ShutdownOrder, SupervisorOptions, WorkerOptions,
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
@@ -83,6 +85,17 @@ pub enum SpawnError {
         name: String,
         /// Why the supervisor's token was cancelled.
         cause: Cause,
+    },
+    /// The worker's CPU list ([`SupervisorOptions::cpus`], [`WorkerOptions::cpus`]) names
+    /// no CPU it can run on.
+    #[error("cannot spawn worker '{name}' on CPUs {cpus}: {reason}")]
+    Cpus {
+        /// The worker's name.
+        name: String,
+        /// The CPUs asked for.
+        cpus: CpuList,
+        /// Why they cannot be used.
+        reason: String,
     },
     /// The operating system could not create the thread.
     #[error("cannot spawn worker '{name}': {source}")]
@@ -221,6 +234,16 @@ impl Supervisor {
         if workers.list.iter().any(|w| *w.name == *name) {
             return Err(SpawnError::DuplicateName(name));
         }
+        let cpus = options.cpus.clone().or_else(|| self.options.cpus.clone());
+        if let Some(cpus) = &cpus {
+            if let Err(reason) = cpus.check() {
+                return Err(SpawnError::Cpus {
+                    name,
+                    cpus: cpus.clone(),
+                    reason,
+                });
+            }
+        }
         let name: Arc<str> = name.into();
         let token = if options.unlinked {
             CancelToken::new()
@@ -243,6 +266,7 @@ impl Supervisor {
             ledger: self.ledger.clone(),
             scope: current_scope(),
             options: resolved,
+            cpus,
         };
         let mut builder = std::thread::Builder::new().name(name.to_string());
         if let Some(bytes) = options.stack_size {

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use super::affinity::CpuList;
 use crate::ledger::Ledger;
 
 /// Default time a worker gets to exit after its token is cancelled.
@@ -67,6 +68,7 @@ pub struct SupervisorOptions {
     pub(crate) on_panic: PanicPolicy,
     pub(crate) on_error: ErrorPolicy,
     pub(crate) ledger: Option<Ledger>,
+    pub(crate) cpus: Option<CpuList>,
 }
 
 impl Default for SupervisorOptions {
@@ -86,6 +88,7 @@ impl SupervisorOptions {
             on_panic: PanicPolicy::Escalate,
             on_error: ErrorPolicy::Collect,
             ledger: None,
+            cpus: None,
         }
     }
 
@@ -124,6 +127,17 @@ impl SupervisorOptions {
         self.ledger = Some(ledger.clone());
         self
     }
+
+    /// Runs every worker on these CPUs only (default: wherever the scheduler puts it).
+    /// Putting a light, latency-bound pipeline on one CPU makes each frame's hand-over a
+    /// context switch instead of a cross-CPU wake-up (see [`CpuList`]); a list that names
+    /// no CPU this process may use makes `spawn` fail with [`SpawnError::Cpus`].
+    ///
+    /// [`SpawnError::Cpus`]: super::SpawnError::Cpus
+    pub fn cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.cpus = Some(CpuList::new(cpus));
+        self
+    }
 }
 
 /// Per-worker overrides of the [`SupervisorOptions`], for
@@ -136,6 +150,7 @@ pub struct WorkerOptions {
     pub(crate) on_error: Option<ErrorPolicy>,
     pub(crate) unlinked: bool,
     pub(crate) stack_size: Option<usize>,
+    pub(crate) cpus: Option<CpuList>,
 }
 
 impl WorkerOptions {
@@ -192,6 +207,13 @@ impl WorkerOptions {
     /// `RUST_MIN_STACK` says otherwise).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs this worker on these CPUs only, instead of the supervisor's
+    /// [`cpus`](SupervisorOptions::cpus).
+    pub fn cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.cpus = Some(CpuList::new(cpus));
         self
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::affinity::CpuList;
 use super::options::{ErrorPolicy, PanicPolicy, Resolved};
 use super::report::Outcome;
 use super::restart::RestartBudget;
@@ -228,6 +229,8 @@ pub(crate) struct Spec {
     pub(crate) ledger: Ledger,
     pub(crate) scope: ScopeId,
     pub(crate) options: Resolved,
+    /// CPUs to pin the thread to before the closure first runs.
+    pub(crate) cpus: Option<CpuList>,
 }
 
 /// The body of a worker thread.
@@ -250,6 +253,13 @@ where
     // Everything the closure logs carries the worker's name.
     let _span = tracing::info_span!("worker", name).entered();
     tracing::debug!(worker = name, "worker started");
+    if let Some(cpus) = &spec.cpus {
+        // Checked at spawn; a failure here (the CPUs went offline meanwhile) leaves the
+        // thread where the scheduler puts it, which is slower but correct.
+        if let Err(e) = cpus.pin_current_thread() {
+            tracing::warn!(worker = name, cpus = %cpus, error = %e, "could not pin the worker to its CPUs");
+        }
+    }
 
     let mut budget = match spec.options.on_panic {
         PanicPolicy::Restart {
