@@ -47,12 +47,15 @@ thread_local! {
 /// A pool reference that stays valid after the buffer it came from is gone.
 pub(crate) struct Pinned {
     pool: NonNull<PoolShared>,
+    /// The slot's value before this pin, to restore on drop; or [`OWNED`].
     previous: usize,
-    /// Only when this thread's hazard slot is already gone (a frame dropped
-    /// by a thread-local destructor while the thread exits): an ordinary
-    /// reference then keeps the pool alive instead of the slot.
-    owned: Option<Arc<PoolShared>>,
 }
+
+/// `previous` of a guard that holds a strong count (from `Arc::into_raw`)
+/// instead of a hazard slot: the thread's slot is already gone (a frame
+/// dropped by a thread-local destructor while the thread exits). Never a
+/// real slot value: those are 0 or a pool's (aligned) address.
+const OWNED: usize = usize::MAX;
 
 impl Pinned {
     /// Pins `pool`, which the caller reaches through a buffer it owns (so the
@@ -75,7 +78,6 @@ impl Pinned {
             Ok(previous) => Pinned {
                 pool: NonNull::from(&**pool),
                 previous,
-                owned: None,
             },
             Err(_) => Self::owned(pool),
         }
@@ -85,10 +87,11 @@ impl Pinned {
     /// releases during thread teardown.
     #[cold]
     fn owned(pool: &Arc<PoolShared>) -> Pinned {
+        let raw = Arc::into_raw(Arc::clone(pool));
         Pinned {
-            pool: NonNull::from(&**pool),
-            previous: 0,
-            owned: Some(Arc::clone(pool)),
+            // `Arc::into_raw` never returns null.
+            pool: NonNull::new(raw.cast_mut()).expect("non-null"),
+            previous: OWNED,
         }
     }
 }
@@ -98,8 +101,8 @@ impl Deref for Pinned {
     #[inline(always)]
     fn deref(&self) -> &PoolShared {
         // SAFETY: the pool was alive when pinned (the caller owned a buffer
-        // holding an `Arc` to it). Then either this guard holds an `Arc` of
-        // its own (`owned`), or this thread's slot names the pool and
+        // holding an `Arc` to it). Then either this guard holds a strong count
+        // of its own (`OWNED`), or this thread's slot names the pool and
         // `PoolShared::drop` calls `wait_unpinned`, which does not return
         // while it does; either way the memory stays valid until this guard
         // drops.
@@ -110,8 +113,11 @@ impl Deref for Pinned {
 impl Drop for Pinned {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.owned.is_some() {
-            return; // the `Arc` goes with the guard; no slot was written
+        if self.previous == OWNED {
+            // SAFETY: `OWNED` guards are made only by `Pinned::owned`, from
+            // `Arc::into_raw`, and this drop gives that one count back.
+            drop(unsafe { Arc::from_raw(self.pool.as_ptr().cast_const()) });
+            return;
         }
         // Release: every access through this guard happens before a dropping
         // thread that reads the cleared slot.
