@@ -45,7 +45,7 @@ struct Args {
     /// Use the synthetic test pattern even when a camera exists.
     #[arg(long)]
     synthetic: bool,
-    /// Pixel format: a V4L2 fourcc (YUYV, UYVY, NV12, MJPG, GREY, BGR3, RGB3) or a name.
+    /// Pixel format: a V4L2 fourcc (YUYV, UYVY, NV12, YU12, MJPG, GREY, BGR3, RGB3) or a name.
     #[arg(long, default_value = "YUYV")]
     format: PixelFormat,
     /// Frame size, WxH.

@@ -6,7 +6,7 @@
 //!     [--snapshots DIR]
 //! ```
 //!
-//! Frames that highgui cannot show (YUYV, UYVY, NV12, RGB) are converted to BGR by
+//! Frames that highgui cannot show (YUYV, UYVY, NV12, I420, RGB) are converted to BGR by
 //! OpenCV into pooled frames on the display's feeding worker; the window is fed through a
 //! latest-frame edge, so a slow display never backs up the source. `q`, `Esc`, closing
 //! the window or Ctrl-C stop it; so does `--seconds`. With `--frames N` the source stops
@@ -32,7 +32,7 @@ struct Args {
     /// Frame size, WxH.
     #[arg(long, default_value = "640x480")]
     size: FrameSize,
-    /// Pixel format: a V4L2 fourcc (GREY, BGR3, RGB3, AR24, YUYV, UYVY, NV12) or a name.
+    /// Pixel format: a V4L2 fourcc (GREY, BGR3, RGB3, AR24, YUYV, UYVY, NV12, YU12) or a name.
     #[arg(long, default_value = "YUYV")]
     format: PixelFormat,
     /// Frames per second (0: as fast as possible).

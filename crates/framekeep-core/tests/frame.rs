@@ -51,6 +51,31 @@ fn layouts_check_their_sizes() {
     ));
     let nv12 = FrameLayout::packed(PixelFormat::Nv12, 8, 4).unwrap();
     assert_eq!(nv12.len, 8 * 4 + 8 * 2);
+    for (w, h) in [(3, 4), (4, 3)] {
+        assert!(matches!(
+            FrameLayout::packed(PixelFormat::I420, w, h),
+            Err(FrameError::OddSize { .. })
+        ));
+    }
+    assert!(matches!(
+        FrameLayout::strided(PixelFormat::I420, 4, 4, 5),
+        Err(FrameError::OddStride { stride: 5, .. })
+    ));
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::I420, usize::MAX / 2 + 1, 2),
+        Err(FrameError::TooLarge)
+    ));
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::I420, 2, usize::MAX - 1),
+        Err(FrameError::TooLarge)
+    ));
+    // Y 8x6, then U and V 4x3 each with rows 4 bytes apart.
+    let i420 = FrameLayout::packed(PixelFormat::I420, 8, 6).unwrap();
+    assert_eq!((i420.stride, i420.len), (8, 8 * 6 + 2 * 4 * 3));
+    let i420 = FrameLayout::strided(PixelFormat::I420, 6, 6, 10).unwrap();
+    assert_eq!(i420.len, 10 * 6 + 2 * 5 * 3);
+    assert_eq!(PixelFormat::I420.planes(), 3);
+    assert_eq!(PixelFormat::I420.fourcc(), *b"YU12");
     let padded = FrameLayout::strided(PixelFormat::Bgr24, 5, 3, 16).unwrap();
     assert_eq!(
         (padded.stride, padded.len, padded.row_bytes()),
@@ -158,6 +183,9 @@ fn bad_rois_are_errors_not_panics() {
     let nv12 = numbered(FrameLayout::packed(PixelFormat::Nv12, 6, 4).unwrap());
     assert!(matches!(nv12.roi(0, 0, 2, 2), Err(FrameError::PlanarRoi)));
     assert!(matches!(nv12.plane(2), Err(FrameError::NoSuchPlane { .. })));
+    let i420 = numbered(FrameLayout::packed(PixelFormat::I420, 6, 4).unwrap());
+    assert!(matches!(i420.roi(0, 0, 2, 2), Err(FrameError::PlanarRoi)));
+    assert!(matches!(i420.plane(3), Err(FrameError::NoSuchPlane { .. })));
     let jpeg = Frame::from_vec(FrameLayout::mjpeg(6, 4, 3), vec![1, 2, 3]).unwrap();
     assert!(matches!(
         jpeg.roi(0, 0, 1, 1),
@@ -183,6 +211,57 @@ fn nv12_planes_are_views() {
     assert_eq!(uv.row(0).unwrap(), &f.data()[32..36]);
     assert_eq!(uv.row(1).unwrap(), &f.data()[40..44]);
     assert!(uv.shares_buffer_with(&f));
+}
+
+#[test]
+fn i420_planes_are_views() {
+    // Y: 4 rows of 4 pixels, 8 bytes apart (0..32); U: 2x2, rows 4 bytes
+    // apart (32..40); V: 2x2 (40..48).
+    let layout = FrameLayout::strided(PixelFormat::I420, 4, 4, 8).unwrap();
+    assert_eq!(layout.len, 48);
+    let f = numbered(layout);
+    let y = f.plane(0).unwrap();
+    let u = f.plane(1).unwrap();
+    let v = f.plane(2).unwrap();
+    assert_eq!(
+        (y.format(), y.width(), y.height(), y.stride()),
+        (PixelFormat::Gray8, 4, 4, 8)
+    );
+    assert_eq!(y.row(3).unwrap(), &f.data()[24..28]);
+    for (plane, base) in [(&u, 32), (&v, 40)] {
+        assert_eq!(
+            (
+                plane.format(),
+                plane.width(),
+                plane.height(),
+                plane.stride()
+            ),
+            (PixelFormat::Gray8, 2, 2, 4)
+        );
+        assert_eq!(plane.row(0).unwrap(), &f.data()[base..base + 2]);
+        assert_eq!(plane.row(1).unwrap(), &f.data()[base + 4..base + 6]);
+        assert!(plane.row(2).is_none());
+        assert!(plane.shares_buffer_with(&f));
+    }
+    assert_eq!(v.data().as_ptr_range().end, f.data().as_ptr_range().end);
+}
+
+#[test]
+fn a_padded_i420_frame_copies_packed_plane_by_plane() {
+    let layout = FrameLayout::strided(PixelFormat::I420, 4, 6, 10).unwrap();
+    let f = numbered(layout);
+    let copy = f.deep_copy().unwrap();
+    assert_eq!(
+        *copy.layout(),
+        FrameLayout::packed(PixelFormat::I420, 4, 6).unwrap()
+    );
+    for i in 0..3 {
+        let (a, b) = (f.plane(i).unwrap(), copy.plane(i).unwrap());
+        assert_eq!((a.width(), a.height()), (b.width(), b.height()));
+        for r in 0..a.height() {
+            assert_eq!(a.row(r), b.row(r), "plane {i} row {r}");
+        }
+    }
 }
 
 #[test]
@@ -318,6 +397,8 @@ fn formats_and_sizes_parse_from_text() {
     assert_eq!("bgr24".parse::<PixelFormat>(), Ok(PixelFormat::Bgr24));
     assert_eq!("GREY".parse::<PixelFormat>(), Ok(PixelFormat::Gray8));
     assert_eq!("MJPG".parse::<PixelFormat>(), Ok(PixelFormat::Mjpeg));
+    assert_eq!("YU12".parse::<PixelFormat>(), Ok(PixelFormat::I420));
+    assert_eq!("i420".parse::<PixelFormat>(), Ok(PixelFormat::I420));
     for f in PixelFormat::ALL {
         assert_eq!(
             f.to_string().parse::<PixelFormat>(),

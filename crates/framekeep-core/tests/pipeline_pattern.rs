@@ -10,7 +10,7 @@ use framekeep_core::pipeline::pattern::{
 use framekeep_core::pipeline::{Source, SyntheticError, SyntheticSource};
 use framekeep_core::pool::{Exhausted, PoolOptions};
 
-const FORMATS: [PixelFormat; 7] = [
+const FORMATS: [PixelFormat; 8] = [
     PixelFormat::Gray8,
     PixelFormat::Bgr24,
     PixelFormat::Rgb24,
@@ -18,6 +18,7 @@ const FORMATS: [PixelFormat; 7] = [
     PixelFormat::Yuyv,
     PixelFormat::Uyvy,
     PixelFormat::Nv12,
+    PixelFormat::I420,
 ];
 
 /// The bytes the pattern specifies for pixel (x, y) of plane 0 (luma for YUV).
@@ -28,7 +29,9 @@ fn expected(format: PixelFormat, n: u64, x: usize, y: usize, w: usize, h: usize)
         PixelFormat::Bgr24 => vec![rgb[2], rgb[1], rgb[0]],
         PixelFormat::Rgb24 => rgb.to_vec(),
         PixelFormat::Bgra32 => vec![rgb[2], rgb[1], rgb[0], 255],
-        PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Nv12 => vec![yuv(rgb)[0]],
+        PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Nv12 | PixelFormat::I420 => {
+            vec![yuv(rgb)[0]]
+        }
         _ => unreachable!(),
     }
 }
@@ -36,7 +39,7 @@ fn expected(format: PixelFormat, n: u64, x: usize, y: usize, w: usize, h: usize)
 fn luma_at(frame: &Frame, x: usize, y: usize) -> Vec<u8> {
     let row = frame.row(y).unwrap();
     match frame.format() {
-        PixelFormat::Gray8 | PixelFormat::Nv12 => vec![row[x]],
+        PixelFormat::Gray8 | PixelFormat::Nv12 | PixelFormat::I420 => vec![row[x]],
         PixelFormat::Bgr24 | PixelFormat::Rgb24 => row[3 * x..3 * x + 3].to_vec(),
         PixelFormat::Bgra32 => row[4 * x..4 * x + 4].to_vec(),
         PixelFormat::Yuyv => vec![row[2 * x]],
@@ -66,7 +69,10 @@ fn every_pixel_matches_the_definition_in_every_format() {
                         );
                     }
                 }
-                if format == PixelFormat::Nv12 || format == PixelFormat::Yuyv {
+                if matches!(
+                    format,
+                    PixelFormat::Nv12 | PixelFormat::I420 | PixelFormat::Yuyv
+                ) {
                     check_chroma(&frame, n);
                 }
             }
@@ -84,6 +90,9 @@ fn check_chroma(frame: &Frame, n: u64) {
                 let uv = frame.plane(1).unwrap();
                 let row = uv.row(y / 2).unwrap();
                 (row[x], row[x + 1])
+            } else if frame.format() == PixelFormat::I420 {
+                let (u, v) = (frame.plane(1).unwrap(), frame.plane(2).unwrap());
+                (u.row(y / 2).unwrap()[x / 2], v.row(y / 2).unwrap()[x / 2])
             } else {
                 let row = frame.row(y).unwrap();
                 (row[2 * x + 1], row[2 * x + 3])
@@ -143,6 +152,26 @@ fn strided_pools_leave_padding_alone() {
     assert!(!pattern.render(5, &mut buf[..10]));
     let frame = Frame::from_vec(layout, buf).unwrap();
     assert_eq!(decode_counter(&frame), Some(5));
+}
+
+#[test]
+fn a_padded_i420_pattern_puts_each_plane_in_place() {
+    let (w, h, stride) = (64, 8, 80);
+    let layout = FrameLayout::strided(PixelFormat::I420, w, h, stride).unwrap();
+    let mut pattern = TestPattern::new(layout).unwrap();
+    let mut buf = vec![0xAB; layout.len];
+    assert!(pattern.render(3, &mut buf));
+    // Padding of every plane is left alone: Y rows 80 apart, chroma 40.
+    assert!(buf[w..stride].iter().all(|b| *b == 0xAB));
+    let chroma = stride * h;
+    for r in 0..h {
+        // The two chroma planes have h / 2 rows each: 2 * h / 2 = h rows.
+        let pad = chroma + r * stride / 2 + w / 2..chroma + (r + 1) * stride / 2;
+        assert!(buf[pad].iter().all(|b| *b == 0xAB), "chroma row {r}");
+    }
+    let frame = Frame::from_vec(layout, buf).unwrap();
+    assert_eq!(decode_counter(&frame), Some(3));
+    check_chroma(&frame, 3);
 }
 
 #[test]

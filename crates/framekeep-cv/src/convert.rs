@@ -1,11 +1,13 @@
 //! Pixel conversions into pooled BGR frames, through OpenCV.
 //!
 //! Display, image files and most OpenCV algorithms want BGR. Cameras deliver YUYV,
-//! UYVY, NV12, grey or MJPEG. A [`BgrConverter`] turns any of them into a BGR24 frame
+//! UYVY, NV12, I420, grey or MJPEG. A [`BgrConverter`] turns any of them into a BGR24 frame
 //! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
 //! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
 //! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
-//! The conversion code comes from OpenCV, never a hand-written pixel loop. MJPEG needs
+//! The conversion code comes from OpenCV, never a hand-written pixel loop. (One
+//! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
+//! padded rows is first copied, packed, plane by plane, into a heap frame.) MJPEG needs
 //! the `mjpeg` feature (default), which links OpenCV's imgcodecs.
 
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
@@ -14,8 +16,8 @@ use opencv::core::Size;
 #[cfg(feature = "mjpeg")]
 use opencv::imgcodecs::{imdecode_to, IMREAD_COLOR};
 use opencv::imgproc::{
-    cvt_color_def, resize, COLOR_BGRA2BGR, COLOR_GRAY2BGR, COLOR_RGB2BGR, COLOR_YUV2BGR_NV12,
-    COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
+    cvt_color_def, resize, COLOR_BGRA2BGR, COLOR_GRAY2BGR, COLOR_RGB2BGR, COLOR_YUV2BGR_I420,
+    COLOR_YUV2BGR_NV12, COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
 };
 
 use crate::{CvError, MatView, MatViewMut, TrackedMat};
@@ -30,6 +32,7 @@ pub fn bgr_code(format: PixelFormat) -> Option<i32> {
         PixelFormat::Yuyv => Some(COLOR_YUV2BGR_YUYV),
         PixelFormat::Uyvy => Some(COLOR_YUV2BGR_UYVY),
         PixelFormat::Nv12 => Some(COLOR_YUV2BGR_NV12),
+        PixelFormat::I420 => Some(COLOR_YUV2BGR_I420),
         PixelFormat::Bgr24 | PixelFormat::Uv88 | PixelFormat::Mjpeg => None,
     }
 }
@@ -84,7 +87,7 @@ impl BgrConverter {
         }
         let mut out = self.acquire(src.width(), src.height())?;
         {
-            let input = MatView::new(src)?;
+            let input = input_view(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
             match src.format() {
                 #[cfg(not(feature = "mjpeg"))]
@@ -147,7 +150,7 @@ impl BgrConverter {
             i32::try_from(height).map_err(|_| CvError::MatMismatch("height".into()))?,
         );
         {
-            let input = MatView::new(src)?;
+            let input = input_view(src)?;
             let bgr = match bgr_code(src.format()) {
                 Some(code) => {
                     let mut tmp = TrackedMat::empty("cv-convert-tmp")?;
@@ -181,6 +184,32 @@ impl BgrConverter {
         }
         Ok(out)
     }
+}
+
+/// `src` as OpenCV's colour conversions read it: a view of `src` itself, except for an
+/// I420 frame with padded rows, which is first copied packed into a heap frame
+/// (`cvtColor` finds an I420 image's chroma rows `width / 2` bytes apart, packed two to
+/// a `step`-long row, while a padded frame has them `stride / 2` apart).
+fn input_view(src: &Frame) -> Result<MatView, CvError> {
+    if src.format() != PixelFormat::I420 || src.layout().is_contiguous() {
+        return MatView::new(src);
+    }
+    let layout = FrameLayout::packed(PixelFormat::I420, src.width(), src.height())?;
+    let mut packed = Frame::zeroed(layout)?;
+    {
+        let dst = packed.get_mut().expect("a fresh frame is unique");
+        let mut at = 0;
+        for i in 0..3 {
+            let plane = src.plane(i)?;
+            for r in 0..plane.height() {
+                let row = plane.row(r).expect("r < height");
+                dst[at..at + row.len()].copy_from_slice(row);
+                at += row.len();
+            }
+        }
+    }
+    packed.set_meta(src.meta());
+    MatView::from_frame(packed)
 }
 
 /// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG.

@@ -111,7 +111,7 @@ pub fn copy_to_frame(
     label: &'static str,
 ) -> Result<Frame, CvError> {
     let (rows, cols, typ) = (src.rows(), src.cols(), src.typ());
-    if typ != cv_type(format) || format == PixelFormat::Mjpeg || format == PixelFormat::Nv12 {
+    if typ != cv_type(format) || format == PixelFormat::Mjpeg || format.is_planar_420() {
         return Err(CvError::MatMismatch(format!(
             "a Mat of type {typ} cannot be copied as {format}"
         )));

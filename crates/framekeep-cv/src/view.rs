@@ -42,12 +42,12 @@ use crate::{fault, CvError};
 
 /// The OpenCV element type that shows `format` (`None` for none).
 ///
-/// GRAY8 and NV12 (its luma rows followed by the chroma rows) are `CV_8UC1`, BGR24 and
-/// RGB24 `CV_8UC3`, BGRA32 `CV_8UC4`, YUYV, UYVY and an NV12 chroma plane `CV_8UC2`,
+/// GRAY8, NV12 and I420 (their luma rows followed by the chroma rows) are `CV_8UC1`,
+/// BGR24 and RGB24 `CV_8UC3`, BGRA32 `CV_8UC4`, YUYV, UYVY and an NV12 chroma plane `CV_8UC2`,
 /// and MJPEG a row of `CV_8UC1` bytes.
 pub fn cv_type(format: PixelFormat) -> i32 {
     match format {
-        PixelFormat::Gray8 | PixelFormat::Nv12 | PixelFormat::Mjpeg => CV_8UC1,
+        PixelFormat::Gray8 | PixelFormat::Nv12 | PixelFormat::I420 | PixelFormat::Mjpeg => CV_8UC1,
         PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Uv88 => CV_8UC2,
         PixelFormat::Bgr24 | PixelFormat::Rgb24 => CV_8UC3,
         PixelFormat::Bgra32 => CV_8UC4,
@@ -57,7 +57,12 @@ pub fn cv_type(format: PixelFormat) -> i32 {
 /// Rows, columns, element type and step of the `Mat` that shows `layout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatShape {
-    /// `Mat::rows` (NV12: luma plus chroma rows; MJPEG: 1).
+    /// `Mat::rows` (NV12, I420: luma plus chroma rows, `height * 3 / 2`; MJPEG: 1).
+    ///
+    /// OpenCV reads an I420 `Mat` of step `s` as chroma rows `width / 2` long packed
+    /// two to an `s`-byte row, which is the frame's layout (chroma rows `s / 2` apart)
+    /// only when the frame is contiguous; [`crate::BgrConverter`] packs a padded I420
+    /// frame before `cvtColor`.
     pub rows: i32,
     /// `Mat::cols` (MJPEG: the byte count).
     pub cols: i32,
@@ -77,7 +82,7 @@ impl MatShape {
         };
         let (rows, cols, step) = match layout.format {
             PixelFormat::Mjpeg => (1, layout.len, layout.len),
-            PixelFormat::Nv12 => (
+            PixelFormat::Nv12 | PixelFormat::I420 => (
                 layout.height + layout.height / 2,
                 layout.width,
                 layout.stride,

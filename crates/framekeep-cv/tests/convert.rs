@@ -76,6 +76,83 @@ fn conversions_match_opencv_on_the_same_data() {
     check.finish().unwrap();
 }
 
+/// OpenCV's own BGR conversion of an I420 frame, from its planes gathered by hand
+/// (Y rows `stride` apart, then U and V rows `stride / 2` apart) into the packed
+/// layout OpenCV expects.
+fn opencv_i420_to_bgr(src: &Frame) -> Mat {
+    let (w, h, stride) = (src.width(), src.height(), src.stride());
+    let d = src.data();
+    let mut packed = Vec::new();
+    for r in 0..h {
+        packed.extend_from_slice(&d[r * stride..][..w]);
+    }
+    for plane in 0..2 {
+        let base = stride * h + plane * (stride / 2) * (h / 2);
+        for r in 0..h / 2 {
+            packed.extend_from_slice(&d[base + r * stride / 2..][..w / 2]);
+        }
+    }
+    let mat = Mat::from_slice(&packed).unwrap();
+    let mat = mat.reshape(1, (h * 3 / 2) as i32).unwrap();
+    let mut expected = Mat::default();
+    cvt_color_def(&mat, &mut expected, opencv::imgproc::COLOR_YUV2BGR_I420).unwrap();
+    expected
+}
+
+#[test]
+fn i420_converts_like_opencv_packed_or_padded() {
+    let check = LeakCheck::new();
+    let conv = converter();
+    // 64x48 and 64x46 (h % 4 == 2: OpenCV's V plane starts mid-row).
+    for (h, pad) in [(48, 0), (48, 32), (46, 0), (46, 6)] {
+        let layout = FrameLayout::strided(PixelFormat::I420, 64, h, 64 + pad).unwrap();
+        let src = patterned(layout);
+        let out = conv.convert(&src).unwrap();
+        assert_eq!(
+            (out.format(), out.width(), out.height()),
+            (PixelFormat::Bgr24, 64, h)
+        );
+        assert_eq!(out.meta(), src.meta());
+        let expected = opencv_i420_to_bgr(&src);
+        assert_eq!(
+            bytes(&MatView::new(&out).unwrap()),
+            bytes(&expected),
+            "64x{h} pad {pad}"
+        );
+        let resized = conv.convert_resized(&src, 32, 24).unwrap();
+        let mut small = Mat::default();
+        resize(
+            &expected,
+            &mut small,
+            Size::new(32, 24),
+            0.0,
+            0.0,
+            INTER_AREA,
+        )
+        .unwrap();
+        assert_eq!(
+            bytes(&MatView::new(&resized).unwrap()),
+            bytes(&small),
+            "resized 64x{h} pad {pad}"
+        );
+        drop((out, resized));
+        // The U and V planes are not mixed up: U only moves blue, V only red.
+        let mut yellow = src.deep_copy().unwrap();
+        let buf = yellow.get_mut().unwrap();
+        buf.fill(0);
+        let (y, u) = (64 * h, 64 * h / 4);
+        buf[..y].fill(210);
+        buf[y..y + u].fill(16);
+        buf[y + u..].fill(146);
+        let bgr = conv.convert(&yellow).unwrap();
+        let px = &bgr.data()[..3];
+        assert!(px[0] < 40 && px[1] > 200 && px[2] > 200, "yellow: {px:?}");
+        drop(bgr);
+    }
+    assert_eq!(conv.pool().stats().checked_out, 0);
+    check.finish().unwrap();
+}
+
 #[test]
 fn mjpeg_decodes_into_the_pooled_frame() {
     let check = LeakCheck::new();

@@ -49,6 +49,7 @@ fn a_pipeline_shows_every_format_and_shuts_down_clean() {
         PixelFormat::Bgra32,
         PixelFormat::Uyvy,
         PixelFormat::Rgb24,
+        PixelFormat::I420,
     ] {
         let root = CancelToken::new();
         let closes = Arc::new(AtomicUsize::new(0));

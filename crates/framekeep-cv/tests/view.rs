@@ -22,10 +22,11 @@ fn mat_bytes(m: &impl MatTraitConst) -> Vec<u8> {
     copy.data_bytes().unwrap().to_vec()
 }
 
-/// The visible bytes of a frame, row by row (plane 0 rows, plus chroma rows for NV12).
+/// The visible bytes of a frame, row by row (plane 0 rows, plus `height / 2` rows of
+/// `stride` bytes below them for NV12 and I420).
 fn frame_bytes(f: &Frame) -> Vec<u8> {
     let l = f.layout();
-    let rows = if l.format == PixelFormat::Nv12 {
+    let rows = if matches!(l.format, PixelFormat::Nv12 | PixelFormat::I420) {
         l.height * 3 / 2
     } else {
         l.height
@@ -47,10 +48,15 @@ fn every_format_maps_to_the_right_type_and_step() {
         (PixelFormat::Yuyv, CV_8UC2, 64, 48),
         (PixelFormat::Uyvy, CV_8UC2, 64, 48),
         (PixelFormat::Nv12, CV_8UC1, 64, 72),
+        (PixelFormat::I420, CV_8UC1, 64, 72),
     ];
     for (format, typ, w, rows) in cases {
         let packed = FrameLayout::packed(format, 64, 48).unwrap();
         for pad in [0, 13, 64] {
+            if format == PixelFormat::I420 && pad % 2 == 1 {
+                assert!(packed.with_stride(packed.stride + pad).is_err());
+                continue;
+            }
             let layout = packed.with_stride(packed.stride + pad).unwrap();
             let frame = patterned(layout);
             let view = MatView::new(&frame).unwrap();
@@ -120,6 +126,38 @@ fn nv12_planes_and_yuyv_roi() {
         mat_bytes(&Mat::roi(&copy, Rect::new(2, 1, 4, 2)).unwrap())
     );
     drop((uv, roi));
+    check.finish().unwrap();
+}
+
+#[test]
+fn i420_planes_are_gray_views_at_half_stride() {
+    let check = LeakCheck::new();
+    let (w, h, stride) = (32, 16, 48);
+    let layout = FrameLayout::strided(PixelFormat::I420, w, h, stride).unwrap();
+    let frame = patterned(layout);
+    let whole = MatView::new(&frame).unwrap();
+    assert_eq!((whole.rows(), whole.cols(), whole.typ()), (24, 32, CV_8UC1));
+    let y = MatView::from_frame(frame.plane(0).unwrap()).unwrap();
+    let copy = whole.try_clone().unwrap();
+    let theirs = Mat::roi(&copy, Rect::new(0, 0, 32, 16)).unwrap();
+    assert_eq!(mat_bytes(&y), mat_bytes(&theirs));
+    // U at stride * h, V after it; each w/2 x h/2 with rows stride/2 apart.
+    for (i, base) in [(1, stride * h), (2, stride * h + stride / 2 * h / 2)] {
+        let plane = MatView::from_frame(frame.plane(i).unwrap()).unwrap();
+        assert_eq!((plane.rows(), plane.cols(), plane.typ()), (8, 16, CV_8UC1));
+        assert_eq!(*plane.mat_step().first().unwrap(), stride / 2);
+        assert_eq!(
+            plane.data(),
+            frame.data()[base..].as_ptr(),
+            "plane {i}: no copy"
+        );
+        let expected: Vec<u8> = (0..h / 2)
+            .flat_map(|r| frame.data()[base + r * stride / 2..][..w / 2].to_vec())
+            .collect();
+        assert_eq!(mat_bytes(&plane), expected, "plane {i}");
+    }
+    drop(theirs);
+    drop((copy, whole, y, frame));
     check.finish().unwrap();
 }
 

@@ -17,7 +17,7 @@ use framekeep_core::ledger::LeakCheck;
 
 use crate::device::{CaptureDevice, FourCc};
 use crate::error::CaptureError;
-use crate::fake::{FakeConfig, FakeDevice, PATTERN_WHITE};
+use crate::fake::{FakeConfig, FakeDevice, PATTERN_RED, PATTERN_WHITE, RED_YUV};
 use crate::options::{FormatRequest, StreamOptions};
 use crate::stream::CaptureStream;
 use crate::sys::V4l2Device;
@@ -44,7 +44,8 @@ impl Rig for FakeRig {
 }
 
 /// A rig of fresh [`FakeDevice`]s presenting themselves as multi-planar-only nodes
-/// ([`FakeConfig::multiplanar`]: NV12M and YUV420M offered, a data offset in plane 0).
+/// ([`FakeConfig::multiplanar`]: NV12M, YUV420M and NV21M offered, a data offset in
+/// plane 0).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FakeMultiplanarRig;
 
@@ -202,8 +203,8 @@ fn case_list_formats(rig: &dyn Rig) -> CaseResult {
     Ok(format!("{} formats, {api} API", formats.len()))
 }
 
-/// A node that does not offer `fourcc` (a single-planar one, for NV12M and YUV420M): a
-/// strict request for it must be refused with what the driver granted instead.
+/// A node that does not offer `fourcc` (a single-planar one, for NV12M, YUV420M and
+/// NV21M): a strict request for it must be refused with what the driver granted instead.
 fn refused_when_not_offered(rig: &dyn Rig, fourcc: FourCc) -> CaseResult {
     let req = FormatRequest::new(fourcc, 640, 480);
     match CaptureStream::start(open(rig)?, StreamOptions::new().format(req).strict(true)) {
@@ -292,22 +293,147 @@ fn case_nv12m(rig: &dyn Rig) -> CaseResult {
     ))
 }
 
-/// YUV420M has no contiguous framekeep format: a typed error at negotiation naming it,
-/// and the device stays usable.
-fn case_yuv420m_refused(rig: &dyn Rig) -> CaseResult {
+/// The I420 pixels of a frame painted 100% red ([`PATTERN_RED`]): every Y, U and V byte
+/// within 3 of [`RED_YUV`], the U plane before the V plane. `Err` says how many are not.
+fn check_red_i420(f: &Frame) -> Result<(), String> {
+    let mut report = Vec::new();
+    for (i, want) in RED_YUV.into_iter().enumerate() {
+        let plane = f.plane(i).map_err(s)?;
+        let mut bad = 0usize;
+        let mut first = None;
+        for r in 0..plane.height() {
+            let row = plane.row(r).ok_or("row out of range")?;
+            first.get_or_insert_with(|| row[..row.len().min(4)].to_vec());
+            bad += row.iter().filter(|&&v| v.abs_diff(want) > 3).count();
+        }
+        if bad > 0 {
+            report.push(format!(
+                "{bad} bytes of plane {i} not {want} (first row starts {:?})",
+                first.unwrap_or_default()
+            ));
+        }
+    }
+    if report.is_empty() {
+        Ok(())
+    } else {
+        Err(report.join(", "))
+    }
+}
+
+/// YU12 in one buffer (single-planar, or one plane of the multi-planar API): delivered
+/// zero-copy as I420, with its Y, U and V planes where framekeep's layout says.
+fn case_yu12(rig: &dyn Rig) -> CaseResult {
+    let opts = StreamOptions::new()
+        .format(FormatRequest::new(FourCc::YU12, 640, 480))
+        .strict(true)
+        .control("osd_text_mode", 2)
+        .control("test_pattern", PATTERN_RED);
+    let mut st = start(rig, opts)?;
+    let g = st.negotiated();
+    ensure!(
+        st.pixel_format() == PixelFormat::I420 && g.num_planes <= 1,
+        "delivered as {:?} from {} planes",
+        st.pixel_format(),
+        g.num_planes
+    );
+    let layout = st.layout().ok_or("no layout")?;
+    for _ in 0..3 {
+        let f = st.next_frame().map_err(s)?;
+        ensure!(
+            f.data().len() == layout.len && f.format() == PixelFormat::I420,
+            "frame of {} bytes as {}, layout {layout:?}",
+            f.data().len(),
+            f.format()
+        );
+        check_red_i420(&f)?;
+    }
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        stats.frames == 3 && stats.copied == 0,
+        "expected 3 zero-copy frames: {stats}"
+    );
+    Ok(format!(
+        "{g} -> I420 (stride {}), every Y/U/V within 3 of {RED_YUV:?}; {stats}",
+        layout.stride
+    ))
+}
+
+/// YUV420M (Y, U and V in separate memory planes): every frame is copied into a
+/// contiguous I420 frame, with the right pixels in the right planes.
+fn case_yuv420m(rig: &dyn Rig) -> CaseResult {
     if !offers(rig, FourCc::YUV420M)? {
         return refused_when_not_offered(rig, FourCc::YUV420M);
     }
-    let req = FormatRequest::new(FourCc::YUV420M, 640, 480);
+    let opts = StreamOptions::new()
+        .format(FormatRequest::new(FourCc::YUV420M, 640, 480))
+        .strict(true)
+        .control("osd_text_mode", 2)
+        .control("test_pattern", PATTERN_RED);
+    let mut st = start(rig, opts)?;
+    let g = st.negotiated();
+    ensure!(
+        g.num_planes == 3,
+        "YUV420M granted with {} planes",
+        g.num_planes
+    );
+    ensure!(
+        st.pixel_format() == PixelFormat::I420,
+        "delivered as {:?}",
+        st.pixel_format()
+    );
+    let layout = st.layout().ok_or("no layout")?;
+    ensure!(
+        layout.len == 640 * 480 * 3 / 2 && layout.stride == 640,
+        "layout {layout:?} is not contiguous 640x480 I420"
+    );
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        let f = st.next_frame().map_err(s)?;
+        ensure!(
+            f.data().len() == layout.len,
+            "frame of {} bytes",
+            f.data().len()
+        );
+        check_red_i420(&f)?;
+        seqs.push(f.sequence());
+    }
+    ensure!(
+        st.queued() == st.buffer_count(),
+        "{} of {} driver buffers queued while 0 are held (copies must re-queue at once)",
+        st.queued(),
+        st.buffer_count()
+    );
+    let stats = st.close().map_err(s)?;
+    ensure!(
+        stats.frames == 4 && stats.copied == 4,
+        "expected 4 frames, all copies: {stats}"
+    );
+    ensure!(
+        stats.dropped == gaps(&seqs),
+        "dropped {} but sequence numbers {seqs:?}",
+        stats.dropped
+    );
+    Ok(format!(
+        "{g} -> contiguous I420, every Y/U/V within 3 of {RED_YUV:?}; {stats}"
+    ))
+}
+
+/// NV21M has no contiguous framekeep format: a typed error at negotiation naming it,
+/// and the device stays usable.
+fn case_nv21m_refused(rig: &dyn Rig) -> CaseResult {
+    if !offers(rig, FourCc::NV21M)? {
+        return refused_when_not_offered(rig, FourCc::NV21M);
+    }
+    let req = FormatRequest::new(FourCc::NV21M, 640, 480);
     let msg = match CaptureStream::start(open(rig)?, StreamOptions::new().format(req)) {
-        Err(e @ CaptureError::UnsupportedPlanes { fourcc, .. }) if fourcc == FourCc::YUV420M => {
+        Err(e @ CaptureError::UnsupportedPlanes { fourcc, .. }) if fourcc == FourCc::NV21M => {
             e.to_string()
         }
-        Err(e) => return Err(format!("expected UnsupportedPlanes for YM12, got {e}")),
-        Ok(st) => return Err(format!("YUV420M started: {}", st.negotiated())),
+        Err(e) => return Err(format!("expected UnsupportedPlanes for NM21, got {e}")),
+        Ok(st) => return Err(format!("NV21M started: {}", st.negotiated())),
     };
     ensure!(
-        msg.contains("YM12"),
+        msg.contains("NM21"),
         "error does not name the format: {msg}"
     );
     let mut again = start(rig, StreamOptions::new().format(fast()))?;
@@ -811,8 +937,10 @@ pub fn cases() -> Vec<Case> {
         c!("nv12_1280x720", case_nv12),
         c!("rgb24_1920x1080", case_rgb24),
         c!("white_pattern", case_white_pattern),
+        c!("yu12_640x480", case_yu12),
         c!("nv12m_copied", case_nv12m),
-        c!("yuv420m_refused", case_yuv420m_refused),
+        c!("yuv420m_copied", case_yuv420m),
+        c!("nv21m_refused", case_nv21m_refused),
         c!("strict_mismatch", case_strict_mismatch),
         c!("dropped_frames", case_dropped),
         c!("error_flag", case_error_flag),

@@ -28,6 +28,8 @@ impl FourCc {
     pub const UYVY: FourCc = FourCc(*b"UYVY");
     /// Semi-planar YUV 4:2:0 in one buffer.
     pub const NV12: FourCc = FourCc(*b"NV12");
+    /// Planar YUV 4:2:0 (Y, then U, then V) in one buffer: framekeep's I420.
+    pub const YU12: FourCc = FourCc(*b"YU12");
     /// 24-bit RGB.
     pub const RGB24: FourCc = FourCc(*b"RGB3");
     /// 24-bit BGR.
@@ -40,6 +42,9 @@ impl FourCc {
     pub const NV12M: FourCc = FourCc(*b"NM12");
     /// YUV 4:2:0 with Y, U and V in three separate memory planes (multi-planar API).
     pub const YUV420M: FourCc = FourCc(*b"YM12");
+    /// NV21 (chroma V first) with its Y and VU planes in two separate memory planes
+    /// (multi-planar API); framekeep has no contiguous equivalent.
+    pub const NV21M: FourCc = FourCc(*b"NM21");
 
     /// Builds a code from its four characters.
     pub const fn new(code: &[u8; 4]) -> FourCc {

@@ -35,20 +35,27 @@ use crate::sys::Waker;
 /// vivid's `test_pattern` value for "100% White".
 pub const PATTERN_WHITE: i64 = 6;
 
+/// vivid's `test_pattern` value for "100% Red". The fake paints it in `YU12` (and
+/// `YM12`) only, as BT.601 limited range [`RED_YUV`].
+pub const PATTERN_RED: i64 = 7;
+
+/// 100% red in BT.601 limited range `(Y, U, V)`, what vivid paints (within a step).
+pub const RED_YUV: [u8; 3] = [82, 90, 240];
+
 fn os_err(op: &'static str, errno: i32) -> CaptureError {
     CaptureError::from_os(op, io::Error::from_raw_os_error(errno))
 }
 
 /// The geometry of a format the fake can produce: one memory plane, or (multi-planar
-/// mode only) NV12M's two and YUV420M's three.
+/// mode only) NV12M's and NV21M's two and YUV420M's three.
 fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotiated> {
     let (stride, size) = match &fourcc.0 {
         b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
         b"GREY" => (w, w * h),
-        b"NV12" => (w, w * h * 3 / 2),
-        b"NM12" | b"YM12" if multiplanar => {
-            let chroma: &[(u32, u32)] = if fourcc == FourCc::NV12M {
+        b"NV12" | b"YU12" => (w, w * h * 3 / 2),
+        b"NM12" | b"NM21" | b"YM12" if multiplanar => {
+            let chroma: &[(u32, u32)] = if fourcc != FourCc::YUV420M {
                 &[(w, w * h / 2)]
             } else {
                 &[(w / 2, w * h / 4), (w / 2, w * h / 4)]
@@ -68,7 +75,7 @@ fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotia
 
 /// Paints a frame of `fmt` into `planes` (one region per memory plane; plane 0's image
 /// starts `offset` bytes in). A multi-planar format is painted as its contiguous
-/// equivalent (NV12M as NV12) and split into its planes.
+/// equivalent (NV12M as NV12, YUV420M as YU12) and split into its planes.
 fn paint_planes(
     planes: &[Arc<HeapRegion>],
     offset: usize,
@@ -87,18 +94,16 @@ fn paint_planes(
         return;
     }
     let mut image = vec![0u8; fmt.size_image as usize];
-    let as_nv12 = if fmt.fourcc == FourCc::NV12M {
-        Negotiated::single(
-            FourCc::NV12,
-            fmt.width,
-            fmt.height,
-            fmt.width,
-            fmt.size_image,
-        )
-    } else {
-        *fmt
+    let contiguous = match fmt.fourcc {
+        FourCc::NV12M => Some(FourCc::NV12),
+        FourCc::YUV420M => Some(FourCc::YU12),
+        _ => None,
     };
-    draw(&mut image, &as_nv12);
+    let as_contiguous = match contiguous {
+        Some(cc) => Negotiated::single(cc, fmt.width, fmt.height, fmt.width, fmt.size_image),
+        None => *fmt,
+    };
+    draw(&mut image, &as_contiguous);
     let mut rest = &image[..];
     for (i, r) in planes.iter().enumerate() {
         let size = (fmt.planes.get(i).map_or(0, |p| p.size) as usize).min(rest.len());
@@ -126,7 +131,7 @@ fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
             b"UYVY" => buf
                 .chunks_exact_mut(4)
                 .for_each(|c| c.copy_from_slice(&[128, 235, 128, 235])),
-            b"NV12" => {
+            b"NV12" | b"YU12" => {
                 let luma = (fmt.stride * fmt.height) as usize;
                 let (y, uv) = buf.split_at_mut(luma.min(len));
                 y.fill(235);
@@ -135,6 +140,15 @@ fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
             b"GREY" => buf.fill(235),
             _ => buf.fill(255),
         }
+    } else if pattern == PATTERN_RED && &fmt.fourcc.0 == b"YU12" {
+        // Y plane, then U and V planes of a quarter of its size each.
+        let luma = ((fmt.stride * fmt.height) as usize).min(len);
+        let chroma = (fmt.stride / 2 * fmt.height / 2) as usize;
+        let (y, uv) = buf.split_at_mut(luma);
+        let (u, v) = uv.split_at_mut(chroma.min(uv.len()));
+        y.fill(RED_YUV[0]);
+        u.fill(RED_YUV[1]);
+        v.fill(RED_YUV[2]);
     } else {
         buf.fill(seq as u8);
         let n = buf.len().min(4);
@@ -178,7 +192,7 @@ fn clock_epoch() -> Instant {
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
     /// Formats offered (pixel formats the fake can paint: YUYV, UYVY, RGB3, BGR3,
-    /// GREY, NV12).
+    /// GREY, NV12, YU12).
     pub formats: Vec<FormatInfo>,
     /// Time between frames (a slow camera: e.g. 500 ms).
     pub period: Duration,
@@ -189,7 +203,7 @@ pub struct FakeConfig {
     /// Presents the fake as a node with only the multi-planar API
     /// (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, [`DeviceInfo::multiplanar`]), like vivid
     /// loaded with `multiplanar=2`: every format is negotiated with per-plane strides and
-    /// NV12M / YUV420M (if offered) have their planes in separate buffers.
+    /// NV12M / NV21M / YUV420M (if offered) have their planes in separate buffers.
     pub multiplanar: bool,
     /// Multi-planar mode: bytes before the image in memory plane 0 of every buffer (the
     /// `data_offset` some drivers report; vivid does for NV16M).
@@ -197,14 +211,15 @@ pub struct FakeConfig {
 }
 
 impl FakeConfig {
-    /// The default formats plus NV12M and YUV420M, multi-planar only, with a 128-byte
-    /// `data_offset` in plane 0 (so that frames must be sliced from the offset).
+    /// The default formats plus NV12M, YUV420M and NV21M, multi-planar only, with a
+    /// 128-byte `data_offset` in plane 0 (so that frames must be sliced from the offset).
     pub fn multiplanar() -> FakeConfig {
         let mut c = FakeConfig::default();
         let sizes = c.formats[0].sizes.clone();
         for (fourcc, d) in [
             (FourCc::NV12M, "Y/UV 4:2:0 (N-C)"),
             (FourCc::YUV420M, "Planar YUV 4:2:0 (N-C)"),
+            (FourCc::NV21M, "Y/VU 4:2:0 (N-C)"),
         ] {
             c.formats.push(FormatInfo {
                 fourcc,
@@ -248,6 +263,7 @@ impl Default for FakeConfig {
             formats: vec![
                 f(FourCc::YUYV, "YUYV 4:2:2"),
                 f(FourCc::NV12, "Y/UV 4:2:0"),
+                f(FourCc::YU12, "Planar YUV 4:2:0"),
                 f(FourCc::RGB24, "24-bit RGB 8-8-8"),
                 f(FourCc::GREY, "8-bit Greyscale"),
             ],

@@ -27,16 +27,22 @@
 //! held driver buffers appear in the framekeep ledger (kind `FRAME`, named
 //! `v4l2 buffer (/dev/videoN)`), so a `LeakCheck` catches a frame kept too long.
 //!
+//! Pixel formats: a driver's fourcc maps to the framekeep [`PixelFormat`] with the same
+//! code (YUYV, UYVY, NV12, YU12 as I420, GREY, RGB3, BGR3, AR24, MJPG); any other is
+//! [`CaptureError::UnsupportedFormat`].
+//!
 //! Nodes with only the multi-planar API (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, as many SoC
 //! capture drivers offer: Rockchip, i.MX, Qualcomm camss) are driven through it with raw
 //! ioctls ([`DeviceInfo::multiplanar`] says which API a node uses). Formats with one memory
 //! plane (YUYV, NV12, RGB24, ... with `num_planes == 1`) are zero-copy there exactly as on a
 //! single-planar node, sliced from the plane's `data_offset`. Formats whose planes live in
 //! separate buffers cannot be one [`Frame`]: NV12M is copied into a pooled contiguous NV12
-//! frame (counted as copied, the driver buffer re-queued at once); the others (YUV420M,
-//! NV21M, ...) are refused at negotiation with [`CaptureError::UnsupportedPlanes`].
+//! frame and YUV420M (YM12) into a pooled contiguous I420 one, plane by plane (counted as
+//! copied, the driver buffer re-queued at once); the others (NV21M, the 4:2:2 ones, ...)
+//! are refused at negotiation with [`CaptureError::UnsupportedPlanes`].
 //!
 //! [`Frame`]: framekeep_core::frame::Frame
+//! [`PixelFormat`]: framekeep_core::frame::PixelFormat
 #![warn(missing_docs)]
 
 pub mod conformance;

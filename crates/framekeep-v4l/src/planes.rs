@@ -2,9 +2,9 @@
 //!
 //! A framekeep [`Frame`](framekeep_core::frame::Frame) is one buffer, so such a format
 //! cannot be handed out zero-copy: each dequeued buffer is copied, plane by plane and row by
-//! row, into a pooled frame of the contiguous equivalent format (NV12M into NV12), and the
-//! driver's buffer is re-queued at once. Formats with no contiguous framekeep equivalent
-//! (YUV420M: framekeep has no planar I420) are refused at negotiation with
+//! row, into a pooled frame of the contiguous equivalent format (NV12M into NV12, YUV420M
+//! into I420), and the driver's buffer is re-queued at once. Formats with no contiguous
+//! framekeep equivalent (NV21M, the 4:2:2 ones, ...) are refused at negotiation with
 //! [`CaptureError::UnsupportedPlanes`].
 //!
 //! One-plane formats used through the multi-planar API (YUYV, NV12 with `num_planes == 1`)
@@ -65,19 +65,13 @@ impl PlanarCopy {
         }
         let format = match (n.fourcc, planes) {
             (FourCc::NV12M, 2) => PixelFormat::Nv12,
-            (FourCc::YUV420M, _) => {
-                return Err(refuse(
-                    n.fourcc,
-                    "its Y, U and V planes would need framekeep's planar YUV 4:2:0 \
-                     (I420/YU12) pixel format, which it does not have; ask for NV12M or NV12",
-                ))
-            }
+            (FourCc::YUV420M, 3) => PixelFormat::I420,
             _ => {
                 return Err(refuse(
                     n.fourcc,
                     format!(
                         "{planes} memory planes with no contiguous framekeep pixel format \
-                         to copy them into (only NV12M is, as NV12)"
+                         to copy them into (only NV12M is, as NV12, and YUV420M, as I420)"
                     ),
                 ))
             }
@@ -85,23 +79,30 @@ impl PlanarCopy {
         let (w, h) = (n.width as usize, n.height as usize);
         let layout = FrameLayout::packed(format, w, h)
             .map_err(|e| refuse(n.fourcc, format!("{w}x{h}: {e}")))?;
+        // (rows, bytes per row, offset in the frame) of each plane, packed.
         // NV12: the Y plane (w bytes x h rows), then interleaved UV (w bytes x h/2 rows).
-        let geometry = [(h, 0), (h / 2, w * h)];
+        // I420: the Y plane, then U and V (w/2 bytes x h/2 rows each).
+        let (cw, ch) = (w / 2, h / 2);
+        let geometry: &[(usize, usize, usize)] = match format {
+            PixelFormat::Nv12 => &[(h, w, 0), (ch, w, w * h)],
+            _ => &[(h, w, 0), (ch, cw, w * h), (ch, cw, w * h + cw * ch)],
+        };
         let mut out = Vec::with_capacity(planes);
-        for (p, &(rows, dst_offset)) in geometry.iter().enumerate() {
+        for (p, &(rows, row_bytes, dst_offset)) in geometry.iter().enumerate() {
             let src_stride = n.planes[p].stride as usize;
-            if src_stride < w {
+            if src_stride < row_bytes {
                 return Err(CaptureError::BadBuffer(format!(
-                    "{}: plane {p} has {src_stride} bytes per line for {w} pixels",
+                    "{}: plane {p} has {src_stride} bytes per line for {row_bytes} bytes of \
+                     pixels",
                     n.fourcc
                 )));
             }
             out.push(PlaneCopy {
                 src_stride,
                 rows,
-                row_bytes: w,
+                row_bytes,
                 dst_offset,
-                dst_stride: w,
+                dst_stride: row_bytes,
             });
         }
         Ok(PlanarCopy {
@@ -236,20 +237,81 @@ mod tests {
     }
 
     #[test]
-    fn formats_without_a_contiguous_equivalent_are_refused_by_name() {
-        let mut n = nv12m(64, 48, [64, 64]);
+    fn yuv420m_becomes_packed_i420_plane_by_plane() {
+        // 4x2: Y rows 6 bytes apart, U and V one row of 2 pixels each, in planes of
+        // 3 and 4 bytes per line.
+        let mut n = nv12m(4, 2, [6, 3]);
         n.fourcc = FourCc::YUV420M;
         n.num_planes = 3;
+        n.planes[1] = PlaneFormat { stride: 3, size: 3 };
+        n.planes[2] = PlaneFormat { stride: 4, size: 4 };
+        let plan = PlanarCopy::plan(&n).unwrap();
+        assert_eq!(
+            plan.layout(),
+            FrameLayout::packed(PixelFormat::I420, 4, 2).unwrap()
+        );
+        assert_eq!(plan.layout().len, 4 * 2 + 2 + 2);
+        let (m, regions) = Mapping::heap_planes(&[12, 1 + 3, 4]);
+        for r in &regions {
+            r.give_to_driver();
+        }
+        regions[0].fill(|b| b.copy_from_slice(b"abcd..efgh.."));
+        regions[1].fill(|b| b.copy_from_slice(b"_uU."));
+        regions[2].fill(|b| b.copy_from_slice(b"vV--"));
+        for r in &regions {
+            r.take_from_driver();
+        }
+        let d = Dequeued {
+            index: 0,
+            bytesused: 12,
+            offset: 0,
+            later_planes: [
+                PlaneData {
+                    offset: 1,
+                    bytesused: 4,
+                },
+                PlaneData {
+                    offset: 0,
+                    bytesused: 4,
+                },
+            ],
+            sequence: 0,
+            timestamp: Default::default(),
+            error: false,
+        };
+        plan.check_mapping(&m).unwrap();
+        let mut dst = vec![0u8; 12];
+        plan.copy(&m, &d, false, &mut dst).unwrap();
+        assert_eq!(&dst, b"abcdefghuUvV");
+        // A short V plane is refused.
+        let mut short = d;
+        short.later_planes[1].bytesused = 1;
+        assert!(matches!(
+            plan.copy(&m, &short, false, &mut dst),
+            Err(CaptureError::BadBuffer(_))
+        ));
+        // A chroma plane with fewer bytes per line than its pixels is refused.
+        n.planes[2].stride = 1;
+        assert!(matches!(
+            PlanarCopy::plan(&n),
+            Err(CaptureError::BadBuffer(_))
+        ));
+    }
+
+    #[test]
+    fn formats_without_a_contiguous_equivalent_are_refused_by_name() {
+        let mut n = nv12m(64, 48, [64, 64]);
+        n.fourcc = FourCc(*b"NM21");
         let e = PlanarCopy::plan(&n).unwrap_err();
         assert!(
-            matches!(e, CaptureError::UnsupportedPlanes { fourcc, .. } if fourcc == FourCc::YUV420M)
+            matches!(e, CaptureError::UnsupportedPlanes { fourcc, .. } if fourcc == FourCc(*b"NM21"))
         );
-        assert!(e.to_string().contains("YM12"), "{e}");
-        n.fourcc = FourCc(*b"NM21");
-        n.num_planes = 2;
+        assert!(e.to_string().contains("NM21"), "{e}");
+        // YUV420M with other than three planes has no copy plan either.
+        n.fourcc = FourCc::YUV420M;
         assert!(PlanarCopy::plan(&n)
             .unwrap_err()
             .to_string()
-            .contains("NM21"));
+            .contains("YM12"));
     }
 }

@@ -34,6 +34,15 @@ pub enum FrameError {
         /// Bytes of one row of pixels.
         min: usize,
     },
+    /// The format's chroma rows are half a luma row apart (I420), so the
+    /// stride must be even.
+    #[error("{format} needs an even stride, got {stride}")]
+    OddStride {
+        /// The format.
+        format: PixelFormat,
+        /// Requested stride.
+        stride: usize,
+    },
     /// The size overflows `usize`.
     #[error("frame size overflows the address space")]
     TooLarge,

@@ -12,7 +12,8 @@ use super::FrameError;
 ///
 /// Packed formats have a fixed number of bytes per pixel. [`PixelFormat::Nv12`]
 /// is planar (a luma plane followed by an interleaved chroma plane with the same
-/// stride). [`PixelFormat::Mjpeg`] is opaque compressed bytes with a length.
+/// stride), [`PixelFormat::I420`] too (a luma plane followed by a U and a V
+/// plane at half the stride). [`PixelFormat::Mjpeg`] is opaque compressed bytes with a length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PixelFormat {
     /// 8-bit grey, one byte per pixel.
@@ -29,6 +30,12 @@ pub enum PixelFormat {
     Uyvy,
     /// Planar 4:2:0: a Y plane then an interleaved UV plane at half height.
     Nv12,
+    /// Planar 4:2:0 with separate chroma planes (V4L2 `YU12`): a Y plane of
+    /// `height` rows `stride` bytes apart, then a U plane and a V plane, each
+    /// `width / 2 x height / 2` with rows `stride / 2` bytes apart. Width,
+    /// height and stride must be even. Its planes, seen on their own
+    /// ([`crate::frame::Frame::plane`]), are [`PixelFormat::Gray8`].
+    I420,
     /// The interleaved UV plane of an NV12 frame seen on its own (two bytes per
     /// chroma sample). Produced by [`crate::frame::Frame::plane`].
     Uv88,
@@ -38,7 +45,7 @@ pub enum PixelFormat {
 
 impl PixelFormat {
     /// Every format, for tests and format listings.
-    pub const ALL: [PixelFormat; 9] = [
+    pub const ALL: [PixelFormat; 10] = [
         PixelFormat::Gray8,
         PixelFormat::Bgr24,
         PixelFormat::Rgb24,
@@ -46,6 +53,7 @@ impl PixelFormat {
         PixelFormat::Yuyv,
         PixelFormat::Uyvy,
         PixelFormat::Nv12,
+        PixelFormat::I420,
         PixelFormat::Uv88,
         PixelFormat::Mjpeg,
     ];
@@ -53,7 +61,7 @@ impl PixelFormat {
     /// Bytes per pixel of plane 0, or `None` for compressed formats.
     pub const fn bytes_per_pixel(self) -> Option<usize> {
         match self {
-            PixelFormat::Gray8 | PixelFormat::Nv12 => Some(1),
+            PixelFormat::Gray8 | PixelFormat::Nv12 | PixelFormat::I420 => Some(1),
             PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Uv88 => Some(2),
             PixelFormat::Bgr24 | PixelFormat::Rgb24 => Some(3),
             PixelFormat::Bgra32 => Some(4),
@@ -61,10 +69,11 @@ impl PixelFormat {
         }
     }
 
-    /// Number of planes (2 for NV12, 1 otherwise).
+    /// Number of planes (2 for NV12, 3 for I420, 1 otherwise).
     pub const fn planes(self) -> usize {
         match self {
             PixelFormat::Nv12 => 2,
+            PixelFormat::I420 => 3,
             _ => 1,
         }
     }
@@ -79,6 +88,7 @@ impl PixelFormat {
             PixelFormat::Yuyv => *b"YUYV",
             PixelFormat::Uyvy => *b"UYVY",
             PixelFormat::Nv12 => *b"NV12",
+            PixelFormat::I420 => *b"YU12",
             PixelFormat::Uv88 => *b"UV88",
             PixelFormat::Mjpeg => *b"MJPG",
         }
@@ -91,14 +101,21 @@ impl PixelFormat {
 
     /// Whether width and height must be even (chroma subsampling).
     const fn needs_even_size(self) -> bool {
-        matches!(self, PixelFormat::Nv12)
+        matches!(self, PixelFormat::Nv12 | PixelFormat::I420)
+    }
+
+    /// Whether the format is planar with 4:2:0 chroma below the luma rows
+    /// (NV12, I420): a full frame holds `height * 3 / 2` rows of `stride`
+    /// bytes, and ROIs are refused ([`FrameError::PlanarRoi`]).
+    pub const fn is_planar_420(self) -> bool {
+        matches!(self, PixelFormat::Nv12 | PixelFormat::I420)
     }
 
     /// Whether the width must be even (horizontal chroma subsampling).
     const fn needs_even_width(self) -> bool {
         matches!(
             self,
-            PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Nv12
+            PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Nv12 | PixelFormat::I420
         )
     }
 }
@@ -115,7 +132,8 @@ impl std::fmt::Display for PixelFormat {
 /// `stride` is the distance in bytes between the starts of two rows of plane 0
 /// and may exceed `width * bytes_per_pixel` (drivers pad rows). `len` is the
 /// number of bytes from the first pixel to one past the last: for a full
-/// frame `stride * height` (plus the chroma plane for NV12); for an ROI view
+/// frame `stride * height` (plus the chroma planes for NV12 and I420, in all
+/// `stride * height / 2`); for an ROI view
 /// the last row is not padded; for MJPEG the compressed size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FrameLayout {
@@ -171,7 +189,13 @@ impl FrameLayout {
         if stride < row {
             return Err(FrameError::StrideTooSmall { stride, min: row });
         }
-        let rows = if format == PixelFormat::Nv12 {
+        if format == PixelFormat::I420 && stride % 2 != 0 {
+            // The chroma planes' rows are `stride / 2` bytes apart.
+            return Err(FrameError::OddStride { format, stride });
+        }
+        // I420: `stride * h + 2 * (stride / 2) * (h / 2)`, the same as NV12
+        // for an even stride and height.
+        let rows = if format.is_planar_420() {
             height.checked_add(height / 2).ok_or(FrameError::TooLarge)?
         } else {
             height
@@ -217,7 +241,7 @@ impl FrameLayout {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Not a known fourcc or format name.
-    #[error("unknown pixel format {0:?}: expected a fourcc (YUYV, UYVY, NV12, MJPG, GREY, BGR3, RGB3, AR24) or a name (gray8, bgr24, rgb24, bgra32, yuyv, uyvy, nv12, mjpeg)")]
+    #[error("unknown pixel format {0:?}: expected a fourcc (YUYV, UYVY, NV12, YU12, MJPG, GREY, BGR3, RGB3, AR24) or a name (gray8, bgr24, rgb24, bgra32, yuyv, uyvy, nv12, i420, mjpeg)")]
     Format(String),
     /// Not `WIDTHxHEIGHT` with both parts positive.
     #[error("bad frame size {0:?}: expected WIDTHxHEIGHT, e.g. 640x480")]
@@ -241,6 +265,7 @@ impl std::str::FromStr for PixelFormat {
             "BGR24" | "BGR" => PixelFormat::Bgr24,
             "RGB24" | "RGB" => PixelFormat::Rgb24,
             "BGRA32" | "BGRA" => PixelFormat::Bgra32,
+            "I420" | "YUV420" => PixelFormat::I420,
             "MJPEG" | "JPEG" => PixelFormat::Mjpeg,
             _ => return Err(ParseError::Format(s.to_string())),
         })

@@ -214,7 +214,7 @@ impl Frame {
         let l = &self.layout;
         let bpp = match l.format {
             PixelFormat::Mjpeg => return Err(FrameError::Compressed(l.format)),
-            PixelFormat::Nv12 => return Err(FrameError::PlanarRoi),
+            PixelFormat::Nv12 | PixelFormat::I420 => return Err(FrameError::PlanarRoi),
             f => f.bytes_per_pixel().unwrap_or(1),
         };
         let fits = |a: usize, b: usize, max: usize| a.checked_add(b).is_some_and(|end| end <= max);
@@ -248,12 +248,13 @@ impl Frame {
     }
 
     /// Plane `index` of a planar frame as its own view (NV12: 0 = Y as GRAY8,
-    /// 1 = interleaved UV as [`PixelFormat::Uv88`] at half size). Plane 0 of a
-    /// packed frame is the frame itself.
+    /// 1 = interleaved UV as [`PixelFormat::Uv88`] at half size; I420: 0 = Y,
+    /// 1 = U, 2 = V, all GRAY8, the chroma planes at half size with half the
+    /// stride). Plane 0 of a packed frame is the frame itself.
     pub fn plane(&self, index: usize) -> Result<Frame, FrameError> {
         let l = &self.layout;
         match (l.format, index) {
-            (PixelFormat::Nv12, 0) => {
+            (PixelFormat::Nv12 | PixelFormat::I420, 0) => {
                 let layout = FrameLayout {
                     format: PixelFormat::Gray8,
                     len: l.stride * l.height,
@@ -271,6 +272,18 @@ impl Frame {
                     len: l.stride * h,
                 };
                 Ok(self.view(self.offset + l.stride * l.height, layout))
+            }
+            (PixelFormat::I420, 1 | 2) => {
+                let (w, h, stride) = (l.width / 2, l.height / 2, l.stride / 2);
+                let layout = FrameLayout {
+                    format: PixelFormat::Gray8,
+                    width: w,
+                    height: h,
+                    stride,
+                    len: stride * h,
+                };
+                let offset = l.stride * l.height + (index - 1) * stride * h;
+                Ok(self.view(self.offset + offset, layout))
             }
             (_, 0) => Ok(self.clone()),
             (format, index) => Err(FrameError::NoSuchPlane { format, index }),
@@ -318,17 +331,41 @@ fn copy_rows(src: &Frame, layout: &FrameLayout, dst: &mut [u8]) {
         dst[..n].copy_from_slice(&src.data()[..n]);
         return;
     }
+    let data = src.data();
+    if l.format == PixelFormat::I420 {
+        // Three planes; the chroma planes' rows are half a luma row apart.
+        let (cw, ch) = (l.width / 2, l.height / 2);
+        let (ss, ds) = (l.stride / 2, layout.stride / 2);
+        copy_plane(data, l.stride, dst, layout.stride, l.width, l.height);
+        for i in 0..2 {
+            let s = l.stride * l.height + i * ss * ch;
+            let d = layout.stride * l.height + i * ds * ch;
+            copy_plane(&data[s..], ss, &mut dst[d..], ds, cw, ch);
+        }
+        return;
+    }
     let rows = if l.format == PixelFormat::Nv12 {
         l.height + l.height / 2
     } else {
         l.height
     };
-    let row = layout.row_bytes();
-    let data = src.data();
+    copy_plane(data, l.stride, dst, layout.stride, layout.row_bytes(), rows);
+}
+
+/// Copies `rows` rows of `row` bytes, `src_stride` apart in `src`, to
+/// `dst_stride` apart in `dst`.
+fn copy_plane(
+    src: &[u8],
+    src_stride: usize,
+    dst: &mut [u8],
+    dst_stride: usize,
+    row: usize,
+    rows: usize,
+) {
     for y in 0..rows {
-        let s = y * l.stride;
-        let d = y * layout.stride;
-        dst[d..d + row].copy_from_slice(&data[s..s + row]);
+        let s = y * src_stride;
+        let d = y * dst_stride;
+        dst[d..d + row].copy_from_slice(&src[s..s + row]);
     }
 }
 

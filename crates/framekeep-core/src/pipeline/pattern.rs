@@ -22,7 +22,7 @@
 //!
 //! * `BGR24`/`RGB24`/`BGRA32`: the bytes as named (alpha 255).
 //! * `GRAY8`: full-range luma `(77 R + 150 G + 29 B + 128) >> 8` (white 255).
-//! * `YUYV`/`UYVY`/`NV12`: BT.601 limited range (white: Y 235, black:
+//! * `YUYV`/`UYVY`/`NV12`/`I420`: BT.601 limited range (white: Y 235, black:
 //!   Y 16, both U = V = 128), in integers:
 //!
 //!   ```text
@@ -32,7 +32,8 @@
 //!   ```
 //!
 //!   Each luma sample is its own pixel's; the chroma of a 2x1 (`YUYV`,
-//!   `UYVY`) or 2x2 (`NV12`) block is that of the block's top-left pixel.
+//!   `UYVY`) or 2x2 (`NV12`, `I420`) block is that of the block's top-left
+//!   pixel.
 //!
 //! Rows of a region are identical within a frame, so rendering builds a few
 //! template rows per frame and copies them: about a `memcpy` of the frame.
@@ -150,7 +151,7 @@ pub fn yuv(rgb: [u8; 3]) -> [u8; 3] {
 }
 
 /// Writes one row of RGB pixels in `format` into `out` (plane 0; for NV12
-/// the luma row). `out` must hold `rgb.len() * bytes_per_pixel` bytes.
+/// and I420 the luma row). `out` must hold `rgb.len() * bytes_per_pixel` bytes.
 pub fn encode(format: PixelFormat, rgb: &[[u8; 3]], out: &mut [u8]) {
     match format {
         PixelFormat::Bgr24 => {
@@ -173,7 +174,7 @@ pub fn encode(format: PixelFormat, rgb: &[[u8; 3]], out: &mut [u8]) {
                 *o = gray(*px);
             }
         }
-        PixelFormat::Nv12 => {
+        PixelFormat::Nv12 | PixelFormat::I420 => {
             for (px, o) in rgb.iter().zip(out.iter_mut()) {
                 *o = yuv(*px)[0];
             }
@@ -202,6 +203,16 @@ fn encode_uv(rgb: &[[u8; 3]], out: &mut [u8]) {
     }
 }
 
+/// The I420 chroma rows for a row of RGB pixels: the U row in the first
+/// half of `out`, the V row in the second.
+fn encode_u_v(rgb: &[[u8; 3]], out: &mut [u8]) {
+    let (us, vs) = out.split_at_mut(out.len() / 2);
+    for ((pair, u), v) in rgb.chunks_exact(2).zip(us.iter_mut()).zip(vs.iter_mut()) {
+        let [_, cu, cv] = yuv(pair[0]);
+        (*u, *v) = (cu, cv);
+    }
+}
+
 /// Whether the test pattern can be drawn in `format` (every format with
 /// pixels: not `MJPEG`, not a bare `UV88` plane).
 pub fn supports(format: PixelFormat) -> bool {
@@ -216,7 +227,8 @@ pub struct TestPattern {
     rgb: Vec<[u8; 3]>,
     /// Encoded template rows: counter, bars, checker even, checker odd.
     rows: [Vec<u8>; 4],
-    /// NV12 chroma template rows, same order.
+    /// Chroma template rows, same order: NV12 interleaved UV; I420 the U row
+    /// then the V row.
     uv: [Vec<u8>; 4],
 }
 
@@ -228,7 +240,7 @@ impl TestPattern {
             return None;
         }
         let row = layout.row_bytes();
-        let uv = if layout.format == PixelFormat::Nv12 {
+        let uv = if layout.format.is_planar_420() {
             layout.width
         } else {
             0
@@ -265,8 +277,10 @@ impl TestPattern {
                 *px = region_rgb(n, x, region, width);
             }
             encode(format, &self.rgb, &mut self.rows[region.index()]);
-            if format == PixelFormat::Nv12 {
-                encode_uv(&self.rgb, &mut self.uv[region.index()]);
+            match format {
+                PixelFormat::Nv12 => encode_uv(&self.rgb, &mut self.uv[region.index()]),
+                PixelFormat::I420 => encode_u_v(&self.rgb, &mut self.uv[region.index()]),
+                _ => {}
             }
         }
         let kind_of = |y: usize| Region::of(y, width, height).index();
@@ -279,6 +293,17 @@ impl TestPattern {
             for r in 0..height / 2 {
                 let start = base + r * stride;
                 buf[start..start + width].copy_from_slice(&self.uv[kind_of(2 * r)]);
+            }
+        }
+        if format == PixelFormat::I420 {
+            let (cw, ch, cs) = (width / 2, height / 2, stride / 2);
+            for plane in 0..2 {
+                let base = stride * height + plane * cs * ch;
+                for r in 0..ch {
+                    let start = base + r * cs;
+                    let src = &self.uv[kind_of(2 * r)][plane * cw..(plane + 1) * cw];
+                    buf[start..start + cw].copy_from_slice(src);
+                }
             }
         }
         true
@@ -301,7 +326,7 @@ pub fn decode_counter(frame: &Frame) -> Option<u32> {
     for i in 0..32 {
         let x = i * block + block / 2;
         let byte = match layout.format {
-            PixelFormat::Gray8 | PixelFormat::Nv12 => row.get(x),
+            PixelFormat::Gray8 | PixelFormat::Nv12 | PixelFormat::I420 => row.get(x),
             PixelFormat::Bgr24 | PixelFormat::Rgb24 => row.get(3 * x + 1),
             PixelFormat::Bgra32 => row.get(4 * x + 1),
             PixelFormat::Yuyv => row.get(2 * x),

@@ -6,7 +6,7 @@
 //! counts that as dropped. So a slow or stalled display never holds more than one
 //! frame and never backs up capture, whatever the edge policy in front of it.
 //!
-//! Formats highgui cannot show (YUYV, UYVY, NV12, RGB24, MJPEG) are converted to BGR
+//! Formats highgui cannot show (YUYV, UYVY, NV12, I420, RGB24, MJPEG) are converted to BGR
 //! on the feeding worker, through a [`BgrConverter`] with its own small pool, so the
 //! GUI thread only draws.
 
