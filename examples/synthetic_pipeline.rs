@@ -7,9 +7,10 @@
 //! ```
 //!
 //! `--fps 0` runs as fast as possible; `--format` takes a V4L2 fourcc
-//! (`GREY`, `BGR3`, `RGB3`, `AR24`, `YUYV`, `UYVY`, `NV12`). It prints
-//! `running` once the pipeline is up, stops on Ctrl-C (first: drain and
-//! shut down in order; second: exit 130), after `--frames` or `--seconds`,
+//! (`GREY`, `BGR3`, `RGB3`, `AR24`, `YUYV`, `UYVY`, `NV12`, `YU12`). It
+//! prints `running` once the pipeline is up, stops on Ctrl-C (first: every
+//! element stops, then shutdown joins them in order; second: exit 130), after
+//! `--frames` (end of stream, drained) or `--seconds`,
 //! then prints a stats line, the pipeline report and the ledger's leak
 //! report, which must read `ledger: 0 live`. Exit status: 0 when clean, 1 if
 //! anything leaked or an element failed, 2 on bad arguments.
@@ -122,13 +123,19 @@ fn run(args: &Args) -> bool {
                 _ => Ok(Some(frame)),
             }),
         )
-        // Stage 2 crops the top-left quarter: a view, no copy.
+        // Stage 2 crops the top-left quarter: a view, no copy. A planar
+        // 4:2:0 frame has no single-rectangle ROI: crop its luma plane.
         .stage(
             "crop",
             Link::drop_oldest(2),
             stage_fn(|frame: Frame| {
                 let (w, h) = ((frame.width() / 2) & !1, (frame.height() / 2) & !1);
-                Ok(Some(frame.roi(0, 0, w.max(2), h.max(2))?))
+                let whole = if frame.format().is_planar_420() {
+                    frame.plane(0)?
+                } else {
+                    frame
+                };
+                Ok(Some(whole.roi(0, 0, w.max(2), h.max(2))?))
             }),
         )
         .sink("null", Link::block(2), sink)

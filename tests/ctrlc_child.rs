@@ -48,3 +48,18 @@ fn ctrl_c_shuts_the_full_speed_pipeline_down_cleanly() {
         Duration::from_millis(300),
     );
 }
+
+#[test]
+fn every_listed_format_runs_to_its_end() {
+    // The formats the example's docs list, planar ones included (its crop
+    // stage crops their luma plane).
+    for format in ["GREY", "BGR3", "RGB3", "AR24", "YUYV", "UYVY", "NV12", "YU12"] {
+        let mut cmd = Command::new(example_binary("synthetic_pipeline"));
+        cmd.args(["--size", "320x240", "--fps", "0", "--frames", "50"]);
+        cmd.args(["--format", format]);
+        let (status, text) = Running::start(cmd).finish(START_LIMIT);
+        let status = status.unwrap_or_else(|| panic!("{format}: no exit:\n{text}"));
+        assert!(status.success(), "{format}: exit {status}:\n{text}");
+        assert!(text.contains("ledger: 0 live"), "{format}: leaks:\n{text}");
+    }
+}
