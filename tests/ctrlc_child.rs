@@ -53,7 +53,9 @@ fn ctrl_c_shuts_the_full_speed_pipeline_down_cleanly() {
 fn every_listed_format_runs_to_its_end() {
     // The formats the example's docs list, planar ones included (its crop
     // stage crops their luma plane).
-    for format in ["GREY", "BGR3", "RGB3", "AR24", "YUYV", "UYVY", "NV12", "YU12"] {
+    for format in [
+        "GREY", "BGR3", "RGB3", "AR24", "YUYV", "UYVY", "NV12", "YU12",
+    ] {
         let mut cmd = Command::new(example_binary("synthetic_pipeline"));
         cmd.args(["--size", "320x240", "--fps", "0", "--frames", "50"]);
         cmd.args(["--format", format]);
