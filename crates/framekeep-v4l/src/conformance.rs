@@ -228,39 +228,7 @@ fn offers(rig: &dyn Rig, fourcc: FourCc) -> Result<bool, String> {
 /// NV12M (Y and UV in separate memory planes): every frame is copied into a contiguous
 /// NV12 frame, with the right pixels.
 fn case_nv12m(rig: &dyn Rig) -> CaseResult {
-    if !offers(rig, FourCc::NV12M)? {
-        return refused_when_not_offered(rig, FourCc::NV12M);
-    }
-    let opts = StreamOptions::new()
-        .format(FormatRequest::new(FourCc::NV12M, 640, 480))
-        .strict(true)
-        .control("osd_text_mode", 2)
-        .control("test_pattern", PATTERN_WHITE);
-    let mut st = start(rig, opts)?;
-    let g = st.negotiated();
-    ensure!(
-        g.num_planes == 2,
-        "NV12M granted with {} planes",
-        g.num_planes
-    );
-    ensure!(
-        st.pixel_format() == PixelFormat::Nv12,
-        "delivered as {:?}",
-        st.pixel_format()
-    );
-    let layout = st.layout().ok_or("no layout")?;
-    ensure!(
-        layout.len == 640 * 480 * 3 / 2 && layout.stride == 640,
-        "layout {layout:?} is not contiguous 640x480 NV12"
-    );
-    let mut seqs = Vec::new();
-    for _ in 0..4 {
-        let f = st.next_frame().map_err(s)?;
-        ensure!(
-            f.data().len() == layout.len,
-            "frame of {} bytes",
-            f.data().len()
-        );
+    let white = |f: &Frame| -> Result<(), String> {
         let (y, uv) = f.data().split_at(640 * 480);
         let bad_y = y.iter().filter(|&&v| v.abs_diff(235) > 1).count();
         let bad_uv = uv.iter().filter(|&&v| v.abs_diff(128) > 1).count();
@@ -270,27 +238,16 @@ fn case_nv12m(rig: &dyn Rig) -> CaseResult {
             &y[..8],
             &uv[..8]
         );
-        seqs.push(f.sequence());
-    }
-    ensure!(
-        st.queued() == st.buffer_count(),
-        "{} of {} driver buffers queued while 0 are held (copies must re-queue at once)",
-        st.queued(),
-        st.buffer_count()
-    );
-    let stats = st.close().map_err(s)?;
-    ensure!(
-        stats.frames == 4 && stats.copied == 4,
-        "expected 4 frames, all copies: {stats}"
-    );
-    ensure!(
-        stats.dropped == gaps(&seqs),
-        "dropped {} but sequence numbers {seqs:?}",
-        stats.dropped
-    );
-    Ok(format!(
-        "{g} -> contiguous NV12, every Y 235 and UV 128; {stats}"
-    ))
+        Ok(())
+    };
+    let copied = Copied {
+        fourcc: FourCc::NV12M,
+        planes: 2,
+        delivered: PixelFormat::Nv12,
+        pattern: PATTERN_WHITE,
+        pixels: "contiguous NV12, every Y 235 and UV 128",
+    };
+    copied.check(rig, white)
 }
 
 /// The I420 pixels of a frame painted 100% red ([`PATTERN_RED`]): every Y, U and V byte
@@ -361,61 +318,89 @@ fn case_yu12(rig: &dyn Rig) -> CaseResult {
 /// YUV420M (Y, U and V in separate memory planes): every frame is copied into a
 /// contiguous I420 frame, with the right pixels in the right planes.
 fn case_yuv420m(rig: &dyn Rig) -> CaseResult {
-    if !offers(rig, FourCc::YUV420M)? {
-        return refused_when_not_offered(rig, FourCc::YUV420M);
-    }
-    let opts = StreamOptions::new()
-        .format(FormatRequest::new(FourCc::YUV420M, 640, 480))
-        .strict(true)
-        .control("osd_text_mode", 2)
-        .control("test_pattern", PATTERN_RED);
-    let mut st = start(rig, opts)?;
-    let g = st.negotiated();
-    ensure!(
-        g.num_planes == 3,
-        "YUV420M granted with {} planes",
-        g.num_planes
-    );
-    ensure!(
-        st.pixel_format() == PixelFormat::I420,
-        "delivered as {:?}",
-        st.pixel_format()
-    );
-    let layout = st.layout().ok_or("no layout")?;
-    ensure!(
-        layout.len == 640 * 480 * 3 / 2 && layout.stride == 640,
-        "layout {layout:?} is not contiguous 640x480 I420"
-    );
-    let mut seqs = Vec::new();
-    for _ in 0..4 {
-        let f = st.next_frame().map_err(s)?;
+    let pixels = format!("contiguous I420, every Y/U/V within 3 of {RED_YUV:?}");
+    let copied = Copied {
+        fourcc: FourCc::YUV420M,
+        planes: 3,
+        delivered: PixelFormat::I420,
+        pattern: PATTERN_RED,
+        pixels: &pixels,
+    };
+    copied.check(rig, check_red_i420)
+}
+
+/// A multi-planar format that the stream copies into a contiguous 640x480 frame.
+struct Copied<'a> {
+    fourcc: FourCc,
+    planes: u8,
+    delivered: PixelFormat,
+    /// The vivid/fake test pattern to paint.
+    pattern: i64,
+    /// What the pixel check checks, for the case's report.
+    pixels: &'a str,
+}
+
+impl Copied<'_> {
+    /// Streams 4 frames: each must be a copy in the contiguous layout whose pixels pass
+    /// `pixels`, every driver buffer must be queued again at once, and the stats must
+    /// agree. A rig that does not offer the format must refuse a strict request for it.
+    fn check(&self, rig: &dyn Rig, pixels: impl Fn(&Frame) -> Result<(), String>) -> CaseResult {
+        if !offers(rig, self.fourcc)? {
+            return refused_when_not_offered(rig, self.fourcc);
+        }
+        let opts = StreamOptions::new()
+            .format(FormatRequest::new(self.fourcc, 640, 480))
+            .strict(true)
+            .control("osd_text_mode", 2)
+            .control("test_pattern", self.pattern);
+        let mut st = start(rig, opts)?;
+        let g = st.negotiated();
         ensure!(
-            f.data().len() == layout.len,
-            "frame of {} bytes",
-            f.data().len()
+            g.num_planes == self.planes,
+            "{} granted with {} planes",
+            self.fourcc,
+            g.num_planes
         );
-        check_red_i420(&f)?;
-        seqs.push(f.sequence());
+        ensure!(
+            st.pixel_format() == self.delivered,
+            "delivered as {:?}",
+            st.pixel_format()
+        );
+        let layout = st.layout().ok_or("no layout")?;
+        ensure!(
+            layout.len == 640 * 480 * 3 / 2 && layout.stride == 640,
+            "layout {layout:?} is not contiguous 640x480 {:?}",
+            self.delivered
+        );
+        let mut seqs = Vec::new();
+        for _ in 0..4 {
+            let f = st.next_frame().map_err(s)?;
+            ensure!(
+                f.data().len() == layout.len,
+                "frame of {} bytes",
+                f.data().len()
+            );
+            pixels(&f)?;
+            seqs.push(f.sequence());
+        }
+        ensure!(
+            st.queued() == st.buffer_count(),
+            "{} of {} driver buffers queued while 0 are held (copies must re-queue at once)",
+            st.queued(),
+            st.buffer_count()
+        );
+        let stats = st.close().map_err(s)?;
+        ensure!(
+            stats.frames == 4 && stats.copied == 4,
+            "expected 4 frames, all copies: {stats}"
+        );
+        ensure!(
+            stats.dropped == gaps(&seqs),
+            "dropped {} but sequence numbers {seqs:?}",
+            stats.dropped
+        );
+        Ok(format!("{g} -> {}; {stats}", self.pixels))
     }
-    ensure!(
-        st.queued() == st.buffer_count(),
-        "{} of {} driver buffers queued while 0 are held (copies must re-queue at once)",
-        st.queued(),
-        st.buffer_count()
-    );
-    let stats = st.close().map_err(s)?;
-    ensure!(
-        stats.frames == 4 && stats.copied == 4,
-        "expected 4 frames, all copies: {stats}"
-    );
-    ensure!(
-        stats.dropped == gaps(&seqs),
-        "dropped {} but sequence numbers {seqs:?}",
-        stats.dropped
-    );
-    Ok(format!(
-        "{g} -> contiguous I420, every Y/U/V within 3 of {RED_YUV:?}; {stats}"
-    ))
 }
 
 /// NV21M has no contiguous framekeep format: a typed error at negotiation naming it,
