@@ -47,9 +47,9 @@ const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
 
 /// Issues one ioctl on `fd` with `arg` as its argument struct.
 ///
-/// A multi-planar `v4l2_buffer` also carries a pointer to its `planes` array: callers set
-/// it to an array of `VIDEO_MAX_PLANES` planes that lives across the call (see
-/// [`PlanesBuf`]).
+/// A multi-planar `v4l2_buffer` also carries a pointer to its `planes` array: the one
+/// caller that passes such a buffer ([`PlanesBuf::ioctl`]) points it at an array of
+/// `VIDEO_MAX_PLANES` planes that it owns and holds borrowed across the call.
 fn ioctl<T>(fd: RawFd, op: &'static str, request: vidioc::_IOC_TYPE, arg: &mut T) -> Result<()> {
     // SAFETY: every caller pairs `request` with the struct type the kernel expects for it
     // (the request code encodes that struct's size), and `arg` is a valid exclusive pointer
@@ -78,39 +78,85 @@ pub(crate) fn control_key(name: &str) -> String {
     out.trim_end_matches('_').to_string()
 }
 
-/// A `v4l2_buffer` for `VIDIOC_QUERYBUF`/`QBUF`/`DQBUF` with its `planes` array (used
-/// only by the multi-planar API; the single-planar one ignores it).
+/// A `v4l2_buffer` for `VIDIOC_QUERYBUF`/`QBUF`/`DQBUF` of either API, with the `planes`
+/// array the multi-planar one fills (the single-planar one ignores it). Inline, not boxed:
+/// a dequeue and a queue per frame must not allocate.
 struct PlanesBuf {
     buf: v4l2_buffer,
-    planes: Box<[v4l2_plane; VIDEO_MAX_PLANES]>,
+    planes: [v4l2_plane; VIDEO_MAX_PLANES],
 }
 
 impl PlanesBuf {
     fn new(buf_type: u32, index: u32) -> PlanesBuf {
         let mut b = PlanesBuf {
             buf: zeroed(),
-            planes: Box::new([zeroed(); VIDEO_MAX_PLANES]),
+            planes: [zeroed(); VIDEO_MAX_PLANES],
         };
         b.buf.index = index;
         b.buf.type_ = buf_type;
         b.buf.memory = MEMORY_MMAP;
-        if buf_type == BUF_TYPE_CAPTURE_MPLANE {
+        if b.multiplanar() {
             b.buf.length = VIDEO_MAX_PLANES as u32;
-            b.buf.m.planes = b.planes.as_mut_ptr();
         }
         b
     }
 
-    /// Issues `request` with this buffer; the kernel fills `planes` through the pointer
-    /// (a boxed array, so it does not move with `self`).
+    fn multiplanar(&self) -> bool {
+        self.buf.type_ == BUF_TYPE_CAPTURE_MPLANE
+    }
+
+    /// Issues `request` with this buffer. The `planes` pointer is set here, right before
+    /// the call, because `self` may have moved since it was made; the kernel fills the
+    /// array through it.
     fn ioctl(&mut self, fd: RawFd, op: &'static str, request: vidioc::_IOC_TYPE) -> Result<()> {
+        if self.multiplanar() {
+            self.buf.m.planes = self.planes.as_mut_ptr();
+        }
         ioctl(fd, op, request, &mut self.buf)
     }
 
-    /// The planes the kernel reported (`length` of a multi-planar buffer, at most 8).
+    /// The planes the kernel reported (`length` of a multi-planar buffer, at most 8); none
+    /// for the single-planar API, whose `length` is the buffer's size.
     fn planes(&self) -> &[v4l2_plane] {
+        if !self.multiplanar() {
+            return &[];
+        }
         let n = (self.buf.length as usize).min(VIDEO_MAX_PLANES);
         &self.planes[..n]
+    }
+
+    /// What a `VIDIOC_DQBUF` returned: the payload of the buffer (single-planar) or of
+    /// plane 0 with its data offset, and the further planes' (multi-planar).
+    fn dequeued(&self) -> Dequeued {
+        // `bytesused` includes `data_offset` (V4L2 spec, struct v4l2_plane).
+        let data = |p: &v4l2_plane| PlaneData {
+            offset: p.data_offset as usize,
+            bytesused: p.bytesused.saturating_sub(p.data_offset) as usize,
+        };
+        let planes = self.planes();
+        let first = match planes.first() {
+            Some(p) => data(p),
+            None if self.multiplanar() => PlaneData::default(),
+            None => PlaneData {
+                offset: 0,
+                bytesused: self.buf.bytesused as usize,
+            },
+        };
+        let mut later_planes = [PlaneData::default(); MAX_PLANES - 1];
+        for (slot, p) in later_planes.iter_mut().zip(planes.iter().skip(1)) {
+            *slot = data(p);
+        }
+        let t = self.buf.timestamp;
+        Dequeued {
+            index: self.buf.index as usize,
+            bytesused: first.bytesused,
+            offset: first.offset,
+            later_planes,
+            sequence: self.buf.sequence,
+            timestamp: Duration::new(t.tv_sec.max(0) as u64, 0)
+                + Duration::from_micros(t.tv_usec.max(0) as u64),
+            error: self.buf.flags & BUF_FLAG_ERROR != 0,
+        }
     }
 }
 
@@ -502,34 +548,17 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn queue(&self, index: usize) -> Result<()> {
-        if self.multiplanar() {
-            let mut buf = PlanesBuf::new(self.buf_type, index as u32);
-            return buf.ioctl(self.fd(), "VIDIOC_QBUF", vidioc::VIDIOC_QBUF);
-        }
-        let mut buf: v4l2_buffer = zeroed();
-        buf.index = index as u32;
-        buf.type_ = BUF_TYPE_CAPTURE;
-        buf.memory = MEMORY_MMAP;
-        ioctl(self.fd(), "VIDIOC_QBUF", vidioc::VIDIOC_QBUF, &mut buf)
+        PlanesBuf::new(self.buf_type, index as u32).ioctl(
+            self.fd(),
+            "VIDIOC_QBUF",
+            vidioc::VIDIOC_QBUF,
+        )
     }
 
     fn dequeue(&self) -> Result<Option<Dequeued>> {
-        if self.multiplanar() {
-            return self.dequeue_mp();
-        }
-        let mut buf: v4l2_buffer = zeroed();
-        buf.type_ = BUF_TYPE_CAPTURE;
-        buf.memory = MEMORY_MMAP;
-        match ioctl(self.fd(), "VIDIOC_DQBUF", vidioc::VIDIOC_DQBUF, &mut buf) {
-            Ok(()) => Ok(Some(Dequeued {
-                index: buf.index as usize,
-                bytesused: buf.bytesused as usize,
-                offset: 0,
-                later_planes: [PlaneData::default(); MAX_PLANES - 1],
-                sequence: buf.sequence,
-                timestamp: timestamp(&buf),
-                error: buf.flags & BUF_FLAG_ERROR != 0,
-            })),
+        let mut buf = PlanesBuf::new(self.buf_type, 0);
+        match buf.ioctl(self.fd(), "VIDIOC_DQBUF", vidioc::VIDIOC_DQBUF) {
+            Ok(()) => Ok(Some(buf.dequeued())),
             Err(CaptureError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {
                 Ok(None)
             }
@@ -588,47 +617,6 @@ impl CaptureDevice for V4l2Device {
         };
         ioctl(self.fd(), "VIDIOC_S_CTRL", vidioc::VIDIOC_S_CTRL, &mut c)
     }
-}
-
-impl V4l2Device {
-    /// `VIDIOC_DQBUF` of the multi-planar API: plane 0's payload and offset, and the
-    /// further planes'.
-    fn dequeue_mp(&self) -> Result<Option<Dequeued>> {
-        let mut buf = PlanesBuf::new(self.buf_type, 0);
-        match buf.ioctl(self.fd(), "VIDIOC_DQBUF", vidioc::VIDIOC_DQBUF) {
-            Ok(()) => {}
-            Err(CaptureError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
-        }
-        // `bytesused` includes `data_offset` (V4L2 spec, struct v4l2_plane).
-        let data = |p: &v4l2_plane| PlaneData {
-            offset: p.data_offset as usize,
-            bytesused: p.bytesused.saturating_sub(p.data_offset) as usize,
-        };
-        let planes = buf.planes();
-        let first = planes.first().map(data).unwrap_or_default();
-        let mut later_planes = [PlaneData::default(); MAX_PLANES - 1];
-        for (slot, p) in later_planes.iter_mut().zip(planes.iter().skip(1)) {
-            *slot = data(p);
-        }
-        Ok(Some(Dequeued {
-            index: buf.buf.index as usize,
-            bytesused: first.bytesused,
-            offset: first.offset,
-            later_planes,
-            sequence: buf.buf.sequence,
-            timestamp: timestamp(&buf.buf),
-            error: buf.buf.flags & BUF_FLAG_ERROR != 0,
-        }))
-    }
-}
-
-/// The capture time of a dequeued buffer.
-fn timestamp(buf: &v4l2_buffer) -> Duration {
-    Duration::new(buf.timestamp.tv_sec.max(0) as u64, 0)
-        + Duration::from_micros(buf.timestamp.tv_usec.max(0) as u64)
 }
 
 /// Milliseconds for `poll(2)`, rounded up so that a short wait is not a busy one.
