@@ -276,30 +276,6 @@ impl V4l2Device {
         Ok(f)
     }
 
-    /// `VIDIOC_S_PARM` of the multi-planar API.
-    fn set_interval_mp(&self, interval: Interval) -> Result<Option<Interval>> {
-        let mut p: v4l2_streamparm = zeroed();
-        p.type_ = BUF_TYPE_CAPTURE_MPLANE;
-        p.parm.capture.timeperframe = v4l2_fract {
-            numerator: interval.num,
-            denominator: interval.den,
-        };
-        match ioctl(self.fd(), "VIDIOC_S_PARM", vidioc::VIDIOC_S_PARM, &mut p) {
-            Ok(()) => {}
-            Err(CaptureError::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOTTY) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
-        }
-        // SAFETY: for a capture buffer type the kernel answers in `parm.capture`; every bit
-        // pattern is a valid `v4l2_captureparm` (plain integers).
-        let t = unsafe { p.parm.capture.timeperframe };
-        Ok(Some(Interval {
-            num: t.numerator,
-            den: t.denominator,
-        }))
-    }
-
     /// Maps `len` bytes of the device at the `offset` QUERYBUF gave.
     fn map(&self, len: usize, offset: u32) -> Result<Mapping> {
         // SAFETY: a fresh shared mapping of the device at the offset QUERYBUF gave; the
@@ -483,20 +459,29 @@ impl CaptureDevice for V4l2Device {
         Ok(negotiated(&granted))
     }
 
+    /// `VIDIOC_S_PARM` on this node's buffer type (raw: the `v4l` crate's is single-planar
+    /// only); `None` if the driver has no frame-rate control (ENOTTY).
     fn set_interval(&self, interval: Interval) -> Result<Option<Interval>> {
-        if self.multiplanar() {
-            return self.set_interval_mp(interval);
+        let mut p: v4l2_streamparm = zeroed();
+        p.type_ = self.buf_type;
+        p.parm.capture.timeperframe = v4l2_fract {
+            numerator: interval.num,
+            denominator: interval.den,
+        };
+        match ioctl(self.fd(), "VIDIOC_S_PARM", vidioc::VIDIOC_S_PARM, &mut p) {
+            Ok(()) => {}
+            Err(CaptureError::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOTTY) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
         }
-        let params =
-            v4l::video::capture::Parameters::new(v4l::Fraction::new(interval.num, interval.den));
-        match self.dev.set_params(&params) {
-            Ok(p) => Ok(Some(Interval {
-                num: p.interval.numerator,
-                den: p.interval.denominator,
-            })),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(None),
-            Err(e) => Err(CaptureError::from_os("VIDIOC_S_PARM", e)),
-        }
+        // SAFETY: for a capture buffer type the kernel answers in `parm.capture`; every bit
+        // pattern is a valid `v4l2_captureparm` (plain integers).
+        let t = unsafe { p.parm.capture.timeperframe };
+        Ok(Some(Interval {
+            num: t.numerator,
+            den: t.denominator,
+        }))
     }
 
     fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>> {
