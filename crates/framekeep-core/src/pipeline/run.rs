@@ -120,13 +120,15 @@ pub(crate) fn source_run<S: Source + ?Sized>(source: &mut S, ends: &mut Ends, to
     summary.reason = CloseReason::Panicked;
     let (token, _link) = link(token, extra.clone());
     let cancelled = token.receiver();
+    // `Ends::source` always has an output; `None` only after the element ended.
+    let Some(out) = out.as_ref() else {
+        summary.reason = CloseReason::OutputClosed;
+        return;
+    };
     let reason = loop {
         if token.is_cancelled() {
             break CloseReason::Cancelled(token.cause());
         }
-        let Some(out) = out.as_ref() else {
-            break CloseReason::OutputClosed;
-        };
         match source.next_frame(&token) {
             Ok(Some(frame)) => {
                 summary.frames_in += 1;
@@ -188,6 +190,7 @@ pub(crate) fn stage_run<S: Stage + ?Sized>(stage: &mut S, ends: &mut Ends, token
     } = ends;
     summary.reason = CloseReason::Panicked;
     let cancelled = token.receiver();
+    // `Ends::stage` always has an input; `None` only after the element ended.
     let Some(input) = input.as_ref() else {
         summary.reason = CloseReason::EndOfStream;
         return;
@@ -249,13 +252,15 @@ pub(crate) fn sink_run<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, token: &
     summary.reason = CloseReason::Panicked;
     let (token, _link) = link(token, extra.clone());
     let cancelled = token.receiver();
+    // `Ends::sink` always has an input; `None` only after the element ended.
+    let Some(input) = input.as_ref() else {
+        summary.reason = CloseReason::EndOfStream;
+        return;
+    };
     let reason = loop {
         if token.is_cancelled() {
             break CloseReason::Cancelled(token.cause());
         }
-        let Some(input) = input.as_ref() else {
-            break CloseReason::EndOfStream;
-        };
         match input.recv_until(&cancelled) {
             Ok(frame) => {
                 summary.frames_in += 1;
