@@ -26,7 +26,7 @@ fn mat_bytes(m: &impl MatTraitConst) -> Vec<u8> {
 /// `stride` bytes below them for NV12 and I420).
 fn frame_bytes(f: &Frame) -> Vec<u8> {
     let l = f.layout();
-    let rows = if matches!(l.format, PixelFormat::Nv12 | PixelFormat::I420) {
+    let rows = if l.format.is_planar_420() {
         l.height * 3 / 2
     } else {
         l.height

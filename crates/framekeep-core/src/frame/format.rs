@@ -99,14 +99,10 @@ impl PixelFormat {
         PixelFormat::ALL.into_iter().find(|f| f.fourcc() == code)
     }
 
-    /// Whether width and height must be even (chroma subsampling).
-    const fn needs_even_size(self) -> bool {
-        matches!(self, PixelFormat::Nv12 | PixelFormat::I420)
-    }
-
     /// Whether the format is planar with 4:2:0 chroma below the luma rows
     /// (NV12, I420): a full frame holds `height * 3 / 2` rows of `stride`
-    /// bytes, and ROIs are refused ([`FrameError::PlanarRoi`]).
+    /// bytes, width and height must be even (chroma subsampling), and ROIs
+    /// are refused ([`FrameError::PlanarRoi`]).
     pub const fn is_planar_420(self) -> bool {
         matches!(self, PixelFormat::Nv12 | PixelFormat::I420)
     }
@@ -177,7 +173,7 @@ impl FrameLayout {
             return Err(FrameError::EmptySize { width, height });
         }
         if (format.needs_even_width() && width % 2 != 0)
-            || (format.needs_even_size() && height % 2 != 0)
+            || (format.is_planar_420() && height % 2 != 0)
         {
             return Err(FrameError::OddSize {
                 format,

@@ -214,7 +214,7 @@ impl Frame {
         let l = &self.layout;
         let bpp = match l.format {
             PixelFormat::Mjpeg => return Err(FrameError::Compressed(l.format)),
-            PixelFormat::Nv12 | PixelFormat::I420 => return Err(FrameError::PlanarRoi),
+            f if f.is_planar_420() => return Err(FrameError::PlanarRoi),
             f => f.bytes_per_pixel().unwrap_or(1),
         };
         let fits = |a: usize, b: usize, max: usize| a.checked_add(b).is_some_and(|end| end <= max);
