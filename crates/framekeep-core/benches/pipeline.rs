@@ -49,14 +49,13 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
-use framekeep_core::pipeline::clock::monotonic_now;
-use framekeep_core::pipeline::pattern::TestPattern;
-use framekeep_core::pipeline::{
-    checksum, edge, stage_fn, Checksum, LatencyHistogram, Link, NullSink, Pipeline,
-    PipelineBuilder, Policy, SyntheticSource,
-};
+use framekeep_core::pipeline::{edge, stage_fn, Link, Pipeline, PipelineBuilder, SyntheticSource};
 use framekeep_core::pool::{Exhausted, PoolOptions};
 use framekeep_core::supervisor::{current_thread_cpus, SupervisorOptions};
+use framekeep_core::testing::TestPattern;
+use framekeep_core::testing::{checksum, Checksum, NullSink};
+use framekeep_core::time::monotonic_now;
+use framekeep_core::time::LatencyHistogram;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -141,7 +140,7 @@ fn framekeep_pipeline(
     root: &CancelToken,
     fps: Option<f64>,
     checksum: Checksum,
-) -> (Pipeline, framekeep_core::pipeline::NullSinkStats) {
+) -> (Pipeline, framekeep_core::testing::NullSinkStats) {
     framekeep_pipeline_with(root, fps, checksum, SupervisorOptions::new())
 }
 
@@ -150,7 +149,7 @@ fn framekeep_pipeline_with(
     fps: Option<f64>,
     checksum: Checksum,
     options: SupervisorOptions,
-) -> (Pipeline, framekeep_core::pipeline::NullSinkStats) {
+) -> (Pipeline, framekeep_core::testing::NullSinkStats) {
     let mut source = SyntheticSource::builder(PixelFormat::Bgr24, W, H).buffers(BUFFERS);
     if let Some(fps) = fps {
         source = source.fps(fps);
@@ -185,7 +184,7 @@ fn run_naive(window: Duration) -> Window {
         window,
         None,
         move |n| {
-            let mut buf = vec![0u8; layout().len];
+            let mut buf = vec![0u8; layout().len()];
             pattern.render(n, &mut buf);
             buf
         },
@@ -306,7 +305,7 @@ fn run_naive_bare(window: Duration) -> Window {
     run_naive_with(
         window,
         Some(BUFFERS),
-        |_| black_box(vec![0u8; layout().len]),
+        |_| black_box(vec![0u8; layout().len()]),
         |buf| {
             black_box(buf);
         },
@@ -321,7 +320,7 @@ fn thread_cpu() -> Duration {
 /// CPU time of the pixel work of one frame alone: drawing and checksumming.
 fn pixel_work() -> Duration {
     let mut pattern = TestPattern::new(layout()).expect("pattern");
-    let mut buf = vec![0u8; layout().len];
+    let mut buf = vec![0u8; layout().len()];
     pattern.render(0, &mut buf); // fault the pages in first
     let n = 200;
     let start = thread_cpu();
@@ -555,9 +554,9 @@ fn edge_round_trip(c: &mut Criterion) {
         .build()
         .expect("pool");
     let mut group = c.benchmark_group("edge_round_trip");
-    for policy in Policy::ALL {
-        let (tx, rx) = edge::<Frame>("bench", 2, policy);
-        group.bench_function(BenchmarkId::from_parameter(policy), |b| {
+    for link in Link::all(2) {
+        let (tx, rx) = edge::<Frame>("bench", link);
+        group.bench_function(BenchmarkId::from_parameter(link), |b| {
             b.iter(|| {
                 let frame = pool.try_acquire("bench").expect("frame");
                 tx.send(frame).expect("send");

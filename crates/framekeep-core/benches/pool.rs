@@ -90,7 +90,7 @@ impl RoundTrip for BareQueue {
 struct FreshVec;
 impl RoundTrip for FreshVec {
     fn round_trip(&self) {
-        let mut v = vec![0u8; layout().len];
+        let mut v = vec![0u8; layout().len()];
         for i in (0..v.len()).step_by(4096) {
             v[i] = 1;
         }
@@ -113,7 +113,7 @@ fn framekeep() -> Framekeep {
 fn mutex_vec() -> MutexVec {
     MutexVec(Mutex::new(
         (0..BUFFERS)
-            .map(|_| vec![0u8; layout().len].into_boxed_slice())
+            .map(|_| vec![0u8; layout().len()].into_boxed_slice())
             .collect(),
     ))
 }
@@ -121,7 +121,7 @@ fn mutex_vec() -> MutexVec {
 fn bare_queue() -> BareQueue {
     let q = ArrayQueue::new(BUFFERS);
     for _ in 0..BUFFERS {
-        let _ = q.push(vec![0u8; layout().len].into_boxed_slice());
+        let _ = q.push(vec![0u8; layout().len()].into_boxed_slice());
     }
     BareQueue(q)
 }

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use framekeep_core::ledger::{
-    current_scope, enter_scope, Kind, LeakCheck, Ledger, LedgerSource, LiveEntry, ScopeId, Tracked,
+    Kind, LeakCheck, Ledger, LedgerReport, LedgerSource, LiveEntry, ScopeId, Tracked,
 };
 use proptest::prelude::*;
 
@@ -20,7 +20,7 @@ fn handles_are_send_and_sync() {
     send_sync::<Ledger>();
     send_sync::<Tracked>();
     send_sync::<LiveEntry>();
-    send_sync::<framekeep_core::ledger::LeakReport>();
+    send_sync::<LedgerReport>();
 }
 
 #[test]
@@ -104,10 +104,7 @@ fn entries_record_thread_scope_and_time() {
     let ledger = Ledger::new();
     let before = Instant::now();
     let scope = ScopeId::fresh();
-    let token = {
-        let _g = enter_scope(scope);
-        ledger.track(CUSTOM, "here")
-    };
+    let token = scope.run(|| ledger.track(CUSTOM, "here"));
     let live = ledger.live();
     let entry = &live[0];
     assert_eq!(entry.scope, scope);
@@ -238,9 +235,11 @@ impl FakePool {
             id,
             created_at: Instant::now(),
             thread: thread::current().name().map(str::to_owned),
-            scope: current_scope(),
+            scope: ScopeId::current(),
             epoch: 0,
             backtrace: None,
+            bytes: None,
+            written_off: false,
         });
     }
 
@@ -295,14 +294,14 @@ fn leak_check_passes_a_clean_scope() {
     let ledger = Ledger::new();
     let outside = ledger.track(Kind::FRAME, "outside the scope");
     let check = LeakCheck::on(&ledger);
-    assert_ne!(current_scope(), ScopeId::NONE);
-    assert_eq!(current_scope(), check.scope());
+    assert_ne!(ScopeId::current(), ScopeId::NONE);
+    assert_eq!(ScopeId::current(), check.scope());
     let inside = ledger.track(Kind::FRAME, "inside");
     assert_eq!(check.leaks().len(), 1);
     drop(inside);
     assert!(check.finish().is_ok());
     assert_eq!(
-        current_scope(),
+        ScopeId::current(),
         ScopeId::NONE,
         "the previous scope is restored"
     );
@@ -401,15 +400,12 @@ fn parallel_leak_checks_do_not_see_each_other() {
 fn leak_check_follows_threads_that_enter_its_scope() {
     let ledger = Ledger::new();
     let check = LeakCheck::on(&ledger);
-    let scope = current_scope();
+    let scope = ScopeId::current();
     let worker = thread::Builder::new()
         .name("scoped worker".into())
         .spawn({
             let ledger = ledger.clone();
-            move || {
-                let _g = enter_scope(scope);
-                ledger.track(Kind::THREAD, "worker state")
-            }
+            move || scope.run(|| ledger.track(Kind::THREAD, "worker state"))
         })
         .unwrap();
     let token = worker.join().unwrap();

@@ -7,11 +7,12 @@ use std::time::Duration;
 use framekeep_core::cancel::{CancelToken, Cause};
 use framekeep_core::frame::{Frame, PixelFormat};
 use framekeep_core::ledger::LeakCheck;
-use framekeep_core::pipeline::pattern::decode_counter;
 use framekeep_core::pipeline::{
-    edge, run_sink, stage_fn, BuildError, CloseReason, Link, NullSink, Output, PipelineBuilder,
-    Policy, Sink, SinkOptions, SourceOptions, Stage, StageError, SyntheticSource,
+    edge, run_sink, stage_fn, BuildError, CloseReason, Link, Output, PipelineBuilder, Sink,
+    SinkOptions, SourceOptions, Stage, StageError, SyntheticSource,
 };
+use framekeep_core::testing::decode_counter;
+use framekeep_core::testing::NullSink;
 use parking_lot::Mutex;
 
 const BOUND: Duration = Duration::from_secs(10);
@@ -292,8 +293,8 @@ fn a_pass_through_sink_forwards_and_a_releasing_sink_does_not() {
     let token = CancelToken::new();
     let mut src = source(10);
     for release in [false, true] {
-        let (tx, rx) = edge::<Frame>("in", 8, Policy::Block);
-        let (out_tx, out_rx) = edge::<Frame>("out", 8, Policy::Block);
+        let (tx, rx) = edge::<Frame>("in", Link::block(8));
+        let (out_tx, out_rx) = edge::<Frame>("out", Link::block(8));
         for _ in 0..3 {
             tx.send(
                 framekeep_core::pipeline::Source::next_frame(&mut src, &token)
@@ -338,7 +339,7 @@ fn an_option_token_stops_just_its_element_and_the_rest_winds_down() {
             NullSink::new(),
             SinkOptions::new()
                 .with_release()
-                .with_cancel(sink_token.clone())
+                .with_cancel(&sink_token)
                 .with_on_close(move |r| *c.lock() = Some(r.clone())),
         )
         .start()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::select;
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{FrameLayout, PixelFormat};
-use framekeep_core::pipeline::{edge, Policy, RecvError, SendError, Sent};
+use framekeep_core::pipeline::{edge, Link, RecvError, SendError, Sent};
 use framekeep_core::pool::{Exhausted, FramePool, PoolOptions};
 
 fn pool(n: usize) -> FramePool {
@@ -23,7 +23,7 @@ fn pool(n: usize) -> FramePool {
 
 #[test]
 fn block_keeps_everything_in_order() {
-    let (tx, rx) = edge::<u32>("block", 2, Policy::Block);
+    let (tx, rx) = edge::<u32>("block", Link::block(2));
     let producer = thread::spawn(move || {
         for i in 0..100 {
             assert_eq!(tx.send(i).unwrap(), Sent::Queued);
@@ -41,7 +41,7 @@ fn block_keeps_everything_in_order() {
 
 #[test]
 fn drop_newest_keeps_the_first_ones() {
-    let (tx, rx) = edge::<u32>("dn", 3, Policy::DropNewest);
+    let (tx, rx) = edge::<u32>("dn", Link::drop_newest(3));
     let outcomes: Vec<Sent> = (0..5).map(|i| tx.send(i).unwrap()).collect();
     assert_eq!(&outcomes[3..], &[Sent::Dropped, Sent::Dropped]);
     assert_eq!(tx.stats().dropped, 2);
@@ -52,7 +52,7 @@ fn drop_newest_keeps_the_first_ones() {
 
 #[test]
 fn drop_oldest_keeps_the_last_ones() {
-    let (tx, rx) = edge::<u32>("do", 3, Policy::DropOldest);
+    let (tx, rx) = edge::<u32>("do", Link::drop_oldest(3));
     for i in 0..10 {
         tx.send(i).unwrap();
     }
@@ -64,8 +64,8 @@ fn drop_oldest_keeps_the_last_ones() {
 
 #[test]
 fn latest_holds_one_and_replaces_it() {
-    let (tx, rx) = edge::<u32>("latest", 8, Policy::Latest);
-    assert_eq!(tx.stats().capacity, 1);
+    let (tx, rx) = edge::<u32>("latest", Link::latest());
+    assert_eq!(tx.stats().link.capacity(), 1);
     assert_eq!(tx.send(1).unwrap(), Sent::Queued);
     assert_eq!(tx.send(2).unwrap(), Sent::Replaced);
     assert_eq!(rx.try_recv(), Ok(Some(2)));
@@ -75,7 +75,7 @@ fn latest_holds_one_and_replaces_it() {
 
 #[test]
 fn zero_capacity_is_raised_to_one() {
-    let (tx, rx) = edge::<u32>("zero", 0, Policy::DropOldest);
+    let (tx, rx) = edge::<u32>("zero", Link::drop_oldest(0));
     tx.send(1).unwrap();
     tx.send(2).unwrap();
     assert_eq!(rx.try_recv(), Ok(Some(2)));
@@ -83,24 +83,24 @@ fn zero_capacity_is_raised_to_one() {
 
 #[test]
 fn dropped_frames_return_to_their_pool_at_once() {
-    for policy in [Policy::DropNewest, Policy::DropOldest, Policy::Latest] {
+    for link in [Link::drop_newest(1), Link::drop_oldest(1), Link::latest()] {
         let pool = pool(4);
-        let (tx, rx) = edge("frames", 1, policy);
+        let (tx, rx) = edge("frames", link);
         for _ in 0..4 {
             tx.send(pool.try_acquire("edge-test").unwrap()).unwrap();
             // One frame queued at most: the others are already back.
-            assert_eq!(pool.leases().len(), 1, "{policy}");
+            assert_eq!(pool.leases().len(), 1, "{link}");
         }
         assert_eq!(tx.stats().dropped, 3);
         drop(rx);
-        assert!(pool.wait_idle(Duration::from_secs(1)), "{policy}");
+        assert!(pool.wait_idle(Duration::from_secs(1)), "{link}");
     }
 }
 
 #[test]
 fn last_receiver_gone_drops_the_queue_and_fails_sends() {
     let pool = pool(3);
-    let (tx, rx) = edge("closing", 3, Policy::Block);
+    let (tx, rx) = edge("closing", Link::block(3));
     let rx2 = rx.clone();
     tx.send(pool.try_acquire("q").unwrap()).unwrap();
     tx.send(pool.try_acquire("q").unwrap()).unwrap();
@@ -118,7 +118,7 @@ fn last_receiver_gone_drops_the_queue_and_fails_sends() {
 
 #[test]
 fn blocked_sender_wakes_when_receivers_go() {
-    let (tx, rx) = edge::<u32>("wake", 1, Policy::Block);
+    let (tx, rx) = edge::<u32>("wake", Link::block(1));
     tx.send(0).unwrap();
     let sender = thread::spawn(move || tx.send(1).map_err(|e| e.into_inner()));
     thread::sleep(Duration::from_millis(20));
@@ -134,7 +134,7 @@ fn blocked_sender_wakes_when_receivers_go() {
 
 #[test]
 fn blocked_send_ends_on_cancel_and_hands_the_item_back() {
-    let (tx, _rx) = edge::<u32>("cancel", 1, Policy::Block);
+    let (tx, _rx) = edge::<u32>("cancel", Link::block(1));
     tx.send(0).unwrap();
     let token = CancelToken::new();
     let t2 = token.clone();
@@ -150,7 +150,7 @@ fn blocked_send_ends_on_cancel_and_hands_the_item_back() {
 
 #[test]
 fn closing_the_sender_wakes_a_blocked_receiver_after_the_queue() {
-    let (tx, rx) = edge::<u32>("close", 4, Policy::Block);
+    let (tx, rx) = edge::<u32>("close", Link::block(4));
     tx.send(1).unwrap();
     let token = CancelToken::new();
     let consumer = thread::spawn(move || {
@@ -172,7 +172,7 @@ fn closing_the_sender_wakes_a_blocked_receiver_after_the_queue() {
 #[test]
 fn receiver_selects_with_a_cancel_token() {
     let token = CancelToken::new();
-    let (_tx, rx) = edge::<u32>("select", 1, Policy::Latest);
+    let (_tx, rx) = edge::<u32>("select", Link::latest());
     let cancelled = token.receiver();
     let t2 = token.clone();
     let canceller = thread::spawn(move || {
@@ -191,7 +191,7 @@ fn receiver_selects_with_a_cancel_token() {
 
 #[test]
 fn many_producers_drop_oldest_conserves_items() {
-    let (tx, rx) = edge::<u64>("mp", 4, Policy::DropOldest);
+    let (tx, rx) = edge::<u64>("mp", Link::drop_oldest(4));
     let live = Arc::new(AtomicUsize::new(0));
     let producers: Vec<_> = (0..4)
         .map(|p| {

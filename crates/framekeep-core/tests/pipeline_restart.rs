@@ -11,10 +11,11 @@ use framekeep_core::cancel::{CancelToken, Cause};
 use framekeep_core::frame::{Frame, PixelFormat};
 use framekeep_core::ledger::LeakCheck;
 use framekeep_core::pipeline::{
-    stage_fn, CloseReason, Link, NullSink, PipelineBuilder, Sink, SinkOptions, Source,
-    SourceOptions, StageError, SyntheticSource,
+    stage_fn, CloseReason, Link, PipelineBuilder, Sink, SinkOptions, Source, SourceOptions,
+    StageError, SyntheticSource,
 };
 use framekeep_core::supervisor::{Outcome, PanicPolicy, SupervisorOptions};
+use framekeep_core::testing::NullSink;
 use parking_lot::Mutex;
 
 const BOUND: Duration = Duration::from_secs(10);

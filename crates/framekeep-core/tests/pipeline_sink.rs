@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
-use framekeep_core::pipeline::clock::monotonic_now;
-use framekeep_core::pipeline::{
-    checksum, frame_checksum, Checksum, LatencyHistogram, NullSink, Sink,
-};
+use framekeep_core::pipeline::Sink;
+use framekeep_core::testing::{checksum, frame_checksum, Checksum, NullSink};
+use framekeep_core::time::monotonic_now;
+use framekeep_core::time::LatencyHistogram;
 
 fn frame(seq: u64, timestamp: Duration) -> Frame {
     let layout = FrameLayout::packed(PixelFormat::Gray8, 16, 4).unwrap();
@@ -64,7 +64,7 @@ fn strided_frames_checksum_their_visible_bytes_only() {
     let packed = FrameLayout::packed(PixelFormat::Gray8, 32, 3).unwrap();
     let strided = packed.with_stride(48).unwrap();
     let rows: Vec<u8> = (0..96).map(|i| i as u8).collect();
-    let mut padded = vec![0xEE; strided.len];
+    let mut padded = vec![0xEE; strided.len()];
     for y in 0..3 {
         padded[y * 48..y * 48 + 32].copy_from_slice(&rows[y * 32..y * 32 + 32]);
     }

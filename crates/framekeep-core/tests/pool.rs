@@ -22,7 +22,7 @@ fn pool(n: usize, policy: Exhausted) -> FramePool {
         .max_buffers(n)
         .exhausted(policy)
         .acquire_timeout(Duration::from_secs(5))
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap()
 }
@@ -149,7 +149,7 @@ fn fail_fast_wait_and_grow_policies() {
         .min_buffers(1)
         .max_buffers(1)
         .exhausted(Exhausted::Grow { hard_cap: 3 })
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap();
     let frames: Vec<_> = (0..3).map(|_| grow.acquire("g").unwrap()).collect();
@@ -185,8 +185,8 @@ fn close_wakes_a_blocked_acquirer_with_closed() {
     assert!(pool.is_closed());
     assert_eq!(pool.acquire("after").unwrap_err(), AcquireError::Closed);
     // The close report names the lease still out.
-    assert_eq!(report.leases.len(), 1);
-    assert_eq!(report.leases[0].label, "holder");
+    assert_eq!(report.len(), 1);
+    assert_eq!(report.entries()[0].name, "holder");
     assert!(report.to_string().contains("holder"));
     drop(held);
 }
@@ -197,7 +197,7 @@ fn every_buffer_is_freed_after_close_once_leases_return() {
     let a = pool.acquire("a").unwrap();
     let b = pool.acquire("b").unwrap();
     let report = pool.close();
-    assert_eq!(report.leases.len(), 2);
+    assert_eq!(report.len(), 2);
     let s = pool.stats();
     assert_eq!(
         (s.capacity, s.idle),
@@ -218,7 +218,7 @@ fn dropping_the_last_pool_handle_closes_it() {
     let pool = PoolOptions::new(layout())
         .min_buffers(2)
         .max_buffers(2)
-        .ledger(&ledger)
+        .with_ledger(&ledger)
         .build()
         .unwrap();
     let frame = pool.acquire("survivor").unwrap();
@@ -321,7 +321,7 @@ fn a_lost_lease_is_detected_and_reported_with_its_label() {
         .min_buffers(2)
         .max_buffers(2)
         .leak_threshold(Some(Duration::from_millis(20)))
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap();
     let held = pool.acquire("display-stage").unwrap();
@@ -344,8 +344,8 @@ fn a_lost_lease_is_detected_and_reported_with_its_label() {
     assert_eq!(pool.stats().leaks_reported, 2);
     let leases = pool.leases();
     assert_eq!(leases.len(), 2);
-    assert!(leases[0].age >= Duration::from_millis(20));
-    assert!(leases.iter().any(|l| l.label == "display-stage"));
+    assert!(leases[0].age() >= Duration::from_millis(20));
+    assert!(leases.iter().any(|l| l.name == "display-stage"));
     drop(held);
 }
 
@@ -355,7 +355,7 @@ fn the_background_monitor_reports_leaks_on_its_own() {
         .min_buffers(1)
         .max_buffers(1)
         .leak_threshold(Some(Duration::from_millis(10)))
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap();
     let held = pool.acquire("forgotten").unwrap();
@@ -374,7 +374,7 @@ fn a_forgotten_lease_is_written_off_and_its_capacity_replaced() {
         .max_buffers(1)
         .exhausted(Exhausted::FailFast)
         .write_off_after(Some(Duration::from_millis(20)))
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap();
     std::mem::forget(pool.acquire("forgotten").unwrap());
@@ -389,7 +389,7 @@ fn a_forgotten_lease_is_written_off_and_its_capacity_replaced() {
     assert!(pool
         .leases()
         .iter()
-        .any(|l| l.written_off && l.label == "forgotten"));
+        .any(|l| l.written_off && l.name == "forgotten"));
     drop(f);
 }
 
@@ -405,7 +405,7 @@ fn hooks_see_creation_and_may_refuse_buffers() {
         })
         .before_acquire(|info| info.uses < 2)
         .after_release(|info| info.uses < 3)
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap();
     assert_eq!(created.load(Ordering::SeqCst), 1);
@@ -427,7 +427,7 @@ fn reconfigure_frees_old_buffers_without_leaking() {
     pool.reconfigure(bigger).unwrap();
     let new = pool.acquire("new").unwrap();
     assert_eq!(new.layout(), &bigger);
-    assert_eq!(new.buffer_capacity(), bigger.len);
+    assert_eq!(new.buffer_capacity(), bigger.len());
     assert_eq!(old.layout(), &layout());
     drop(old);
     let s = pool.stats();
@@ -436,7 +436,7 @@ fn reconfigure_frees_old_buffers_without_leaking() {
         "old buffers freed; two of the new layout: {s}"
     );
     assert_eq!(s.freed, 2);
-    assert_eq!(s.bytes_allocated, 2 * bigger.len);
+    assert_eq!(s.bytes_allocated, 2 * bigger.len());
     drop(new);
     pool.close();
     assert!(matches!(pool.reconfigure(layout()), Err(PoolError::Closed)));
@@ -445,7 +445,7 @@ fn reconfigure_frees_old_buffers_without_leaking() {
 #[test]
 fn memory_levels_are_reported_once_per_change() {
     let log = Captured::global();
-    let bytes = layout().len;
+    let bytes = layout().len();
     let pool = PoolOptions::new(layout())
         .name("levels")
         .leak_threshold(None)
@@ -453,7 +453,7 @@ fn memory_levels_are_reported_once_per_change() {
         .max_buffers(3)
         .warn_bytes(Some(2 * bytes))
         .critical_bytes(Some(3 * bytes))
-        .ledger(&Ledger::new())
+        .with_ledger(&Ledger::new())
         .build()
         .unwrap();
     let a = pool.acquire("a").unwrap();
@@ -496,7 +496,7 @@ fn leases_show_in_the_ledger_and_a_leak_check_catches_them() {
     let pool = PoolOptions::new(layout())
         .min_buffers(1)
         .max_buffers(2)
-        .ledger(&ledger)
+        .with_ledger(&ledger)
         .build()
         .unwrap();
     let check = LeakCheck::on(&ledger);
@@ -529,7 +529,7 @@ fn releases_racing_the_last_pool_handle_are_safe() {
             .max_buffers(4)
             .exhausted(Exhausted::FailFast)
             .leak_threshold(None)
-            .ledger(&ledger)
+            .with_ledger(&ledger)
             .build()
             .unwrap();
         let frames: Vec<_> = (0..4).map(|_| pool.acquire("race").unwrap()).collect();
@@ -640,7 +640,7 @@ fn leases_are_placed_against_checkpoints_by_epoch() {
     let pool = PoolOptions::new(layout())
         .min_buffers(3)
         .max_buffers(3)
-        .ledger(&ledger)
+        .with_ledger(&ledger)
         .build()
         .unwrap();
     let first = ledger.checkpoint();
@@ -704,7 +704,7 @@ fn the_last_pool_reference_can_go_with_a_thread_local_frame() {
     let pool = PoolOptions::new(layout())
         .min_buffers(1)
         .max_buffers(1)
-        .ledger(&ledger)
+        .with_ledger(&ledger)
         .build()
         .unwrap();
     thread::spawn(move || {

@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, select};
 use framekeep_core::cancel::{CancelToken, Cause};
 use framekeep_core::ledger::{Kind, LeakCheck, Ledger};
 use framekeep_core::supervisor::{
-    current_thread_cpus, ErrorPolicy, Outcome, PanicPolicy, ShutdownOrder, SpawnError, Supervisor,
+    current_thread_cpus, Outcome, PanicPolicy, ShutdownOrder, SpawnError, Supervisor,
     SupervisorOptions, WorkerError, WorkerOptions,
 };
 
@@ -403,7 +403,7 @@ fn returned_errors_are_collected_with_their_source_chain() {
 fn escalating_errors_cancel_the_root() {
     let root = CancelToken::new();
     let ledger = Ledger::new();
-    let sup = Supervisor::with_options(&root, private(&ledger).on_error(ErrorPolicy::Escalate));
+    let sup = Supervisor::with_options(&root, private(&ledger).escalate_errors(true));
     sup.spawn("waiting", |ctx| {
         ctx.token().wait_timeout(BOUND);
         Ok(())
@@ -777,7 +777,7 @@ fn unusable_cpu_lists_are_spawn_errors() {
     let sup = Supervisor::with_options(&root, private(&ledger));
     let allowed = current_thread_cpus().unwrap();
     // A CPU number this process may not use (past the allowed ones).
-    let unusable = allowed.as_slice().last().unwrap() + 1;
+    let unusable = allowed.last().unwrap() + 1;
     for (cpus, expect) in [
         (vec![], "empty"),
         (vec![1 << 20], "past the largest"),
@@ -787,7 +787,7 @@ fn unusable_cpu_lists_are_spawn_errors() {
             .spawn_with("w", WorkerOptions::new().cpus(cpus.clone()), |_| Ok(()))
             .expect_err("an unusable CPU list");
         assert!(
-            matches!(&err, SpawnError::Cpus { reason, .. } if reason.contains(expect)),
+            matches!(&err, SpawnError::Cpus { source, .. } if source.to_string().contains(expect)),
             "{cpus:?}: {err}"
         );
     }

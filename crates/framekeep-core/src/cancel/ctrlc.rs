@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use super::{CancelToken, Cause};
 
 /// The exit status used on the second signal (128 + SIGINT).
-pub const INTERRUPTED_EXIT_CODE: i32 = 130;
+const INTERRUPTED_EXIT_CODE: i32 = 130;
 
 /// Why [`install_ctrlc`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 ///
 /// First signal: `root.cancel_with(Cause::Interrupted)` (a no-op if `root` is already
 /// cancelled, but it still counts as the first signal). Second signal: the process exits with
-/// status [`INTERRUPTED_EXIT_CODE`] (130) immediately, without running destructors.
+/// status 130 (128 + SIGINT, the shell convention) immediately, without running destructors.
 ///
 /// The handler keeps a clone of `root` for the rest of the process. Can succeed only once per
 /// process; later calls return [`CtrlcError::AlreadyInstalled`].

@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::cause::Cause;
 use super::tree::Node;
+use crate::daemon::Daemon;
 
 /// A timer entry key: the deadline, then a unique sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,8 +47,10 @@ struct Timer {
 #[derive(Default)]
 struct State {
     entries: BTreeMap<TimerKey, Weak<Node>>,
-    started: bool,
 }
+
+/// The timer thread.
+static TIMER_THREAD: Daemon = Daemon::new("framekeep-deadline");
 
 fn timer() -> &'static Timer {
     static TIMER: OnceLock<Timer> = OnceLock::new();
@@ -61,14 +64,9 @@ fn timer() -> &'static Timer {
 ///
 /// Fails only if the timer thread has to be started and the OS refuses to create it.
 pub(crate) fn register(key: TimerKey, node: Weak<Node>) -> std::io::Result<()> {
+    TIMER_THREAD.ensure(run)?;
     let timer = timer();
     let mut state = timer.state.lock();
-    if !state.started {
-        std::thread::Builder::new()
-            .name("framekeep-deadline".into())
-            .spawn(|| run(self::timer()))?;
-        state.started = true;
-    }
     let new_earliest = state.entries.keys().next().is_none_or(|first| key < *first);
     state.entries.insert(key, node);
     drop(state);
@@ -89,7 +87,8 @@ pub(crate) fn pending() -> usize {
     timer().state.lock().entries.len()
 }
 
-fn run(timer: &'static Timer) {
+fn run() {
+    let timer = timer();
     let mut state = timer.state.lock();
     loop {
         let Some(&first) = state.entries.keys().next() else {

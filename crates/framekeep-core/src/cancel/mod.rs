@@ -52,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use self::cause::Cause;
-pub use self::ctrlc::{install_ctrlc, CtrlcError, INTERRUPTED_EXIT_CODE};
+pub use self::ctrlc::{install_ctrlc, CtrlcError};
 use self::tree::Node;
 
 /// A cancellation signal shared by threads, arranged in a tree.
@@ -299,16 +299,5 @@ impl Drop for CancelOnDrop {
         if let Some(token) = self.token.take() {
             token.cancel();
         }
-    }
-}
-
-/// The text of a panic payload (`&str` or `String`), for logs and reports.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }

@@ -206,7 +206,7 @@ impl Node {
         for callback in callbacks {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| callback(&cause))) {
                 tracing::error!(
-                    panic = %crate::cancel::panic_message(panic.as_ref()),
+                    panic = %crate::panic::message(panic.as_ref()),
                     "an on_cancel callback panicked; the panic was contained"
                 );
             }

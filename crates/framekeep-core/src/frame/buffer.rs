@@ -1,39 +1,51 @@
-//! The buffer slot behind every frame, and where it goes when the last handle drops.
+//! The buffer slot behind every frame: its memory, its handle count, its
+//! lease record, and where it goes when the last handle drops.
 //!
-//! This is the only module of the frame code with `unsafe`: it owns raw pixel
-//! memory (heap or external, e.g. a V4L2 mmap region) and hands out slices
-//! under the rule that makes them sound: shared slices while any handle may
-//! read, a mutable slice only to the one unique handle.
+//! This module and `hazard` hold the only `unsafe` code of frames: this one
+//! owns raw pixel memory (heap or external, e.g. a V4L2 mmap region) and
+//! hands out slices under the rule that makes them sound: shared slices
+//! while any handle may read, a mutable slice only to the one unique handle.
 //!
-//! A buffer is reused, not reallocated: the pool keeps `Arc<Buffer>`s in its
-//! idle slots and free list and moves them into frames and back, so an acquire/release round
-//! trip touches no shared reference count. Frame handles count themselves in
-//! `handles`; the handle that brings it to zero sends the `Arc` home.
+//! A buffer is reused, not reallocated: a pool keeps `Arc<Buffer>`s in its
+//! idle slots and free list and moves them into frames and back, so an
+//! acquire/release round trip touches no shared reference count. Frame
+//! handles count themselves in `handles`; the handle that brings it to zero
+//! sends the `Arc` home.
+//!
+//! # Going home
+//!
+//! Frames know nothing of pools or drivers. Each buffer carries its [`Home`],
+//! and [`send_home`] is the only place a released buffer changes owner:
+//!
+//! * no home ([`Home::Orphan`], a frame made from a `Vec` or a heap copy): the
+//!   memory is freed;
+//! * a [`Recycle`] home (a frame pool): the releasing thread pins the home
+//!   (`hazard`) for the duration, hands the buffer over, unpins, and only
+//!   then drops what the home gave back to free: one of those buffers may
+//!   hold the last reference to the home;
+//! * a [`BufferHome`] (a V4L2 stream, any owner of external memory): the
+//!   buffer comes back as an [`ExternalBuffer`] through the public trait.
+//!
+//! A copy-on-write copy ([`Frame::make_mut`](super::Frame::make_mut)) asks
+//! the same home for a buffer to copy into ([`Recycle::copy_target`]), so a
+//! pooled frame's copy stays in its pool.
 
+use std::alloc::{self, Layout};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::FrameLayout;
-use crate::pool::lease::LeaseCell;
-use crate::pool::shared::PoolShared;
-
-/// Where a buffer goes when the last frame handle on it drops.
-pub(crate) enum Home {
-    /// No pool: the memory is freed.
-    Orphan,
-    /// Back into a [`crate::pool::FramePool`] (or freed if the pool is closed).
-    Pool(Arc<PoolShared>),
-    /// Back to an external owner, such as a V4L2 stream that re-queues it.
-    External(Arc<dyn BufferHome>),
-}
+use super::hazard::Pinned;
+use super::lease::LeaseCell;
+use super::{FrameError, FrameLayout};
+use crate::cancel::CancelToken;
 
 /// What owns the memory and frees it when the slot itself is dropped.
 enum Memory {
-    /// Allocated by framekeep (`Box<[u8]>` turned raw; freed in `Drop`).
+    /// Allocated by framekeep (`alloc_zeroed` of `cap.max(1)` bytes; freed in `Drop`).
     Heap,
-    /// Owned by someone else; the [`BufferHome`] keeps it valid.
+    /// Owned by someone else; the buffer's home keeps it valid.
     External,
 }
 
@@ -68,9 +80,18 @@ unsafe impl Send for Buffer {}
 // SAFETY: as for `Send`: shared access never hands out a mutable alias.
 unsafe impl Sync for Buffer {}
 
+/// The allocation behind a heap buffer of `cap` bytes (at least one byte,
+/// so that the pointer is a real allocation even for an empty buffer).
+fn heap_layout(cap: usize) -> Result<Layout, FrameError> {
+    Layout::array::<u8>(cap.max(1)).map_err(|_| FrameError::OutOfMemory { bytes: cap })
+}
+
 impl Buffer {
     /// A new heap buffer of `cap` bytes, zeroed; optionally with every page touched
     /// now so that the first frame written into it takes no page faults.
+    ///
+    /// The allocation is fallible: a size the allocator refuses is
+    /// [`FrameError::OutOfMemory`], never an abort.
     pub(crate) fn heap(
         cap: usize,
         layout: FrameLayout,
@@ -78,11 +99,11 @@ impl Buffer {
         index: usize,
         generation: u64,
         prefault: bool,
-    ) -> Buffer {
-        let boxed: Box<[u8]> = vec![0u8; cap.max(1)].into_boxed_slice();
-        let raw = Box::into_raw(boxed);
-        // SAFETY: `Box::into_raw` never returns null.
-        let ptr = unsafe { NonNull::new_unchecked(raw as *mut u8) };
+    ) -> Result<Buffer, FrameError> {
+        let alloc_layout = heap_layout(cap)?;
+        // SAFETY: `alloc_layout` has a non-zero size (`cap.max(1)`).
+        let raw = unsafe { alloc::alloc_zeroed(alloc_layout) };
+        let ptr = NonNull::new(raw).ok_or(FrameError::OutOfMemory { bytes: cap })?;
         if prefault {
             const PAGE: usize = 4096;
             let mut off = 0;
@@ -93,7 +114,7 @@ impl Buffer {
                 off += PAGE;
             }
         }
-        Buffer {
+        Ok(Buffer {
             ptr,
             cap,
             memory: Memory::Heap,
@@ -103,6 +124,27 @@ impl Buffer {
             generation,
             layout,
             lease: LeaseCell::default(),
+        })
+    }
+
+    /// A slot over `len` bytes at `ptr` that the buffer does not own.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid for reads and writes until this buffer
+    /// has been dropped, and nothing else may write to it while a frame over
+    /// it is alive (see [`super::ExternalBuffer::new`]).
+    pub(crate) unsafe fn external(ptr: *mut u8, len: usize, index: usize, home: Home) -> Buffer {
+        let ptr = NonNull::new(ptr);
+        Buffer {
+            cap: if ptr.is_some() { len } else { 0 },
+            ptr: ptr.unwrap_or(NonNull::dangling()),
+            memory: Memory::External,
+            handles: AtomicUsize::new(0),
+            home,
+            index,
+            generation: 0,
+            layout: FrameLayout::mjpeg(0, 0, 0),
+            lease: LeaseCell::default(),
         }
     }
 
@@ -111,7 +153,11 @@ impl Buffer {
         self.cap
     }
 
-    /// The bytes `[offset, offset + len)`. The caller has checked the range.
+    /// The bytes `[offset, offset + len)`.
+    ///
+    /// # Panics
+    /// If the range leaves the buffer. Frames only ask for ranges their
+    /// (validated) layouts put inside it, so a panic here is a framekeep bug.
     #[inline]
     pub(crate) fn bytes(&self, offset: usize, len: usize) -> &[u8] {
         assert!(
@@ -124,6 +170,9 @@ impl Buffer {
     }
 
     /// Mutable bytes; `unique` proves the caller is the only handle.
+    ///
+    /// # Panics
+    /// As [`Buffer::bytes`].
     // `&self -> &mut`: the slot is shared by design (`Arc`); exclusivity comes
     // from the handle count, which `UniqueProof` attests.
     #[allow(clippy::mut_from_ref)]
@@ -142,6 +191,19 @@ impl Buffer {
         // `handles == 1` with Acquire ordering, so no other handle can read or
         // write these bytes for as long as the returned borrow lives.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(offset), len) }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        if let Memory::Heap = self.memory {
+            if let Ok(layout) = heap_layout(self.cap) {
+                // SAFETY: `ptr` came from `alloc_zeroed` with exactly this layout in
+                // `Buffer::heap` (the layout is a pure function of `cap`, which never
+                // changes), and is freed only here.
+                unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
+            }
+        }
     }
 }
 
@@ -213,13 +275,92 @@ impl UniqueProof {
     }
 }
 
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        if let Memory::Heap = self.memory {
-            let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.cap.max(1));
-            // SAFETY: `ptr`/`cap` came from `Box::into_raw` of a `Box<[u8]>` of
-            // exactly this length in `Buffer::heap`, and are freed only here.
-            drop(unsafe { Box::from_raw(slice) });
+/// Where a buffer goes when the last frame handle on it drops.
+pub(crate) enum Home {
+    /// No owner: the memory is freed.
+    Orphan,
+    /// Back to an internal recycler (a frame pool), or freed if it is closed.
+    Recycler(Arc<dyn Recycle>),
+    /// Back to an external owner, such as a V4L2 stream that re-queues it.
+    External(Arc<dyn BufferHome>),
+}
+
+/// How long a copy target may be waited for.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait<'a> {
+    /// Not at all: a dry home is an error at once.
+    No,
+    /// Up to the home's own timeout, or until the token is cancelled.
+    Until(&'a CancelToken),
+}
+
+/// What a recycler gave back to be freed once it is unpinned: only ever
+/// dropped (by `send_home`), which is the point.
+#[must_use = "dropped by `send_home` after unpinning the home"]
+pub(crate) struct Leftovers {
+    /// A buffer that found no room, or must not be reused.
+    pub(crate) _dead: Option<Arc<Buffer>>,
+    /// Idle buffers a close asked to free.
+    pub(crate) _drained: Vec<Arc<Buffer>>,
+}
+
+impl Leftovers {
+    /// Nothing to free.
+    pub(crate) const NONE: Leftovers = Leftovers {
+        _dead: None,
+        _drained: Vec::new(),
+    };
+}
+
+/// An internal owner that takes buffers back (a frame pool).
+///
+/// Obligations of an implementation:
+/// * its `Drop` calls [`super::hazard::wait_unpinned`] with its own address
+///   before freeing anything, since a releasing thread may still be inside
+///   [`Recycle::recycle`] through a pin;
+/// * `recycle` never drops a buffer itself (it may hold the last reference
+///   to `self`): it returns it in the [`Leftovers`].
+pub(crate) trait Recycle: Send + Sync + 'static {
+    /// Takes back `buffer`, whose last handle just dropped. The caller has
+    /// pinned `self` and keeps it pinned until this returns.
+    fn recycle(&self, buffer: Arc<Buffer>) -> Leftovers;
+
+    /// A buffer from this home that can hold `layout`, checked out (its
+    /// lease recorded) with no handle yet, for a copy-on-write copy; waits
+    /// for one only as `wait` allows.
+    fn copy_target(&self, layout: FrameLayout, wait: Wait<'_>) -> Result<Arc<Buffer>, FrameError>;
+}
+
+/// Sends a buffer whose handle count reached zero back to its home.
+///
+/// The home is reached through the buffer itself, never by cloning the
+/// home's `Arc`: a shared reference count touched on every release is what
+/// makes naive pools slow under contention.
+#[inline]
+pub(crate) fn send_home(buffer: Arc<Buffer>) {
+    debug_assert_eq!(buffer.handles.load(Ordering::Relaxed), 0);
+    if let Home::Recycler(home) = &buffer.home {
+        let pinned = Pinned::new(home);
+        let leftovers = pinned.recycle(buffer);
+        // Unpin first: a leftover may hold the last reference to the home.
+        drop(pinned);
+        drop(leftovers);
+        return;
+    }
+    send_home_elsewhere(buffer)
+}
+
+/// `send_home` for buffers without a recycler.
+#[inline(never)]
+fn send_home_elsewhere(buffer: Arc<Buffer>) {
+    match &buffer.home {
+        Home::Orphan | Home::Recycler(_) => drop(buffer),
+        Home::External(_) => {
+            // Keep the buffer (and through it the home) alive while the home runs.
+            let keep = Arc::clone(&buffer);
+            if let Home::External(home) = &keep.home {
+                home.recycle(ExternalBuffer(buffer));
+            }
         }
     }
 }
@@ -237,8 +378,35 @@ pub trait BufferHome: Send + Sync + 'static {
 }
 
 /// A reusable slot over memory that framekeep does not own (e.g. a V4L2 mmap
-/// buffer). Turn it into a [`super::Frame`] with [`ExternalBuffer::into_frame`];
+/// buffer). Turn it into a [`Frame`] with [`ExternalBuffer::into_frame`];
 /// it comes back to its [`BufferHome`] when that frame's last handle drops.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use framekeep_core::frame::{BufferHome, ExternalBuffer, FrameLayout, FrameMeta, PixelFormat};
+///
+/// /// Owns the memory and keeps the buffers that came back.
+/// struct Home {
+///     memory: Box<[u8]>,
+///     back: Mutex<Vec<ExternalBuffer>>,
+/// }
+/// impl BufferHome for Home {
+///     fn recycle(&self, buffer: ExternalBuffer) {
+///         self.back.lock().unwrap().push(buffer);
+///     }
+/// }
+///
+/// let mut memory = vec![7u8; 16].into_boxed_slice();
+/// let ptr = memory.as_mut_ptr();
+/// let home = Arc::new(Home { memory, back: Mutex::new(Vec::new()) });
+/// // SAFETY: the home owns the memory and outlives every buffer over it.
+/// let buffer = unsafe { ExternalBuffer::new(ptr, 16, 0, home.clone()) };
+/// let frame = buffer.into_frame(FrameLayout::packed(PixelFormat::Gray8, 4, 4)?, FrameMeta::default())?;
+/// assert_eq!(frame.data(), &[7u8; 16][..]);
+/// drop(frame);
+/// assert_eq!(home.back.lock().unwrap().len(), 1);
+/// # Ok::<(), framekeep_core::frame::FrameError>(())
+/// ```
 pub struct ExternalBuffer(pub(crate) Arc<Buffer>);
 
 impl ExternalBuffer {
@@ -255,18 +423,9 @@ impl ExternalBuffer {
         index: usize,
         home: Arc<dyn BufferHome>,
     ) -> ExternalBuffer {
-        let ptr = NonNull::new(ptr).unwrap_or(NonNull::dangling());
-        ExternalBuffer(Arc::new(Buffer {
-            ptr,
-            cap: if ptr == NonNull::dangling() { 0 } else { len },
-            memory: Memory::External,
-            handles: AtomicUsize::new(0),
-            home: Home::External(home),
-            index,
-            generation: 0,
-            layout: FrameLayout::mjpeg(0, 0, 0),
-            lease: LeaseCell::default(),
-        }))
+        // SAFETY: the caller upholds `Buffer::external`'s contract, which is this one.
+        let buffer = unsafe { Buffer::external(ptr, len, index, Home::External(home)) };
+        ExternalBuffer(Arc::new(buffer))
     }
 
     /// The slot number given at creation.
@@ -276,12 +435,12 @@ impl ExternalBuffer {
 
     /// Capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.0.cap
+        self.0.capacity()
     }
 
     /// The buffer's bytes (read-only: the home may look at a buffer it holds).
     pub fn bytes(&self) -> &[u8] {
-        self.0.bytes(0, self.0.cap)
+        self.0.bytes(0, self.0.capacity())
     }
 }
 
@@ -289,36 +448,7 @@ impl std::fmt::Debug for ExternalBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExternalBuffer")
             .field("index", &self.0.index)
-            .field("capacity", &self.0.cap)
+            .field("capacity", &self.0.capacity())
             .finish()
-    }
-}
-
-/// Sends a buffer whose handle count reached zero back to its home.
-///
-/// The home is reached through the buffer itself, never by cloning the
-/// home's `Arc`: a shared reference count touched on every release is what
-/// makes naive pools slow under contention.
-#[inline]
-pub(crate) fn send_home(buffer: Arc<Buffer>) {
-    debug_assert_eq!(buffer.handles.load(Ordering::Relaxed), 0);
-    match &buffer.home {
-        Home::Pool(_) => PoolShared::recycle(buffer),
-        _ => send_home_elsewhere(buffer),
-    }
-}
-
-/// `send_home` for buffers without a pool.
-#[inline(never)]
-fn send_home_elsewhere(buffer: Arc<Buffer>) {
-    match &buffer.home {
-        Home::Orphan | Home::Pool(_) => drop(buffer),
-        Home::External(_) => {
-            // Keep the buffer (and through it the home) alive while the home runs.
-            let keep = Arc::clone(&buffer);
-            if let Home::External(home) = &keep.home {
-                home.recycle(ExternalBuffer(buffer));
-            }
-        }
     }
 }

@@ -1,8 +1,15 @@
-//! Errors of frame layouts and views.
+//! Errors of frame layouts, views and copies.
 
-use super::PixelFormat;
+use std::time::Duration;
+
+use super::format::PixelFormat;
 
 /// Why a layout, view or frame operation was refused.
+///
+/// Frames have this one error type: a copy-on-write copy that needs a buffer
+/// from the frame's pool reports why it got none here too
+/// ([`PoolDry`](FrameError::PoolDry), [`PoolClosed`](FrameError::PoolClosed),
+/// [`Cancelled`](FrameError::Cancelled), [`TimedOut`](FrameError::TimedOut)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// The operation needs pixels but the format is compressed.
@@ -43,9 +50,24 @@ pub enum FrameError {
         /// Requested stride.
         stride: usize,
     },
-    /// The size overflows `usize`.
-    #[error("frame size overflows the address space")]
-    TooLarge,
+    /// The layout's byte size overflows the address space.
+    #[error(
+        "a {width}x{height} {format} frame is too large: its size overflows the address space"
+    )]
+    TooLarge {
+        /// The format.
+        format: PixelFormat,
+        /// Requested width.
+        width: usize,
+        /// Requested height.
+        height: usize,
+    },
+    /// The allocator refused a buffer of this size (no abort: the caller decides).
+    #[error("out of memory: cannot allocate a buffer of {bytes} bytes")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: usize,
+    },
     /// The buffer cannot hold the layout.
     #[error("layout needs {needed} bytes but the buffer holds {capacity}")]
     BufferTooSmall {
@@ -75,6 +97,30 @@ pub enum FrameError {
         frame_width: usize,
         /// Height of the frame.
         frame_height: usize,
+    },
+    /// A copy-on-write copy found no idle buffer in the frame's pool and did
+    /// not wait (see [`Frame::make_mut_until`](super::Frame::make_mut_until)).
+    #[error("pool '{pool}' has no idle buffer for a copy")]
+    PoolDry {
+        /// The pool's name.
+        pool: &'static str,
+    },
+    /// The frame's pool is closed, so a copy cannot come from it.
+    #[error("pool '{pool}' is closed")]
+    PoolClosed {
+        /// The pool's name.
+        pool: &'static str,
+    },
+    /// Waiting for a buffer to copy into was cancelled.
+    #[error("copy cancelled while waiting for a buffer")]
+    Cancelled,
+    /// No buffer to copy into came back within the pool's acquire timeout.
+    #[error("no buffer of pool '{pool}' came back within {waited:?} for a copy")]
+    TimedOut {
+        /// The pool's name.
+        pool: &'static str,
+        /// How long the copy waited.
+        waited: Duration,
     },
     /// The format has no such plane.
     #[error("{format} has no plane {index}")]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::FrameError;
+use super::error::FrameError;
 
 /// The pixel formats framekeep understands.
 ///
@@ -129,20 +129,69 @@ impl std::fmt::Display for PixelFormat {
 /// and may exceed `width * bytes_per_pixel` (drivers pad rows). `len` is the
 /// number of bytes from the first pixel to one past the last: for a full
 /// frame `stride * height` (plus the chroma planes for NV12 and I420, in all
-/// `stride * height / 2`); for an ROI view
-/// the last row is not padded; for MJPEG the compressed size.
+/// `stride * height / 2`); for an ROI view the last row is not padded; for
+/// MJPEG the compressed size.
+///
+/// A layout can only be made by its checked constructors ([`packed`],
+/// [`strided`], [`mjpeg`]) or by a frame's views, so every layout a frame
+/// carries is consistent: its rows fit in `len` bytes, and `len` is what the
+/// format, size and stride need. That is what lets [`Frame::row`] and
+/// [`Frame::data`] never fail on a frame that exists.
+///
+/// ```
+/// use framekeep_core::frame::{FrameError, FrameLayout, PixelFormat};
+///
+/// let layout = FrameLayout::strided(PixelFormat::Yuyv, 640, 480, 1344)?;
+/// assert_eq!((layout.row_bytes(), layout.len()), (1280, 1344 * 480));
+/// assert!(matches!(
+///     FrameLayout::strided(PixelFormat::Yuyv, 641, 480, 1344),
+///     Err(FrameError::OddSize { .. })
+/// ));
+/// # Ok::<(), FrameError>(())
+/// ```
+///
+/// [`packed`]: FrameLayout::packed
+/// [`strided`]: FrameLayout::strided
+/// [`mjpeg`]: FrameLayout::mjpeg
+/// [`Frame::row`]: super::Frame::row
+/// [`Frame::data`]: super::Frame::data
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawLayout")]
 pub struct FrameLayout {
-    /// Pixel format.
-    pub format: PixelFormat,
-    /// Width in pixels.
-    pub width: usize,
-    /// Height in pixels (rows of plane 0).
-    pub height: usize,
-    /// Bytes between the starts of consecutive rows of plane 0.
-    pub stride: usize,
-    /// Bytes from the first pixel to one past the last.
-    pub len: usize,
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    stride: usize,
+    len: usize,
+}
+
+/// A layout as serialised, checked on the way in ([`FrameLayout`]'s
+/// constructors decide what is valid, also for deserialised data).
+#[derive(Deserialize)]
+struct RawLayout {
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    stride: usize,
+    len: usize,
+}
+
+impl TryFrom<RawLayout> for FrameLayout {
+    type Error = FrameError;
+
+    fn try_from(raw: RawLayout) -> Result<FrameLayout, FrameError> {
+        if raw.format == PixelFormat::Mjpeg {
+            return Ok(FrameLayout::mjpeg(raw.width, raw.height, raw.len));
+        }
+        let layout = FrameLayout::strided(raw.format, raw.width, raw.height, raw.stride)?;
+        if layout.len != raw.len {
+            return Err(FrameError::BufferTooSmall {
+                needed: layout.len,
+                capacity: raw.len,
+            });
+        }
+        Ok(layout)
+    }
 }
 
 impl FrameLayout {
@@ -155,7 +204,11 @@ impl FrameLayout {
         let bpp = format
             .bytes_per_pixel()
             .ok_or(FrameError::Compressed(format))?;
-        let stride = width.checked_mul(bpp).ok_or(FrameError::TooLarge)?;
+        let stride = width.checked_mul(bpp).ok_or(FrameError::TooLarge {
+            format,
+            width,
+            height,
+        })?;
         FrameLayout::strided(format, width, height, stride)
     }
 
@@ -181,7 +234,12 @@ impl FrameLayout {
                 height,
             });
         }
-        let row = width.checked_mul(bpp).ok_or(FrameError::TooLarge)?;
+        let too_large = FrameError::TooLarge {
+            format,
+            width,
+            height,
+        };
+        let row = width.checked_mul(bpp).ok_or(too_large.clone())?;
         if stride < row {
             return Err(FrameError::StrideTooSmall { stride, min: row });
         }
@@ -192,11 +250,15 @@ impl FrameLayout {
         // I420: `stride * h + 2 * (stride / 2) * (h / 2)`, the same as NV12
         // for an even stride and height.
         let rows = if format.is_planar_420() {
-            height.checked_add(height / 2).ok_or(FrameError::TooLarge)?
+            height.checked_add(height / 2).ok_or(too_large.clone())?
         } else {
             height
         };
-        let len = stride.checked_mul(rows).ok_or(FrameError::TooLarge)?;
+        // A layout's bytes must be addressable as one slice (`isize::MAX`).
+        let len = stride
+            .checked_mul(rows)
+            .filter(|&len| len <= isize::MAX as usize)
+            .ok_or(too_large)?;
         Ok(FrameLayout {
             format,
             width,
@@ -206,7 +268,8 @@ impl FrameLayout {
         })
     }
 
-    /// A compressed (MJPEG) frame of `len` bytes that decodes to `width x height`.
+    /// A compressed (MJPEG) frame of `len` bytes that decodes to `width x height`
+    /// (either may be 0 when the size is not known yet).
     pub fn mjpeg(width: usize, height: usize, len: usize) -> FrameLayout {
         FrameLayout {
             format: PixelFormat::Mjpeg,
@@ -217,9 +280,58 @@ impl FrameLayout {
         }
     }
 
+    /// The layout of a view: `len` bytes from its first pixel, rows `stride`
+    /// apart. Only for callers that derived every field from a valid layout
+    /// (a frame's ROIs and planes).
+    pub(crate) const fn view(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        stride: usize,
+        len: usize,
+    ) -> FrameLayout {
+        FrameLayout {
+            format,
+            width,
+            height,
+            stride,
+            len,
+        }
+    }
+
     /// The same layout with its rows `stride` bytes apart.
     pub fn with_stride(self, stride: usize) -> Result<FrameLayout, FrameError> {
         FrameLayout::strided(self.format, self.width, self.height, stride)
+    }
+
+    /// Pixel format.
+    pub const fn format(&self) -> PixelFormat {
+        self.format
+    }
+
+    /// Width in pixels.
+    pub const fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height in pixels (rows of plane 0).
+    pub const fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Bytes between the starts of consecutive rows of plane 0 (0 for MJPEG).
+    pub const fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Bytes from the first pixel to one past the last (MJPEG: the compressed size).
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the layout holds no bytes (only an MJPEG layout of length 0).
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Bytes of visible pixels in one row of plane 0 (`width * bpp`).

@@ -4,9 +4,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::buffer::{send_home, Buffer, ExternalBuffer, Handle, Home, UniqueProof};
-use super::{FrameError, FrameLayout, PixelFormat};
-use crate::pool::AcquireError;
+use super::buffer::{send_home, Buffer, ExternalBuffer, Handle, Home, UniqueProof, Wait};
+use super::error::FrameError;
+use super::format::{FrameLayout, PixelFormat};
+use crate::cancel::CancelToken;
 
 /// Per-frame metadata that travels with every handle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -28,6 +29,20 @@ pub struct FrameMeta {
 /// Pixels are mutable only through a unique handle ([`Frame::get_mut`]) or
 /// after copy-on-write ([`Frame::make_mut`]), so a reader never sees a torn
 /// write; using a released frame is impossible because `release` consumes it.
+///
+/// ```
+/// use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
+///
+/// let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 2)?;
+/// let mut frame = Frame::from_vec(layout, vec![0; 8])?;
+/// frame.get_mut().unwrap()[0] = 9;          // the only handle: writable in place
+/// let view = frame.roi(0, 0, 2, 1)?;        // a second handle on the same buffer
+/// assert!(frame.get_mut().is_none());       // shared now: no in-place writes
+/// frame.make_mut()?[1] = 5;                 // copy-on-write: `frame` gets its own copy
+/// assert_eq!(view.data(), &[9, 0][..]);     // the view still sees the old pixels
+/// assert_eq!(frame.data()[..2], [9, 5]);
+/// # Ok::<(), framekeep_core::frame::FrameError>(())
+/// ```
 pub struct Frame {
     buf: Handle,
     offset: usize,
@@ -40,7 +55,7 @@ impl Frame {
     /// free list) as a frame with one handle.
     #[inline(always)]
     pub(crate) fn arm(buf: Arc<Buffer>, layout: FrameLayout, meta: FrameMeta) -> Frame {
-        debug_assert!(layout.len <= buf.capacity());
+        debug_assert!(layout.len() <= buf.capacity());
         Frame {
             buf: Handle::first(buf),
             offset: 0,
@@ -58,19 +73,20 @@ impl Frame {
         Ok(frame)
     }
 
-    /// A zeroed frame with no pool.
+    /// A zeroed frame with no pool. The allocation is fallible: a size the
+    /// allocator refuses is [`FrameError::OutOfMemory`], not an abort.
     pub fn zeroed(layout: FrameLayout) -> Result<Frame, FrameError> {
-        Frame::alloc_orphan(layout, layout.len)
+        Frame::alloc_orphan(layout, layout.len())
     }
 
     fn alloc_orphan(layout: FrameLayout, cap: usize) -> Result<Frame, FrameError> {
-        if cap < layout.len {
+        if cap < layout.len() {
             return Err(FrameError::BufferTooSmall {
-                needed: layout.len,
+                needed: layout.len(),
                 capacity: cap,
             });
         }
-        let buf = Arc::new(Buffer::heap(cap, layout, Home::Orphan, 0, 0, false));
+        let buf = Arc::new(Buffer::heap(cap, layout, Home::Orphan, 0, 0, false)?);
         Ok(Frame::arm(buf, layout, FrameMeta::default()))
     }
 
@@ -80,19 +96,19 @@ impl Frame {
     }
     /// Pixel format.
     pub fn format(&self) -> PixelFormat {
-        self.layout.format
+        self.layout.format()
     }
     /// Width in pixels.
     pub fn width(&self) -> usize {
-        self.layout.width
+        self.layout.width()
     }
     /// Height in pixels.
     pub fn height(&self) -> usize {
-        self.layout.height
+        self.layout.height()
     }
     /// Bytes between row starts.
     pub fn stride(&self) -> usize {
-        self.layout.stride
+        self.layout.stride()
     }
     /// Metadata (sequence, timestamp).
     pub fn meta(&self) -> FrameMeta {
@@ -145,16 +161,18 @@ impl Frame {
     /// The bytes of this view, from its first pixel to its last (rows `stride` apart).
     #[inline]
     pub fn data(&self) -> &[u8] {
-        self.buf.bytes(self.offset, self.layout.len)
+        self.buf.bytes(self.offset, self.layout.len())
     }
 
-    /// Row `y` of plane 0 (visible pixels only), or `None` past the last row.
+    /// Row `y` of plane 0 (visible pixels only), or `None` past the last row
+    /// (and for MJPEG, which has no rows).
     pub fn row(&self, y: usize) -> Option<&[u8]> {
-        if y >= self.layout.height || self.layout.format == PixelFormat::Mjpeg {
+        let l = &self.layout;
+        if y >= l.height() || l.format() == PixelFormat::Mjpeg {
             return None;
         }
-        let start = y * self.layout.stride;
-        Some(&self.data()[start..start + self.layout.row_bytes()])
+        let start = y * l.stride();
+        self.data().get(start..start + l.row_bytes())
     }
 
     /// Mutable pixels, only if this handle is the only one on the buffer.
@@ -166,40 +184,92 @@ impl Frame {
             return None;
         }
         let mut proof = UniqueProof::checked();
-        Some(self.buf.bytes_mut(self.offset, self.layout.len, &mut proof))
+        Some(
+            self.buf
+                .bytes_mut(self.offset, self.layout.len(), &mut proof),
+        )
     }
 
-    /// Mutable pixels; when the buffer is shared, first copies this view into a
-    /// fresh buffer (from the same pool when there is one) so that the other
-    /// handles keep seeing the old pixels.
-    pub fn make_mut(&mut self) -> Result<&mut [u8], AcquireError> {
+    /// Mutable pixels, never waiting: a unique handle writes in place; a
+    /// shared one first becomes a copy of this view (packed) so that the other
+    /// handles keep the old pixels. The copy comes from the frame's pool when
+    /// it has one, which must have an idle buffer now
+    /// ([`FrameError::PoolDry`] otherwise: use
+    /// [`make_mut_until`](Self::make_mut_until) to wait), and from the heap
+    /// otherwise (V4L2 buffers, `Vec` frames).
+    pub fn make_mut(&mut self) -> Result<&mut [u8], FrameError> {
+        self.make_unique(Wait::No)
+    }
+
+    /// Like [`make_mut`](Self::make_mut), but a copy may wait for a buffer of
+    /// the frame's pool, up to the pool's acquire timeout or until `token` is
+    /// cancelled ([`FrameError::Cancelled`]).
+    pub fn make_mut_until(&mut self, token: &CancelToken) -> Result<&mut [u8], FrameError> {
+        self.make_unique(Wait::Until(token))
+    }
+
+    fn make_unique(&mut self, wait: Wait<'_>) -> Result<&mut [u8], FrameError> {
         if !self.is_unique() {
-            let copy = self.deep_copy()?;
-            *self = copy;
+            *self = self.copy(wait)?;
         }
-        Ok(self.get_mut().expect("a fresh copy is unique"))
+        self.get_mut().ok_or(FrameError::Shared)
     }
 
     /// A new unique frame with the same pixels, layout and metadata, packed
-    /// (an ROI view becomes a tight full frame), from the same pool if any.
-    pub fn deep_copy(&self) -> Result<Frame, AcquireError> {
+    /// (an ROI view becomes a tight full frame), without waiting: from the
+    /// frame's pool if it has one and an idle buffer ([`FrameError::PoolDry`]
+    /// otherwise), else from the heap.
+    pub fn deep_copy(&self) -> Result<Frame, FrameError> {
+        self.copy(Wait::No)
+    }
+
+    /// Like [`deep_copy`](Self::deep_copy), waiting for a pool buffer as
+    /// [`make_mut_until`](Self::make_mut_until) does.
+    pub fn deep_copy_until(&self, token: &CancelToken) -> Result<Frame, FrameError> {
+        self.copy(Wait::Until(token))
+    }
+
+    /// A packed copy of this view on the heap, whatever its origin (no pool is
+    /// asked, nothing waits): for handing pixels to code that needs them
+    /// contiguous, such as an OpenCV call on a padded frame.
+    pub fn to_packed(&self) -> Result<Frame, FrameError> {
         let layout = self.packed_layout();
-        let mut out = match &self.buf.home {
-            Home::Pool(pool) => crate::pool::shared::PoolShared::acquire_for_copy(pool, layout)?,
-            _ => Frame::zeroed(layout).map_err(AcquireError::Frame)?,
+        let buf = Buffer::heap(layout.len(), layout, Home::Orphan, 0, 0, false)?;
+        Ok(self.fill_copy(Frame::arm(Arc::new(buf), layout, self.meta)))
+    }
+
+    fn copy(&self, wait: Wait<'_>) -> Result<Frame, FrameError> {
+        let layout = self.packed_layout();
+        let buf = match &self.buf.home {
+            Home::Recycler(home) => home.copy_target(layout, wait)?,
+            Home::Orphan | Home::External(_) => Arc::new(Buffer::heap(
+                layout.len(),
+                layout,
+                Home::Orphan,
+                0,
+                0,
+                false,
+            )?),
         };
-        out.meta = self.meta;
-        let dst = out.get_mut().expect("fresh frame is unique");
+        Ok(self.fill_copy(Frame::arm(buf, layout, self.meta)))
+    }
+
+    /// Copies this view's pixels into `out`, a fresh unique frame with this
+    /// view's packed layout.
+    fn fill_copy(&self, out: Frame) -> Frame {
+        let layout = out.layout;
+        let mut proof = UniqueProof::checked();
+        debug_assert!(out.is_unique());
+        let dst = out.buf.bytes_mut(out.offset, layout.len(), &mut proof);
         copy_rows(self, &layout, dst);
-        Ok(out)
+        out
     }
 
     fn packed_layout(&self) -> FrameLayout {
-        match self.layout.format {
-            PixelFormat::Mjpeg => self.layout,
-            f => {
-                FrameLayout::packed(f, self.layout.width, self.layout.height).unwrap_or(self.layout)
-            }
+        let l = self.layout;
+        match l.format() {
+            PixelFormat::Mjpeg => l,
+            f => FrameLayout::packed(f, l.width(), l.height()).unwrap_or(l),
         }
     }
 
@@ -212,39 +282,35 @@ impl Frame {
         height: usize,
     ) -> Result<Frame, FrameError> {
         let l = &self.layout;
-        let bpp = match l.format {
-            PixelFormat::Mjpeg => return Err(FrameError::Compressed(l.format)),
+        let bpp = match l.format() {
+            PixelFormat::Mjpeg => return Err(FrameError::Compressed(l.format())),
             f if f.is_planar_420() => return Err(FrameError::PlanarRoi),
             f => f.bytes_per_pixel().unwrap_or(1),
         };
         let fits = |a: usize, b: usize, max: usize| a.checked_add(b).is_some_and(|end| end <= max);
-        if width == 0 || height == 0 || !fits(x, width, l.width) || !fits(y, height, l.height) {
+        if width == 0 || height == 0 || !fits(x, width, l.width()) || !fits(y, height, l.height()) {
             return Err(FrameError::RoiOutOfBounds {
                 x,
                 y,
                 width,
                 height,
-                frame_width: l.width,
-                frame_height: l.height,
+                frame_width: l.width(),
+                frame_height: l.height(),
             });
         }
-        if matches!(l.format, PixelFormat::Yuyv | PixelFormat::Uyvy)
+        if matches!(l.format(), PixelFormat::Yuyv | PixelFormat::Uyvy)
             && (x % 2 != 0 || width % 2 != 0)
         {
             return Err(FrameError::OddSize {
-                format: l.format,
+                format: l.format(),
                 width,
                 height,
             });
         }
-        let layout = FrameLayout {
-            format: l.format,
-            width,
-            height,
-            stride: l.stride,
-            len: l.stride * (height - 1) + width * bpp,
-        };
-        Ok(self.view(self.offset + y * l.stride + x * bpp, layout))
+        // Inside the parent view (checked above), so inside its bytes.
+        let len = l.stride() * (height - 1) + width * bpp;
+        let layout = FrameLayout::view(l.format(), width, height, l.stride(), len);
+        Ok(self.view(self.offset + y * l.stride() + x * bpp, layout))
     }
 
     /// Plane `index` of a planar frame as its own view (NV12: 0 = Y as GRAY8,
@@ -253,36 +319,25 @@ impl Frame {
     /// stride). Plane 0 of a packed frame is the frame itself.
     pub fn plane(&self, index: usize) -> Result<Frame, FrameError> {
         let l = &self.layout;
-        match (l.format, index) {
+        // Planar layouts are always full frames (no ROIs), so their planes lie
+        // inside `len` as `FrameLayout::strided` computed it.
+        let (stride, width, height) = (l.stride(), l.width(), l.height());
+        match (l.format(), index) {
             (PixelFormat::Nv12 | PixelFormat::I420, 0) => {
-                let layout = FrameLayout {
-                    format: PixelFormat::Gray8,
-                    len: l.stride * l.height,
-                    ..*l
-                };
+                let layout =
+                    FrameLayout::view(PixelFormat::Gray8, width, height, stride, stride * height);
                 Ok(self.view(self.offset, layout))
             }
             (PixelFormat::Nv12, 1) => {
-                let h = l.height / 2;
-                let layout = FrameLayout {
-                    format: PixelFormat::Uv88,
-                    width: l.width / 2,
-                    height: h,
-                    stride: l.stride,
-                    len: l.stride * h,
-                };
-                Ok(self.view(self.offset + l.stride * l.height, layout))
+                let h = height / 2;
+                let layout = FrameLayout::view(PixelFormat::Uv88, width / 2, h, stride, stride * h);
+                Ok(self.view(self.offset + stride * height, layout))
             }
             (PixelFormat::I420, 1 | 2) => {
-                let (w, h, stride) = (l.width / 2, l.height / 2, l.stride / 2);
-                let layout = FrameLayout {
-                    format: PixelFormat::Gray8,
-                    width: w,
-                    height: h,
-                    stride,
-                    len: stride * h,
-                };
-                let offset = l.stride * l.height + (index - 1) * stride * h;
+                let (w, h, chroma_stride) = (width / 2, height / 2, stride / 2);
+                let layout =
+                    FrameLayout::view(PixelFormat::Gray8, w, h, chroma_stride, chroma_stride * h);
+                let offset = stride * height + (index - 1) * chroma_stride * h;
                 Ok(self.view(self.offset + offset, layout))
             }
             (_, 0) => Ok(self.clone()),
@@ -303,15 +358,14 @@ impl Frame {
         if !self.is_unique() {
             return Err(FrameError::Shared);
         }
-        // Checked: the layout's fields are public, so `len` can be anything.
         if self
             .offset
-            .checked_add(layout.len)
+            .checked_add(layout.len())
             .is_none_or(|end| end > self.buf.capacity())
         {
             return Err(FrameError::BufferTooSmall {
-                needed: layout.len,
-                capacity: self.buf.capacity() - self.offset,
+                needed: layout.len(),
+                capacity: self.buf.capacity().saturating_sub(self.offset),
             });
         }
         self.layout = layout;
@@ -326,30 +380,38 @@ impl Frame {
 /// Copies the visible rows of `src` into `dst` laid out as `layout` (packed).
 fn copy_rows(src: &Frame, layout: &FrameLayout, dst: &mut [u8]) {
     let l = src.layout();
-    if l.stride == layout.stride || l.format == PixelFormat::Mjpeg {
+    if l.stride() == layout.stride() || l.format() == PixelFormat::Mjpeg {
         let n = dst.len().min(src.data().len());
         dst[..n].copy_from_slice(&src.data()[..n]);
         return;
     }
     let data = src.data();
-    if l.format == PixelFormat::I420 {
+    let (width, height) = (l.width(), l.height());
+    if l.format() == PixelFormat::I420 {
         // Three planes; the chroma planes' rows are half a luma row apart.
-        let (cw, ch) = (l.width / 2, l.height / 2);
-        let (ss, ds) = (l.stride / 2, layout.stride / 2);
-        copy_plane(data, l.stride, dst, layout.stride, l.width, l.height);
+        let (cw, ch) = (width / 2, height / 2);
+        let (ss, ds) = (l.stride() / 2, layout.stride() / 2);
+        copy_plane(data, l.stride(), dst, layout.stride(), width, height);
         for i in 0..2 {
-            let s = l.stride * l.height + i * ss * ch;
-            let d = layout.stride * l.height + i * ds * ch;
+            let s = l.stride() * height + i * ss * ch;
+            let d = layout.stride() * height + i * ds * ch;
             copy_plane(&data[s..], ss, &mut dst[d..], ds, cw, ch);
         }
         return;
     }
-    let rows = if l.format == PixelFormat::Nv12 {
-        l.height + l.height / 2
+    let rows = if l.format() == PixelFormat::Nv12 {
+        height + height / 2
     } else {
-        l.height
+        height
     };
-    copy_plane(data, l.stride, dst, layout.stride, layout.row_bytes(), rows);
+    copy_plane(
+        data,
+        l.stride(),
+        dst,
+        layout.stride(),
+        layout.row_bytes(),
+        rows,
+    );
 }
 
 /// Copies `rows` rows of `row` bytes, `src_stride` apart in `src`, to
@@ -383,10 +445,10 @@ impl Clone for Frame {
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frame")
-            .field("format", &self.layout.format)
-            .field("width", &self.layout.width)
-            .field("height", &self.layout.height)
-            .field("stride", &self.layout.stride)
+            .field("format", &self.layout.format())
+            .field("width", &self.layout.width())
+            .field("height", &self.layout.height())
+            .field("stride", &self.layout.stride())
             .field("sequence", &self.meta.sequence)
             .field("handles", &self.handle_count())
             .finish()
@@ -397,12 +459,12 @@ impl ExternalBuffer {
     /// Turns this buffer into a frame with one handle. When its last handle
     /// drops, the buffer goes back to its [`super::BufferHome`].
     pub fn into_frame(self, layout: FrameLayout, meta: FrameMeta) -> Result<Frame, FrameError> {
-        if layout.len > self.0.capacity() {
+        if layout.len() > self.0.capacity() {
             let capacity = self.0.capacity();
             // Nothing is lost on a bad layout: the buffer goes straight home.
             send_home(self.0);
             return Err(FrameError::BufferTooSmall {
-                needed: layout.len,
+                needed: layout.len(),
                 capacity,
             });
         }

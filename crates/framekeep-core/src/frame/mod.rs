@@ -8,16 +8,26 @@
 //! ([`Frame::get_mut`]) or copy-on-write ([`Frame::make_mut`]), so a reader
 //! never sees a torn write.
 //!
-//! * [`format`](self::FrameLayout): pixel formats and byte layouts.
-//! * `buffer`: the slot, its home, and the only `unsafe` code of frames.
+//! * `format`: pixel formats and byte layouts ([`FrameLayout`] can only be
+//!   built valid).
 //! * `handle`: the [`Frame`] handle, views and copy-on-write.
+//! * `buffer`: the slot, its memory, its handle count and the one dispatch
+//!   point that sends it home (a pool, an [`ExternalBuffer`]'s
+//!   [`BufferHome`], or the allocator).
+//! * `hazard`: how a release keeps the home alive without a shared count.
+//! * `lease`: the checkout record every buffer carries for its pool.
+//!
+//! Frames do not depend on pools: a pool is one kind of home, reached
+//! through a crate-private `Recycle` trait that the pool implements.
 
 mod buffer;
 mod error;
 mod format;
 mod handle;
+pub(crate) mod hazard;
+pub(crate) mod lease;
 
-pub(crate) use buffer::{Buffer, Home};
+pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
 pub use buffer::{BufferHome, ExternalBuffer};
 pub use error::FrameError;
 pub use format::{FrameLayout, FrameSize, ParseError, PixelFormat};

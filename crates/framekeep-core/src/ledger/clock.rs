@@ -14,9 +14,11 @@
 //! themselves.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use std::sync::{Once, OnceLock};
-use std::thread::{self, Thread};
+use std::sync::OnceLock;
+use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::daemon::Daemon;
 
 /// How often the clock thread publishes the time.
 ///
@@ -27,8 +29,6 @@ pub(crate) const TICK: Duration = Duration::from_millis(4);
 
 /// Nanoseconds since [`base`] plus one, as of the last tick; 0 while no thread ticks.
 static NOW: AtomicU64 = AtomicU64::new(0);
-
-static START: Once = Once::new();
 
 /// The instant timestamps count from.
 fn base() -> Instant {
@@ -106,8 +106,8 @@ static WANTED: AtomicBool = AtomicBool::new(false);
 /// on its way.
 static WOKEN: AtomicBool = AtomicBool::new(false);
 
-/// The ticking thread, to wake it from its idle park.
-static TICKER: OnceLock<Thread> = OnceLock::new();
+/// The ticking thread.
+static TICKER: Daemon = Daemon::new("framekeep-ledger-clock");
 
 /// Wakes an idle ticker (a reader found no published time); only the first
 /// reader of an idle period gets past the swap.
@@ -117,7 +117,7 @@ fn wake() {
         return;
     }
     WANTED.store(true, Ordering::Relaxed);
-    if let Some(ticker) = TICKER.get() {
+    if let Some(ticker) = TICKER.thread() {
         ticker.unpark();
     }
 }
@@ -127,6 +127,7 @@ fn wake() {
 /// clock themselves and wake it) and parks. A program whose hot path takes no
 /// stamps (a zero-copy capture loop) thus pays no wake-ups at all.
 fn tick() {
+    NOW.store(Stamp::precise().0, Ordering::Relaxed);
     loop {
         thread::sleep(TICK);
         if !WANTED.swap(false, Ordering::Relaxed) {
@@ -143,21 +144,12 @@ fn tick() {
     }
 }
 
-/// Starts the ticking thread, once per process.
+/// Starts the ticking thread, once per process. Should the OS refuse it,
+/// nothing ticks and `Stamp::now` reads the clock itself (`NOW` stays 0).
 pub(crate) fn start() {
-    START.call_once(|| {
-        NOW.store(Stamp::precise().0, Ordering::Relaxed);
-        let spawned = thread::Builder::new()
-            .name("framekeep-ledger-clock".into())
-            .spawn(tick);
-        match spawned {
-            Ok(handle) => {
-                let _ = TICKER.set(handle.thread().clone());
-            }
-            // Nothing will tick: make `Stamp::now` read the clock itself.
-            Err(_) => NOW.store(0, Ordering::Relaxed),
-        }
-    });
+    if let Err(e) = TICKER.ensure(tick) {
+        tracing::warn!(error = %e, "could not start the ledger clock; stamps read the system clock");
+    }
 }
 
 #[cfg(test)]

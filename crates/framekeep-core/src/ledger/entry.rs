@@ -3,12 +3,16 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::{Kind, ScopeId};
+use super::kind::Kind;
+use super::scope::ScopeId;
 
-/// One live resource, as reported by [`Ledger::live`](super::Ledger::live) and friends.
+/// One live resource, as reported by [`Ledger::live`](super::Ledger::live), a
+/// pool's [`leases`](crate::pool::FramePool::leases) and every report.
 ///
 /// Entries come either from [`Tracked`](super::Tracked) tokens or from a
-/// [`LedgerSource`] (a pool reporting its checked-out buffers).
+/// [`LedgerSource`] (a pool reporting its checked-out buffers as kind
+/// `frame`, named by the lease's label; a V4L2 stream reporting the driver
+/// buffers its users hold).
 #[derive(Clone, Debug)]
 pub struct LiveEntry {
     /// The resource's category.
@@ -22,7 +26,7 @@ pub struct LiveEntry {
     pub created_at: Instant,
     /// The name of the registering thread (its `ThreadId` if unnamed), if known.
     pub thread: Option<String>,
-    /// The test scope of the registering thread (see [`enter_scope`](super::enter_scope)).
+    /// The test scope of the registering thread (see [`ScopeId::current`]).
     pub scope: ScopeId,
     /// The ledger's checkpoint epoch at registration (see
     /// [`Ledger::checkpoint`](super::Ledger::checkpoint)). Sources may leave it at 0: the
@@ -31,6 +35,12 @@ pub struct LiveEntry {
     /// The backtrace captured at registration, if capture was on (see
     /// [`Ledger::set_capture_backtraces`](super::Ledger::set_capture_backtraces)).
     pub backtrace: Option<String>,
+    /// Bytes the resource holds, when its owner knows (pool leases, driver
+    /// buffers).
+    pub bytes: Option<usize>,
+    /// A pool lease the leak monitor wrote off: the pool replaced its
+    /// capacity and frees the buffer if it ever comes back.
+    pub written_off: bool,
 }
 
 impl LiveEntry {

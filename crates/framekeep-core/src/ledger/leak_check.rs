@@ -11,7 +11,10 @@ use std::fmt;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{enter_scope, LeakReport, Ledger, LiveEntry, ScopeGuard, ScopeId};
+use super::entry::LiveEntry;
+use super::report::LedgerReport;
+use super::scope::{ScopeGuard, ScopeId};
+use super::Ledger;
 
 /// Longest pause between two polls of [`LeakCheck::finish_within`].
 const MAX_POLL: Duration = Duration::from_millis(10);
@@ -62,12 +65,12 @@ impl LeakCheck {
             scope,
             started: Instant::now(),
             done: false,
-            _guard: enter_scope(scope),
+            _guard: scope.enter(),
         }
     }
 
-    /// The scope this check watches; threads working for the test should
-    /// [`enter_scope`] it.
+    /// The scope this check watches; threads working for the test should run
+    /// in it ([`ScopeId::run`]; supervised workers do).
     pub fn scope(&self) -> ScopeId {
         self.scope
     }
@@ -79,14 +82,14 @@ impl LeakCheck {
 
     /// Ends the check: `Err` with a readable report if anything created in the scope is
     /// still alive.
-    pub fn finish(mut self) -> Result<(), LeakReport> {
+    pub fn finish(mut self) -> Result<(), LedgerReport> {
         self.done = true;
         self.check()
     }
 
     /// Ends the check, waiting up to `timeout` for the scope's resources to go away (worker
     /// threads may take a moment to exit and drop what they hold).
-    pub fn finish_within(mut self, timeout: Duration) -> Result<(), LeakReport> {
+    pub fn finish_within(mut self, timeout: Duration) -> Result<(), LedgerReport> {
         self.done = true;
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(100);
@@ -104,7 +107,7 @@ impl LeakCheck {
         }
     }
 
-    fn check(&self) -> Result<(), LeakReport> {
+    fn check(&self) -> Result<(), LedgerReport> {
         let leaks = self.leaks();
         if leaks.is_empty() {
             Ok(())
@@ -113,9 +116,9 @@ impl LeakCheck {
         }
     }
 
-    fn report(&self, leaks: Vec<LiveEntry>) -> LeakReport {
+    fn report(&self, leaks: Vec<LiveEntry>) -> LedgerReport {
         let now = Instant::now();
-        LeakReport::new(self.scope, now, now - self.started, leaks)
+        LedgerReport::leak_check(self.scope, now, now - self.started, leaks)
     }
 }
 

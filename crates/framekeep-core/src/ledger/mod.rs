@@ -14,6 +14,8 @@
 //! * [`LeakCheck`], a test guard that fails a test if anything created in its scope is
 //!   still alive at its end, scoped by a thread-local [`ScopeId`] so that tests running in
 //!   parallel in one process do not see each other's resources;
+//! * one report type, [`LedgerReport`], for the aging report, a failed leak check and a
+//!   pool's close;
 //! * optional backtraces at registration (`FRAMEKEEP_BACKTRACE=1`, or
 //!   [`Ledger::set_capture_backtraces`]).
 //!
@@ -41,8 +43,9 @@
 //! let check = LeakCheck::on(&ledger);
 //! let token = ledger.track(Kind::FRAME, "capture");
 //! assert_eq!(ledger.count(Kind::FRAME), 1);
-//! let report = check.leaks();
-//! assert_eq!(report[0].name, "capture");
+//! let leaks = check.leaks();
+//! assert_eq!(leaks[0].name, "capture");
+//! println!("{}", ledger.report()); // "ledger: 1 live (frame: 1)" and one line per entry
 //! drop(token);
 //! assert!(check.finish().is_ok());
 //! ```
@@ -69,12 +72,11 @@ use parking_lot::Mutex;
 pub use entry::{Checkpoint, LedgerSource, LiveEntry};
 pub use kind::Kind;
 pub use leak_check::LeakCheck;
-pub use report::{LeakReport, LedgerReport};
-pub use scope::{current_scope, enter_scope, ScopeGuard, ScopeId};
+pub use report::LedgerReport;
+pub use scope::ScopeId;
 pub use shard::Tracked;
 
-/// The environment variable that turns backtrace capture on (`1`, `true`, `yes`, `full`).
-pub const BACKTRACE_ENV: &str = "FRAMEKEEP_BACKTRACE";
+use report::BACKTRACE_ENV;
 
 const CAPTURE_UNKNOWN: u8 = 0;
 const CAPTURE_OFF: u8 = 1;
@@ -164,7 +166,7 @@ impl Ledger {
     /// Registers a live resource of `kind` called `name`; the entry lives as long as the
     /// returned token.
     ///
-    /// The entry records the calling thread, its [`current_scope`], the current checkpoint
+    /// The entry records the calling thread, its [`ScopeId::current`], the current checkpoint
     /// epoch, the time, and a backtrace if capture is on. A `&'static str` name is stored
     /// without allocating; an owned name (and a backtrace) is kept until the slot is
     /// reused by a later registration of the same thread.
@@ -189,7 +191,7 @@ impl Ledger {
             self.inner.hot.id,
             kind,
             name,
-            current_scope().0,
+            ScopeId::current().0,
             self.epoch(),
             backtrace,
         )
@@ -246,7 +248,7 @@ impl Ledger {
     /// An aging report of everything alive, oldest first; its `Display` is a readable dump.
     pub fn report(&self) -> LedgerReport {
         let entries = self.live();
-        LedgerReport::new(Instant::now(), entries)
+        LedgerReport::ledger(Instant::now(), entries)
     }
 
     /// Registers a pull-model source (e.g. a pool's lease registry). The ledger keeps only
@@ -264,7 +266,8 @@ impl Ledger {
     }
 
     /// Whether registrations capture a backtrace (see
-    /// [`Ledger::set_capture_backtraces`] and [`BACKTRACE_ENV`]).
+    /// [`Ledger::set_capture_backtraces`] and the `FRAMEKEEP_BACKTRACE` environment
+    /// variable: `1`, `true`, `yes` or `full` turn it on).
     #[inline]
     pub fn captures_backtraces() -> bool {
         match CAPTURE.load(Ordering::Relaxed) {
@@ -291,6 +294,8 @@ impl Ledger {
                         scope: ScopeId(e.scope),
                         epoch: e.epoch,
                         backtrace: None,
+                        bytes: None,
+                        written_off: false,
                     },
                     e.backtrace.clone(),
                 ));

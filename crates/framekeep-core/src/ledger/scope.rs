@@ -3,15 +3,30 @@
 //! Tests of a workspace run in parallel threads of one process and share the process-wide
 //! ledger, so "everything alive at the end of the test" would mix up the resources of
 //! unrelated tests. Instead every registration records the *scope* of the registering
-//! thread: a number held in a thread-local, set by [`enter_scope`] (and by
+//! thread: a number held in a thread-local, set by [`ScopeId::run`] (and by
 //! [`LeakCheck::new`](super::LeakCheck::new), which opens a fresh one). A leak check then
 //! looks only at entries carrying its own scope.
 //!
 //! A thread-local is the cheapest thing to read on the registration path (no shared cache
-//! line), but it does not follow work to other threads by itself: whoever spawns threads
-//! on behalf of a scope (the supervisor) captures [`current_scope`] before spawning and
-//! calls [`enter_scope`] first thing in the new thread, so the workers' resources are
-//! charged to the test that started them.
+//! line), but it does not follow work to other threads by itself: whoever starts threads
+//! on behalf of a scope (the supervisor, the display's GUI thread) captures
+//! [`ScopeId::current`] before spawning and runs the new thread's body in it, so the
+//! workers' resources are charged to the test that started them:
+//!
+//! ```
+//! use framekeep_core::ledger::{Kind, LeakCheck, Ledger, ScopeId};
+//!
+//! let check = LeakCheck::new();
+//! let scope = ScopeId::current(); // the check's scope
+//! let token = std::thread::spawn(move || {
+//!     scope.run(|| Ledger::global().track(Kind::FRAME, "worker's frame"))
+//! })
+//! .join()
+//! .unwrap();
+//! assert_eq!(check.leaks().len(), 1); // charged to this test
+//! drop(token);
+//! check.finish().unwrap();
+//! ```
 
 use std::cell::Cell;
 use std::fmt;
@@ -42,6 +57,30 @@ impl ScopeId {
     pub fn is_none(self) -> bool {
         self.0 == 0
     }
+
+    /// The scope of the calling thread ([`ScopeId::NONE`] unless one was entered).
+    #[inline]
+    pub fn current() -> ScopeId {
+        // `try_with` fails only while the thread's locals are being destroyed; by then the
+        // thread no longer belongs to any scope.
+        ScopeId(CURRENT.try_with(Cell::get).unwrap_or(0))
+    }
+
+    /// Runs `f` with this scope as the calling thread's, then restores the previous one
+    /// (also when `f` panics): what `f` registers is charged to this scope.
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.enter();
+        f()
+    }
+
+    /// Makes this scope the calling thread's until the guard drops.
+    pub(crate) fn enter(self) -> ScopeGuard {
+        let previous = CURRENT.try_with(|c| c.replace(self.0)).unwrap_or(0);
+        ScopeGuard {
+            previous: ScopeId(previous),
+            _not_send: PhantomData,
+        }
+    }
 }
 
 impl fmt::Display for ScopeId {
@@ -54,37 +93,12 @@ impl fmt::Display for ScopeId {
     }
 }
 
-/// The scope of the calling thread ([`ScopeId::NONE`] unless one was entered).
-#[inline]
-pub fn current_scope() -> ScopeId {
-    // `try_with` fails only while the thread's locals are being destroyed; by then the
-    // thread no longer belongs to any scope.
-    ScopeId(CURRENT.try_with(Cell::get).unwrap_or(0))
-}
-
-/// Makes `scope` the calling thread's scope until the returned guard drops, which restores
-/// the previous one. Guards must be dropped in reverse order of creation (as with any
-/// stack discipline); the guard is not `Send`, so it cannot leave its thread.
-pub fn enter_scope(scope: ScopeId) -> ScopeGuard {
-    let previous = CURRENT.try_with(|c| c.replace(scope.0)).unwrap_or(0);
-    ScopeGuard {
-        previous: ScopeId(previous),
-        _not_send: PhantomData,
-    }
-}
-
-/// Restores the thread's previous scope when dropped; see [`enter_scope`].
+/// Restores the thread's previous scope when dropped. Guards nest (a stack); the
+/// guard is not `Send`, so it cannot leave its thread.
 #[must_use = "the scope is left as soon as the guard drops"]
-pub struct ScopeGuard {
+pub(crate) struct ScopeGuard {
     previous: ScopeId,
     _not_send: PhantomData<*const ()>,
-}
-
-impl ScopeGuard {
-    /// The scope that will be restored when this guard drops.
-    pub fn previous(&self) -> ScopeId {
-        self.previous
-    }
 }
 
 impl Drop for ScopeGuard {
@@ -106,31 +120,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guards_nest_and_restore() {
+    fn scopes_nest_and_restore_also_on_panic() {
         let outer = ScopeId::fresh();
         let inner = ScopeId::fresh();
         assert_ne!(outer, inner);
-        let before = current_scope();
-        {
-            let g1 = enter_scope(outer);
-            assert_eq!(g1.previous(), before);
-            assert_eq!(current_scope(), outer);
-            {
-                let _g2 = enter_scope(inner);
-                assert_eq!(current_scope(), inner);
-            }
-            assert_eq!(current_scope(), outer);
-        }
-        assert_eq!(current_scope(), before);
+        let before = ScopeId::current();
+        outer.run(|| {
+            assert_eq!(ScopeId::current(), outer);
+            inner.run(|| assert_eq!(ScopeId::current(), inner));
+            assert_eq!(ScopeId::current(), outer);
+            let panicked = std::panic::catch_unwind(|| inner.run(|| panic!("inside")));
+            assert!(panicked.is_err());
+            assert_eq!(ScopeId::current(), outer);
+        });
+        assert_eq!(ScopeId::current(), before);
     }
 
     #[test]
     fn scope_is_per_thread() {
         let s = ScopeId::fresh();
-        let _g = enter_scope(s);
-        let seen = std::thread::spawn(current_scope).join().unwrap();
-        assert_eq!(seen, ScopeId::NONE);
-        assert!(seen.is_none());
-        assert_eq!(current_scope(), s);
+        s.run(|| {
+            let seen = std::thread::spawn(ScopeId::current).join().unwrap();
+            assert_eq!(seen, ScopeId::NONE);
+            assert!(seen.is_none());
+            assert_eq!(ScopeId::current(), s);
+        });
     }
 }

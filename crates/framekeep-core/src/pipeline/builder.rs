@@ -2,7 +2,7 @@
 //!
 //! Each element runs on its own [`Supervisor`] worker (a named OS thread
 //! with its own cancel token, registered in the ledger) and the elements are
-//! wired by [`edge`]s, one per link, each with its own [`Link`] policy.
+//! wired by [`edge`](super::edge())s, one per [`Link`].
 //! The supervisor stops workers in [`ShutdownOrder::Drain`]: the source is
 //! cancelled first; its sender drops, so the next stage drains its input,
 //! finishes its in-flight frame and stops by itself, and so on down to the
@@ -16,73 +16,18 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::edge::{edge, EdgeProbe, EdgeStats, Policy};
+use super::edge::{edge, EdgeProbe, EdgeStats, Link};
 use super::element::{Ends, Record};
-use super::run::{sink_run, source_run, stage_run, RunSummary};
+use super::options::{SinkOptions, SourceOptions};
+use super::run::{sink_attempt, source_attempt, stage_attempt};
 use super::stage::{Sink, Source, Stage};
-use super::{SinkOptions, SourceOptions};
+use super::summary::RunSummary;
 use crate::cancel::{CancelToken, Cause};
 use crate::frame::Frame;
 use crate::supervisor::{
     ShutdownOrder, ShutdownReport, SpawnError, Supervisor, SupervisorOptions, WorkerError,
     WorkerHandle,
 };
-
-/// How two neighbours are connected: the capacity and policy of their edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Link {
-    /// Frames the edge holds.
-    pub capacity: usize,
-    /// What a send does when the edge is full.
-    pub policy: Policy,
-}
-
-impl Link {
-    /// A link with backpressure holding `capacity` frames.
-    pub const fn block(capacity: usize) -> Link {
-        Link {
-            capacity,
-            policy: Policy::Block,
-        }
-    }
-
-    /// A link that drops new frames when `capacity` are queued.
-    pub const fn drop_newest(capacity: usize) -> Link {
-        Link {
-            capacity,
-            policy: Policy::DropNewest,
-        }
-    }
-
-    /// A link that drops the oldest queued frame to make room.
-    pub const fn drop_oldest(capacity: usize) -> Link {
-        Link {
-            capacity,
-            policy: Policy::DropOldest,
-        }
-    }
-
-    /// A one-slot link that keeps only the newest frame (display).
-    pub const fn latest() -> Link {
-        Link {
-            capacity: 1,
-            policy: Policy::Latest,
-        }
-    }
-
-    /// A link with `policy` holding `capacity` frames.
-    pub const fn new(capacity: usize, policy: Policy) -> Link {
-        Link { capacity, policy }
-    }
-}
-
-impl Default for Link {
-    /// Backpressure, 2 frames: enough to overlap two stages without adding
-    /// more than a frame of latency.
-    fn default() -> Self {
-        Link::block(2)
-    }
-}
 
 /// Why a pipeline could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,22 +51,32 @@ type SinkBox = Box<dyn Sink + 'static>;
 /// Collects a source, stages and a sink, then [`start`](Self::start)s them.
 ///
 /// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
 /// use std::time::Duration;
-/// use framekeep_core::frame::PixelFormat;
-/// use framekeep_core::pipeline::{stage_fn, Link, NullSink, PipelineBuilder, SyntheticSource};
+/// use framekeep_core::frame::{Frame, PixelFormat};
+/// use framekeep_core::pipeline::{stage_fn, Link, PipelineBuilder, Sink, StageError, SyntheticSource};
+///
+/// /// Counts what reaches it; the runner releases each frame after `consume`.
+/// struct Count(Arc<AtomicU64>);
+/// impl Sink for Count {
+///     fn consume(&mut self, _frame: &Frame) -> Result<(), StageError> {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         Ok(())
+///     }
+/// }
 ///
 /// let source = SyntheticSource::builder(PixelFormat::Gray8, 64, 48).frames(10).build()?;
-/// let sink = NullSink::new();
-/// let stats = sink.stats();
+/// let seen = Arc::new(AtomicU64::new(0));
 /// let pipeline = PipelineBuilder::new("demo")
 ///     .source("pattern", source)
 ///     .stage("identity", Link::block(2), stage_fn(|f| Ok(Some(f))))
-///     .sink("null", Link::block(2), sink)
+///     .sink("count", Link::block(2), Count(seen.clone()))
 ///     .start()?;
-/// assert!(pipeline.wait(Duration::from_secs(10)));
+/// assert!(pipeline.wait(Duration::from_secs(10)));   // the source ends after 10 frames
 /// let report = pipeline.shutdown();
 /// assert!(report.is_clean(), "{report}");
-/// assert_eq!(stats.snapshot().frames, 10);
+/// assert_eq!(seen.load(Ordering::Relaxed), 10);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PipelineBuilder {
@@ -243,11 +198,7 @@ impl PipelineBuilder {
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for (i, link) in links.iter().enumerate() {
-            let (tx, rx) = edge::<Frame>(
-                format!("{}->{}", names[i], names[i + 1]),
-                link.capacity,
-                link.policy,
-            );
+            let (tx, rx) = edge::<Frame>(format!("{}->{}", names[i], names[i + 1]), *link);
             probes.push(rx.probe());
             senders.push(Some(tx));
             receivers.push(Some(rx));
@@ -272,7 +223,7 @@ impl PipelineBuilder {
                 .map(|out| Ends::source(out, source_options).recorded(record(&source_name)));
             workers.push(supervisor.spawn(worker_name(&source_name), move |ctx| {
                 let current = ends.as_mut().ok_or_else(already_ended)?;
-                source_run(&mut source, current, ctx.token());
+                source_attempt(&mut source, current, ctx.token());
                 finish(&mut ends)
             })?);
             for (name, _, mut stage) in self.stages {
@@ -281,7 +232,7 @@ impl PipelineBuilder {
                 });
                 workers.push(supervisor.spawn(worker_name(&name), move |ctx| {
                     let current = ends.as_mut().ok_or_else(already_ended)?;
-                    stage_run(&mut stage, current, ctx.token());
+                    stage_attempt(&mut stage, current, ctx.token());
                     finish(&mut ends)
                 })?);
             }
@@ -291,7 +242,7 @@ impl PipelineBuilder {
                 .map(|input| Ends::sink(input, None, sink_options).recorded(record(&sink_name)));
             workers.push(supervisor.spawn(worker_name(&sink_name), move |ctx| {
                 let current = ends.as_mut().ok_or_else(already_ended)?;
-                sink_run(&mut sink, current, ctx.token());
+                sink_attempt(&mut sink, current, ctx.token());
                 finish(&mut ends)
             })?);
             Ok(())

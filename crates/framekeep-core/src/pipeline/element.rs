@@ -11,9 +11,8 @@
 //! that is not restarted, when the worker drops its closure.
 
 use super::edge::{EdgeReceiver, EdgeSender};
-use super::options::OnClose;
-use super::run::RunSummary;
-use super::{SinkOptions, SourceOptions};
+use super::options::{OnClose, SinkOptions, SourceOptions};
+use super::summary::RunSummary;
 use crate::cancel::CancelToken;
 use crate::frame::Frame;
 

@@ -9,9 +9,9 @@
 //! come, or the sink stops before the frames in flight reach it. This module
 //! fixes the shape once:
 //!
-//! * [`edge`](mod@edge): bounded channels with a per-edge overflow [`Policy`]
-//!   (backpressure, drop newest, drop oldest, latest-only) and drop counts;
-//!   a dropped frame goes back to its pool at once.
+//! * [`edge()`]: bounded channels, each described by a [`Link`] (capacity
+//!   and overflow rule: backpressure, drop newest, drop oldest, latest-only),
+//!   with drop counts; a dropped frame goes back to its pool at once.
 //! * [`Source`], [`Stage`], [`Sink`]: the per-frame logic, with ownership in
 //!   the signatures (a producer never keeps what it hands on; a sink
 //!   borrows, then the runner releases or forwards).
@@ -23,36 +23,29 @@
 //!   worker with its own token, shut down in drain order, with a
 //!   [`PipelineReport`] (per-edge drops, per-element counts, supervisor
 //!   outcomes).
-//! * [`SyntheticSource`] (a [test pattern](pattern) a test can verify) and
-//!   [`NullSink`] (counts, checksums, latency): a complete pipeline with no
-//!   camera and no display, for tests, benchmarks and the default job.
+//! * [`SyntheticSource`]: a camera stand-in drawing a test pattern that
+//!   tests can verify (the `testing` module has its decoder and a null
+//!   sink): a complete pipeline with no camera and no display.
 //!
 //! Everything here is generic over the frame's origin (pool, V4L2 buffer,
 //! `Vec`): an edge moves [`Frame`](crate::frame::Frame) handles, never pixels.
 
 mod builder;
-pub mod clock;
-pub mod edge;
+mod edge;
 mod element;
 mod error;
-pub mod null_sink;
 mod options;
-pub mod pattern;
+pub(crate) mod pattern;
 mod run;
 mod stage;
-mod stats;
-pub mod synthetic;
+mod summary;
+mod synthetic;
 
-pub use builder::{BuildError, Link, Pipeline, PipelineBuilder, PipelineReport};
-pub use edge::{
-    edge, EdgeProbe, EdgeReceiver, EdgeSender, EdgeStats, Policy, RecvError, SendError, Sent,
-};
+pub use builder::{BuildError, Pipeline, PipelineBuilder, PipelineReport};
+pub use edge::{edge, EdgeReceiver, EdgeSender, EdgeStats, Link, RecvError, SendError, Sent};
 pub use error::{CloseReason, StageError};
-pub use null_sink::{
-    checksum, frame_checksum, Checksum, NullSink, NullSinkSnapshot, NullSinkStats,
-};
-pub use options::{OnClose, SinkOptions, SourceOptions};
-pub use run::{run_sink, run_source, run_stage, RunSummary};
-pub use stage::{stage_fn, FnStage, Output, Sink, Source, Stage};
-pub use stats::LatencyHistogram;
-pub use synthetic::{SyntheticBuilder, SyntheticError, SyntheticSource, SyntheticStats};
+pub use options::{SinkOptions, SourceOptions};
+pub use run::{run_sink, run_source, run_stage};
+pub use stage::{stage_fn, Output, Sink, Source, Stage};
+pub use summary::RunSummary;
+pub use synthetic::{SyntheticBuilder, SyntheticError, SyntheticSource};

@@ -5,11 +5,11 @@
 
 use std::fmt;
 
-use super::CloseReason;
+use super::error::CloseReason;
 use crate::cancel::CancelToken;
 
 /// A callback run once when a source or sink stops, with the reason.
-pub type OnClose = Box<dyn FnOnce(&CloseReason) + Send + 'static>;
+pub(crate) type OnClose = Box<dyn FnOnce(&CloseReason) + Send + 'static>;
 
 /// Options of a [`Source`](super::Source) run by
 /// [`run_source`](super::run_source) or a pipeline.
@@ -32,8 +32,8 @@ impl SourceOptions {
     /// Stops the source when `token` is cancelled (in addition to the token
     /// the runner or pipeline already gives it). Closing a source ends its
     /// stream: consumers drain what was sent and then stop.
-    pub fn with_cancel(mut self, token: CancelToken) -> Self {
-        self.cancel = Some(token);
+    pub fn with_cancel(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
         self
     }
 
@@ -72,8 +72,8 @@ impl SinkOptions {
 
     /// Stops the sink when `token` is cancelled (in addition to the token the
     /// runner or pipeline already gives it).
-    pub fn with_cancel(mut self, token: CancelToken) -> Self {
-        self.cancel = Some(token);
+    pub fn with_cancel(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
         self
     }
 

@@ -1,5 +1,9 @@
 //! The synthetic test pattern, defined exactly so tests can check pixels.
 //!
+//! The [`SyntheticSource`](super::SyntheticSource) draws it; the definition
+//! and the decoder are public through the `testing` module (feature
+//! `testing`).
+//!
 //! # The pattern
 //!
 //! For frame number `n` (the frame's sequence) of a `W x H` frame, with
@@ -37,6 +41,10 @@
 //!
 //! Rows of a region are identical within a frame, so rendering builds a few
 //! template rows per frame and copies them: about a `memcpy` of the frame.
+
+// Without the `testing` feature only the renderer is used (by the synthetic
+// source); the rest of the definition is for tests.
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
 
 use crate::frame::{Frame, FrameLayout, PixelFormat};
 
@@ -236,18 +244,18 @@ impl TestPattern {
     /// A renderer for `layout`, or `None` if the format has no pixels to
     /// draw ([`supports`]).
     pub fn new(layout: FrameLayout) -> Option<TestPattern> {
-        if !supports(layout.format) || layout.width == 0 || layout.height == 0 {
+        if !supports(layout.format()) || layout.width() == 0 || layout.height() == 0 {
             return None;
         }
         let row = layout.row_bytes();
-        let uv = if layout.format.is_planar_420() {
-            layout.width
+        let uv = if layout.format().is_planar_420() {
+            layout.width()
         } else {
             0
         };
         Some(TestPattern {
             layout,
-            rgb: vec![BLACK; layout.width],
+            rgb: vec![BLACK; layout.width()],
             rows: std::array::from_fn(|_| vec![0; row]),
             uv: std::array::from_fn(|_| vec![0; uv]),
         })
@@ -258,17 +266,13 @@ impl TestPattern {
         &self.layout
     }
 
-    /// Draws frame `n` into `buf` (at least `layout.len` bytes, rows
-    /// `layout.stride` apart). Bytes of row padding are left as they are.
+    /// Draws frame `n` into `buf` (at least `layout.len()` bytes, rows
+    /// `layout.stride()` apart). Bytes of row padding are left as they are.
     /// Returns `false` (drawing nothing) if `buf` is too small.
     pub fn render(&mut self, n: u64, buf: &mut [u8]) -> bool {
-        let FrameLayout {
-            width,
-            height,
-            stride,
-            len,
-            format,
-        } = self.layout;
+        let l = self.layout;
+        let (width, height, stride, len, format) =
+            (l.width(), l.height(), l.stride(), l.len(), l.format());
         if buf.len() < len {
             return false;
         }
@@ -316,16 +320,16 @@ impl TestPattern {
 /// pixels (the counter does not fit).
 pub fn decode_counter(frame: &Frame) -> Option<u32> {
     let layout = frame.layout();
-    if !supports(layout.format) || layout.width < 32 || layout.height == 0 {
+    if !supports(layout.format()) || layout.width() < 32 || layout.height() == 0 {
         return None;
     }
-    let block = counter_block(layout.width);
-    let y = (block / 2).min(layout.height - 1);
+    let block = counter_block(layout.width());
+    let y = (block / 2).min(layout.height() - 1);
     let row = frame.row(y)?;
     let mut value = 0u32;
     for i in 0..32 {
         let x = i * block + block / 2;
-        let byte = match layout.format {
+        let byte = match layout.format() {
             PixelFormat::Gray8 | PixelFormat::Nv12 | PixelFormat::I420 => row.get(x),
             PixelFormat::Bgr24 | PixelFormat::Rgb24 => row.get(3 * x + 1),
             PixelFormat::Bgra32 => row.get(4 * x + 1),

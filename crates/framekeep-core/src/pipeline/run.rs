@@ -8,49 +8,23 @@
 //! Every public runner takes its edges by value: when it returns, its input
 //! receiver is dropped (queued frames go back to their pool) and its output
 //! sender is dropped (closing the stream for downstream). The `on_close`
-//! callback runs after that, also when the loop panics. Inside, each is one
-//! run over borrowed [`Ends`], which is what lets a pipeline restart an
-//! element after a panic with its edges intact.
+//! callback runs after that, also when the loop panics.
+//!
+//! Inside, each runner makes one *attempt* ([`source_attempt`],
+//! [`stage_attempt`], [`sink_attempt`]): a run over the element's borrowed
+//! [`Ends`]. A pipeline calls the attempt again with the same `Ends` to
+//! restart an element after a panic, its edges intact; the public runners
+//! make exactly one attempt and then close the `Ends`.
 
 use super::edge::{EdgeReceiver, EdgeSender, RecvError, SendError, Sent};
 use super::element::Ends;
+use super::error::{CloseReason, StageError};
+use super::options::{SinkOptions, SourceOptions};
 use super::stage::{Output, Sink, Source, Stage};
-use super::{CloseReason, SinkOptions, SourceOptions, StageError};
+use super::summary::RunSummary;
 use crate::cancel::{CancelToken, OnCancel};
 use crate::frame::Frame;
 use crate::pool::AcquireError;
-
-/// How a runner ended, with its frame counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunSummary {
-    /// Frames taken in: produced by a source, received by a stage or sink.
-    pub frames_in: u64,
-    /// Frames handed to the output edge (a releasing sink: frames released).
-    pub frames_out: u64,
-    /// Frames dropped at once by a `DropNewest` output edge.
-    pub dropped: u64,
-    /// Why it stopped.
-    pub reason: CloseReason,
-}
-
-impl RunSummary {
-    pub(crate) fn new() -> Self {
-        RunSummary {
-            frames_in: 0,
-            frames_out: 0,
-            dropped: 0,
-            reason: CloseReason::Panicked,
-        }
-    }
-
-    /// `Err` with the failure message if the runner failed, else the summary.
-    pub fn into_result(self) -> Result<RunSummary, StageError> {
-        match &self.reason {
-            CloseReason::Failed(msg) => Err(StageError::Failed(msg.clone())),
-            _ => Ok(self),
-        }
-    }
-}
 
 /// The runner's own token: a child of `token`, also cancelled by `extra`
 /// (an option's `with_cancel`). The guard unlinks `extra` on return.
@@ -70,7 +44,7 @@ fn reason_for(error: StageError, token: &CancelToken) -> CloseReason {
         }
         StageError::OutputClosed => CloseReason::OutputClosed,
         StageError::Acquire(AcquireError::Closed) => CloseReason::PoolClosed,
-        other => CloseReason::Failed(other.to_string()),
+        other => CloseReason::failed(other),
     }
 }
 
@@ -104,13 +78,17 @@ pub fn run_source<S: Source + ?Sized>(
     options: SourceOptions,
 ) -> RunSummary {
     let mut ends = Ends::source(out, options);
-    source_run(source, &mut ends, token);
+    source_attempt(source, &mut ends, token);
     ends.close()
 }
 
-/// One run of a source over `ends` (see [`run_source`]); the reason is left
-/// in `ends.summary`, `Panicked` while the run is under way.
-pub(crate) fn source_run<S: Source + ?Sized>(source: &mut S, ends: &mut Ends, token: &CancelToken) {
+/// One attempt of a source over `ends` (see [`run_source`]); the reason is
+/// left in `ends.summary`, `Panicked` while the attempt is under way.
+pub(crate) fn source_attempt<S: Source + ?Sized>(
+    source: &mut S,
+    ends: &mut Ends,
+    token: &CancelToken,
+) {
     let Ends {
         out,
         extra,
@@ -162,7 +140,7 @@ pub fn run_stage<S: Stage + ?Sized>(
     token: &CancelToken,
 ) -> RunSummary {
     let mut ends = Ends::stage(input, out);
-    stage_run(stage, &mut ends, token);
+    stage_attempt(stage, &mut ends, token);
     ends.close()
 }
 
@@ -180,8 +158,12 @@ impl Drop for Counted<'_, '_> {
     }
 }
 
-/// One run of a stage over `ends` (see [`run_stage`]).
-pub(crate) fn stage_run<S: Stage + ?Sized>(stage: &mut S, ends: &mut Ends, token: &CancelToken) {
+/// One attempt of a stage over `ends` (see [`run_stage`]).
+pub(crate) fn stage_attempt<S: Stage + ?Sized>(
+    stage: &mut S,
+    ends: &mut Ends,
+    token: &CancelToken,
+) {
     let Ends {
         input,
         out,
@@ -235,12 +217,12 @@ pub fn run_sink<S: Sink + ?Sized>(
     options: SinkOptions,
 ) -> RunSummary {
     let mut ends = Ends::sink(input, out, options);
-    sink_run(sink, &mut ends, token);
+    sink_attempt(sink, &mut ends, token);
     ends.close()
 }
 
-/// One run of a sink over `ends` (see [`run_sink`]).
-pub(crate) fn sink_run<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, token: &CancelToken) {
+/// One attempt of a sink over `ends` (see [`run_sink`]).
+pub(crate) fn sink_attempt<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, token: &CancelToken) {
     let Ends {
         input,
         out,

@@ -13,7 +13,7 @@
 use crossbeam_channel::Receiver;
 
 use super::edge::{EdgeSender, SendError, Sent};
-use super::StageError;
+use super::error::StageError;
 use crate::cancel::CancelToken;
 use crate::frame::Frame;
 
@@ -125,10 +125,11 @@ impl<'a> Output<'a> {
 
 /// A [`Stage`] made of a closure `FnMut(Frame) -> Result<Option<Frame>, _>`:
 /// one frame in, at most one out. See [`stage_fn`].
-pub struct FnStage<F>(F);
+struct FnStage<F>(F);
 
-/// Wraps a closure as a [`Stage`] (`Ok(None)` drops the frame).
-pub fn stage_fn<F>(f: F) -> FnStage<F>
+/// Wraps a closure as a [`Stage`]: one frame in, at most one out
+/// (`Ok(None)` drops the frame).
+pub fn stage_fn<F>(f: F) -> impl Stage
 where
     F: FnMut(Frame) -> Result<Option<Frame>, StageError> + Send,
 {

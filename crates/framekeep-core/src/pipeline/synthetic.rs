@@ -9,24 +9,22 @@
 //! A pool that runs dry does not stop the source: under
 //! [`Exhausted::Wait`] it waits, cancellably,
 //! up to the pool's acquire timeout at a time; each timeout, and under
-//! fail-fast each refused acquire, skips that frame number and counts it as
-//! *starved*, as a camera whose buffers are all held would.
+//! fail-fast each refused acquire, skips that frame number (*starved*, as a
+//! camera whose buffers are all held would; the pool's stats count them).
 //! A closed pool ends the stream ([`CloseReason::PoolClosed`](super::CloseReason::PoolClosed)).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::clock::monotonic_now;
+use super::error::StageError;
 use super::pattern::{supports, TestPattern};
 use super::stage::Source;
-use super::StageError;
 use crate::cancel::CancelToken;
 use crate::frame::{Frame, FrameError, FrameLayout, FrameMeta, PixelFormat};
 use crate::pool::{AcquireError, Exhausted, FramePool, PoolError, PoolOptions};
+use crate::time::monotonic_now;
 
-/// The lease label of synthetic frames.
-pub const LABEL: &str = "synthetic";
+/// The lease label (and default pool name) of synthetic frames.
+const LABEL: &str = "synthetic";
 
 /// How long a starved source waits before trying again when it has no
 /// frame rate to pace it.
@@ -55,30 +53,6 @@ pub enum SyntheticError {
     /// The frame rate is not a positive finite number.
     #[error("invalid frame rate {0}")]
     BadFps(f64),
-}
-
-/// Counters of a [`SyntheticSource`], readable while it runs.
-#[derive(Debug, Clone, Default)]
-pub struct SyntheticStats {
-    inner: Arc<Counters>,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    produced: AtomicU64,
-    starved: AtomicU64,
-}
-
-impl SyntheticStats {
-    /// Frames produced so far.
-    pub fn produced(&self) -> u64 {
-        self.inner.produced.load(Ordering::Relaxed)
-    }
-
-    /// Frames skipped because the pool had no buffer (fail-fast or timeout).
-    pub fn starved(&self) -> u64 {
-        self.inner.starved.load(Ordering::Relaxed)
-    }
 }
 
 /// Options of a [`SyntheticSource`]; from [`SyntheticSource::builder`].
@@ -135,9 +109,9 @@ impl SyntheticBuilder {
         let pool = match self.pool {
             Some(pool) => {
                 let layout = pool.layout();
-                let same = layout.format == packed.format
-                    && layout.width == packed.width
-                    && layout.height == packed.height;
+                let same = layout.format() == packed.format()
+                    && layout.width() == packed.width()
+                    && layout.height() == packed.height();
                 if !same {
                     return Err(SyntheticError::LayoutMismatch {
                         pool: layout,
@@ -162,7 +136,6 @@ impl SyntheticBuilder {
             limit: self.frames,
             next: 0,
             due: None,
-            stats: SyntheticStats::default(),
         })
     }
 }
@@ -177,7 +150,6 @@ pub struct SyntheticSource {
     limit: Option<u64>,
     next: u64,
     due: Option<Instant>,
-    stats: SyntheticStats,
 }
 
 impl SyntheticSource {
@@ -194,15 +166,12 @@ impl SyntheticSource {
         }
     }
 
-    /// The pool frames come from.
+    /// The pool frames come from. Its [`stats`](FramePool::stats) count the
+    /// frames the source skipped because no buffer was free (`exhausted`
+    /// under fail-fast, `timeouts` under wait); the frames it produced are
+    /// the source's `frames_in` in a [`RunSummary`](super::RunSummary).
     pub fn pool(&self) -> &FramePool {
         &self.pool
-    }
-
-    /// A handle on the source's counters (shared; stays valid after the
-    /// source moves into a pipeline).
-    pub fn stats(&self) -> SyntheticStats {
-        self.stats.clone()
     }
 
     /// Waits until the next frame is due; `false` if cancelled meanwhile.
@@ -229,7 +198,6 @@ impl SyntheticSource {
         match self.pool.acquire_cancellable(LABEL, token) {
             Ok(frame) => Ok(Some(frame)),
             Err(AcquireError::Exhausted { .. } | AcquireError::Timeout { .. }) => {
-                self.stats.inner.starved.fetch_add(1, Ordering::Relaxed);
                 if self.period.is_none() && token.wait_timeout(STARVED_RETRY) {
                     return Err(StageError::Cancelled);
                 }
@@ -269,7 +237,6 @@ impl Source for SyntheticSource {
                 timestamp: monotonic_now(),
             });
             self.next += 1;
-            self.stats.inner.produced.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(frame));
         }
     }

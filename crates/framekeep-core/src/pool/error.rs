@@ -1,8 +1,7 @@
-//! Pool errors and the close report.
+//! Pool errors.
 
 use std::time::Duration;
 
-use super::LeaseInfo;
 use crate::frame::FrameError;
 
 /// Why a pool could not be built or changed.
@@ -27,6 +26,36 @@ pub enum PoolError {
     /// The pool is closed.
     #[error("the pool is closed")]
     Closed,
+    /// The most the pool could ever hold (its buffer cap times the buffer
+    /// size) exceeds its byte ceiling ([`PoolOptions::max_bytes`](super::PoolOptions::max_bytes)).
+    #[error("a pool of {buffers} buffers of {buffer_bytes} bytes could hold {bytes} bytes, over its ceiling of {ceiling} bytes")]
+    TooLarge {
+        /// Buffers the pool may hold at most.
+        buffers: usize,
+        /// Bytes per buffer.
+        buffer_bytes: usize,
+        /// `buffers * buffer_bytes` (saturating).
+        bytes: usize,
+        /// The ceiling.
+        ceiling: usize,
+    },
+    /// The allocator refused a preallocated buffer.
+    #[error("out of memory: cannot allocate a pool buffer of {bytes} bytes")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: usize,
+    },
+}
+
+impl PoolError {
+    /// The build error for a refused preallocation.
+    pub(crate) fn from_frame(e: FrameError) -> PoolError {
+        match e {
+            FrameError::OutOfMemory { bytes } => PoolError::OutOfMemory { bytes },
+            // Preallocation only ever fails to allocate.
+            _ => PoolError::OutOfMemory { bytes: 0 },
+        }
+    }
 }
 
 /// Why an acquire returned no frame. No buffer is ever lost by a failed acquire.
@@ -54,34 +83,10 @@ pub enum AcquireError {
     /// The cancellation token fired while waiting.
     #[error("acquire cancelled")]
     Cancelled,
-    /// A frame could not be made (copy-on-write of an odd layout).
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-}
-
-/// What [`super::FramePool::close`] found still checked out.
-#[derive(Debug, Clone, Default)]
-pub struct CloseReport {
-    /// Leases still out at close, oldest first. Their buffers are freed when they come back.
-    pub leases: Vec<LeaseInfo>,
-}
-
-impl CloseReport {
-    /// Whether every buffer was back.
-    pub fn is_clean(&self) -> bool {
-        self.leases.is_empty()
-    }
-}
-
-impl std::fmt::Display for CloseReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.leases.is_empty() {
-            return write!(f, "pool closed clean: no lease out");
-        }
-        writeln!(f, "pool closed with {} lease(s) out:", self.leases.len())?;
-        for l in &self.leases {
-            writeln!(f, "  {l}")?;
-        }
-        Ok(())
-    }
+    /// A new buffer was due (the pool grows lazily) but the allocator refused it.
+    #[error("out of memory: cannot allocate a pool buffer of {bytes} bytes")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: usize,
+    },
 }

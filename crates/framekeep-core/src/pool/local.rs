@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use super::lease::thread_tag;
+use crate::frame::lease::thread_tag;
 use crate::frame::Buffer;
 
 /// Slots per pool: threads beyond this share slots (correct, just contended).
@@ -129,7 +129,7 @@ mod tests {
 
     fn buffer() -> Arc<Buffer> {
         let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 4).unwrap();
-        Arc::new(Buffer::heap(16, layout, Home::Orphan, 0, 0, false))
+        Arc::new(Buffer::heap(16, layout, Home::Orphan, 0, 0, false).unwrap())
     }
 
     #[test]

@@ -16,28 +16,48 @@
 //! freed at once and checked-out ones when their frames drop.
 
 mod error;
-mod hazard;
-pub(crate) mod lease;
 mod local;
 mod monitor;
 mod options;
-pub(crate) mod shared;
+mod shared;
 mod stats;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::{AcquireError, CloseReport, PoolError};
-pub use lease::LeaseInfo;
-pub use options::{BufferInfo, Exhausted, Filter, Hook, PoolOptions};
+pub use error::{AcquireError, PoolError};
+pub use options::{BufferInfo, Exhausted, PoolOptions};
 pub use stats::PoolStats;
 
 use crate::cancel::CancelToken;
-use crate::frame::{Frame, FrameLayout};
-use crate::ledger::{Ledger, LedgerSource};
+use crate::frame::{Buffer, Frame, FrameLayout, FrameMeta};
+use crate::ledger::{Ledger, LedgerReport, LedgerSource, LiveEntry};
 use shared::{PoolShared, Taken};
 
 /// A cheap-to-clone handle to a frame pool. See the module docs.
+///
+/// ```
+/// use std::time::Duration;
+/// use framekeep_core::frame::{FrameLayout, PixelFormat};
+/// use framekeep_core::pool::{AcquireError, Exhausted, PoolOptions};
+///
+/// let pool = PoolOptions::new(FrameLayout::packed(PixelFormat::Bgr24, 64, 48)?)
+///     .name("capture")
+///     .min_buffers(2)
+///     .max_buffers(2)
+///     .exhausted(Exhausted::FailFast)
+///     .build()?;
+/// let a = pool.acquire("stage-a")?;               // a lease labelled "stage-a"
+/// let _b = pool.acquire("stage-b")?;
+/// assert!(matches!(pool.acquire("stage-c"), Err(AcquireError::Exhausted { .. })));
+/// assert_eq!(pool.leases()[0].name, "stage-a");  // who holds what, oldest first
+/// drop(a);                                        // back in the pool
+/// let report = pool.close();                      // "stage-b" is still out
+/// assert_eq!(report.len(), 1);
+/// println!("{report}"); // "pool 'capture' closed with 1 lease(s) out", then the lease
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct FramePool {
     /// The state itself, one load away on every acquire.
@@ -75,7 +95,7 @@ impl FramePool {
             || opts.write_off_after.is_some()
             || opts.warn_bytes.is_some()
             || opts.critical_bytes.is_some();
-        let shared = PoolShared::new(opts);
+        let shared = PoolShared::new(opts).map_err(PoolError::from_frame)?;
         let source: Arc<dyn LedgerSource> = shared.clone();
         ledger
             .as_ref()
@@ -107,22 +127,27 @@ impl FramePool {
         *self.shared().layout.lock()
     }
 
+    /// Arms a checked-out buffer as a frame with the buffer's layout.
+    #[inline(always)]
+    fn arm(buf: Arc<Buffer>) -> Frame {
+        let layout = buf.layout;
+        Frame::arm(buf, layout, FrameMeta::default())
+    }
+
     /// A frame if one is free (or may be allocated under `max_buffers`);
     /// otherwise [`AcquireError::Exhausted`] at once, whatever the policy.
     #[inline]
     pub fn try_acquire(&self, label: &'static str) -> Result<Frame, AcquireError> {
         let shared = self.shared();
         match shared.take_buffer() {
-            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
+            Taken::Buffer(buf) => Ok(Self::arm(shared.check_out(buf, label))),
             Taken::Closed => Err(AcquireError::Closed),
+            Taken::Failed(e) => Err(shared.allocation_failed(e)),
             Taken::Dry => {
-                self.shared()
-                    .counters
-                    .exhausted
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared.counters.exhausted.fetch_add(1, Ordering::Relaxed);
                 Err(AcquireError::Exhausted {
                     label,
-                    capacity: self.shared().opts.max_buffers,
+                    capacity: shared.opts.max_buffers,
                 })
             }
         }
@@ -143,8 +168,9 @@ impl FramePool {
     ) -> Result<Frame, AcquireError> {
         let shared = self.shared();
         match shared.take_buffer() {
-            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
+            Taken::Buffer(buf) => Ok(Self::arm(shared.check_out(buf, label))),
             Taken::Closed => Err(AcquireError::Closed),
+            Taken::Failed(e) => Err(shared.allocation_failed(e)),
             Taken::Dry => shared.acquire_slow(label, timeout, None),
         }
     }
@@ -161,7 +187,7 @@ impl FramePool {
             return Err(AcquireError::Cancelled);
         }
         match self.shared().try_take(label)? {
-            Some(frame) => Ok(frame),
+            Some(buf) => Ok(Self::arm(buf)),
             None => {
                 self.shared()
                     .acquire_slow(label, self.shared().opts.acquire_timeout, Some(token))
@@ -172,15 +198,13 @@ impl FramePool {
     /// Closes the pool: blocked and later acquires fail with
     /// [`AcquireError::Closed`], idle buffers are freed now and checked-out
     /// ones when they come back. Returns the leases still out.
-    pub fn close(&self) -> CloseReport {
+    pub fn close(&self) -> LedgerReport {
         self.shared().close()
     }
 
     /// Whether [`FramePool::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.shared()
-            .closed
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.shared().closed.load(Ordering::Acquire)
     }
 
     /// Waits until every lease is back, at most `timeout`; `true` if they are.
@@ -188,8 +212,9 @@ impl FramePool {
         self.shared().wait_idle(timeout)
     }
 
-    /// Every checked-out buffer, oldest first.
-    pub fn leases(&self) -> Vec<LeaseInfo> {
+    /// Every checked-out buffer, oldest first: ledger entries of kind
+    /// `frame`, named by the label given to the acquire, with their bytes.
+    pub fn leases(&self) -> Vec<LiveEntry> {
         self.shared().leases()
     }
 
@@ -209,14 +234,15 @@ impl FramePool {
     /// frames drop; new buffers are allocated for the new layout.
     pub fn reconfigure(&self, layout: FrameLayout) -> Result<(), PoolError> {
         let shared = self.shared();
-        if layout.len > shared.opts.buffer_bytes
-            && shared.opts.buffer_bytes != shared.opts.layout.len
+        if layout.len() > shared.opts.buffer_bytes
+            && shared.opts.buffer_bytes != shared.opts.layout.len()
         {
             return Err(PoolError::BufferTooSmall {
                 bytes: shared.opts.buffer_bytes,
-                needed: layout.len,
+                needed: layout.len(),
             });
         }
+        shared.opts.check_ceiling(layout.len())?;
         if self.is_closed() {
             return Err(PoolError::Closed);
         }

@@ -6,44 +6,36 @@
 //! daemon (it lives as long as the process) and is not registered in the
 //! ledger, where it would show as a leaked thread in every scope.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::shared::PoolShared;
+use crate::daemon::Daemon;
 
 /// How often the monitor looks at every pool.
 pub(crate) const TICK: Duration = Duration::from_millis(250);
 
-static WATCHED: OnceLock<Mutex<Vec<Weak<PoolShared>>>> = OnceLock::new();
+static WATCHED: Mutex<Vec<Weak<PoolShared>>> = Mutex::new(Vec::new());
+
+static MONITOR: Daemon = Daemon::new("framekeep-pool-monitor");
 
 /// Adds a pool to the monitor, starting the monitor thread on first use.
 pub(crate) fn watch(pool: &Arc<PoolShared>) {
-    let mut started = false;
-    let list = WATCHED.get_or_init(|| {
-        started = true;
-        Mutex::new(Vec::new())
-    });
-    list.lock().push(Arc::downgrade(pool));
-    if started {
-        let spawned = std::thread::Builder::new()
-            .name("framekeep-pool-monitor".into())
-            .spawn(run);
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "could not start the pool leak monitor; leaks are checked only when a pool runs dry");
-        }
+    WATCHED.lock().push(Arc::downgrade(pool));
+    if let Err(e) = MONITOR.ensure(run) {
+        tracing::error!(error = %e, "could not start the pool leak monitor; leaks are checked only when a pool runs dry");
     }
 }
 
 fn run() {
-    let list = WATCHED.get().expect("initialised before the thread starts");
     // Reused every tick: the monitor allocates nothing in steady state.
     let mut pools: Vec<Arc<PoolShared>> = Vec::new();
     loop {
         std::thread::sleep(TICK);
         {
-            let mut l = list.lock();
+            let mut l = WATCHED.lock();
             l.retain(|w| w.strong_count() > 0);
             pools.extend(l.iter().filter_map(Weak::upgrade));
         }

@@ -3,9 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{FramePool, PoolError};
+use super::error::PoolError;
+use super::FramePool;
 use crate::frame::FrameLayout;
 use crate::ledger::Ledger;
+
+/// The default byte ceiling of a pool: what its buffers may add up to at most.
+const DEFAULT_MAX_BYTES: usize = 4 << 30;
 
 /// What an acquire does when every buffer up to `max_buffers` is checked out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,9 +37,9 @@ pub struct BufferInfo {
 }
 
 /// A hook that sees a buffer.
-pub type Hook = Arc<dyn Fn(&BufferInfo) + Send + Sync>;
+pub(crate) type Hook = Arc<dyn Fn(&BufferInfo) + Send + Sync>;
 /// A hook that may refuse a buffer (`false`: it is freed and replaced).
-pub type Filter = Arc<dyn Fn(&BufferInfo) -> bool + Send + Sync>;
+pub(crate) type Filter = Arc<dyn Fn(&BufferInfo) -> bool + Send + Sync>;
 
 /// Options of a frame pool. Start with [`PoolOptions::new`].
 #[derive(Clone)]
@@ -45,6 +49,7 @@ pub struct PoolOptions {
     pub(crate) name: &'static str,
     pub(crate) min_buffers: usize,
     pub(crate) max_buffers: usize,
+    pub(crate) max_bytes: usize,
     pub(crate) exhausted: Exhausted,
     pub(crate) acquire_timeout: Duration,
     pub(crate) leak_threshold: Option<Duration>,
@@ -63,16 +68,18 @@ impl PoolOptions {
     /// A pool of frames with `layout` (the buffers are `layout.len` bytes;
     /// see [`PoolOptions::buffer_bytes`] for a larger size class).
     ///
-    /// Defaults: 4 buffers preallocated, at most 8, wait up to 1 s when
-    /// exhausted, leases older than 10 s reported as leaks, backtraces when
-    /// `FRAMEKEEP_BACKTRACE=1`, pages touched at creation.
+    /// Defaults: 4 buffers preallocated, at most 8, a byte ceiling of 4 GiB,
+    /// wait up to 1 s when exhausted, leases older than 10 s reported as
+    /// leaks, backtraces when `FRAMEKEEP_BACKTRACE=1`, pages touched at
+    /// creation.
     pub fn new(layout: FrameLayout) -> PoolOptions {
         PoolOptions {
             layout,
-            buffer_bytes: layout.len,
+            buffer_bytes: layout.len(),
             name: "pool",
             min_buffers: 4,
             max_buffers: 8,
+            max_bytes: DEFAULT_MAX_BYTES,
             exhausted: Exhausted::Wait,
             acquire_timeout: Duration::from_secs(1),
             leak_threshold: Some(Duration::from_secs(10)),
@@ -107,6 +114,16 @@ impl PoolOptions {
     /// Buffers the pool may hold before the exhaustion policy applies.
     pub fn max_buffers(mut self, n: usize) -> Self {
         self.max_buffers = n;
+        self
+    }
+    /// The most bytes the pool's buffers may add up to (default 4 GiB): a
+    /// pool whose buffer cap times its buffer size exceeds it is refused at
+    /// [`build`](Self::build) (and a [`reconfigure`](FramePool::reconfigure)
+    /// past it fails), with [`PoolError::TooLarge`], before anything is
+    /// allocated. Sizes from outside (a camera, a file, a command line)
+    /// cannot make a pool take the machine's memory.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
         self
     }
     /// What to do when exhausted.
@@ -172,17 +189,17 @@ impl PoolOptions {
         self
     }
     /// Report leases to this ledger instead of [`Ledger::global`].
-    pub fn ledger(mut self, ledger: &Ledger) -> Self {
+    pub fn with_ledger(mut self, ledger: &Ledger) -> Self {
         self.ledger = Some(ledger.clone());
         self
     }
 
     /// Checks the options and builds the pool, allocating `min_buffers`.
     pub fn build(self) -> Result<FramePool, PoolError> {
-        if self.buffer_bytes < self.layout.len {
+        if self.buffer_bytes < self.layout.len() {
             return Err(PoolError::BufferTooSmall {
                 bytes: self.buffer_bytes,
-                needed: self.layout.len,
+                needed: self.layout.len(),
             });
         }
         if self.max_buffers == 0 || self.min_buffers > self.max_buffers {
@@ -199,7 +216,33 @@ impl PoolOptions {
                 });
             }
         }
+        self.check_ceiling(self.buffer_bytes)?;
         FramePool::from_options(self)
+    }
+
+    /// The most buffers the pool may ever hold at once.
+    pub(crate) fn cap(&self) -> usize {
+        match self.exhausted {
+            Exhausted::Grow { hard_cap } => hard_cap,
+            _ => self.max_buffers,
+        }
+    }
+
+    /// Refuses buffers of `bytes` (or the size class, if larger) whose cap
+    /// would exceed the byte ceiling.
+    pub(crate) fn check_ceiling(&self, bytes: usize) -> Result<(), PoolError> {
+        let buffer_bytes = self.buffer_bytes.max(bytes);
+        let buffers = self.cap();
+        let total = buffers.saturating_mul(buffer_bytes);
+        if total > self.max_bytes {
+            return Err(PoolError::TooLarge {
+                buffers,
+                buffer_bytes,
+                bytes: total,
+                ceiling: self.max_bytes,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -211,6 +254,7 @@ impl std::fmt::Debug for PoolOptions {
             .field("buffer_bytes", &self.buffer_bytes)
             .field("min_buffers", &self.min_buffers)
             .field("max_buffers", &self.max_buffers)
+            .field("max_bytes", &self.max_bytes)
             .field("exhausted", &self.exhausted)
             .field("acquire_timeout", &self.acquire_timeout)
             .finish_non_exhaustive()

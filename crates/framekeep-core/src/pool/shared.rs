@@ -17,15 +17,17 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Condvar, Mutex};
 
-use super::hazard::{wait_unpinned, Pinned};
-use super::lease::{intern_label, reader_now, LeaseInfo};
+use super::error::AcquireError;
 use super::local::LocalSlots;
 use super::options::{BufferInfo, Exhausted, PoolOptions};
-use super::stats::LatencyHistogram;
-use super::{AcquireError, CloseReport};
 use crate::cancel::CancelToken;
-use crate::frame::{Buffer, Frame, FrameLayout, FrameMeta, Home};
-use crate::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId};
+use crate::frame::hazard::wait_unpinned;
+use crate::frame::lease::{intern_label, reader_now};
+use crate::frame::{
+    Buffer, Frame, FrameError, FrameLayout, FrameMeta, Home, Leftovers, Recycle, Wait,
+};
+use crate::ledger::{Ledger, LedgerReport, LedgerSource, LiveEntry};
+use crate::time::LatencyHistogram;
 
 /// Longest a waiter sleeps before looking at the free list again, whether or
 /// not it was woken (see `recycle`).
@@ -66,6 +68,9 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct PoolShared {
+    /// This state itself, for paths that reach it by reference (a copy target
+    /// asked for through a buffer's home) and need the `Arc` new buffers hold.
+    me: Weak<PoolShared>,
     pub(crate) opts: PoolOptions,
     pub(crate) idle: ArrayQueue<Arc<Buffer>>,
     /// Idle buffers parked per thread (see `local`); idle like `idle`'s.
@@ -96,15 +101,15 @@ pub(crate) struct PoolShared {
 }
 
 impl PoolShared {
-    pub(crate) fn new(opts: PoolOptions) -> Arc<PoolShared> {
-        let cap = match opts.exhausted {
-            Exhausted::Grow { hard_cap } => hard_cap,
-            _ => opts.max_buffers,
-        };
+    /// The shared state with `min_buffers` allocated; an allocation the
+    /// allocator refuses fails the build (nothing is left behind).
+    pub(crate) fn new(opts: PoolOptions) -> Result<Arc<PoolShared>, FrameError> {
+        let cap = opts.cap();
         let layout = opts.layout;
         // Checkout stamps come from the ledger's ticking clock.
         crate::ledger::clock::start();
-        let shared = Arc::new(PoolShared {
+        let shared = Arc::new_cyclic(|me| PoolShared {
+            me: me.clone(),
             idle: ArrayQueue::new(cap.max(1)),
             local: LocalSlots::new(),
             closed: AtomicBool::new(false),
@@ -123,21 +128,30 @@ impl PoolShared {
             wait_lock: Mutex::new(()),
             wait_cv: Condvar::new(),
             counters: Counters::default(),
-            latency: Mutex::new(LatencyHistogram::default()),
+            latency: Mutex::new(LatencyHistogram::new()),
             level: AtomicU8::new(0),
             opts,
         });
         for _ in 0..shared.opts.min_buffers {
-            if let Some(buf) = shared.allocate(false) {
-                let _ = shared.idle.push(buf);
+            match shared.allocate(false) {
+                Ok(Some(buf)) => {
+                    let _ = shared.idle.push(buf);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The buffers made so far hold the state: free them now.
+                    shared.close();
+                    return Err(e);
+                }
             }
         }
-        shared
+        Ok(shared)
     }
 
     /// Allocates a buffer of the current generation if `live` allows it
-    /// (`beyond_max`: up to the hard cap instead of `max_buffers`).
-    fn allocate(self: &Arc<Self>, beyond_max: bool) -> Option<Arc<Buffer>> {
+    /// (`beyond_max`: up to the hard cap instead of `max_buffers`); `Ok(None)`
+    /// at the limit, `Err` when the allocator refuses.
+    fn allocate(self: &Arc<Self>, beyond_max: bool) -> Result<Option<Arc<Buffer>>, FrameError> {
         let limit = if beyond_max {
             self.cap
         } else {
@@ -147,23 +161,38 @@ impl PoolShared {
         // between counting this buffer and choosing its generation.
         let (layout, generation) = {
             let layout = self.layout.lock();
-            self.live
+            let counted = self
+                .live
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                     (n < limit).then_some(n + 1)
-                })
-                .ok()?;
+                });
+            if counted.is_err() {
+                return Ok(None);
+            }
             (*layout, self.generation.load(Ordering::Acquire))
         };
-        let bytes = self.opts.buffer_bytes.max(layout.len);
+        let bytes = self.opts.buffer_bytes.max(layout.len());
         let index = self.next_index.fetch_add(1, Ordering::Relaxed);
-        let buf = Arc::new(Buffer::heap(
+        let home: Arc<dyn Recycle> = Arc::clone(self) as Arc<dyn Recycle>;
+        let buf = match Buffer::heap(
             bytes,
             layout,
-            Home::Pool(Arc::clone(self)),
+            Home::Recycler(home),
             index,
             generation,
             self.opts.prefault,
-        ));
+        ) {
+            Ok(buf) => Arc::new(buf),
+            Err(e) => {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                tracing::error!(
+                    pool = self.opts.name,
+                    bytes,
+                    "cannot allocate a pool buffer"
+                );
+                return Err(e);
+            }
+        };
         self.counters.created.fetch_add(1, Ordering::Relaxed);
         self.counters
             .bytes_allocated
@@ -178,7 +207,7 @@ impl PoolShared {
         if let Some(hook) = &self.opts.after_create {
             hook(&info(&buf));
         }
-        Some(buf)
+        Ok(Some(buf))
     }
 
     /// Frees a buffer; `counted`: it still counts in `live`.
@@ -210,16 +239,28 @@ impl PoolShared {
     }
 
     /// The fast path: an idle buffer, or a new one while under `max_buffers`,
-    /// armed as a frame; `Ok(None)` when the pool is dry.
+    /// checked out to `label`; `Ok(None)` when the pool is dry.
     #[inline]
     pub(crate) fn try_take(
         self: &Arc<Self>,
         label: &'static str,
-    ) -> Result<Option<Frame>, AcquireError> {
+    ) -> Result<Option<Arc<Buffer>>, AcquireError> {
         match self.take_buffer() {
             Taken::Buffer(buf) => Ok(Some(self.check_out(buf, label))),
             Taken::Dry => Ok(None),
             Taken::Closed => Err(AcquireError::Closed),
+            Taken::Failed(e) => Err(self.allocation_failed(e)),
+        }
+    }
+
+    /// The acquire error for a refused allocation.
+    #[cold]
+    pub(crate) fn allocation_failed(&self, e: FrameError) -> AcquireError {
+        match e {
+            FrameError::OutOfMemory { bytes } => AcquireError::OutOfMemory { bytes },
+            _ => AcquireError::OutOfMemory {
+                bytes: self.opts.buffer_bytes,
+            },
         }
     }
 
@@ -254,10 +295,14 @@ impl PoolShared {
                 .take()
                 .or_else(|| self.local.take_mine())
                 .or_else(|| self.local.steal())
-                .or_else(|| self.idle.pop())
-                .or_else(|| self.allocate(false));
-            let Some(buf) = found else {
-                return Taken::Dry;
+                .or_else(|| self.idle.pop());
+            let buf = match found {
+                Some(buf) => buf,
+                None => match self.allocate(false) {
+                    Ok(Some(buf)) => buf,
+                    Ok(None) => return Taken::Dry,
+                    Err(e) => return Taken::Failed(e),
+                },
             };
             if buf.generation != self.generation.load(Ordering::Relaxed) {
                 self.free(buf, false);
@@ -274,9 +319,9 @@ impl PoolShared {
         }
     }
 
-    /// Records the lease and arms the buffer as a frame.
+    /// Records the lease of a buffer just taken.
     #[inline(always)]
-    pub(crate) fn check_out(&self, buf: Arc<Buffer>, label: &'static str) -> Frame {
+    pub(crate) fn check_out(&self, buf: Arc<Buffer>, label: &'static str) -> Arc<Buffer> {
         intern_label(label);
         buf.lease.check_out(
             buf.index,
@@ -284,8 +329,7 @@ impl PoolShared {
             self.ledger.epoch(),
             self.opts.capture_backtraces,
         );
-        let layout = buf.layout;
-        Frame::arm(buf, layout, FrameMeta::default())
+        buf
     }
 
     /// Records a sample of the number of buffers checked out. The watermark is
@@ -300,13 +344,26 @@ impl PoolShared {
         }
     }
 
-    /// The slow path, after `try_take` found nothing: apply the exhaustion policy.
+    /// The slow path, after `try_take` found nothing: apply the exhaustion
+    /// policy; the frame's layout is the buffer's.
     pub(crate) fn acquire_slow(
         self: &Arc<Self>,
         label: &'static str,
         timeout: Duration,
         token: Option<&CancelToken>,
     ) -> Result<Frame, AcquireError> {
+        let buf = self.acquire_buffer_slow(label, timeout, token)?;
+        let layout = buf.layout;
+        Ok(Frame::arm(buf, layout, FrameMeta::default()))
+    }
+
+    /// [`acquire_slow`](Self::acquire_slow), up to a checked-out buffer.
+    fn acquire_buffer_slow(
+        self: &Arc<Self>,
+        label: &'static str,
+        timeout: Duration,
+        token: Option<&CancelToken>,
+    ) -> Result<Arc<Buffer>, AcquireError> {
         // Dry: every live buffer is out.
         self.note_checked_out(self.live.load(Ordering::Relaxed));
         self.check_leaks("pool ran dry");
@@ -320,13 +377,14 @@ impl PoolShared {
             }
             Exhausted::Grow { hard_cap } => {
                 return match self.allocate(true) {
-                    Some(buf) => {
+                    Ok(Some(buf)) => {
                         self.counters.grown.fetch_add(1, Ordering::Relaxed);
                         self.note_checked_out(self.live.load(Ordering::Relaxed));
                         tracing::debug!(pool = self.opts.name, label, "pool grew past max_buffers");
                         Ok(self.check_out(buf, label))
                     }
-                    None => {
+                    Err(e) => Err(self.allocation_failed(e)),
+                    Ok(None) => {
                         self.counters.exhausted.fetch_add(1, Ordering::Relaxed);
                         Err(AcquireError::Exhausted {
                             label,
@@ -363,7 +421,7 @@ impl PoolShared {
                 }
             }
             match self.try_take(label) {
-                Ok(Some(frame)) => break Ok(frame),
+                Ok(Some(buf)) => break Ok(buf),
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
@@ -395,30 +453,25 @@ impl PoolShared {
         self.wait_cv.notify_all();
     }
 
-    /// Takes back a buffer whose last frame handle dropped.
-    ///
-    /// Buffers that must be freed are dropped only at the very end, after the
-    /// pool is unpinned: one of them may hold the last reference to the pool.
+    /// Takes back a buffer whose last frame handle dropped (see
+    /// [`Recycle::recycle`]); what must be freed is returned, to be dropped by
+    /// the caller once this pool is unpinned.
     #[inline(always)]
-    pub(crate) fn recycle(buffer: Arc<Buffer>) {
-        let pool = match &buffer.home {
-            Home::Pool(pool) => Pinned::new(pool),
-            _ => return,
-        };
+    fn take_back(&self, buffer: Arc<Buffer>) -> Leftovers {
         buffer.lease.check_in();
         // The short path: a buffer to keep, parked in this thread's slot.
-        if pool.plain_release && pool.counts(&buffer) && !pool.closed.load(Ordering::Acquire) {
-            let dead = pool.park(buffer);
+        if self.plain_release && self.counts(&buffer) && !self.closed.load(Ordering::Acquire) {
+            let dead = self.park(buffer);
             // SeqCst loads after the SeqCst put: see `LocalSlots::put_mine`.
             if dead.is_none()
-                && pool.waiters.load(Ordering::SeqCst) == 0
-                && !pool.closed.load(Ordering::SeqCst)
+                && self.waiters.load(Ordering::SeqCst) == 0
+                && !self.closed.load(Ordering::SeqCst)
             {
-                return;
+                return Leftovers::NONE;
             }
-            return Self::settle(pool, dead);
+            return self.settle(dead);
         }
-        Self::recycle_slow(pool, buffer)
+        self.take_back_slow(buffer)
     }
 
     /// Keeps an idle buffer: in this thread's slot, and the buffer that
@@ -436,52 +489,53 @@ impl PoolShared {
         }
     }
 
-    /// The end of a release that did more than park: wakes waiters, frees
-    /// what a close that raced with the park missed, then unpins the pool and
-    /// only after that drops the buffers to free (`dead`, and the drained
-    /// ones): one of them may hold the last reference to the pool.
+    /// The end of a release that did more than park: wakes waiters and takes
+    /// off what a close that raced with the park missed. Everything to free
+    /// (`dead`, and the drained buffers) goes back to `send_home`, which drops
+    /// it after unpinning the pool: one of them may hold the last reference.
     ///
     /// No fence before the loads: the park before it is a SeqCst
     /// read-modify-write (a full barrier on x86), so they cannot pass it; and
     /// waiters re-check every `WAIT_SLICE` anyway, which bounds the cost of a
     /// missed wake-up on any architecture.
     #[cold]
-    fn settle(pool: Pinned, dead: Option<Arc<Buffer>>) {
-        if pool.waiters.load(Ordering::SeqCst) > 0 {
-            pool.wake_all();
+    fn settle(&self, dead: Option<Arc<Buffer>>) -> Leftovers {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_all();
         }
-        let drained = if pool.closed.load(Ordering::SeqCst) {
-            pool.take_idle()
+        let drained = if self.closed.load(Ordering::SeqCst) {
+            self.take_idle()
         } else {
             Vec::new()
         };
-        drop(pool);
-        drop(dead);
-        drop(drained);
+        Leftovers {
+            _dead: dead,
+            _drained: drained,
+        }
     }
 
-    /// Everything `recycle`'s short path does not handle: hooks, backtraces,
+    /// Everything `take_back`'s short path does not handle: hooks, backtraces,
     /// buffers to free.
     #[inline(never)]
-    fn recycle_slow(pool: Pinned, buffer: Arc<Buffer>) {
-        if pool.opts.capture_backtraces {
+    fn take_back_slow(&self, buffer: Arc<Buffer>) -> Leftovers {
+        if self.opts.capture_backtraces {
             buffer.lease.clear_backtrace();
         }
-        let counted = pool.counts(&buffer);
+        let counted = self.counts(&buffer);
         let reuse = counted
-            && !pool.closed.load(Ordering::Acquire)
-            && pool
+            && !self.closed.load(Ordering::Acquire)
+            && self
                 .opts
                 .after_release
                 .as_ref()
                 .is_none_or(|f| f(&info(&buffer)));
         let dead = if reuse {
-            pool.park(buffer)
+            self.park(buffer)
         } else {
-            pool.retire(&buffer, counted);
+            self.retire(&buffer, counted);
             Some(buffer)
         };
-        Self::settle(pool, dead);
+        self.settle(dead)
     }
 
     /// Frees every idle buffer.
@@ -499,23 +553,6 @@ impl PoolShared {
             out.push(buf);
         }
         out
-    }
-
-    /// A buffer for a copy-on-write copy, from this pool when it has one.
-    pub(crate) fn acquire_for_copy(
-        pool: &Arc<PoolShared>,
-        layout: FrameLayout,
-    ) -> Result<Frame, AcquireError> {
-        let buffer_bytes = pool.opts.buffer_bytes.max(pool.layout.lock().len);
-        if layout.len <= buffer_bytes {
-            let mut frame = match pool.try_take("make_mut")? {
-                Some(frame) => frame,
-                None => pool.acquire_slow("make_mut", pool.opts.acquire_timeout, None)?,
-            };
-            frame.reshape(layout).map_err(AcquireError::Frame)?;
-            return Ok(frame);
-        }
-        Frame::zeroed(layout).map_err(AcquireError::Frame)
     }
 
     /// Calls `f` for every buffer alive now, without allocating (the monitor
@@ -545,11 +582,10 @@ impl PoolShared {
     }
 
     /// Snapshots of every checked-out buffer, oldest first.
-    pub(crate) fn leases(&self) -> Vec<LeaseInfo> {
-        let now = reader_now();
+    pub(crate) fn leases(&self) -> Vec<LiveEntry> {
         let mut out = Vec::new();
-        self.for_each_buffer(|b| out.extend(b.lease.snapshot(b.capacity(), now)));
-        out.sort_by_key(|l| std::cmp::Reverse(l.age));
+        self.for_each_buffer(|b| out.extend(b.lease.snapshot(b.capacity())));
+        out.sort_by_key(|l| (l.created_at, l.id));
         out
     }
 
@@ -573,9 +609,10 @@ impl PoolShared {
             let id = buf.lease.id();
             if threshold.is_some_and(|t| age >= t) && buf.lease.mark_warned(id) {
                 self.counters.leaks_reported.fetch_add(1, Ordering::Relaxed);
-                if let Some(info) = buf.lease.snapshot(buf.capacity(), now) {
-                    tracing::warn!(pool = self.opts.name, why, label = info.label, age_ms = info.age.as_millis() as u64,
-                        thread = %info.thread, lease = info.id, backtrace = info.backtrace.as_deref().unwrap_or(""),
+                if let Some(info) = buf.lease.snapshot(buf.capacity()) {
+                    tracing::warn!(pool = self.opts.name, why, label = %info.name, age_ms = age / 1_000_000,
+                        thread = info.thread.as_deref().unwrap_or("?"), lease = info.id,
+                        backtrace = info.backtrace.as_deref().unwrap_or(""),
                         "frame lease held longer than the leak threshold");
                 }
             }
@@ -637,7 +674,7 @@ impl PoolShared {
     }
 
     /// Closes the pool: fail waiters and later acquires, free idle buffers.
-    pub(crate) fn close(&self) -> CloseReport {
+    pub(crate) fn close(&self) -> LedgerReport {
         // SeqCst: pairs with the put and the load of `closed` in `recycle`.
         let already = self.closed.swap(true, Ordering::SeqCst);
         self.wake_all();
@@ -650,7 +687,7 @@ impl PoolShared {
                 "pool closed with leases still out"
             );
         }
-        CloseReport { leases }
+        LedgerReport::pool_close(self.opts.name, std::time::Instant::now(), leases)
     }
 
     /// Waits until no buffer is checked out, up to `timeout`.
@@ -687,21 +724,76 @@ impl PoolShared {
         }
         self.drain_idle();
         for _ in 0..self.opts.min_buffers {
-            if let Some(buf) = self.allocate(false) {
-                if let Err(buf) = self.idle.push(buf) {
-                    self.free(buf, true);
+            match self.allocate(false) {
+                Ok(Some(buf)) => {
+                    if let Err(buf) = self.idle.push(buf) {
+                        self.free(buf, true);
+                    }
                 }
+                // Preallocation is best effort here: acquires allocate the
+                // rest lazily (and report a refused allocation themselves).
+                Ok(None) | Err(_) => break,
             }
         }
         self.wake_all();
     }
 }
 
+impl Recycle for PoolShared {
+    #[inline(always)]
+    fn recycle(&self, buffer: Arc<Buffer>) -> Leftovers {
+        self.take_back(buffer)
+    }
+
+    /// A buffer of this pool when the copy fits its size class (under the
+    /// pool's exhaustion policy only as far as `wait` allows), else one from
+    /// the heap: a copy of a larger view cannot come from this pool at all.
+    fn copy_target(&self, layout: FrameLayout, wait: Wait<'_>) -> Result<Arc<Buffer>, FrameError> {
+        const LABEL: &str = "make_mut";
+        let pool = self.opts.name;
+        let buffer_bytes = self.opts.buffer_bytes.max(self.layout.lock().len());
+        if layout.len() > buffer_bytes {
+            return Ok(Arc::new(Buffer::heap(
+                layout.len(),
+                layout,
+                Home::Orphan,
+                0,
+                0,
+                false,
+            )?));
+        }
+        // `self` is borrowed from a live buffer of this pool, so an `Arc` to
+        // it exists; the pool's own paths want one (they allocate buffers
+        // that point home).
+        let this = self.me.upgrade().ok_or(FrameError::PoolClosed { pool })?;
+        let taken = match this.try_take(LABEL) {
+            Ok(Some(buf)) => Ok(buf),
+            Ok(None) => match wait {
+                Wait::No => {
+                    this.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+                    return Err(FrameError::PoolDry { pool });
+                }
+                Wait::Until(token) => {
+                    this.acquire_buffer_slow(LABEL, this.opts.acquire_timeout, Some(token))
+                }
+            },
+            Err(e) => Err(e),
+        };
+        taken.map_err(|e| match e {
+            AcquireError::Closed => FrameError::PoolClosed { pool },
+            AcquireError::Cancelled => FrameError::Cancelled,
+            AcquireError::Timeout { waited, .. } => FrameError::TimedOut { pool, waited },
+            AcquireError::Exhausted { .. } => FrameError::PoolDry { pool },
+            AcquireError::OutOfMemory { bytes } => FrameError::OutOfMemory { bytes },
+        })
+    }
+}
+
 impl Drop for PoolShared {
     fn drop(&mut self) {
-        // A release on another thread may still be reading this pool after it
-        // pushed the buffer that held the last reference (see `hazard`).
-        wait_unpinned(self);
+        // A release on another thread may still be inside `recycle` after it
+        // parked the buffer that held the last reference (see `frame::hazard`).
+        wait_unpinned(self as *const PoolShared);
     }
 }
 
@@ -711,6 +803,8 @@ pub(crate) enum Taken {
     /// Every buffer is out and `max_buffers` are alive.
     Dry,
     Closed,
+    /// A new buffer was due but the allocator refused it.
+    Failed(FrameError),
 }
 
 fn info(buf: &Buffer) -> BufferInfo {
@@ -723,22 +817,14 @@ fn info(buf: &Buffer) -> BufferInfo {
 
 impl LedgerSource for PoolShared {
     fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
-        for lease in self.leases() {
-            visit(LiveEntry {
-                kind: Kind::FRAME,
-                name: lease.label.into(),
-                id: lease.id,
-                // The latest the checkout can have happened: its stamp is up
-                // to a clock tick early, and a lease taken after a checkpoint
-                // must never sort before it.
-                created_at: lease.since + crate::ledger::clock::TICK,
-                thread: Some(lease.thread),
-                scope: ScopeId(lease.scope),
-                // Exact where a checkpoint preceded the checkout; before the first
-                // one (0) the ledger places the lease by `created_at`.
-                epoch: lease.epoch,
-                backtrace: lease.backtrace,
-            });
+        for mut lease in self.leases() {
+            // The latest the checkout can have happened: its stamp is up to a
+            // clock tick early, and a lease taken after a checkpoint must never
+            // sort before it. (Exact where a checkpoint preceded the checkout,
+            // by its epoch; before the first one (0) the ledger places the
+            // lease by `created_at`.)
+            lease.created_at += crate::ledger::clock::TICK;
+            visit(lease);
         }
     }
 }

@@ -7,53 +7,6 @@ use serde::Serialize;
 
 use super::shared::PoolShared;
 
-/// Acquire latencies in power-of-two buckets of nanoseconds (bucket `i` holds
-/// waits below `2^i` ns). Only acquires that had to wait are timed; the rest
-/// count as the zero bucket, so the fast path never reads a clock.
-#[derive(Debug, Clone)]
-pub(crate) struct LatencyHistogram {
-    buckets: [u64; 40],
-    count: u64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram {
-            buckets: [0; 40],
-            count: 0,
-        }
-    }
-}
-
-impl LatencyHistogram {
-    pub(crate) fn record(&mut self, d: Duration) {
-        let ns = d.as_nanos().min(u64::MAX as u128) as u64;
-        let i = (64 - ns.leading_zeros() as usize).min(self.buckets.len() - 1);
-        self.buckets[i] += 1;
-        self.count += 1;
-    }
-
-    /// The `q` quantile (0..=1) over `fast` untimed acquires plus the timed ones.
-    fn quantile(&self, fast: u64, q: f64) -> Duration {
-        let total = fast + self.count;
-        if total == 0 {
-            return Duration::ZERO;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        if rank <= fast {
-            return Duration::ZERO;
-        }
-        let mut seen = fast;
-        for (i, &n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Duration::from_nanos(if i == 0 { 0 } else { 1u64 << i });
-            }
-        }
-        Duration::from_nanos(1u64 << (self.buckets.len() - 1))
-    }
-}
-
 /// Counters and gauges of one pool at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolStats {
@@ -116,8 +69,10 @@ impl PoolStats {
         let bytes_in_use = usage.bytes_in_use;
         let oldest = usage.oldest_nanos.map(Duration::from_nanos);
         let created = c.created.load(Ordering::Relaxed);
-        let hist = shared.latency.lock().clone();
-        let fast = acquires.saturating_sub(hist.count);
+        // Only acquires that waited are timed; the others count as zero, so
+        // the fast path never reads a clock.
+        let mut hist = shared.latency.lock().clone();
+        hist.record_n(Duration::ZERO, acquires.saturating_sub(hist.count()));
         PoolStats {
             name: shared.opts.name,
             capacity: usage.buffers,
@@ -143,9 +98,9 @@ impl PoolStats {
             bytes_allocated: c.bytes_allocated.load(Ordering::Relaxed),
             bytes_in_use,
             oldest_lease: oldest,
-            acquire_p50: hist.quantile(fast, 0.50),
-            acquire_p95: hist.quantile(fast, 0.95),
-            acquire_p99: hist.quantile(fast, 0.99),
+            acquire_p50: hist.quantile(0.50),
+            acquire_p95: hist.quantile(0.95),
+            acquire_p99: hist.quantile(0.99),
             closed: shared.closed.load(Ordering::Relaxed),
         }
     }

@@ -10,6 +10,7 @@
 //! pipeline that needs several cores for pixel work should stay unpinned.
 
 use std::fmt;
+use std::io;
 
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
@@ -18,11 +19,11 @@ use nix::unistd::Pid;
 /// [`SupervisorOptions::cpus`](super::SupervisorOptions::cpus) and
 /// [`WorkerOptions::cpus`](super::WorkerOptions::cpus).
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CpuList(Vec<usize>);
+pub(crate) struct CpuList(Vec<usize>);
 
 impl CpuList {
     /// The CPUs in `cpus`, sorted, without duplicates.
-    pub fn new(cpus: impl IntoIterator<Item = usize>) -> CpuList {
+    pub(crate) fn new(cpus: impl IntoIterator<Item = usize>) -> CpuList {
         let mut list: Vec<usize> = cpus.into_iter().collect();
         list.sort_unstable();
         list.dedup();
@@ -30,37 +31,42 @@ impl CpuList {
     }
 
     /// The CPU numbers, ascending.
-    pub fn as_slice(&self) -> &[usize] {
-        &self.0
+    pub(crate) fn to_vec(&self) -> Vec<usize> {
+        self.0.clone()
     }
 
     /// Why a thread could not run on these CPUs, if it could not: the list is empty, names
-    /// a CPU the kernel's CPU sets cannot hold, or names none this process may use.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    /// a CPU the kernel's CPU sets cannot hold (`InvalidInput`), names none this process
+    /// may use (`NotFound`), or the process's CPUs cannot be read (the OS error).
+    pub(crate) fn check(&self) -> io::Result<()> {
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
         if self.0.is_empty() {
-            return Err("the CPU list is empty".into());
+            return Err(invalid("the CPU list is empty".into()));
         }
         if let Some(&cpu) = self.0.iter().find(|&&cpu| cpu >= CpuSet::count()) {
-            return Err(format!(
+            return Err(invalid(format!(
                 "CPU {cpu} is past the largest CPU number ({})",
                 CpuSet::count() - 1
-            ));
+            )));
         }
-        let allowed = sched_getaffinity(Pid::from_raw(0))
-            .map_err(|e| format!("cannot read this process's CPUs: {e}"))?;
+        let allowed = sched_getaffinity(Pid::from_raw(0))?;
         if !self.0.iter().any(|&cpu| allowed.is_set(cpu) == Ok(true)) {
-            return Err(format!("none of CPUs {self} is available to this process"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("none of CPUs {self} is available to this process"),
+            ));
         }
         Ok(())
     }
 
     /// Restricts the calling thread to these CPUs.
-    pub(crate) fn pin_current_thread(&self) -> Result<(), String> {
+    pub(crate) fn pin_current_thread(&self) -> io::Result<()> {
         let mut set = CpuSet::new();
         for &cpu in &self.0 {
-            set.set(cpu).map_err(|e| format!("CPU {cpu}: {e}"))?;
+            set.set(cpu)?;
         }
-        sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| e.to_string())
+        sched_setaffinity(Pid::from_raw(0), &set)?;
+        Ok(())
     }
 }
 
@@ -83,10 +89,17 @@ impl fmt::Debug for CpuList {
     }
 }
 
-/// The CPUs the calling thread may run on now, ascending.
-pub fn current_thread_cpus() -> Result<CpuList, String> {
-    let set = sched_getaffinity(Pid::from_raw(0)).map_err(|e| e.to_string())?;
-    Ok(CpuList::new(
-        (0..CpuSet::count()).filter(|&cpu| set.is_set(cpu) == Ok(true)),
-    ))
+/// The CPUs the calling thread may run on now, ascending (for
+/// [`SupervisorOptions::cpus`](super::SupervisorOptions::cpus)).
+///
+/// ```
+/// let cpus = framekeep_core::supervisor::current_thread_cpus()?;
+/// assert!(!cpus.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn current_thread_cpus() -> io::Result<Vec<usize>> {
+    let set = sched_getaffinity(Pid::from_raw(0))?;
+    Ok((0..CpuSet::count())
+        .filter(|&cpu| set.is_set(cpu) == Ok(true))
+        .collect())
 }

@@ -53,18 +53,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-pub use self::affinity::{current_thread_cpus, CpuList};
-pub use self::options::{
-    ErrorPolicy, PanicPolicy, ShutdownOrder, SupervisorOptions, WorkerOptions,
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
-};
+pub use self::affinity::current_thread_cpus;
+pub use self::options::{PanicPolicy, ShutdownOrder, SupervisorOptions, WorkerOptions};
 pub use self::report::{Outcome, ShutdownReport, WorkerReport};
 pub use self::worker::{WorkerCtx, WorkerError};
 
 use self::options::Resolved;
 use self::worker::{Shared, Slot, Spec};
 use crate::cancel::{CancelToken, Cause};
-use crate::ledger::{current_scope, Ledger};
+use crate::ledger::{Ledger, ScopeId};
 
 /// Why [`Supervisor::spawn`] refused to start a worker.
 #[derive(Debug, thiserror::Error)]
@@ -88,14 +85,15 @@ pub enum SpawnError {
     },
     /// The worker's CPU list ([`SupervisorOptions::cpus`], [`WorkerOptions::cpus`]) names
     /// no CPU it can run on.
-    #[error("cannot spawn worker '{name}' on CPUs {cpus}: {reason}")]
+    #[error("cannot spawn worker '{name}' on CPUs {cpus:?}: {source}")]
     Cpus {
         /// The worker's name.
         name: String,
-        /// The CPUs asked for.
-        cpus: CpuList,
+        /// The CPUs asked for, ascending.
+        cpus: Vec<usize>,
         /// Why they cannot be used.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The operating system could not create the thread.
     #[error("cannot spawn worker '{name}': {source}")]
@@ -236,11 +234,11 @@ impl Supervisor {
         }
         let cpus = options.cpus.clone().or_else(|| self.options.cpus.clone());
         if let Some(cpus) = &cpus {
-            if let Err(reason) = cpus.check() {
+            if let Err(source) = cpus.check() {
                 return Err(SpawnError::Cpus {
                     name,
-                    cpus: cpus.clone(),
-                    reason,
+                    cpus: cpus.to_vec(),
+                    source,
                 });
             }
         }
@@ -264,7 +262,7 @@ impl Supervisor {
             root: self.root.clone(),
             shared: Arc::clone(&self.shared),
             ledger: self.ledger.clone(),
-            scope: current_scope(),
+            scope: ScopeId::current(),
             options: resolved,
             cpus,
         };

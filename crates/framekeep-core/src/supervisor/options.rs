@@ -1,4 +1,4 @@
-//! Supervisor and per-worker options: shutdown order, timeouts, panic and error policies.
+//! Supervisor and per-worker options: shutdown order, timeouts, what panics and errors do.
 //!
 //! Defaults follow Erlang/OTP: stop in reverse start order (consumers started after their
 //! producers stop first), escalate panics (a panic is a bug: stop everything rather than run
@@ -10,9 +10,9 @@ use super::affinity::CpuList;
 use crate::ledger::Ledger;
 
 /// Default time a worker gets to exit after its token is cancelled.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a downstream worker gets to drain and exit by itself in [`ShutdownOrder::Drain`].
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The order in which [`Supervisor::shutdown`](super::Supervisor::shutdown) stops workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,18 +47,6 @@ pub enum PanicPolicy {
     Isolate,
 }
 
-/// What happens when a worker returns `Err`. The error is always logged and collected in the
-/// shutdown report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ErrorPolicy {
-    /// Only record it; siblings keep running.
-    #[default]
-    Collect,
-    /// Also cancel the root token with [`Cause::Error`](crate::cancel::Cause::Error) naming
-    /// the worker (errgroup style: the first failure stops everyone).
-    Escalate,
-}
-
 /// Options of a [`Supervisor`](super::Supervisor); worker options override them per worker.
 #[derive(Debug, Clone)]
 pub struct SupervisorOptions {
@@ -66,7 +54,7 @@ pub struct SupervisorOptions {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) drain_timeout: Duration,
     pub(crate) on_panic: PanicPolicy,
-    pub(crate) on_error: ErrorPolicy,
+    pub(crate) escalate_errors: bool,
     pub(crate) ledger: Option<Ledger>,
     pub(crate) cpus: Option<CpuList>,
 }
@@ -86,7 +74,7 @@ impl SupervisorOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             on_panic: PanicPolicy::Escalate,
-            on_error: ErrorPolicy::Collect,
+            escalate_errors: false,
             ledger: None,
             cpus: None,
         }
@@ -116,9 +104,13 @@ impl SupervisorOptions {
         self
     }
 
-    /// Default error policy.
-    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
-        self.on_error = policy;
+    /// What happens when a worker returns `Err` (the error is always logged
+    /// and collected in the shutdown report): with `false` (the default)
+    /// siblings keep running; with `true` the root token is also cancelled
+    /// with [`Cause::Error`](crate::cancel::Cause::Error) naming the worker
+    /// (errgroup style: the first failure stops everyone).
+    pub fn escalate_errors(mut self, on: bool) -> Self {
+        self.escalate_errors = on;
         self
     }
 
@@ -130,8 +122,9 @@ impl SupervisorOptions {
 
     /// Runs every worker on these CPUs only (default: wherever the scheduler puts it).
     /// Putting a light, latency-bound pipeline on one CPU makes each frame's hand-over a
-    /// context switch instead of a cross-CPU wake-up (see [`CpuList`]); a list that names
-    /// no CPU this process may use makes `spawn` fail with [`SpawnError::Cpus`].
+    /// context switch instead of a cross-CPU wake-up; a list that names no CPU this
+    /// process may use makes `spawn` fail with [`SpawnError::Cpus`]. See
+    /// [`current_thread_cpus`](super::current_thread_cpus) for the CPUs a thread has.
     ///
     /// [`SpawnError::Cpus`]: super::SpawnError::Cpus
     pub fn cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
@@ -147,7 +140,7 @@ pub struct WorkerOptions {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) drain_timeout: Option<Duration>,
     pub(crate) on_panic: Option<PanicPolicy>,
-    pub(crate) on_error: Option<ErrorPolicy>,
+    pub(crate) escalate_errors: Option<bool>,
     pub(crate) unlinked: bool,
     pub(crate) stack_size: Option<usize>,
     pub(crate) cpus: Option<CpuList>,
@@ -185,9 +178,10 @@ impl WorkerOptions {
         })
     }
 
-    /// This worker's error policy.
-    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
-        self.on_error = Some(policy);
+    /// Whether this worker's errors cancel the root (see
+    /// [`SupervisorOptions::escalate_errors`]).
+    pub fn escalate_errors(mut self, on: bool) -> Self {
+        self.escalate_errors = Some(on);
         self
     }
 
@@ -224,7 +218,7 @@ pub(crate) struct Resolved {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) drain_timeout: Duration,
     pub(crate) on_panic: PanicPolicy,
-    pub(crate) on_error: ErrorPolicy,
+    pub(crate) escalate_errors: bool,
 }
 
 impl Resolved {
@@ -233,7 +227,7 @@ impl Resolved {
             shutdown_timeout: worker.shutdown_timeout.unwrap_or(sup.shutdown_timeout),
             drain_timeout: worker.drain_timeout.unwrap_or(sup.drain_timeout),
             on_panic: worker.on_panic.unwrap_or(sup.on_panic),
-            on_error: worker.on_error.unwrap_or(sup.on_error),
+            escalate_errors: worker.escalate_errors.unwrap_or(sup.escalate_errors),
         }
     }
 }

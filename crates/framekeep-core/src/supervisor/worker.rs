@@ -15,11 +15,12 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 
 use super::affinity::CpuList;
-use super::options::{ErrorPolicy, PanicPolicy, Resolved};
+use super::options::{PanicPolicy, Resolved};
 use super::report::Outcome;
 use super::restart::RestartBudget;
-use crate::cancel::{panic_message, CancelToken, Cause};
-use crate::ledger::{enter_scope, Kind, Ledger, ScopeId};
+use crate::cancel::{CancelToken, Cause};
+use crate::ledger::{Kind, Ledger, ScopeId};
+use crate::panic;
 
 /// What a worker closure receives: its name and its token.
 #[derive(Debug, Clone)]
@@ -80,6 +81,13 @@ impl WorkerError {
     /// Wraps an already boxed error.
     pub fn boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
         WorkerError { inner: error }
+    }
+
+    /// An error saying a thread panicked, with the panic's message (for a
+    /// thread that must own its OS thread and catches its own panics, as a
+    /// GUI thread does).
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        WorkerError::msg(format!("panicked: {}", panic::message(payload)))
     }
 
     /// The underlying error.
@@ -246,7 +254,7 @@ where
         index: spec.index,
         outcome: None,
     };
-    let _scope = enter_scope(spec.scope);
+    let _scope = spec.scope.enter();
     let tracked = spec.ledger.track(Kind::THREAD, spec.name.to_string());
     let mut work = work;
     let name = &*spec.name;
@@ -280,13 +288,13 @@ where
             Ok(Err(error)) => {
                 let message = error.to_string();
                 tracing::warn!(worker = name, error = %message, "worker returned an error");
-                if spec.options.on_error == ErrorPolicy::Escalate {
+                if spec.options.escalate_errors {
                     spec.root.cancel_with(Cause::error(name, message.clone()));
                 }
                 break Outcome::Error(message);
             }
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
+                let message = panic::message(payload.as_ref());
                 // A payload whose destructor panics must not take the thread down.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                 tracing::error!(worker = name, panic = %message, "worker panicked");
@@ -316,7 +324,7 @@ where
     // shutdown or `wait` sees the exit, they are gone. A destructor that
     // panics is contained, like the closure's own panics.
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(work))) {
-        let message = panic_message(payload.as_ref());
+        let message = panic::message(payload.as_ref());
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
         tracing::error!(worker = name, panic = %message, "dropping the worker's closure panicked");
     }

@@ -8,11 +8,11 @@ pub enum Sent {
     /// The item was queued; nothing was dropped.
     Queued,
     /// The item was queued and the oldest queued item was dropped to make
-    /// room ([`Policy::DropOldest`](super::Policy::DropOldest),
-    /// [`Policy::Latest`](super::Policy::Latest)).
+    /// room ([`Link::DropOldest`](super::Link::DropOldest),
+    /// [`Link::Latest`](super::Link::Latest)).
     Replaced,
     /// The item itself was dropped: the edge was full under
-    /// [`Policy::DropNewest`](super::Policy::DropNewest), or the last
+    /// [`Link::DropNewest`](super::Link::DropNewest), or the last
     /// receiver went away while it was being queued.
     Dropped,
 }

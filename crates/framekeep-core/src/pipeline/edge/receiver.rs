@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{select, Receiver, RecvTimeoutError, TryRecvError};
 
-use super::{EdgeStats, Policy, RecvError, Shared};
+use super::error::RecvError;
+use super::link::Link;
+use super::shared::{EdgeStats, Shared};
 use crate::cancel::CancelToken;
 
 /// The receiving end of an [`edge`](super::edge). Cheap to clone (clones
@@ -82,10 +84,10 @@ impl<T: Send> EdgeReceiver<T> {
     /// ```
     /// use crossbeam_channel::select;
     /// use framekeep_core::cancel::CancelToken;
-    /// use framekeep_core::pipeline::{edge, Policy};
+    /// use framekeep_core::pipeline::{edge, Link};
     ///
     /// let token = CancelToken::new();
-    /// let (tx, rx) = edge::<u32>("display", 1, Policy::Latest);
+    /// let (tx, rx) = edge::<u32>("display", Link::latest());
     /// tx.send(7).unwrap();
     /// let cancelled = token.receiver();
     /// select! {
@@ -125,9 +127,9 @@ impl<T: Send> EdgeReceiver<T> {
         &self.shared.name
     }
 
-    /// The edge's policy.
-    pub fn policy(&self) -> Policy {
-        self.shared.policy
+    /// The edge's link (capacity and overflow rule).
+    pub fn link(&self) -> Link {
+        self.shared.link
     }
 
     /// A snapshot of the edge's counters.
@@ -162,7 +164,7 @@ impl<T> fmt::Debug for EdgeReceiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EdgeReceiver")
             .field("name", &self.shared.name)
-            .field("policy", &self.shared.policy)
+            .field("link", &self.shared.link)
             .field("len", &self.rx.len())
             .finish()
     }

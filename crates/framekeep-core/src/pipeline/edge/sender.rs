@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 
-use super::{EdgeStats, Policy, SendError, Sent, Shared};
+use super::error::{SendError, Sent};
+use super::link::Link;
+use super::shared::{EdgeStats, Shared};
 use crate::cancel::CancelToken;
 
 /// The sending end of an [`edge`](super::edge). Cheap to clone; the stream
@@ -30,19 +32,19 @@ impl<T: Send> EdgeSender<T> {
         EdgeSender { tx, rx, shared }
     }
 
-    /// Sends under the edge's policy; with [`Policy::Block`] waits for room
+    /// Sends under the edge's link; with [`Link::Block`] waits for room
     /// as long as it takes (prefer [`send_cancellable`](Self::send_cancellable)
     /// in workers).
     pub fn send(&self, item: T) -> Result<Sent, SendError<T>> {
         self.send_inner(item, None)
     }
 
-    /// Like [`send`](Self::send), but a [`Policy::Block`] wait ends with
+    /// Like [`send`](Self::send), but a [`Link::Block`] wait ends with
     /// [`SendError::Cancelled`] when `token` is cancelled. An item is still
     /// queued if there is room at once, even after a cancel: a stage that is
     /// told to stop hands on what it already finished.
     pub fn send_cancellable(&self, item: T, token: &CancelToken) -> Result<Sent, SendError<T>> {
-        if self.shared.policy.drops() {
+        if self.shared.link.drops() {
             return self.send_inner(item, None);
         }
         // Fast path without touching the token's channel.
@@ -60,7 +62,7 @@ impl<T: Send> EdgeSender<T> {
         self.send_inner(item, Some(cancelled))
     }
 
-    /// One attempt under [`Policy::Block`]: `Ok(Err(item))` when full.
+    /// One attempt under [`Link::Block`]: `Ok(Err(item))` when full.
     fn try_queue(&self, item: T) -> Result<Result<Sent, T>, SendError<T>> {
         if self.shared.rx_closed.load(Ordering::SeqCst) {
             return Err(SendError::Closed(item));
@@ -76,9 +78,9 @@ impl<T: Send> EdgeSender<T> {
         if self.shared.rx_closed.load(Ordering::SeqCst) {
             return Err(SendError::Closed(item));
         }
-        match self.shared.policy {
-            Policy::Block => self.send_block(item, cancelled),
-            Policy::DropNewest => match self.tx.try_send(item) {
+        match self.shared.link {
+            Link::Block(_) => self.send_block(item, cancelled),
+            Link::DropNewest(_) => match self.tx.try_send(item) {
                 Ok(()) => Ok(self.queued(Sent::Queued)),
                 Err(TrySendError::Full(item)) => {
                     drop(item);
@@ -87,7 +89,7 @@ impl<T: Send> EdgeSender<T> {
                 }
                 Err(TrySendError::Disconnected(item)) => Err(SendError::Closed(item)),
             },
-            Policy::DropOldest | Policy::Latest => self.send_replacing(item),
+            Link::DropOldest(_) | Link::Latest => self.send_replacing(item),
         }
     }
 
@@ -166,9 +168,9 @@ impl<T: Send> EdgeSender<T> {
         &self.shared.name
     }
 
-    /// The edge's policy.
-    pub fn policy(&self) -> Policy {
-        self.shared.policy
+    /// The edge's link (capacity and overflow rule).
+    pub fn link(&self) -> Link {
+        self.shared.link
     }
 
     /// A snapshot of the edge's counters.
@@ -198,7 +200,7 @@ impl<T> fmt::Debug for EdgeSender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EdgeSender")
             .field("name", &self.shared.name)
-            .field("policy", &self.shared.policy)
+            .field("link", &self.shared.link)
             .field("len", &self.tx.len())
             .finish()
     }

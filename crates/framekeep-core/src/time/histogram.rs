@@ -40,19 +40,36 @@ impl LatencyHistogram {
         }
     }
 
-    /// Records one sample.
-    pub fn record(&mut self, latency: Duration) {
+    fn bucket(latency: Duration) -> usize {
         let micros = latency.as_micros();
-        let index = if micros < FINE as u128 {
+        if micros < FINE as u128 {
             micros as usize
         } else {
-            let millis = (micros / 1000) as usize;
+            let millis = usize::try_from(micros / 1000).unwrap_or(usize::MAX);
             (FINE + millis.saturating_sub(FINE / 1000)).min(FINE + COARSE - 1)
-        };
-        self.buckets[index] += 1;
+        }
+    }
+
+    /// Records one sample.
+    pub fn record(&mut self, latency: Duration) {
+        self.buckets[Self::bucket(latency)] += 1;
         self.count += 1;
         self.max = self.max.max(latency);
         self.sum = self.sum.saturating_add(latency);
+    }
+
+    /// Records `n` samples of the same latency at once (e.g. the acquires a
+    /// pool served without waiting, as zero).
+    pub fn record_n(&mut self, latency: Duration, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.buckets[Self::bucket(latency)] += n;
+        self.count += n;
+        self.max = self.max.max(latency);
+        self.sum = self
+            .sum
+            .saturating_add(latency.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)));
     }
 
     /// Samples recorded.

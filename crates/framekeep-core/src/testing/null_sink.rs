@@ -1,7 +1,6 @@
 //! [`NullSink`]: a sink that only measures.
 //!
-//! The end of every test and benchmark pipeline, and the default sink until
-//! display lands: it counts frames, detects gaps in sequence numbers (frames
+//! The end of every test and benchmark pipeline: it counts frames, detects gaps in sequence numbers (frames
 //! dropped upstream), checksums pixels (so a test can tell that the bytes
 //! arrived intact and the benchmark touches every pixel once, as a real
 //! consumer would), and measures latency from the frame's capture timestamp
@@ -13,11 +12,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::clock::monotonic_now;
-use super::stage::Sink;
-use super::stats::LatencyHistogram;
-use super::StageError;
 use crate::frame::Frame;
+use crate::pipeline::{Sink, StageError};
+use crate::time::{monotonic_now, LatencyHistogram};
 
 /// How much of each frame the [`NullSink`] checksums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,13 +85,13 @@ pub fn frame_checksum(frame: &Frame) -> u64 {
     let layout = frame.layout();
     let row_bytes = layout.row_bytes();
     if layout.is_contiguous() {
-        return checksum(&frame.data()[..layout.len.min(frame.data().len())]);
+        return checksum(&frame.data()[..layout.len().min(frame.data().len())]);
     }
     let data = frame.data();
-    let rows = layout.len.div_ceil(layout.stride.max(1));
+    let rows = layout.len().div_ceil(layout.stride().max(1));
     let mut state = Lanes::new();
     for r in 0..rows {
-        let start = r * layout.stride;
+        let start = r * layout.stride();
         let end = (start + row_bytes).min(data.len());
         if start >= end {
             break;
@@ -230,7 +227,7 @@ impl Sink for NullSink {
         let mut inner = self.stats.inner.lock();
         let snap = &mut inner.snap;
         snap.frames += 1;
-        snap.bytes += frame.layout().len as u64;
+        snap.bytes += frame.layout().len() as u64;
         match snap.last_sequence {
             Some(last) if sequence > last => snap.gaps += sequence - last - 1,
             Some(_) => snap.out_of_order += 1,

@@ -7,16 +7,16 @@
 //! its lease id is the same before and after they read it (a seqlock).
 
 use std::backtrace::Backtrace;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::ledger::clock::Stamp;
-use serde::Serialize;
+use crate::ledger::{Kind, LiveEntry, ScopeId};
 
 /// A lease record inside a buffer slot.
 ///
@@ -44,56 +44,6 @@ pub(crate) struct LeaseCell {
     /// Set when the leak monitor has written this lease off.
     pub(crate) written_off: AtomicBool,
     backtrace: Mutex<Option<Arc<Backtrace>>>,
-}
-
-/// A snapshot of one checked-out buffer.
-#[derive(Debug, Clone, Serialize)]
-pub struct LeaseInfo {
-    /// Unique (per pool) id of this checkout.
-    pub id: u64,
-    /// Who took it (the label given to `acquire`).
-    pub label: &'static str,
-    /// How long it has been out.
-    pub age: Duration,
-    /// When it was taken.
-    #[serde(skip)]
-    pub since: Instant,
-    /// Name (or number) of the thread that took it.
-    pub thread: String,
-    /// Ledger scope of the thread that took it (see [`crate::ledger::LeakCheck`]).
-    pub scope: u64,
-    /// The checkpoint epoch of the pool's ledger when it was taken (see
-    /// [`crate::ledger::Ledger::checkpoint`]; 0 before the first checkpoint).
-    pub epoch: u64,
-    /// Bytes of the buffer.
-    pub bytes: usize,
-    /// Whether the leak monitor has written it off (its capacity was replaced).
-    pub written_off: bool,
-    /// Where it was taken, when backtrace capture is on.
-    pub backtrace: Option<String>,
-}
-
-impl std::fmt::Display for LeaseInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "lease #{:x} '{}' held {:.3}s by thread {} ({} bytes){}",
-            self.id,
-            self.label,
-            self.age.as_secs_f64(),
-            self.thread,
-            self.bytes,
-            if self.written_off {
-                " [written off]"
-            } else {
-                ""
-            }
-        )?;
-        if let Some(bt) = &self.backtrace {
-            write!(f, "\n{bt}")?;
-        }
-        Ok(())
-    }
 }
 
 /// The checkout clock: the ledger's ticking copy of the time (one atomic
@@ -126,8 +76,7 @@ impl LeaseCell {
         let id = ((index as u64 + 1) << 40) | (uses & ((1 << 40) - 1));
         self.since.store(checkout_now(), Ordering::Relaxed);
         self.thread.store(thread_tag(), Ordering::Relaxed);
-        self.scope
-            .store(crate::ledger::current_scope().0, Ordering::Relaxed);
+        self.scope.store(ScopeId::current().0, Ordering::Relaxed);
         self.label_ptr
             .store(label.as_ptr() as usize, Ordering::Relaxed);
         self.label_len.store(label.len(), Ordering::Relaxed);
@@ -164,8 +113,9 @@ impl LeaseCell {
         Some(now.saturating_sub(self.since.load(Ordering::Relaxed)))
     }
 
-    /// A consistent snapshot, or `None` if idle (or re-leased while reading).
-    pub(crate) fn snapshot(&self, bytes: usize, now: u64) -> Option<LeaseInfo> {
+    /// A consistent snapshot as a ledger entry of kind `frame` named by the
+    /// lease's label, or `None` if idle (or re-leased while reading).
+    pub(crate) fn snapshot(&self, bytes: usize) -> Option<LiveEntry> {
         let id = self.id();
         if id == 0 {
             return None;
@@ -180,19 +130,17 @@ impl LeaseCell {
         if self.id() != id {
             return None;
         }
-        let label = LABELS.lookup(ptr, len);
-        let age = Duration::from_nanos(now.saturating_sub(since));
-        Some(LeaseInfo {
+        Some(LiveEntry {
+            kind: Kind::FRAME,
+            name: Cow::Borrowed(LABELS.lookup(ptr, len)),
             id,
-            label,
-            age,
-            since: Stamp::from_nanos(since).to_instant(),
-            thread: thread_name(thread),
-            scope,
+            created_at: Stamp::from_nanos(since).to_instant(),
+            thread: Some(thread_name(thread)),
+            scope: ScopeId(scope),
             epoch,
-            bytes,
-            written_off: self.written_off.load(Ordering::Relaxed),
             backtrace: backtrace.map(|b| b.to_string()),
+            bytes: Some(bytes),
+            written_off: self.written_off.load(Ordering::Relaxed),
         })
     }
 

@@ -1,0 +1,27 @@
+//! Time as frames and reports see it: the clock frames are stamped with, and
+//! latency percentiles.
+//!
+//! * [`monotonic_now`]: `CLOCK_MONOTONIC` as a `Duration`, the clock V4L2
+//!   drivers stamp their buffers with, so latency is computed the same way
+//!   for captured and synthetic frames (one clock for every crate of
+//!   framekeep).
+//! * [`LatencyHistogram`]: fixed-size percentiles with 1 µs resolution below
+//!   4 ms, for per-frame latencies and pool waits alike.
+//!
+//! ```
+//! use std::time::Duration;
+//! use framekeep_core::time::{monotonic_now, LatencyHistogram};
+//!
+//! let captured = monotonic_now();
+//! let mut latency = LatencyHistogram::new();
+//! latency.record(monotonic_now().saturating_sub(captured));
+//! latency.record(Duration::from_micros(250));
+//! assert_eq!(latency.count(), 2);
+//! assert!(latency.quantile(0.99) <= Duration::from_millis(5));
+//! ```
+
+mod clock;
+mod histogram;
+
+pub use clock::monotonic_now;
+pub use histogram::LatencyHistogram;
