@@ -10,7 +10,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::{CancelToken, Cause};
+use super::cause::Cause;
+use super::token::CancelToken;
 
 /// The exit status used on the second signal (128 + SIGINT).
 const INTERRUPTED_EXIT_CODE: i32 = 130;

@@ -13,14 +13,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::cause::Cause;
-use super::tree::Node;
 use crate::daemon::Daemon;
+
+/// What the timer fires: a token's node, which cancels itself with
+/// `Cause::DeadlineExceeded` (the timer knows nothing else of tokens).
+pub(crate) trait Expire: Send + Sync {
+    /// The deadline passed.
+    fn expire(self: Arc<Self>);
+}
 
 /// A timer entry key: the deadline, then a unique sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,7 +51,7 @@ struct Timer {
 
 #[derive(Default)]
 struct State {
-    entries: BTreeMap<TimerKey, Weak<Node>>,
+    entries: BTreeMap<TimerKey, Weak<dyn Expire>>,
 }
 
 /// The timer thread.
@@ -60,10 +65,10 @@ fn timer() -> &'static Timer {
     })
 }
 
-/// Schedules `node` to be cancelled with [`Cause::DeadlineExceeded`] at `key.at`.
+/// Schedules `node` to expire at `key.at`.
 ///
 /// Fails only if the timer thread has to be started and the OS refuses to create it.
-pub(crate) fn register(key: TimerKey, node: Weak<Node>) -> std::io::Result<()> {
+pub(crate) fn register(key: TimerKey, node: Weak<dyn Expire>) -> std::io::Result<()> {
     TIMER_THREAD.ensure(run)?;
     let timer = timer();
     let mut state = timer.state.lock();
@@ -107,10 +112,10 @@ fn run() {
 
 /// Cancels an expired node with the timer lock released (cancel runs callbacks, and a dropped
 /// node deregisters itself, which takes the timer lock).
-fn fire(state: &mut MutexGuard<'_, State>, weak: Option<Weak<Node>>) {
+fn fire(state: &mut MutexGuard<'_, State>, weak: Option<Weak<dyn Expire>>) {
     MutexGuard::unlocked(state, || {
         if let Some(node) = weak.and_then(|w| w.upgrade()) {
-            node.cancel(Cause::DeadlineExceeded);
+            node.expire();
         }
     });
 }

@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use super::cause::Cause;
-use super::deadline::{self, TimerKey};
+use super::deadline::{self, Expire, TimerKey};
 use super::slab::Slab;
 
 /// A callback registered with `on_cancel`.
@@ -132,7 +132,8 @@ impl Node {
             if already_expired && needs_timer {
                 node.cancel(Cause::DeadlineExceeded);
             } else if let Some(key) = node.timer_key {
-                if let Err(err) = deadline::register(key, Arc::downgrade(&node)) {
+                if let Err(err) = deadline::register(key, Arc::downgrade(&node) as Weak<dyn Expire>)
+                {
                     // Fail safe: a premature timeout is better than a deadline that never fires.
                     tracing::error!(
                         error = %err,
@@ -325,6 +326,12 @@ impl Node {
         let found = removed.is_some();
         drop(removed); // outside the lock: the closure may own tokens
         found
+    }
+}
+
+impl Expire for Node {
+    fn expire(self: Arc<Self>) {
+        self.cancel(Cause::DeadlineExceeded);
     }
 }
 

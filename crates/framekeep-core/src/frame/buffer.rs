@@ -36,9 +36,10 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::error::FrameError;
 use super::hazard::Pinned;
+use super::layout::FrameLayout;
 use super::lease::LeaseCell;
-use super::{FrameError, FrameLayout};
 use crate::cancel::CancelToken;
 
 /// What owns the memory and frees it when the slot itself is dropped.
@@ -378,7 +379,7 @@ pub trait BufferHome: Send + Sync + 'static {
 }
 
 /// A reusable slot over memory that framekeep does not own (e.g. a V4L2 mmap
-/// buffer). Turn it into a [`Frame`] with [`ExternalBuffer::into_frame`];
+/// buffer). Turn it into a [`Frame`](super::Frame) with [`ExternalBuffer::into_frame`];
 /// it comes back to its [`BufferHome`] when that frame's last handle drops.
 ///
 /// ```

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::format::PixelFormat;
+use super::pixel::PixelFormat;
 
 /// Why a layout, view or frame operation was refused.
 ///

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::buffer::{send_home, Buffer, ExternalBuffer, Handle, Home, UniqueProof, Wait};
 use super::error::FrameError;
-use super::format::{FrameLayout, PixelFormat};
+use super::layout::FrameLayout;
+use super::pixel::PixelFormat;
 use crate::cancel::CancelToken;
 
 /// Per-frame metadata that travels with every handle.

@@ -8,8 +8,8 @@
 //! ([`Frame::get_mut`]) or copy-on-write ([`Frame::make_mut`]), so a reader
 //! never sees a torn write.
 //!
-//! * `format`: pixel formats and byte layouts ([`FrameLayout`] can only be
-//!   built valid).
+//! * `pixel`: the pixel formats; `layout`: byte layouts ([`FrameLayout`] can
+//!   only be built valid) and frame sizes.
 //! * `handle`: the [`Frame`] handle, views and copy-on-write.
 //! * `buffer`: the slot, its memory, its handle count and the one dispatch
 //!   point that sends it home (a pool, an [`ExternalBuffer`]'s
@@ -22,13 +22,15 @@
 
 mod buffer;
 mod error;
-mod format;
 mod handle;
 pub(crate) mod hazard;
+mod layout;
 pub(crate) mod lease;
+mod pixel;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
 pub use buffer::{BufferHome, ExternalBuffer};
 pub use error::FrameError;
-pub use format::{FrameLayout, FrameSize, ParseError, PixelFormat};
 pub use handle::{Frame, FrameMeta};
+pub use layout::{FrameLayout, FrameSize};
+pub use pixel::{ParseError, PixelFormat};

@@ -12,9 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::entry::LiveEntry;
+use super::handle::Ledger;
 use super::report::LedgerReport;
 use super::scope::{ScopeGuard, ScopeId};
-use super::Ledger;
 
 /// Longest pause between two polls of [`LeakCheck::finish_within`].
 const MAX_POLL: Duration = Duration::from_millis(10);

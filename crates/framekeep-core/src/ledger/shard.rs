@@ -47,8 +47,8 @@ use crossbeam_utils::CachePadded;
 use parking_lot::{const_mutex, Mutex};
 
 use super::clock::Stamp;
+use super::kind::Kind;
 use super::spin::SpinMutex;
-use super::Kind;
 
 /// How many ids a shard reserves from the global counter at a time.
 pub(crate) const ID_BLOCK: u64 = 1024;

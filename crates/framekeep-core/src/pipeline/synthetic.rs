@@ -140,8 +140,37 @@ impl SyntheticBuilder {
     }
 }
 
-/// A [`Source`] of test-pattern frames. See the [module docs](self) and the
-/// [pattern](super::pattern) definition.
+/// A [`Source`] of test-pattern frames: a camera stand-in for every test,
+/// benchmark and the main job without a camera.
+///
+/// Frames come from a [`FramePool`], with sequence numbers and
+/// `CLOCK_MONOTONIC` timestamps, at a frame rate or as fast as possible, in
+/// any pixel format with pixels, with content a test can verify (a counter
+/// drawn into the pixels survives any number of stages; the pattern's exact
+/// definition and its decoder are in `framekeep_core::testing`, feature
+/// `testing`).
+///
+/// A pool that runs dry does not stop the source: under [`Exhausted::Wait`]
+/// it waits, cancellably, up to the pool's acquire timeout at a time; each
+/// timeout, and under fail-fast each refused acquire, skips that frame
+/// number (*starved*, as a camera whose buffers are all held would; the
+/// pool's stats count them). A closed pool ends the stream
+/// ([`CloseReason::PoolClosed`](super::CloseReason::PoolClosed)).
+///
+/// ```
+/// use framekeep_core::cancel::CancelToken;
+/// use framekeep_core::frame::PixelFormat;
+/// use framekeep_core::pipeline::{Source, SyntheticSource};
+///
+/// let mut source = SyntheticSource::builder(PixelFormat::Yuyv, 64, 48).frames(2).build()?;
+/// let token = CancelToken::new();
+/// let first = source.next_frame(&token)?.expect("frame 0");
+/// assert_eq!((first.sequence(), first.width()), (0, 64));
+/// drop(first);
+/// assert!(source.next_frame(&token)?.is_some());
+/// assert!(source.next_frame(&token)?.is_none()); // the stream ends after 2 frames
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SyntheticSource {
     pattern: TestPattern,

@@ -1,10 +1,12 @@
 //! Configuration of a [`FramePool`](super::FramePool), builder style (as sqlx's `PoolOptions`).
+//!
+//! [`PoolOptions::build`] is defined beside the handle it builds (`handle`),
+//! so that the options know nothing of the pool.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::PoolError;
-use super::FramePool;
 use crate::frame::FrameLayout;
 use crate::ledger::Ledger;
 
@@ -16,7 +18,7 @@ const DEFAULT_MAX_BYTES: usize = 4 << 30;
 pub enum Exhausted {
     /// Wait for a buffer to come back, up to the acquire timeout.
     Wait,
-    /// Fail at once with [`super::AcquireError::Exhausted`].
+    /// Fail at once with [`AcquireError::Exhausted`](super::AcquireError::Exhausted).
     FailFast,
     /// Allocate more buffers, up to a hard cap; past the cap, fail fast.
     Grow {
@@ -118,7 +120,7 @@ impl PoolOptions {
     }
     /// The most bytes the pool's buffers may add up to (default 4 GiB): a
     /// pool whose buffer cap times its buffer size exceeds it is refused at
-    /// [`build`](Self::build) (and a [`reconfigure`](FramePool::reconfigure)
+    /// [`build`](Self::build) (and a [`reconfigure`](super::FramePool::reconfigure)
     /// past it fails), with [`PoolError::TooLarge`], before anything is
     /// allocated. Sizes from outside (a camera, a file, a command line)
     /// cannot make a pool take the machine's memory.
@@ -131,7 +133,7 @@ impl PoolOptions {
         self.exhausted = policy;
         self
     }
-    /// Default timeout of [`FramePool::acquire`].
+    /// Default timeout of [`FramePool::acquire`](super::FramePool::acquire).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -192,32 +194,6 @@ impl PoolOptions {
     pub fn with_ledger(mut self, ledger: &Ledger) -> Self {
         self.ledger = Some(ledger.clone());
         self
-    }
-
-    /// Checks the options and builds the pool, allocating `min_buffers`.
-    pub fn build(self) -> Result<FramePool, PoolError> {
-        if self.buffer_bytes < self.layout.len() {
-            return Err(PoolError::BufferTooSmall {
-                bytes: self.buffer_bytes,
-                needed: self.layout.len(),
-            });
-        }
-        if self.max_buffers == 0 || self.min_buffers > self.max_buffers {
-            return Err(PoolError::BadLimits {
-                min: self.min_buffers,
-                max: self.max_buffers,
-            });
-        }
-        if let Exhausted::Grow { hard_cap } = self.exhausted {
-            if hard_cap < self.max_buffers {
-                return Err(PoolError::BadLimits {
-                    min: self.max_buffers,
-                    max: hard_cap,
-                });
-            }
-        }
-        self.check_ceiling(self.buffer_bytes)?;
-        FramePool::from_options(self)
     }
 
     /// The most buffers the pool may ever hold at once.

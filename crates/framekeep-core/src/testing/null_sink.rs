@@ -1,10 +1,4 @@
-//! [`NullSink`]: a sink that only measures.
-//!
-//! The end of every test and benchmark pipeline: it counts frames, detects gaps in sequence numbers (frames
-//! dropped upstream), checksums pixels (so a test can tell that the bytes
-//! arrived intact and the benchmark touches every pixel once, as a real
-//! consumer would), and measures latency from the frame's capture timestamp
-//! to its arrival.
+//! [`NullSink`]: a sink that only measures, and the checksums it uses.
 
 use std::fmt;
 use std::sync::Arc;
@@ -188,8 +182,12 @@ impl fmt::Debug for NullSinkStats {
     }
 }
 
-/// A [`Sink`] that counts, checksums and measures latency. See the
-/// [module docs](self).
+/// A [`Sink`] that only measures: the end of every test and benchmark
+/// pipeline. It counts frames, detects gaps in sequence numbers (frames
+/// dropped upstream), checksums pixels (so a test can tell that the bytes
+/// arrived intact, and a benchmark touches every pixel once, as a real
+/// consumer would), and measures latency from the frame's capture timestamp
+/// to its arrival.
 #[derive(Debug, Default)]
 pub struct NullSink {
     mode: Checksum,

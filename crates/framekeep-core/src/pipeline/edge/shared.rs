@@ -53,14 +53,15 @@ pub struct EdgeStats {
     /// Its capacity and overflow rule (the capacity as effective).
     pub link: Link,
     /// Items queued by senders (including ones dropped later by
-    /// [`Policy::DropOldest`]/[`Policy::Latest`]).
+    /// [`Link::DropOldest`]/[`Link::Latest`]).
     pub sent: u64,
     /// Items dropped: new ones refused by `DropNewest`, queued ones replaced
     /// by `DropOldest`/`Latest`, and queued ones discarded because every
     /// receiver went away.
     pub dropped: u64,
-    /// Items taken out through [`EdgeReceiver`]'s own methods (not counted
-    /// when receiving straight from [`EdgeReceiver::as_crossbeam`]).
+    /// Items taken out through [`EdgeReceiver`](super::EdgeReceiver)'s own
+    /// methods (not counted when receiving straight from
+    /// [`EdgeReceiver::as_crossbeam`](super::EdgeReceiver::as_crossbeam)).
     pub received: u64,
     /// Items queued when the snapshot was taken.
     pub queued: usize,
