@@ -13,6 +13,28 @@ use super::tree::Node;
 ///
 /// Cheap to clone (an `Arc`); every clone is the same token. `Send + Sync`. See the
 /// [module docs](super) for the model.
+///
+/// ```
+/// use std::time::Duration;
+/// use framekeep_core::cancel::{CancelToken, Cause};
+///
+/// let root = CancelToken::new();
+/// let worker = root.child();
+/// let handle = std::thread::spawn({
+///     let token = worker.clone();
+///     move || {
+///         let mut ticks = 0;
+///         while !token.wait_timeout(Duration::from_millis(1)) {
+///             ticks += 1; // one unit of work per tick, until cancelled
+///         }
+///         (ticks, token.cause())
+///     }
+/// });
+/// root.cancel_with(Cause::Interrupted); // reaches every descendant
+/// let (_ticks, cause) = handle.join().unwrap();
+/// assert_eq!(cause, Some(Cause::Interrupted));
+/// assert!(worker.is_cancelled());
+/// ```
 #[derive(Clone)]
 pub struct CancelToken {
     node: Arc<Node>,

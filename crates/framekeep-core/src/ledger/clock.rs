@@ -1,9 +1,9 @@
 //! The ledger's clock: a timestamp that costs one relaxed load to read.
 //!
-//! Every registration records its creation time, and on this kind of machine (a VM) the
-//! clocks are expensive compared with the rest of a registration: `Instant::now()`
-//! (`CLOCK_MONOTONIC`) measured 35 ns and even `CLOCK_MONOTONIC_COARSE` 8-10 ns, against
-//! about 4 ns for the pair of atomic increments the ledger is benchmarked against.
+//! Every registration records its creation time, and on a VM the clocks are expensive
+//! compared with the rest of a registration: `Instant::now()` (`CLOCK_MONOTONIC`), and even
+//! `CLOCK_MONOTONIC_COARSE`, cost several times the pair of atomic increments the ledger
+//! is benchmarked against (BENCHMARKS.md, section 2).
 //!
 //! So a background thread ("framekeep-ledger-clock", started with the first ledger)
 //! publishes the time in an atomic every [`TICK`], and registrations just load it. The

@@ -31,6 +31,21 @@ static NEXT_LEDGER: AtomicU64 = AtomicU64::new(1);
 
 /// A ledger of live resources: process-wide ([`Ledger::global`]) or private
 /// ([`Ledger::new`], for tests). Cloning is cheap and yields a handle to the same ledger.
+///
+/// ```
+/// use framekeep_core::ledger::{Kind, Ledger};
+///
+/// let ledger = Ledger::new();
+/// let before = ledger.checkpoint();
+/// let mat = ledger.track(Kind::MAT, "undistort map"); // lives as long as the token
+/// let frame = ledger.track(Kind::FRAME, "capture");
+/// assert_eq!(ledger.live_since(before).len(), 2);      // "what was made since, and lives?"
+/// drop(mat);
+/// let report = ledger.report();
+/// assert_eq!(report.by_kind(), vec![(Kind::FRAME, 1)]);
+/// assert!(report.to_string().starts_with("ledger: 1 live (frame: 1)"));
+/// drop(frame);
+/// ```
 #[derive(Clone)]
 pub struct Ledger {
     inner: Arc<Inner>,

@@ -4,8 +4,8 @@
 //! the pipeline, and must be cheap enough to leave on in release builds. A single
 //! `Mutex<HashMap>` (or any shared counter) puts one cache line in the path of every
 //! thread, and two threads hammering it spend most of their time passing that line back
-//! and forth (200-340 ns per register+drop pair measured on two cores, against ~10 ns for
-//! an uncontended pair of atomic increments).
+//! and forth, an order of magnitude more than an uncontended pair of atomic increments
+//! (the figures are in BENCHMARKS.md, section 2).
 //!
 //! So each thread registers into its *own* shard, and the bookkeeping that only the
 //! registering thread needs (the free list, a block of ids reserved from the global

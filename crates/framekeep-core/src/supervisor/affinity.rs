@@ -4,8 +4,8 @@
 //! receiving thread, and when the scheduler puts that thread on another CPU that is idle,
 //! the wake-up costs an inter-processor interrupt, and on a virtual machine whatever the
 //! host takes to run that idle vCPU again. On the 2-vCPU machine this project measures on,
-//! that is where the added latency of a 60 fps pipeline came from (p99 of 0.5-5 ms with
-//! threads free to float, about 0.15 ms with all of them on one CPU). Pinning a light,
+//! that is where most of the added latency of a 60 fps pipeline came from (BENCHMARKS.md,
+//! section 3, has the figures with threads free and pinned). Pinning a light,
 //! latency-bound pipeline to one CPU turns those wake-ups into plain context switches; a
 //! pipeline that needs several cores for pixel work should stay unpinned.
 

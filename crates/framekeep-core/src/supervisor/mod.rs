@@ -154,6 +154,23 @@ struct Workers {
 /// Starts, owns and stops named worker threads. See the [module docs](self).
 ///
 /// `Sync`: workers may be spawned from several threads through `&Supervisor`.
+///
+/// ```
+/// use framekeep_core::cancel::CancelToken;
+/// use framekeep_core::supervisor::{Outcome, Supervisor, WorkerError};
+///
+/// let root = CancelToken::new();
+/// let sup = Supervisor::new(&root);
+/// sup.spawn("reader", |ctx| {
+///     ctx.token().wait(); // until shutdown reaches it
+///     Ok(())
+/// })?;
+/// sup.spawn("parser", |_| Err(WorkerError::msg("bad header")))?;
+/// let report = sup.shutdown(); // reverse start order; every thread joined
+/// assert_eq!(report.worker("reader").map(|w| &w.outcome), Some(&Outcome::Ok));
+/// assert!(!report.is_clean()); // the parser's error is in the report
+/// # Ok::<(), framekeep_core::supervisor::SpawnError>(())
+/// ```
 pub struct Supervisor {
     root: CancelToken,
     token: CancelToken,
