@@ -166,10 +166,14 @@ def edges_of(crate_dir):
     for m, f in mods.items():
         text = strip_tests_and_comments(open(f, encoding="utf-8").read())
         paths = []
-        for u in re.finditer(r"(?:^|[;{}\s])use\s+([^;]+);", text):
+        use_re = re.compile(r"(?:^|(?<=[;{}\s]))(?:pub(?:\([^)]*\))?\s+)?use\s+([^;]+);")
+        for u in use_re.finditer(text):
             paths += flatten_use(" ".join(u.group(1).split()))
-        paths += re.findall(r"\b(crate(?:::\w+)+)", text)
-        paths += re.findall(r"(?<![\w:])((?:super::)+\w+(?:::\w+)*)", text)
+        # Paths in code (not in the `use` declarations just read, whose
+        # grouped form `a::{b, c}` would otherwise read as naming `a`).
+        code = use_re.sub(";", text)
+        paths += re.findall(r"\b(crate(?:::\w+)+)", code)
+        paths += re.findall(r"(?<![\w:])((?:super::)+\w+(?:::\w+)*)", code)
         for p in paths:
             target = resolve(p, m, mods, children, reexports)
             if target is not None and target != m:

@@ -8,7 +8,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use framekeep_core::frame::{FrameLayout, PixelFormat};
 use framekeep_core::pool::PoolOptions;
-use framekeep_cv::{BgrConverter, MatView};
+use framekeep_cv::convert::BgrConverter;
+use framekeep_cv::mat::MatView;
 use opencv::core::Mat;
 use opencv::imgproc::{cvt_color_def, COLOR_YUV2BGR_YUYV};
 use opencv::prelude::*;
@@ -18,7 +19,9 @@ const H: usize = 1080;
 
 fn source(format: PixelFormat) -> framekeep_core::frame::Frame {
     let layout = FrameLayout::packed(format, W, H).unwrap();
-    let data: Vec<u8> = (0..layout.len).map(|i| (i * 31 + i / 1013) as u8).collect();
+    let data: Vec<u8> = (0..layout.len())
+        .map(|i| (i * 31 + i / 1013) as u8)
+        .collect();
     framekeep_core::frame::Frame::from_vec(layout, data).unwrap()
 }
 

@@ -20,7 +20,8 @@ use opencv::imgproc::{
     COLOR_YUV2BGR_NV12, COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
 };
 
-use crate::{CvError, MatView, MatViewMut, TrackedMat};
+use crate::mat::{MatView, MatViewMut, TrackedMat};
+use crate::CvError;
 
 /// The `cvtColor` code that turns `format` into BGR (`None`: BGR already, MJPEG, or no
 /// such conversion).
@@ -194,22 +195,7 @@ fn input_view(src: &Frame) -> Result<MatView, CvError> {
     if src.format() != PixelFormat::I420 || src.layout().is_contiguous() {
         return MatView::new(src);
     }
-    let layout = FrameLayout::packed(PixelFormat::I420, src.width(), src.height())?;
-    let mut packed = Frame::zeroed(layout)?;
-    {
-        let dst = packed.get_mut().expect("a fresh frame is unique");
-        let mut at = 0;
-        for i in 0..3 {
-            let plane = src.plane(i)?;
-            for r in 0..plane.height() {
-                let row = plane.row(r).expect("r < height");
-                dst[at..at + row.len()].copy_from_slice(row);
-                at += row.len();
-            }
-        }
-    }
-    packed.set_meta(src.meta());
-    MatView::from_frame(packed)
+    MatView::from_frame(src.to_packed()?)
 }
 
 /// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG.
@@ -265,7 +251,7 @@ impl SizedBgrConverter {
     pub fn convert(&mut self, src: &Frame) -> Result<Frame, CvError> {
         let fits = self.inner.as_ref().is_some_and(|c| {
             let l = c.pool().layout();
-            (l.width, l.height) == (src.width(), src.height())
+            (l.width(), l.height()) == (src.width(), src.height())
         });
         if !fits {
             let converter = BgrConverter::with_size(src.width(), src.height(), self.buffers)?;
@@ -283,10 +269,7 @@ impl framekeep_core::pipeline::Stage for BgrConverter {
         frame: Frame,
         out: &mut framekeep_core::pipeline::Output<'_>,
     ) -> Result<(), framekeep_core::pipeline::StageError> {
-        let bgr = self.convert(&frame).map_err(|e| match e {
-            CvError::Acquire(a) => framekeep_core::pipeline::StageError::Acquire(a),
-            e => framekeep_core::pipeline::StageError::failed(format!("BGR conversion: {e}")),
-        })?;
+        let bgr = self.convert(&frame)?;
         drop(frame);
         out.emit(bgr)
     }

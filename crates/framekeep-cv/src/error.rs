@@ -4,10 +4,17 @@
 //! [`opencv::Error`]; framekeep adds its own refusals (a format OpenCV cannot view, a
 //! shared frame where a unique one is needed, a missing display). Every public function
 //! of this crate returns [`CvError`], so callers match one enum and nothing panics on bad
-//! input.
+//! input. Errors of other crates are kept as `source()`s, never flattened into text.
+
+use std::sync::Arc;
 
 use framekeep_core::frame::{FrameError, PixelFormat};
+use framekeep_core::pipeline::StageError;
 use framekeep_core::pool::{AcquireError, PoolError};
+use framekeep_core::supervisor::SpawnError;
+
+use crate::display::DetectError;
+use crate::display::Platform;
 
 /// Why an OpenCV bridge operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,24 +62,73 @@ pub enum CvError {
     /// Decoding produced no image (corrupt or empty data).
     #[error("could not decode {0}")]
     Decode(String),
-    /// An image or video file could not be read or written.
-    #[error("{path}: {reason}")]
+    /// An image or video file (or a directory or list of them) cannot be used.
+    #[error("{}: {reason}", path.display())]
     File {
         /// The file.
         path: std::path::PathBuf,
-        /// What went wrong.
+        /// What is wrong with it.
         reason: String,
     },
-    /// An I/O error while listing or reading inputs.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    /// An injected failure (tests of error paths; see [`crate::fault`]).
+    /// Reading or writing a file or directory failed.
+    #[error("I/O error on {}", path.display())]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An injected failure at the `n`-th Mat (tests of error paths; only with the
+    /// `testing` feature, see `testing::fail_at_mat`).
     #[error("injected failure at Mat #{0}")]
     Injected(u32),
     /// No display is available for highgui windows.
-    #[error("no display: {0}")]
-    NoDisplay(String),
-    /// The GUI thread is gone or did not answer in time.
-    #[error("GUI thread unavailable: {0}")]
-    Gui(String),
+    #[error(transparent)]
+    NoDisplay(#[from] DetectError),
+    /// The process's GUI thread could not be started (it is started once per process,
+    /// so every later display gets this error too).
+    #[error("cannot start the GUI thread")]
+    GuiStart(#[source] Arc<std::io::Error>),
+    /// The GUI thread has exited.
+    #[error("the GUI thread has exited")]
+    GuiExited,
+    /// The GUI of this process already runs on another platform (Qt is initialised once
+    /// per process).
+    #[error(
+        "the GUI of this process already runs on {running:?} (Qt is initialised once per \
+         process); asked for {asked:?}"
+    )]
+    GuiPlatform {
+        /// The platform the GUI thread runs on.
+        running: Platform,
+        /// The platform asked for.
+        asked: Platform,
+    },
+    /// The display already has a window of this name.
+    #[error("window {0:?} already exists")]
+    DuplicateWindow(String),
+    /// The supervised worker of a display window could not be spawned.
+    #[error("cannot start the worker of display window {window:?}")]
+    DisplayWorker {
+        /// The window's name.
+        window: String,
+        /// Why the supervisor refused.
+        #[source]
+        source: SpawnError,
+    },
+}
+
+/// A bridge failure inside a pipeline element (the bridge's sources, stages and sinks
+/// return it with `?`): a pool's error stays a [`StageError::Acquire`] (so a cancelled or
+/// closed pool is an orderly stop), a frame's a [`StageError::Frame`], and anything else
+/// is a [`StageError::Failed`] carrying the [`CvError`] and its `source()` chain.
+impl From<CvError> for StageError {
+    fn from(error: CvError) -> StageError {
+        match error {
+            CvError::Acquire(e) => StageError::Acquire(e),
+            CvError::Frame(e) => StageError::Frame(e),
+            e => StageError::from_error(e),
+        }
+    }
 }

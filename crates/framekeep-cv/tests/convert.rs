@@ -5,14 +5,16 @@ use std::time::Duration;
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
 use framekeep_core::ledger::{Kind, LeakCheck};
 use framekeep_core::pool::PoolOptions;
-use framekeep_cv::{fault, BgrConverter, CvError, MatView, TrackedMat};
+use framekeep_cv::convert::{bgr_code, BgrConverter};
+use framekeep_cv::mat::{MatView, TrackedMat};
+use framekeep_cv::{testing, CvError};
 use opencv::core::{Mat, Size, Vector};
 use opencv::imgcodecs::{imdecode, imencode, IMREAD_COLOR};
 use opencv::imgproc::{cvt_color_def, resize, INTER_AREA};
 use opencv::prelude::*;
 
 fn patterned(layout: FrameLayout) -> Frame {
-    let data: Vec<u8> = (0..layout.len).map(|i| (i * 13 + i / 97) as u8).collect();
+    let data: Vec<u8> = (0..layout.len()).map(|i| (i * 13 + i / 97) as u8).collect();
     Frame::from_vec(layout, data).unwrap()
 }
 
@@ -44,7 +46,7 @@ fn conversions_match_opencv_on_the_same_data() {
         PixelFormat::Nv12,
     ] {
         let packed = FrameLayout::packed(format, 64, 48).unwrap();
-        let layout = packed.with_stride(packed.stride + 32).unwrap();
+        let layout = packed.with_stride(packed.stride() + 32).unwrap();
         let src = patterned(layout);
         let out = conv.convert(&src).unwrap();
         assert_eq!(out.format(), PixelFormat::Bgr24);
@@ -53,12 +55,7 @@ fn conversions_match_opencv_on_the_same_data() {
         // OpenCV's own answer, allocating, from a packed deep copy of the source.
         let packed_src = MatView::new(&src).unwrap().try_clone().unwrap();
         let mut expected = Mat::default();
-        cvt_color_def(
-            &packed_src,
-            &mut expected,
-            framekeep_cv::convert::bgr_code(format).unwrap(),
-        )
-        .unwrap();
+        cvt_color_def(&packed_src, &mut expected, bgr_code(format).unwrap()).unwrap();
         assert_eq!(
             bytes(&MatView::new(&out).unwrap()),
             bytes(&expected),
@@ -210,7 +207,7 @@ fn failing_half_way_releases_every_mat_and_frame() {
     let src = patterned(FrameLayout::packed(PixelFormat::Yuyv, 128, 96).unwrap());
     for at in 1..=3 {
         let before = check.leaks().len();
-        let guard = fault::fail_at_mat(at);
+        let guard = testing::fail_at_mat(at);
         let result = conv.convert_resized(&src, 64, 48);
         drop(guard);
         assert!(
@@ -222,14 +219,14 @@ fn failing_half_way_releases_every_mat_and_frame() {
         assert!(check.leaks().iter().all(|e| e.kind != Kind::MAT));
     }
     // The fourth Mat is past the helper: it succeeds with the injection armed.
-    let guard = fault::fail_at_mat(4);
+    let guard = testing::fail_at_mat(4);
     let ok = conv.convert_resized(&src, 64, 48).unwrap();
     let extra = TrackedMat::empty("fourth");
     assert!(matches!(extra, Err(CvError::Injected(4))));
     drop((guard, ok));
     // Same for the simple conversion (source view, output view).
     for at in 1..=2 {
-        let _guard = fault::fail_at_mat(at);
+        let _guard = testing::fail_at_mat(at);
         assert!(conv.convert(&src).is_err());
         assert_eq!(conv.pool().stats().checked_out, 0);
     }
@@ -254,8 +251,8 @@ fn unsupported_formats_are_typed_errors() {
 
 #[test]
 fn a_converter_is_a_pipeline_stage() {
-    use framekeep_core::pipeline::pattern::decode_counter;
     use framekeep_core::pipeline::{Link, PipelineBuilder, SyntheticSource};
+    use framekeep_core::testing::decode_counter;
     use framekeep_cv::display::{Display, DisplayOptions, Headless};
 
     let check = LeakCheck::new();

@@ -7,9 +7,9 @@ use std::time::Duration;
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::PixelFormat;
 use framekeep_core::ledger::LeakCheck;
-use framekeep_core::pipeline::pattern::decode_counter;
 use framekeep_core::pipeline::{Link, PipelineBuilder, SyntheticSource};
-use framekeep_cv::display::{Display, DisplayClosed, DisplayOptions, Headless};
+use framekeep_core::testing::decode_counter;
+use framekeep_cv::display::{DetectError, Display, DisplayClosed, DisplayOptions, Headless};
 use framekeep_cv::CvError;
 
 fn no_display() {
@@ -26,13 +26,23 @@ fn without_a_display_open_fails_with_a_clear_error() {
     no_display();
     let check = LeakCheck::new();
     match Display::open(DisplayOptions::new()) {
-        Err(CvError::NoDisplay(why)) => assert!(why.contains("DISPLAY"), "{why}"),
+        Err(CvError::NoDisplay(why)) => assert!(why.to_string().contains("DISPLAY"), "{why}"),
         other => panic!("expected NoDisplay, got {other:?}"),
     }
     std::env::set_var("DISPLAY", ":4711"); // nothing listens there
     let err = Display::open(DisplayOptions::new()).unwrap_err();
     std::env::remove_var("DISPLAY");
     assert!(err.to_string().contains(":4711"), "{err}");
+    // The connection's own error is kept as the cause, for `{:#}` and anyhow reports.
+    assert!(
+        matches!(err, CvError::NoDisplay(DetectError::Unreachable { .. })),
+        "{err:?}"
+    );
+    let cause = std::error::Error::source(&err).expect("the connection error is kept");
+    assert!(
+        cause.downcast_ref::<std::io::Error>().is_some(),
+        "{cause:?}"
+    );
     check.finish().unwrap();
 }
 
@@ -44,7 +54,7 @@ fn null_and_recording_stand_ins_consume_the_stream() {
         let root = CancelToken::new();
         let display = Display::open(
             DisplayOptions::new()
-                .with_cancel(root.clone())
+                .with_cancel(&root)
                 .with_release()
                 .headless(policy),
         )

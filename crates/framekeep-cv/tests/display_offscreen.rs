@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::PixelFormat;
 use framekeep_core::ledger::LeakCheck;
-use framekeep_core::pipeline::{edge, Link, Pipeline, PipelineBuilder, Policy, SyntheticSource};
+use framekeep_core::pipeline::{edge, Link, Pipeline, PipelineBuilder, SyntheticSource};
 use framekeep_core::supervisor::Supervisor;
 use framekeep_cv::display::{Display, DisplayClosed, DisplayOptions, DisplayWindow, Headless};
 
@@ -56,7 +56,7 @@ fn a_pipeline_shows_every_format_and_shuts_down_clean() {
         let counted = closes.clone();
         let display = Display::open(
             DisplayOptions::new()
-                .with_cancel(root.clone())
+                .with_cancel(&root)
                 .with_release()
                 .overlay(true)
                 .headless(Headless::Offscreen)
@@ -101,7 +101,7 @@ fn cancelling_the_token_closes_the_windows() {
     let root = CancelToken::new();
     let display = Display::open(
         DisplayOptions::new()
-            .with_cancel(root.clone())
+            .with_cancel(&root)
             .headless(Headless::Offscreen),
     )
     .unwrap();
@@ -128,7 +128,7 @@ fn several_windows_fed_from_several_edges() {
     let root = CancelToken::new();
     let display = Display::open(
         DisplayOptions::new()
-            .with_cancel(root.clone())
+            .with_cancel(&root)
             .with_release()
             .headless(Headless::Offscreen),
     )
@@ -136,7 +136,7 @@ fn several_windows_fed_from_several_edges() {
     let supervisor = Supervisor::new(&root);
     let mut senders = Vec::new();
     for name in ["left", "right"] {
-        let (tx, rx) = edge("to-display", 1, Policy::Latest);
+        let (tx, rx) = edge("to-display", Link::latest());
         display.attach(name, rx, &supervisor).unwrap();
         senders.push(tx);
     }

@@ -7,7 +7,8 @@ use framekeep_core::cancel::CancelToken;
 use framekeep_core::ledger::LeakCheck;
 use framekeep_core::pipeline::{Link, PipelineBuilder};
 use framekeep_cv::io::{ImageFormat, ImageSequence, ImageSink, SnapshotTrigger, VideoFileSource};
-use framekeep_cv::{CvError, TrackedMat};
+use framekeep_cv::mat::TrackedMat;
+use framekeep_cv::CvError;
 use opencv::core::{Scalar, Size, Vector, CV_8UC3};
 use opencv::imgcodecs::{imread, imwrite, IMREAD_COLOR};
 use opencv::prelude::*;
@@ -92,6 +93,23 @@ fn image_sequences_from_a_dir_a_glob_and_a_list() {
     // A file that is not an image is a typed error, not a panic.
     let mut bad = ImageSequence::from_paths(vec![dir.0.join("notes.md")]).unwrap();
     assert!(matches!(bad.read_next(&token), Err(CvError::File { .. })));
+    // As a pipeline source it fails with that same typed error, not its text.
+    let mut bad = ImageSequence::from_paths(vec![dir.0.join("notes.md")]).unwrap();
+    match framekeep_core::pipeline::Source::next_frame(&mut bad, &token) {
+        Err(framekeep_core::pipeline::StageError::Failed(e)) => assert!(
+            matches!(e.downcast_ref::<CvError>(), Some(CvError::File { .. })),
+            "{e:?}"
+        ),
+        other => panic!("expected a failed stage, got {other:?}"),
+    }
+    // A directory that cannot be read keeps the system's error as its cause.
+    match ImageSequence::from_dir(dir.0.join("missing")) {
+        Err(CvError::Io { path, source }) => {
+            assert_eq!(path, dir.0.join("missing"));
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
     drop((seq, bad));
     check.finish().unwrap();
 }
@@ -134,7 +152,7 @@ fn snapshots_on_a_trigger_as_jpeg() {
     let mut sink = ImageSink::new(&output.0)
         .unwrap()
         .every(None)
-        .on_trigger(trigger.clone())
+        .with_trigger(&trigger)
         .format(ImageFormat::Jpeg(90));
     let source = framekeep_core::pipeline::SyntheticSource::builder(
         framekeep_core::frame::PixelFormat::Yuyv,

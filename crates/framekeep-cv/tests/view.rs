@@ -5,13 +5,14 @@ use std::time::Duration;
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
 use framekeep_core::ledger::{Kind, LeakCheck};
 use framekeep_core::pool::{FramePool, PoolOptions};
-use framekeep_cv::{copy_to_frame, CvError, MatShape, MatView, MatViewMut, TrackedMat};
+use framekeep_cv::mat::{copy_to_frame, MatShape, MatView, MatViewMut, TrackedMat};
+use framekeep_cv::CvError;
 use opencv::core::{Mat, Rect, Vec3b, CV_8UC1, CV_8UC2, CV_8UC3, CV_8UC4};
 use opencv::prelude::*;
 
 /// A frame whose every byte (padding included) is a function of its offset.
 fn patterned(layout: FrameLayout) -> Frame {
-    let data: Vec<u8> = (0..layout.len).map(|i| (i * 7 + i / 251) as u8).collect();
+    let data: Vec<u8> = (0..layout.len()).map(|i| (i * 7 + i / 251) as u8).collect();
     Frame::from_vec(layout, data).unwrap()
 }
 
@@ -26,14 +27,14 @@ fn mat_bytes(m: &impl MatTraitConst) -> Vec<u8> {
 /// `stride` bytes below them for NV12 and I420).
 fn frame_bytes(f: &Frame) -> Vec<u8> {
     let l = f.layout();
-    let rows = if l.format.is_planar_420() {
-        l.height * 3 / 2
+    let rows = if l.format().is_planar_420() {
+        l.height() * 3 / 2
     } else {
-        l.height
+        l.height()
     };
     let row = l.row_bytes();
     (0..rows)
-        .flat_map(|y| f.data()[y * l.stride..y * l.stride + row].to_vec())
+        .flat_map(|y| f.data()[y * l.stride()..y * l.stride() + row].to_vec())
         .collect()
 }
 
@@ -54,15 +55,19 @@ fn every_format_maps_to_the_right_type_and_step() {
         let packed = FrameLayout::packed(format, 64, 48).unwrap();
         for pad in [0, 13, 64] {
             if format == PixelFormat::I420 && pad % 2 == 1 {
-                assert!(packed.with_stride(packed.stride + pad).is_err());
+                assert!(packed.with_stride(packed.stride() + pad).is_err());
                 continue;
             }
-            let layout = packed.with_stride(packed.stride + pad).unwrap();
+            let layout = packed.with_stride(packed.stride() + pad).unwrap();
             let frame = patterned(layout);
             let view = MatView::new(&frame).unwrap();
             assert_eq!(view.typ(), typ, "{format}");
             assert_eq!((view.cols(), view.rows()), (w, rows), "{format}");
-            assert_eq!(*view.mat_step().first().unwrap(), layout.stride, "{format}");
+            assert_eq!(
+                *view.mat_step().first().unwrap(),
+                layout.stride(),
+                "{format}"
+            );
             assert_eq!(view.data(), frame.as_ptr(), "{format}: no copy");
             assert_eq!(mat_bytes(&view), frame_bytes(&frame), "{format} pad {pad}");
         }
@@ -93,7 +98,7 @@ fn roi_views_match_opencv_roi_of_a_copy() {
         let ours = full.roi(x, y, w, h).unwrap();
         let theirs = Mat::roi(&copy, Rect::new(x as i32, y as i32, w as i32, h as i32)).unwrap();
         assert_eq!(mat_bytes(&ours), mat_bytes(&theirs), "roi {x},{y} {w}x{h}");
-        assert_eq!(*ours.mat_step().first().unwrap(), layout.stride);
+        assert_eq!(*ours.mat_step().first().unwrap(), layout.stride());
         for (r, c) in [(0, 0), (h - 1, w - 1), (h / 2, w / 2)] {
             let a = *ours.at_2d::<Vec3b>(r as i32, c as i32).unwrap();
             let b = *copy.at_2d::<Vec3b>((y + r) as i32, (x + c) as i32).unwrap();
@@ -256,13 +261,8 @@ fn leak_check_reports_a_forgotten_tracked_mat() {
 
 #[test]
 fn shapes_reject_what_opencv_cannot_hold() {
-    let huge = FrameLayout {
-        format: PixelFormat::Gray8,
-        width: 1 << 31,
-        height: 1,
-        stride: 1 << 31,
-        len: 1 << 31,
-    };
+    // A valid frame layout whose width does not fit OpenCV's `int`.
+    let huge = FrameLayout::packed(PixelFormat::Gray8, 1 << 31, 1).unwrap();
     assert!(matches!(MatShape::of(&huge), Err(CvError::TooLarge { .. })));
 }
 

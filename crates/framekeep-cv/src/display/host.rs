@@ -26,15 +26,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use framekeep_core::cancel::Cause;
 use framekeep_core::frame::Frame;
-use framekeep_core::ledger::{enter_scope, Kind, Ledger};
+use framekeep_core::ledger::{Kind, Ledger};
+use framekeep_core::supervisor::WorkerError;
 use opencv::core::{Point, Scalar};
 use opencv::highgui;
 use opencv::imgproc::{put_text, FONT_HERSHEY_SIMPLEX, LINE_AA};
 use opencv::prelude::*;
 
-use super::window::WindowSlot;
-use super::{DisplayClosed, Platform, Session};
-use crate::{CvError, MatView, TrackedMat};
+use super::platform::{release_probe, Platform};
+use super::session::{DisplayClosed, Session, WindowSlot};
+use crate::mat::{MatView, TrackedMat};
+use crate::CvError;
 
 /// How long one `waitKey` pumps Qt's events per loop turn.
 const TICK_MS: i32 = 5;
@@ -55,7 +57,8 @@ pub(crate) struct Host {
     platform: Platform,
 }
 
-static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
+/// The GUI thread, or why it could not be started (once per process: shared).
+static HOST: OnceLock<Result<Host, Arc<std::io::Error>>> = OnceLock::new();
 
 impl Host {
     /// The GUI thread, started on first use for `platform`.
@@ -65,16 +68,15 @@ impl Host {
             Ok(h) if std::mem::discriminant(&h.platform) == std::mem::discriminant(&platform) => {
                 Ok(h)
             }
-            Ok(h) => Err(CvError::NoDisplay(format!(
-                "the GUI of this process already runs on {:?} (Qt is initialised once per \
-                 process); asked for {platform:?}",
-                h.platform
-            ))),
-            Err(e) => Err(CvError::Gui(e.clone())),
+            Ok(h) => Err(CvError::GuiPlatform {
+                running: h.platform.clone(),
+                asked: platform,
+            }),
+            Err(e) => Err(CvError::GuiStart(e.clone())),
         }
     }
 
-    fn start(platform: Platform) -> Result<Host, String> {
+    fn start(platform: Platform) -> Result<Host, Arc<std::io::Error>> {
         if platform == Platform::Offscreen && std::env::var_os("QT_QPA_PLATFORM").is_none() {
             // Before Qt is loaded (this is the first highgui use of the process), so
             // the plugin is picked up; nothing else in framekeep reads it.
@@ -84,7 +86,7 @@ impl Host {
         std::thread::Builder::new()
             .name("framekeep-gui".into())
             .spawn(move || run(rx))
-            .map_err(|e| format!("cannot start the GUI thread: {e}"))?;
+            .map_err(Arc::new)?;
         Ok(Host { tx, platform })
     }
 
@@ -124,15 +126,15 @@ fn run(rx: Receiver<Command>) {
             handle(cmd, &mut sessions);
         }
         for hs in &mut sessions {
-            let _scope = enter_scope(hs.session.scope);
-            let result = catch_unwind(AssertUnwindSafe(|| tick(hs)));
+            let scope = hs.session.scope;
+            let result = scope.run(|| catch_unwind(AssertUnwindSafe(|| tick(hs))));
             match result {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => hs.done = Some(DisplayClosed::Failed(e.to_string())),
+                Ok(Err(e)) => hs.done = Some(DisplayClosed::Failed(Arc::new(e))),
                 Err(panic) => {
-                    let msg = panic_message(&panic);
-                    tracing::error!(target: "framekeep::display", "display panicked: {msg}");
-                    hs.done = Some(DisplayClosed::Failed(format!("panic: {msg}")));
+                    let error = WorkerError::from_panic(&*panic);
+                    tracing::error!(target: "framekeep::display", "display {error}");
+                    hs.done = Some(DisplayClosed::Failed(Arc::from(error.into_inner())));
                 }
             }
         }
@@ -236,7 +238,7 @@ fn show(w: &mut HostWindow, frame: Frame, overlay: bool) -> Result<(), CvError> 
         )?;
         w.created = true;
         // Qt now holds its own connection to the display.
-        super::platform::release_probe();
+        release_probe();
     }
     let now = Instant::now();
     if let Some(prev) = w.shown_at {
@@ -293,7 +295,11 @@ fn show(w: &mut HostWindow, frame: Frame, overlay: bool) -> Result<(), CvError> 
 
 /// Destroys the session's windows, releases what they hold, reports the reason.
 fn close(hs: &mut HostSession, reason: DisplayClosed) {
-    let _scope = enter_scope(hs.session.scope);
+    let scope = hs.session.scope;
+    scope.run(|| close_in_scope(hs, reason));
+}
+
+fn close_in_scope(hs: &mut HostSession, reason: DisplayClosed) {
     for w in &mut hs.windows {
         if w.created {
             let _ = highgui::destroy_window(&w.slot.name);
@@ -308,12 +314,4 @@ fn close(hs: &mut HostSession, reason: DisplayClosed) {
     let _ = highgui::wait_key(1);
     hs.windows.clear();
     hs.session.finish(reason);
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }

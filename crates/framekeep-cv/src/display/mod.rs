@@ -31,26 +31,25 @@
 
 mod host;
 mod platform;
+mod session;
 mod window;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::Frame;
-use framekeep_core::ledger::{current_scope, ScopeId};
-use framekeep_core::pipeline::{run_sink, EdgeReceiver, RunSummary};
+use framekeep_core::pipeline::{run_sink, EdgeReceiver};
 use framekeep_core::supervisor::{Supervisor, WorkerError, WorkerHandle};
-use parking_lot::Mutex;
 
-pub use platform::{detect, Platform};
+pub use platform::{detect, DetectError, Platform};
+pub use session::DisplayClosed;
 pub use window::{DisplayWindow, WindowSnapshot, WindowStats};
 
 use crate::CvError;
 use host::{Command, Host};
-use window::{Mode, WindowSlot};
+use session::{OnDisplayClose, OnKey, Session, WindowSlot};
+use window::Mode;
 
 /// What to do when no display is available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,26 +65,6 @@ pub enum Headless {
     /// GUI path runs, nothing is visible and no key arrives.
     Offscreen,
 }
-
-/// Why a display closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DisplayClosed {
-    /// `q` or `Esc` (the key code) was pressed.
-    Key(i32),
-    /// The user closed this window.
-    WindowClosed(String),
-    /// The display's token was cancelled.
-    Cancelled,
-    /// [`Display::close`] (or drop).
-    Shutdown,
-    /// Drawing failed or panicked.
-    Failed(String),
-}
-
-/// A callback run once when the display closes.
-pub type OnDisplayClose = Box<dyn FnOnce(&DisplayClosed) + Send + 'static>;
-/// A callback for keys other than `q`/`Esc`, run on the GUI thread (keep it short).
-pub type OnKey = Arc<dyn Fn(i32) + Send + Sync + 'static>;
 
 /// Options of a [`Display`], builder style.
 pub struct DisplayOptions {
@@ -121,8 +100,8 @@ impl DisplayOptions {
 
     /// The token that `q`/`Esc`/closing a window cancel, and whose cancellation closes
     /// the display: pass the pipeline's root token.
-    pub fn with_cancel(mut self, token: CancelToken) -> Self {
-        self.cancel = Some(token);
+    pub fn with_cancel(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
         self
     }
 
@@ -132,7 +111,8 @@ impl DisplayOptions {
         self
     }
 
-    /// Called on the GUI thread for every key other than `q`/`Esc`.
+    /// Called on the GUI thread for every key other than `q`/`Esc` (keep it short: the
+    /// GUI thread draws no window while it runs).
     pub fn with_on_key(mut self, f: impl Fn(i32) + Send + Sync + 'static) -> Self {
         self.on_key = Some(Arc::new(f));
         self
@@ -172,34 +152,6 @@ impl std::fmt::Debug for DisplayOptions {
             .field("headless", &self.headless)
             .field("close_timeout", &self.close_timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// State shared by a display, its windows and the GUI thread.
-pub(crate) struct Session {
-    pub(crate) token: CancelToken,
-    pub(crate) release: bool,
-    pub(crate) overlay: bool,
-    pub(crate) scope: ScopeId,
-    pub(crate) windows: Mutex<Vec<Arc<WindowSlot>>>,
-    pub(crate) on_key: Option<OnKey>,
-    on_close: Mutex<Option<OnDisplayClose>>,
-    closed: AtomicBool,
-    reason: Mutex<Option<DisplayClosed>>,
-}
-
-impl Session {
-    /// Records why the session ended and runs the close callback, once.
-    pub(crate) fn finish(&self, reason: DisplayClosed) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        *self.reason.lock() = Some(reason.clone());
-        if let Some(cb) = self.on_close.lock().take() {
-            if catch_unwind(AssertUnwindSafe(|| cb(&reason))).is_err() {
-                tracing::error!(target: "framekeep::display", "display on_close callback panicked");
-            }
-        }
     }
 }
 
@@ -254,7 +206,7 @@ impl std::fmt::Display for DisplayReport {
 /// use framekeep_cv::display::{Display, DisplayOptions};
 ///
 /// let root = CancelToken::new();
-/// let display = Display::open(DisplayOptions::new().with_cancel(root.clone()).with_release())?;
+/// let display = Display::open(DisplayOptions::new().with_cancel(&root).with_release())?;
 /// let window = display.window("camera")?;
 /// let opts = window.sink_options();
 /// let source = SyntheticSource::builder(PixelFormat::Yuyv, 640, 480).fps(30.0).build()?;
@@ -292,7 +244,7 @@ impl Display {
             (Ok(p), _) => Some(p),
             (Err(_), Headless::Offscreen) => Some(Platform::Offscreen),
             (Err(_), Headless::Null | Headless::Record) => None,
-            (Err(why), Headless::Fail) => return Err(CvError::NoDisplay(why)),
+            (Err(why), Headless::Fail) => return Err(why.into()),
         };
         let mode = match (&platform, headless) {
             (Some(_), _) => Mode::Gui,
@@ -303,20 +255,16 @@ impl Display {
             Some(p) => Some(Host::get(p)?),
             None => None,
         };
-        let session = Arc::new(Session {
-            token: cancel.unwrap_or_default(),
+        let session = Arc::new(Session::new(
+            cancel.unwrap_or_default(),
             release,
             overlay,
-            scope: current_scope(),
-            windows: Mutex::new(Vec::new()),
             on_key,
-            on_close: Mutex::new(on_close),
-            closed: AtomicBool::new(false),
-            reason: Mutex::new(None),
-        });
+            on_close,
+        ));
         if let Some(host) = host {
             if !host.send(Command::Open(session.clone())) {
-                return Err(CvError::Gui("the GUI thread has exited".into()));
+                return Err(CvError::GuiExited);
             }
         }
         Ok(Display {
@@ -332,7 +280,7 @@ impl Display {
     pub fn window(&self, name: &str) -> Result<DisplayWindow, CvError> {
         let mut windows = self.session.windows.lock();
         if windows.iter().any(|w| w.name == name) {
-            return Err(CvError::Gui(format!("window {name:?} already exists")));
+            return Err(CvError::DuplicateWindow(name.to_string()));
         }
         let slot = Arc::new(WindowSlot::new(name.to_string()));
         windows.push(slot.clone());
@@ -356,13 +304,13 @@ impl Display {
                     return Err(WorkerError::msg("display window already ran"));
                 };
                 let opts = window.sink_options();
-                let summary: RunSummary = run_sink(&mut window, input, None, ctx.token(), opts);
-                summary
-                    .into_result()
-                    .map(drop)
-                    .map_err(|e| WorkerError::msg(e.to_string()))
+                run_sink(&mut window, input, None, ctx.token(), opts).into_result()?;
+                Ok(())
             })
-            .map_err(|e| CvError::Gui(format!("cannot start display worker: {e}")))
+            .map_err(|source| CvError::DisplayWorker {
+                window: name.to_string(),
+                source,
+            })
     }
 
     /// The token keys and window closes cancel.
@@ -387,13 +335,13 @@ impl Display {
 
     /// Why the display closed, once it has.
     pub fn closed(&self) -> Option<DisplayClosed> {
-        self.session.reason.lock().clone()
+        self.session.reason()
     }
 
     /// Waits up to `timeout` for the display to close by itself (key, window, token).
     pub fn wait_closed(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        while !self.session.closed.load(Ordering::Acquire) {
+        while !self.session.is_closed() {
             if std::time::Instant::now() >= deadline {
                 return false;
             }

@@ -9,6 +9,7 @@
 //! Qt 5 defaults to X11.
 
 use std::any::Any;
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,8 +25,38 @@ pub enum Platform {
     Offscreen,
 }
 
+/// Why [`detect`] found no display Qt could open.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// Neither `DISPLAY` nor `WAYLAND_DISPLAY` is set.
+    #[error("neither DISPLAY nor WAYLAND_DISPLAY is set")]
+    Unset,
+    /// `QT_QPA_PLATFORM=wayland` without `WAYLAND_DISPLAY`.
+    #[error("QT_QPA_PLATFORM=wayland but WAYLAND_DISPLAY is not set")]
+    WaylandUnset,
+    /// Only `WAYLAND_DISPLAY` is set (its value here): Qt 5 defaults to X11, so it needs
+    /// XWayland's `DISPLAY` or `QT_QPA_PLATFORM=wayland`.
+    #[error(
+        "WAYLAND_DISPLAY={0} is set but DISPLAY is not: Qt 5 needs XWayland \
+         (DISPLAY) or QT_QPA_PLATFORM=wayland"
+    )]
+    NeedsXWayland(String),
+    /// `DISPLAY` (its value here) is not of the form `[host]:N[.screen]`.
+    #[error("bad DISPLAY {0:?}: expected [host]:N[.screen]")]
+    BadDisplay(String),
+    /// The X server that `DISPLAY` names did not accept a connection.
+    #[error("cannot connect to X display {display:?}")]
+    Unreachable {
+        /// The value of `DISPLAY`.
+        display: String,
+        /// Why the connection failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The platform Qt would use in this process's environment, or why there is none.
-pub fn detect() -> Result<Platform, String> {
+pub fn detect() -> Result<Platform, DetectError> {
     let qpa = std::env::var("QT_QPA_PLATFORM").unwrap_or_default();
     if qpa.starts_with("offscreen") || qpa.starts_with("minimal") {
         return Ok(Platform::Offscreen);
@@ -33,21 +64,18 @@ pub fn detect() -> Result<Platform, String> {
     let wayland = std::env::var("WAYLAND_DISPLAY").unwrap_or_default();
     if qpa.starts_with("wayland") {
         return if wayland.is_empty() {
-            Err("QT_QPA_PLATFORM=wayland but WAYLAND_DISPLAY is not set".into())
+            Err(DetectError::WaylandUnset)
         } else {
             Ok(Platform::Wayland(wayland))
         };
     }
     match std::env::var("DISPLAY") {
-        Ok(display) if !display.is_empty() => match x11_reachable(&display) {
-            Ok(()) => Ok(Platform::X11(display)),
-            Err(e) => Err(format!("cannot connect to X display {display:?}: {e}")),
-        },
-        _ if !wayland.is_empty() => Err(format!(
-            "WAYLAND_DISPLAY={wayland} is set but DISPLAY is not: Qt 5 needs XWayland \
-             (DISPLAY) or QT_QPA_PLATFORM=wayland"
-        )),
-        _ => Err("neither DISPLAY nor WAYLAND_DISPLAY is set".into()),
+        Ok(display) if !display.is_empty() => {
+            x11_reachable(&display)?;
+            Ok(Platform::X11(display))
+        }
+        _ if !wayland.is_empty() => Err(DetectError::NeedsXWayland(wayland)),
+        _ => Err(DetectError::Unset),
     }
 }
 
@@ -73,45 +101,55 @@ fn keep(connection: impl Any + Send) {
 
 /// Connects to the X server named by `display` (`[host]:N[.screen]`); the
 /// connection is kept until `release_probe`.
-fn x11_reachable(display: &str) -> Result<(), String> {
-    let (host, rest) = display
-        .rsplit_once(':')
-        .ok_or_else(|| "no ':' in DISPLAY".to_string())?;
+fn x11_reachable(display: &str) -> Result<(), DetectError> {
+    let bad = || DetectError::BadDisplay(display.to_string());
+    let unreachable = |source| DetectError::Unreachable {
+        display: display.to_string(),
+        source,
+    };
+    let (host, rest) = display.rsplit_once(':').ok_or_else(bad)?;
     let number: u16 = rest
         .split('.')
         .next()
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("bad display number in {display:?}"))?;
+        .ok_or_else(bad)?;
     if host.is_empty() || host == "unix" {
         let path = format!("/tmp/.X11-unix/X{number}");
         if let Ok(stream) = UnixStream::connect(&path) {
             keep(stream);
             return Ok(());
         }
-        return abstract_socket(&path);
+        return abstract_socket(&path).map_err(unreachable);
     }
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, 6000 + number))
-        .map_err(|e| e.to_string())?
+        .map_err(unreachable)?
         .next()
-        .ok_or_else(|| format!("{host} does not resolve"))?;
+        .ok_or_else(|| {
+            unreachable(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} resolves to no address"),
+            ))
+        })?;
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
         .map(keep)
-        .map_err(|e| e.to_string())
+        .map_err(unreachable)
 }
 
+/// Connects to the X server's abstract socket `path` (Linux); the connection is kept.
 #[cfg(target_os = "linux")]
-fn abstract_socket(path: &str) -> Result<(), String> {
+fn abstract_socket(path: &str) -> io::Result<()> {
     use std::os::linux::net::SocketAddrExt;
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(path.as_bytes())
-        .map_err(|e| e.to_string())?;
-    UnixStream::connect_addr(&addr)
-        .map(keep)
-        .map_err(|e| format!("{path}: {e}"))
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(path.as_bytes())?;
+    UnixStream::connect_addr(&addr).map(keep)
 }
 
+/// No abstract sockets outside Linux: the filesystem socket was the only chance.
 #[cfg(not(target_os = "linux"))]
-fn abstract_socket(path: &str) -> Result<(), String> {
-    Err(format!("{path}: no X server socket"))
+fn abstract_socket(path: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{path}: no X server socket"),
+    ))
 }
 
 #[cfg(test)]
@@ -120,8 +158,17 @@ mod tests {
 
     #[test]
     fn unreachable_displays_are_reported_not_aborted() {
-        assert!(x11_reachable(":4711").is_err());
-        assert!(x11_reachable("nonsense").is_err());
-        assert!(x11_reachable(":x").is_err());
+        assert!(matches!(
+            x11_reachable(":4711"),
+            Err(DetectError::Unreachable { .. })
+        ));
+        assert!(matches!(
+            x11_reachable("nonsense"),
+            Err(DetectError::BadDisplay(_))
+        ));
+        assert!(matches!(
+            x11_reachable(":x"),
+            Err(DetectError::BadDisplay(_))
+        ));
     }
 }

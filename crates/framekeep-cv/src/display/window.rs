@@ -10,55 +10,15 @@
 //! on the feeding worker, through a [`BgrConverter`] with its own small pool, so the
 //! GUI thread only draws.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use framekeep_core::frame::{Frame, PixelFormat};
-use framekeep_core::pipeline::clock::monotonic_now;
 use framekeep_core::pipeline::{Sink, SinkOptions, StageError};
-use parking_lot::Mutex;
+use framekeep_core::time::monotonic_now;
 
-use super::Session;
-use crate::BgrConverter;
-
-/// Counters of one window, shared by its sink, the GUI thread and [`WindowStats`].
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) received: AtomicU64,
-    pub(crate) shown: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) last_sequence: AtomicU64,
-    pub(crate) last_latency_us: AtomicU64,
-}
-
-/// The state of one window shared between its sink and the GUI thread.
-pub(crate) struct WindowSlot {
-    pub(crate) name: String,
-    pub(crate) pending: Mutex<Option<Frame>>,
-    /// Record mode: the last frame consumed, kept until the display closes.
-    pub(crate) recorded: Mutex<Option<Frame>>,
-    pub(crate) counters: Counters,
-    pub(crate) closed: AtomicBool,
-}
-
-impl WindowSlot {
-    pub(crate) fn new(name: String) -> WindowSlot {
-        WindowSlot {
-            name,
-            pending: Mutex::new(None),
-            recorded: Mutex::new(None),
-            counters: Counters::default(),
-            closed: AtomicBool::new(false),
-        }
-    }
-
-    /// Drops every frame the slot holds (at close).
-    pub(crate) fn clear(&self) {
-        self.closed.store(true, Ordering::Release);
-        drop(self.pending.lock().take());
-        drop(self.recorded.lock().take());
-    }
-}
+use super::session::{Session, WindowSlot};
+use crate::convert::BgrConverter;
 
 /// A snapshot of a window's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,7 +122,7 @@ impl DisplayWindow {
     /// Runner options matching the display's: its token, and `with_release` if the
     /// display was opened with it (otherwise frames are forwarded downstream).
     pub fn sink_options(&self) -> SinkOptions {
-        let opts = SinkOptions::new().with_cancel(self.session.token.clone());
+        let opts = SinkOptions::new().with_cancel(&self.session.token);
         if self.session.release {
             opts.with_release()
         } else {
@@ -177,17 +137,15 @@ impl DisplayWindow {
             _ => {
                 let fits = self.converter.as_ref().is_some_and(|c| {
                     let l = c.pool().layout();
-                    (l.width, l.height) == (frame.width(), frame.height())
+                    (l.width(), l.height()) == (frame.width(), frame.height())
                 });
                 if !fits {
-                    let conv = BgrConverter::with_size(frame.width(), frame.height(), 3)
-                        .map_err(|e| StageError::failed(e.to_string()))?
+                    let conv = BgrConverter::with_size(frame.width(), frame.height(), 3)?
                         .label("display-convert");
                     self.converter = Some(conv);
                 }
                 let conv = self.converter.as_ref().expect("set above");
-                conv.convert(frame)
-                    .map_err(|e| StageError::failed(format!("display {}: {e}", self.slot.name)))
+                Ok(conv.convert(frame)?)
             }
         }
     }

@@ -5,15 +5,17 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
-use framekeep_core::pipeline::clock::monotonic_now;
 use framekeep_core::pipeline::{Source, StageError};
 use framekeep_core::pool::{FramePool, PoolOptions};
+use framekeep_core::time::monotonic_now;
 use opencv::core::Size;
 use opencv::imgcodecs::{imread, IMREAD_COLOR};
 use opencv::imgproc::{resize, INTER_AREA};
 use opencv::prelude::*;
 
-use crate::{copy_to_frame, CvError, MatViewMut, TrackedMat};
+use super::error::{file_error, io_error};
+use crate::mat::{copy_to_frame, MatViewMut, TrackedMat};
+use crate::CvError;
 
 /// File extensions `imread` decodes (lower case).
 pub const IMAGE_EXTENSIONS: &[&str] = &[
@@ -95,7 +97,7 @@ impl ImageSequence {
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<ImageSequence, CvError> {
         let dir = dir.as_ref();
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| file_error(dir, e))?
+            .map_err(|e| io_error(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && is_image(p))
             .collect();
@@ -116,7 +118,7 @@ impl ImageSequence {
             _ => Path::new("."),
         };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| file_error(dir, e))?
+            .map_err(|e| io_error(dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_file()
@@ -133,7 +135,7 @@ impl ImageSequence {
     /// to the list's directory; blank lines and `#` comments are skipped).
     pub fn from_list_file(list: impl AsRef<Path>) -> Result<ImageSequence, CvError> {
         let list = list.as_ref();
-        let text = std::fs::read_to_string(list).map_err(|e| file_error(list, e))?;
+        let text = std::fs::read_to_string(list).map_err(|e| io_error(list, e))?;
         let base = list.parent().unwrap_or(Path::new("."));
         let paths = text
             .lines()
@@ -225,13 +227,13 @@ impl ImageSequence {
             }
         };
         let layout = pool.layout();
-        let mut frame = if (layout.width, layout.height) == (w, h) {
+        let mut frame = if (layout.width(), layout.height()) == (w, h) {
             copy_to_frame(&image, PixelFormat::Bgr24, &pool, "image-sequence")?
         } else {
             let mut frame = pool.acquire_cancellable("image-sequence", token)?;
             {
                 let mut dst = MatViewMut::new(&mut frame)?;
-                let size = Size::new(layout.width as i32, layout.height as i32);
+                let size = Size::new(layout.width() as i32, layout.height() as i32);
                 resize(&image, &mut dst, size, 0.0, 0.0, INTER_AREA)?;
                 dst.ensure_in_place("resize")?;
             }
@@ -263,10 +265,7 @@ impl Source for ImageSequence {
         if !self.pace(token) {
             return Err(StageError::Cancelled);
         }
-        self.read_next(token).map_err(|e| match e {
-            CvError::Acquire(a) => StageError::Acquire(a),
-            e => StageError::failed(e.to_string()),
-        })
+        Ok(self.read_next(token)?)
     }
 }
 
@@ -277,13 +276,6 @@ impl std::fmt::Debug for ImageSequence {
             .field("next", &self.next)
             .field("looping", &self.looping)
             .finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn file_error(path: &Path, reason: impl std::fmt::Display) -> CvError {
-    CvError::File {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
     }
 }
 

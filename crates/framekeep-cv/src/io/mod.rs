@@ -7,14 +7,18 @@
 //! otherwise (still images, which OpenCV always allocates). The sink writes PNG or JPEG
 //! from a zero-copy view.
 //!
-//! * [`images`]: [`ImageSequence`], a directory, a glob, a list file or explicit paths.
-//! * [`snapshots`]: [`ImageSink`], every Nth frame and/or on a [`SnapshotTrigger`].
-//! * [`video`]: [`VideoFileSource`], any file `videoio` reads.
+//! * [`ImageSequence`]: still images from a directory, a glob, a list file or explicit
+//!   paths ([`is_image`], [`wildcard_match`] and [`IMAGE_EXTENSIONS`] say which files
+//!   count).
+//! * [`ImageSink`]: every Nth frame and/or a frame on a [`SnapshotTrigger`], as PNG or
+//!   JPEG ([`ImageFormat`]).
+//! * [`VideoFileSource`]: any file `videoio` reads.
 
-pub mod images;
-pub mod snapshots;
-pub mod video;
+mod error;
+mod images;
+mod snapshots;
+mod video;
 
-pub use images::ImageSequence;
+pub use images::{is_image, wildcard_match, ImageSequence, IMAGE_EXTENSIONS};
 pub use snapshots::{ImageFormat, ImageSink, SnapshotTrigger};
 pub use video::VideoFileSource;

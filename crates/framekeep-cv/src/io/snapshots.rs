@@ -10,8 +10,10 @@ use opencv::core::Vector;
 use opencv::imgcodecs::{imwrite, IMWRITE_JPEG_QUALITY, IMWRITE_PNG_COMPRESSION};
 use parking_lot::Mutex;
 
-use super::images::file_error;
-use crate::{CvError, MatView, SizedBgrConverter};
+use super::error::{file_error, io_error};
+use crate::convert::SizedBgrConverter;
+use crate::mat::MatView;
+use crate::CvError;
 
 /// The file format of snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +80,7 @@ impl ImageSink {
     /// A sink writing PNGs into `dir` (created if missing), every frame.
     pub fn new(dir: impl AsRef<Path>) -> Result<ImageSink, CvError> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         Ok(ImageSink {
             dir,
             prefix: "frame".into(),
@@ -97,9 +99,9 @@ impl ImageSink {
         self
     }
 
-    /// Also write the next frame whenever `trigger` fires.
-    pub fn on_trigger(mut self, trigger: SnapshotTrigger) -> Self {
-        self.trigger = Some(trigger);
+    /// Also write the next frame whenever `trigger` (or a clone of it) fires.
+    pub fn with_trigger(mut self, trigger: &SnapshotTrigger) -> Self {
+        self.trigger = Some(trigger.clone());
         self
     }
 
@@ -147,8 +149,7 @@ impl Sink for ImageSink {
         let triggered = self.trigger.as_ref().is_some_and(SnapshotTrigger::take);
         self.consumed += 1;
         if scheduled || triggered {
-            self.write(frame)
-                .map_err(|e| StageError::failed(e.to_string()))?;
+            self.write(frame)?;
         }
         Ok(())
     }

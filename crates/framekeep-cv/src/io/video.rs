@@ -5,16 +5,17 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
-use framekeep_core::pipeline::clock::monotonic_now;
 use framekeep_core::pipeline::{Source, StageError};
 use framekeep_core::pool::{FramePool, PoolOptions};
+use framekeep_core::time::monotonic_now;
 use opencv::prelude::*;
 use opencv::videoio::{
     VideoCapture, CAP_ANY, CAP_PROP_FPS, CAP_PROP_FRAME_HEIGHT, CAP_PROP_FRAME_WIDTH,
 };
 
-use super::images::file_error;
-use crate::{CvError, MatViewMut};
+use super::error::file_error;
+use crate::mat::MatViewMut;
+use crate::CvError;
 
 /// Decoded frames of a video file as BGR24 frames from the source's pool.
 ///
@@ -101,10 +102,7 @@ impl Source for VideoFileSource {
             }
         }
         self.last = Some(Instant::now());
-        self.read_next(token).map_err(|e| match e {
-            CvError::Acquire(a) => StageError::Acquire(a),
-            e => StageError::failed(e.to_string()),
-        })
+        Ok(self.read_next(token)?)
     }
 
     fn close(&mut self) {

@@ -23,7 +23,7 @@ use opencv::core::{
     ToInputArray, ToInputOutputArray, ToOutputArray,
 };
 
-use crate::view::{cv_type, MatViewMut};
+use super::view::{cv_type, MatViewMut};
 use crate::{fault, CvError};
 
 /// An OpenCV-allocated `Mat`, registered in the ledger while it lives.

@@ -26,7 +26,7 @@
 //! `_InputArray::get_mat` on the array an input yields. framekeep never calls them on a
 //! view and cannot forbid them without hiding the `Mat` traits altogether; a caller who
 //! uses them must consume the result while the view lives, or deep-copy first
-//! (`try_clone`, [`TrackedMat::copy_of`](crate::TrackedMat::copy_of)).
+//! (`try_clone`, [`TrackedMat::copy_of`](super::TrackedMat::copy_of)).
 
 use std::ffi::c_void;
 
@@ -61,7 +61,7 @@ pub struct MatShape {
     ///
     /// OpenCV reads an I420 `Mat` of step `s` as chroma rows `width / 2` long packed
     /// two to an `s`-byte row, which is the frame's layout (chroma rows `s / 2` apart)
-    /// only when the frame is contiguous; [`crate::BgrConverter`] packs a padded I420
+    /// only when the frame is contiguous; [`BgrConverter`](crate::convert::BgrConverter) packs a padded I420
     /// frame before `cvtColor`.
     pub rows: i32,
     /// `Mat::cols` (MJPEG: the byte count).
@@ -76,31 +76,32 @@ impl MatShape {
     /// The shape of a `Mat` over a frame with `layout`.
     pub fn of(layout: &FrameLayout) -> Result<MatShape, CvError> {
         let too_large = || CvError::TooLarge {
-            width: layout.width,
-            height: layout.height,
-            stride: layout.stride,
+            width: layout.width(),
+            height: layout.height(),
+            stride: layout.stride(),
         };
-        let (rows, cols, step) = match layout.format {
-            PixelFormat::Mjpeg => (1, layout.len, layout.len),
+        let (rows, cols, step) = match layout.format() {
+            PixelFormat::Mjpeg => (1, layout.len(), layout.len()),
             PixelFormat::Nv12 | PixelFormat::I420 => (
-                layout.height + layout.height / 2,
-                layout.width,
-                layout.stride,
+                layout.height() + layout.height() / 2,
+                layout.width(),
+                layout.stride(),
             ),
-            _ => (layout.height, layout.width, layout.stride),
+            _ => (layout.height(), layout.width(), layout.stride()),
         };
         let rows = i32::try_from(rows).map_err(|_| too_large())?;
         let cols = i32::try_from(cols).map_err(|_| too_large())?;
         if rows == 0 || cols == 0 {
             return Err(CvError::MatMismatch(format!(
                 "empty {}x{} frame",
-                layout.width, layout.height
+                layout.width(),
+                layout.height()
             )));
         }
         Ok(MatShape {
             rows,
             cols,
-            typ: cv_type(layout.format),
+            typ: cv_type(layout.format()),
             step,
         })
     }
@@ -127,7 +128,7 @@ fn track(name: &'static str) -> Tracked {
 ///
 /// ```no_run
 /// # use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
-/// # use framekeep_cv::MatView;
+/// # use framekeep_cv::mat::MatView;
 /// use opencv::prelude::*;
 /// let frame = Frame::zeroed(FrameLayout::packed(PixelFormat::Bgr24, 64, 48)?)?;
 /// let view = MatView::new(&frame)?;
@@ -247,7 +248,7 @@ impl<'f> MatViewMut<'f> {
     pub fn new(frame: &'f mut Frame) -> Result<MatViewMut<'f>, CvError> {
         let layout = *frame.layout();
         let shape = MatShape::of(&layout)?;
-        let needed = shape.needed_bytes(layout.format);
+        let needed = shape.needed_bytes(layout.format());
         let bytes = frame.get_mut().ok_or(CvError::SharedFrame)?;
         if bytes.len() < needed {
             return Err(CvError::MatMismatch(format!(
