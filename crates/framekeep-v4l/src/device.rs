@@ -4,7 +4,7 @@
 //! against the kernel directly, so that the same stream logic (zero-copy hand-out, copy
 //! fallback, gap detection, cancellation, stop order) runs both on a real driver
 //! ([`V4l2Device`](crate::V4l2Device)) and on the in-process
-//! [`FakeDevice`](crate::FakeDevice) that unit tests program with faults.
+//! fake driver (`testing::FakeDevice`) that unit tests program with faults.
 //!
 //! Methods take `&self`: V4L2 ioctls on one file descriptor are serialised by the kernel, so
 //! a frame dropped on a consumer thread may re-queue its buffer while the capture thread is
@@ -14,73 +14,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::fourcc::FourCc;
 use crate::mem::Mapping;
-use crate::sys::Waker;
-
-/// A V4L2 pixel format code (four ASCII bytes, e.g. `YUYV`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FourCc(pub [u8; 4]);
-
-impl FourCc {
-    /// Packed YUV 4:2:2.
-    pub const YUYV: FourCc = FourCc(*b"YUYV");
-    /// Packed YUV 4:2:2, chroma first.
-    pub const UYVY: FourCc = FourCc(*b"UYVY");
-    /// Semi-planar YUV 4:2:0 in one buffer.
-    pub const NV12: FourCc = FourCc(*b"NV12");
-    /// Planar YUV 4:2:0 (Y, then U, then V) in one buffer: framekeep's I420.
-    pub const YU12: FourCc = FourCc(*b"YU12");
-    /// 24-bit RGB.
-    pub const RGB24: FourCc = FourCc(*b"RGB3");
-    /// 24-bit BGR.
-    pub const BGR24: FourCc = FourCc(*b"BGR3");
-    /// 8-bit greyscale.
-    pub const GREY: FourCc = FourCc(*b"GREY");
-    /// Motion JPEG.
-    pub const MJPEG: FourCc = FourCc(*b"MJPG");
-    /// NV12 with its Y and UV planes in two separate memory planes (multi-planar API).
-    pub const NV12M: FourCc = FourCc(*b"NM12");
-    /// YUV 4:2:0 with Y, U and V in three separate memory planes (multi-planar API).
-    pub const YUV420M: FourCc = FourCc(*b"YM12");
-    /// NV21 (chroma V first) with its Y and VU planes in two separate memory planes
-    /// (multi-planar API); framekeep has no contiguous equivalent.
-    pub const NV21M: FourCc = FourCc(*b"NM21");
-
-    /// Builds a code from its four characters.
-    pub const fn new(code: &[u8; 4]) -> FourCc {
-        FourCc(*code)
-    }
-
-    /// The little-endian `u32` the kernel uses.
-    pub fn to_u32(self) -> u32 {
-        u32::from_le_bytes(self.0)
-    }
-
-    /// The inverse of [`FourCc::to_u32`].
-    pub fn from_u32(v: u32) -> FourCc {
-        FourCc(v.to_le_bytes())
-    }
-}
-
-impl fmt::Display for FourCc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for &b in &self.0 {
-            let c = if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '?'
-            };
-            write!(f, "{c}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for FourCc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FourCc({self})")
-    }
-}
+use crate::waker::Waker;
 
 /// A frame interval (seconds per frame) as the exact fraction V4L2 uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,7 +195,9 @@ pub enum Wait {
 /// The operations a capture stream needs from a driver.
 ///
 /// Implementations: [`V4l2Device`](crate::V4l2Device) (the kernel through the `v4l` crate)
-/// and [`FakeDevice`](crate::FakeDevice) (in-process, programmable faults).
+/// and, with the feature `testing`, `testing::FakeDevice` (in-process, programmable
+/// faults). Only this crate can make the [`Mapping`]s that `request_buffers` returns, so
+/// other implementations wrap one of these.
 pub trait CaptureDevice: Send + Sync + 'static {
     /// Identity of the device.
     fn info(&self) -> DeviceInfo;
@@ -289,4 +227,39 @@ pub trait CaptureDevice: Send + Sync + 'static {
     /// Sets an integer/boolean/menu control (or presses a button control) by its name as
     /// `v4l2-ctl -L` prints it (lower case, spaces as `_`).
     fn set_control(&self, name: &str, value: i64) -> Result<()>;
+}
+
+/// Normalises a control name the way `v4l2-ctl -L` prints it.
+pub(crate) fn control_key(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_names_match_v4l2_ctl() {
+        assert_eq!(
+            control_key("Percentage of Dropped Buffers"),
+            "percentage_of_dropped_buffers"
+        );
+        assert_eq!(
+            control_key("Inject V4L2_BUF_FLAG_ERROR"),
+            "inject_v4l2_buf_flag_error"
+        );
+        assert_eq!(control_key("Test Pattern"), "test_pattern");
+        assert_eq!(
+            control_key("Inject VIDIOC_REQBUFS Error"),
+            "inject_vidioc_reqbufs_error"
+        );
+    }
 }

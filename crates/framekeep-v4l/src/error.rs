@@ -8,7 +8,9 @@
 use std::io;
 use std::time::Duration;
 
-use crate::device::FourCc;
+use framekeep_core::frame::FrameError;
+
+use crate::fourcc::FourCc;
 
 /// Result alias of this crate.
 pub type Result<T, E = CaptureError> = std::result::Result<T, E>;
@@ -79,9 +81,10 @@ pub enum CaptureError {
     /// A dequeued buffer was inconsistent (bad index, `bytesused` too small for the format).
     #[error("driver returned a bad buffer: {0}")]
     BadBuffer(String),
-    /// framekeep-core refused the frame (layout/pool error).
+    /// framekeep-core refused the granted format or a buffer as a frame (e.g. an odd size
+    /// for a 4:2:0 format, a buffer too small for its layout).
     #[error("frame error: {0}")]
-    Frame(String),
+    Frame(#[from] FrameError),
 }
 
 impl CaptureError {

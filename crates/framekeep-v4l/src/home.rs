@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::frame::{BufferHome, ExternalBuffer};
 use framekeep_core::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId, Tracked};
+use framekeep_core::time::monotonic_now;
 use parking_lot::{Condvar, Mutex};
 
 use crate::device::CaptureDevice;
@@ -127,7 +128,7 @@ impl Shared {
             .collect();
         Shared {
             _tracked: ledger.track(STREAM_KIND, name),
-            origin: (Instant::now(), crate::sys::monotonic_now()),
+            origin: (Instant::now(), monotonic_now()),
             name: format!("v4l2 buffer ({path})"),
             device,
             mappings,
@@ -230,16 +231,21 @@ impl BufferHome for Shared {
 
 impl LedgerSource for Shared {
     fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
-        let leases: Vec<Lease> = {
+        let leases: Vec<(usize, Lease)> = {
             let t = self.table.lock();
             t.slots
                 .iter()
-                .filter(|s| s.owner == Owner::User)
-                .map(|s| s.lease)
+                .enumerate()
+                .filter(|(_, s)| s.owner == Owner::User)
+                .map(|(i, s)| (i, s.lease))
                 .collect()
         };
         let (at, mono) = self.origin;
-        for lease in leases {
+        for (index, lease) in leases {
+            let mapping = &self.mappings[index];
+            let bytes = (0..mapping.planes())
+                .filter_map(|p| mapping.plane_len(p))
+                .sum();
             visit(LiveEntry {
                 kind: Kind::FRAME,
                 name: self.name.clone().into(),
@@ -250,6 +256,8 @@ impl LedgerSource for Shared {
                 scope: ScopeId(lease.scope),
                 epoch: 0,
                 backtrace: None,
+                bytes: Some(bytes),
+                written_off: false,
             });
         }
     }

@@ -13,15 +13,19 @@
 //! # Ok::<(), framekeep_v4l::CaptureError>(())
 //! ```
 //!
-//! * [`device`]: the driver interface [`CaptureDevice`] the stream is written against;
-//!   [`V4l2Device`] (the kernel) and [`FakeDevice`] (in-process, programmable faults; a
-//!   [`FakePainter`] draws its frames, e.g. a synthetic scene) implement it.
 //! * [`CaptureStream`]: negotiation, mmap buffers, zero-copy hand-out with a copy
-//!   threshold, gap and error accounting, cancellation, ordered stop.
+//!   threshold, gap and error accounting, cancellation, ordered stop; configured by
+//!   [`StreamOptions`], counted in [`StreamStats`], failing with a [`CaptureError`].
+//!   [`StreamSource`] runs one as a pipeline source.
+//! * [`CaptureDevice`]: the driver interface the stream is written against, with the data
+//!   it speaks ([`FourCc`], [`Negotiated`], [`Dequeued`], ...). [`V4l2Device`] (the
+//!   kernel) implements it, and so does the in-process fake driver of the test kits.
 //! * [`list_devices`], [`open_device`]: finding cameras by path, name or bus.
-//! * [`conformance`]: checks any device/stream pair must pass; run against the fake in unit
-//!   tests and against the kernel's vivid driver in a VM (`tests/vivid.rs`, harness in
-//!   `vm/`, see `vm/README.md`). CPU cost against a bare `v4l` loop: `BENCHMARKS.md`.
+//! * `testing` (feature `testing`, for dev-dependencies): the fake driver with
+//!   programmable faults, the conformance cases any device/stream pair must pass (run
+//!   against the fake in unit tests and against the kernel's vivid driver in a VM,
+//!   `tests/vivid.rs`, harness in `vm/`, see `vm/README.md`), and the VM harness. CPU
+//!   cost against a bare `v4l` loop: `BENCHMARKS.md`.
 //!
 //! A stream is also an [`Iterator`] of `Result<Frame>` that ends on cancel or stop, and
 //! held driver buffers appear in the framekeep ledger (kind `FRAME`, named
@@ -45,32 +49,34 @@
 //! [`PixelFormat`]: framekeep_core::frame::PixelFormat
 #![warn(missing_docs)]
 
-pub mod conformance;
-pub mod device;
+mod device;
 mod error;
-mod fake;
+mod fourcc;
 mod home;
 mod list;
 mod mem;
 mod options;
 mod planes;
+mod poll;
 mod seq;
 mod source;
 mod stream;
-mod sys;
-pub mod vivid_vm;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod v4l2_device;
+mod waker;
 
 pub use device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, PlaneData,
-    PlaneFormat, SizeInfo, Wait, MAX_PLANES,
+    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData, PlaneFormat,
+    SizeInfo, Wait, MAX_PLANES,
 };
 pub use error::{CaptureError, Result};
-pub use fake::{FakeConfig, FakeDevice, FakePainter, PATTERN_WHITE};
+pub use fourcc::FourCc;
 pub use home::STREAM_KIND;
 pub use list::{list_devices, open_device, DeviceListing};
 pub use mem::Mapping;
-pub use options::{FormatRequest, OnClose, StreamOptions, StreamStats};
-pub use seq::SequenceTracker;
+pub use options::{FormatRequest, StreamOptions, StreamStats};
 pub use source::StreamSource;
 pub use stream::CaptureStream;
-pub use sys::{V4l2Device, Waker};
+pub use v4l2_device::V4l2Device;
+pub use waker::Waker;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::device::{CaptureDevice, DeviceInfo, FormatInfo};
 use crate::error::{CaptureError, Result};
-use crate::sys::V4l2Device;
+use crate::v4l2_device::V4l2Device;
 
 /// One capture device and what it offers.
 #[derive(Clone, Debug)]

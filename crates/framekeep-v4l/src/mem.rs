@@ -1,12 +1,13 @@
-//! Buffer memory: kernel mmap regions and the fake driver's heap regions.
+//! Buffer memory: kernel mmap regions, and the fake driver's heap regions (feature
+//! `testing`, and this crate's unit tests).
 //!
 //! A [`Mapping`] is one V4L2 buffer's memory as the process sees it. The capture stream's
 //! shared state owns every mapping, and every `ExternalBuffer` handed to framekeep-core keeps
 //! that shared state alive, so a mapping is unmapped only after the last frame that points
-//! into it is gone — even when the stream itself was dropped first. This module and
-//! [`sys`](crate::sys) are the only places with `unsafe`.
+//! into it is gone — even when the stream itself was dropped first.
 
 use std::ptr::NonNull;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +15,9 @@ use framekeep_core::frame::{BufferHome, ExternalBuffer};
 
 /// The memory of one driver buffer: its first memory plane, plus the further planes of a
 /// multi-planar buffer (NV12M: the UV plane), each mapped on its own.
+///
+/// A [`CaptureDevice`](crate::CaptureDevice) hands them out from `request_buffers`; only
+/// this crate's drivers can make one.
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
@@ -25,7 +29,8 @@ pub struct Mapping {
 enum Backing {
     /// `mmap(2)`ed from a V4L2 device; unmapped on drop.
     Mmap,
-    /// Heap memory shared with a [`FakeDevice`](crate::FakeDevice).
+    /// Heap memory shared with the fake driver (`testing::FakeDevice`).
+    #[cfg(any(test, feature = "testing"))]
     Heap(#[allow(dead_code)] Arc<HeapRegion>),
 }
 
@@ -57,6 +62,7 @@ impl Mapping {
     }
 
     /// A heap region for the fake driver, plus the handle the fake writes through.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn heap(len: usize) -> (Mapping, Arc<HeapRegion>) {
         let region = Arc::new(HeapRegion::new(len));
         let mapping = Mapping {
@@ -70,6 +76,7 @@ impl Mapping {
 
     /// A heap buffer of one region per memory plane (`lens`, at least one), plus the
     /// handles the fake writes through.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn heap_planes(lens: &[usize]) -> (Mapping, Vec<Arc<HeapRegion>>) {
         let mut parts: Vec<(Mapping, Arc<HeapRegion>)> =
             lens.iter().map(|&len| Mapping::heap(len)).collect();
@@ -147,22 +154,28 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        if let Backing::Mmap = self.backing {
-            // SAFETY: `ptr`/`len` came from a successful mmap (see `from_mmap`) and this is
-            // the only place that unmaps it; no frame can point into it any more because
-            // frames keep the owner of this Mapping alive.
-            let rc = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-            if rc != 0 {
-                tracing::warn!("munmap failed: {}", std::io::Error::last_os_error());
+        match self.backing {
+            Backing::Mmap => {
+                // SAFETY: `ptr`/`len` came from a successful mmap (see `from_mmap`) and this
+                // is the only place that unmaps it; no frame can point into it any more
+                // because frames keep the owner of this Mapping alive.
+                let rc = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+                if rc != 0 {
+                    tracing::warn!("munmap failed: {}", std::io::Error::last_os_error());
+                }
             }
+            // The region frees itself when its last `Arc` goes.
+            #[cfg(any(test, feature = "testing"))]
+            Backing::Heap(_) => {}
         }
     }
 }
 
-/// Heap memory standing in for a driver buffer in [`FakeDevice`](crate::FakeDevice).
+/// Heap memory standing in for a driver buffer in the fake driver (`testing::FakeDevice`).
 ///
 /// Writes are allowed only while the fake driver owns the buffer (between its `queue` and
 /// `dequeue`), mirroring the kernel's rule, and the flag below enforces it.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) struct HeapRegion {
     ptr: NonNull<u8>,
     len: usize,
@@ -170,10 +183,13 @@ pub(crate) struct HeapRegion {
 }
 
 // SAFETY: the region is plain heap memory; writes are gated by `driver_owned` (see `fill`).
+#[cfg(any(test, feature = "testing"))]
 unsafe impl Send for HeapRegion {}
 // SAFETY: as above.
+#[cfg(any(test, feature = "testing"))]
 unsafe impl Sync for HeapRegion {}
 
+#[cfg(any(test, feature = "testing"))]
 impl HeapRegion {
     fn new(len: usize) -> HeapRegion {
         let boxed: Box<[u8]> = vec![0u8; len.max(1)].into_boxed_slice();
@@ -210,6 +226,7 @@ impl HeapRegion {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Drop for HeapRegion {
     fn drop(&mut self) {
         let len = self.len.max(1);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::ledger::Ledger;
 
-use crate::device::FourCc;
+use crate::fourcc::FourCc;
 
 /// The format to ask the driver for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl fmt::Display for FormatRequest {
 }
 
 /// Called once when a stream closes, with its final statistics.
-pub type OnClose = Box<dyn FnOnce(&StreamStats) + Send + 'static>;
+pub(crate) type OnClose = Box<dyn FnOnce(&StreamStats) + Send + 'static>;
 
 /// Options of a capture stream, builder style. Defaults: the driver's current format, 4
 /// buffers, 2 s timeout, copy when fewer than 2 buffers would stay queued, error-flagged
@@ -137,7 +137,9 @@ impl StreamOptions {
     }
 
     /// Deliver buffers the driver flagged `V4L2_BUF_FLAG_ERROR` (default: skip them). They
-    /// are counted in [`StreamStats::errors`] either way.
+    /// are counted in [`StreamStats::errors`] either way. A delivered one has the stream's
+    /// full layout even when the driver filled less of it: the bytes past its payload are
+    /// whatever the buffer held before.
     pub fn deliver_errors(mut self, on: bool) -> Self {
         self.deliver_errors = on;
         self
@@ -145,8 +147,8 @@ impl StreamOptions {
 
     /// A token that, when cancelled, makes a waiting [`CaptureStream::next_frame`](crate::CaptureStream::next_frame)
     /// return [`CaptureError::Cancelled`](crate::CaptureError::Cancelled) at once.
-    pub fn with_cancel(mut self, token: CancelToken) -> Self {
-        self.cancel = Some(token);
+    pub fn with_cancel(mut self, token: &CancelToken) -> Self {
+        self.cancel = Some(token.clone());
         self
     }
 

@@ -12,8 +12,9 @@
 
 use framekeep_core::frame::{FrameLayout, PixelFormat};
 
-use crate::device::{Dequeued, FourCc, Negotiated, PlaneData, MAX_PLANES};
+use crate::device::{Dequeued, Negotiated, PlaneData, MAX_PLANES};
 use crate::error::{CaptureError, Result};
+use crate::fourcc::FourCc;
 use crate::mem::Mapping;
 
 /// How one memory plane is copied into the contiguous frame.
@@ -77,8 +78,7 @@ impl PlanarCopy {
             }
         };
         let (w, h) = (n.width as usize, n.height as usize);
-        let layout = FrameLayout::packed(format, w, h)
-            .map_err(|e| refuse(n.fourcc, format!("{w}x{h}: {e}")))?;
+        let layout = FrameLayout::packed(format, w, h)?;
         // (rows, bytes per row, offset in the frame) of each plane, packed.
         // NV12: the Y plane (w bytes x h rows), then interleaved UV (w bytes x h/2 rows).
         // I420: the Y plane, then U and V (w/2 bytes x h/2 rows each).
@@ -131,7 +131,7 @@ impl PlanarCopy {
     }
 
     /// Copies the dequeued buffer `d` (memory `m`, out of the driver) into `dst` (the
-    /// frame's bytes, `layout().len` long). A plane whose payload is too short is an error,
+    /// frame's bytes, `layout().len()` long). A plane whose payload is too short is an error,
     /// unless the buffer is error-flagged (`partial`): then the rows it has are copied.
     pub(crate) fn copy(
         &self,
@@ -198,8 +198,8 @@ mod tests {
     fn nv12m_becomes_packed_nv12_row_by_row() {
         let n = nv12m(4, 2, [6, 8]);
         let plan = PlanarCopy::plan(&n).unwrap();
-        assert_eq!(plan.layout().format, PixelFormat::Nv12);
-        assert_eq!(plan.layout().len, 4 * 3);
+        assert_eq!(plan.layout().format(), PixelFormat::Nv12);
+        assert_eq!(plan.layout().len(), 4 * 3);
         // Plane 0 (behind a 2-byte data offset): rows "abcd.." and "efgh..".
         let (m, regions) = Mapping::heap_planes(&[2 + 12, 8]);
         regions[0].give_to_driver();
@@ -250,7 +250,7 @@ mod tests {
             plan.layout(),
             FrameLayout::packed(PixelFormat::I420, 4, 2).unwrap()
         );
-        assert_eq!(plan.layout().len, 4 * 2 + 2 + 2);
+        assert_eq!(plan.layout().len(), 4 * 2 + 2 + 2);
         let (m, regions) = Mapping::heap_planes(&[12, 1 + 3, 4]);
         for r in &regions {
             r.give_to_driver();

@@ -7,19 +7,19 @@
 
 /// Turns 32-bit driver sequence numbers into 64-bit ones and counts the gaps.
 #[derive(Debug, Default, Clone)]
-pub struct SequenceTracker {
+pub(crate) struct SequenceTracker {
     last: Option<(u32, u64)>,
 }
 
 impl SequenceTracker {
     /// A tracker that has seen nothing.
-    pub fn new() -> SequenceTracker {
+    pub(crate) fn new() -> SequenceTracker {
         SequenceTracker::default()
     }
 
     /// Records `seq`; returns its extended value and how many frames were missed since the
     /// previous one (0 for the first frame, a duplicate or a restart).
-    pub fn observe(&mut self, seq: u32) -> (u64, u64) {
+    pub(crate) fn observe(&mut self, seq: u32) -> (u64, u64) {
         let (ext, gap) = match self.last {
             None => (u64::from(seq), 0),
             Some((prev, prev_ext)) => {
@@ -36,11 +36,6 @@ impl SequenceTracker {
         };
         self.last = Some((seq, ext));
         (ext, gap)
-    }
-
-    /// Forgets the history (after STREAMOFF the driver restarts at 0).
-    pub fn reset(&mut self) {
-        self.last = None;
     }
 }
 

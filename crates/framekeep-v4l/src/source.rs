@@ -1,39 +1,41 @@
 //! A capture stream as a pipeline [`Source`].
 //!
-//! A stream waits on its own cancel token (given with `StreamOptions::with_cancel`), a
-//! pipeline worker on another one. On first use the adapter ties the worker's token to
-//! the stream's, so a shutdown wakes a blocked dequeue at once instead of after the
-//! stream's timeout. A short stall (`Timeout`) is not the end of a camera: it is logged
-//! and waited out; a disconnect or a driver failure ends the source with an error.
-
-use std::sync::Arc;
+//! A stream waits on its own cancel token (given with `StreamOptions::with_cancel`, or
+//! made by the adapter when there is none), a pipeline worker on another one. On first use
+//! the adapter ties the worker's token to the stream's, so a shutdown wakes a blocked
+//! dequeue at once instead of after the stream's timeout. A short stall (`Timeout`) is not
+//! the end of a camera: it is logged and waited out; a disconnect or a driver failure ends
+//! the source with the [`CaptureError`] as the stage's error.
 
 use framekeep_core::cancel::{CancelToken, OnCancel};
 use framekeep_core::frame::Frame;
 use framekeep_core::pipeline::{Source, StageError};
-use parking_lot::Mutex;
 
-use crate::{CaptureError, CaptureStream, StreamStats};
+use crate::error::CaptureError;
+use crate::stream::CaptureStream;
 
 /// A [`CaptureStream`] as a pipeline source. The stream is closed (STREAMOFF, wait for
-/// held frames) when the source closes; its final stats are kept for [`StreamSource::stats`].
+/// held frames) when the source closes; its final statistics go to the stream's
+/// [`StreamOptions::with_on_close`](crate::StreamOptions::with_on_close) callback.
+///
+/// A failure of the stream ends the source with [`StageError::Failed`] holding the
+/// [`CaptureError`] (downcast it to tell a disconnect from a driver error).
+#[derive(Debug)]
 pub struct StreamSource {
     stream: Option<CaptureStream>,
     stream_token: CancelToken,
     link: Option<OnCancel>,
     remaining: Option<u64>,
-    stats: Arc<Mutex<Option<StreamStats>>>,
 }
 
 impl StreamSource {
-    /// Wraps `stream`, which was opened with `StreamOptions::with_cancel(stream_token)`.
-    pub fn new(stream: CaptureStream, stream_token: CancelToken) -> StreamSource {
+    /// Wraps `stream`.
+    pub fn new(mut stream: CaptureStream) -> StreamSource {
         StreamSource {
+            stream_token: stream.cancel_token(),
             stream: Some(stream),
-            stream_token,
             link: None,
             remaining: None,
-            stats: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -41,12 +43,6 @@ impl StreamSource {
     pub fn frames(mut self, n: u64) -> StreamSource {
         self.remaining = Some(n);
         self
-    }
-
-    /// The stream's stats once the source has closed (shared: read it after the
-    /// pipeline has shut down).
-    pub fn stats(&self) -> Arc<Mutex<Option<StreamStats>>> {
-        self.stats.clone()
     }
 }
 
@@ -74,16 +70,16 @@ impl Source for StreamSource {
                     tracing::warn!(waited = ?d, "camera: no frame yet, still waiting");
                 }
                 Err(CaptureError::Cancelled) => return Ok(None),
-                Err(e) => return Err(StageError::failed(format!("camera: {e}"))),
+                Err(e) => return Err(StageError::from_error(e)),
             }
         }
     }
 
     fn close(&mut self) {
         if let Some(stream) = self.stream.take() {
-            match stream.close() {
-                Ok(s) => *self.stats.lock() = Some(s),
-                Err(e) => tracing::warn!(error = %e, "camera: close"),
+            if let Err(e) = stream.close() {
+                let e: &(dyn std::error::Error + 'static) = &e;
+                tracing::warn!(error = e, "camera: close");
             }
         }
     }

@@ -25,26 +25,29 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framekeep_core::cancel::OnCancel;
-use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
-use framekeep_core::ledger::{current_scope, Ledger, LedgerSource};
+use framekeep_core::cancel::{CancelToken, OnCancel};
+use framekeep_core::frame::{
+    BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta, PixelFormat,
+};
+use framekeep_core::ledger::{Ledger, LedgerSource, ScopeId};
 use framekeep_core::pool::{FramePool, PoolOptions};
 
 use crate::device::{CaptureDevice, Dequeued, DeviceInfo, Interval, Negotiated, Wait};
 use crate::error::{CaptureError, Result};
 use crate::home::{Counters, Lease, Owner, Shared};
+use crate::list::open_device;
 use crate::options::{OnClose, StreamOptions, StreamStats};
 use crate::planes::PlanarCopy;
 use crate::seq::SequenceTracker;
-use crate::sys::{V4l2Device, Waker};
-use framekeep_core::frame::{BufferHome, ExternalBuffer};
+use crate::v4l2_device::V4l2Device;
+use crate::waker::Waker;
 
 /// A running capture: yields [`Frame`]s from a [`CaptureDevice`].
 pub struct CaptureStream {
     shared: Arc<Shared>,
     /// Signalled by the cancel token; polled only when there is one.
     waker: Arc<Waker>,
-    cancel: Option<framekeep_core::cancel::CancelToken>,
+    cancel: Option<CancelToken>,
     _on_cancel: Option<OnCancel>,
     on_close: Option<OnClose>,
     seq: SequenceTracker,
@@ -81,11 +84,45 @@ fn mismatch(req: impl std::fmt::Display, granted: impl std::fmt::Display) -> Cap
     }
 }
 
+/// A fresh frame of `layout` from the stream's copy pool, which is made (or remade) for
+/// that layout. None when the pool has no idle buffer (or cannot be built): the frame is
+/// then skipped, not an error of the stream.
+fn copy_pool_frame(
+    pool: &mut Option<FramePool>,
+    shared: &Shared,
+    layout: FrameLayout,
+) -> Option<Frame> {
+    if pool.as_ref().map(|p| p.layout()) != Some(layout) {
+        let built = PoolOptions::new(layout)
+            .name("v4l2 copies")
+            .min_buffers(1)
+            .max_buffers(shared.buffer_count() * 2)
+            .with_ledger(&shared.ledger)
+            .build();
+        match built {
+            Ok(p) => *pool = Some(p),
+            Err(e) => {
+                let e: &(dyn std::error::Error + 'static) = &e;
+                tracing::debug!(error = e, "no copy pool, frame skipped");
+                return None;
+            }
+        }
+    }
+    match pool.as_ref()?.try_acquire("v4l2 copy") {
+        Ok(frame) => Some(frame),
+        Err(e) => {
+            let e: &(dyn std::error::Error + 'static) = &e;
+            tracing::debug!(error = e, "copy pool exhausted, frame skipped");
+            None
+        }
+    }
+}
+
 impl CaptureStream {
     /// Opens a V4L2 node by path (`/dev/video0`) or, for anything not starting with `/`,
     /// by card name or bus info (see [`crate::open_device`]), and starts streaming.
     pub fn open(device: &str, options: StreamOptions) -> Result<CaptureStream> {
-        let dev: V4l2Device = crate::list::open_device(device)?;
+        let dev: V4l2Device = open_device(device)?;
         CaptureStream::start(Box::new(dev), options)
     }
 
@@ -129,7 +166,7 @@ impl CaptureStream {
             None
         };
         let format = match &planar {
-            Some(p) => p.layout().format,
+            Some(p) => p.layout().format(),
             None => PixelFormat::from_fourcc(negotiated.fourcc.0)
                 .filter(|f| *f != PixelFormat::Uv88)
                 .ok_or(CaptureError::UnsupportedFormat(negotiated.fourcc))?,
@@ -139,15 +176,12 @@ impl CaptureStream {
         } else if format == PixelFormat::Mjpeg {
             None
         } else {
-            Some(
-                FrameLayout::strided(
-                    format,
-                    negotiated.width as usize,
-                    negotiated.height as usize,
-                    negotiated.stride as usize,
-                )
-                .map_err(|e| CaptureError::Frame(e.to_string()))?,
-            )
+            Some(FrameLayout::strided(
+                format,
+                negotiated.width as usize,
+                negotiated.height as usize,
+                negotiated.stride as usize,
+            )?)
         };
         for (name, value) in &controls {
             device.set_control(name, *value)?;
@@ -166,11 +200,11 @@ impl CaptureStream {
                 return Err(err);
             }
         } else if let Some(l) = layout {
-            if let Some(small) = mappings.iter().find(|m| m.len() < l.len) {
+            if let Some(small) = mappings.iter().find(|m| m.len() < l.len()) {
                 let err = CaptureError::BadBuffer(format!(
                     "buffer of {} bytes for a {}-byte image",
                     small.len(),
-                    l.len
+                    l.len()
                 ));
                 drop(mappings);
                 let _ = device.release_buffers();
@@ -214,7 +248,7 @@ impl CaptureStream {
 
     /// Parks an ExternalBuffer per slot, queues them all, STREAMON.
     fn stream_on(&mut self) -> Result<()> {
-        let home: Arc<dyn framekeep_core::frame::BufferHome> = self.shared.clone();
+        let home: Arc<dyn BufferHome> = self.shared.clone();
         let sh = &self.shared;
         {
             let mut t = sh.table.lock();
@@ -273,6 +307,19 @@ impl CaptureStream {
     /// A snapshot of the counters.
     pub fn stats(&self) -> StreamStats {
         self.shared.counters.snapshot()
+    }
+
+    /// The token that interrupts a waiting [`CaptureStream::next_frame`]: the one given
+    /// with [`StreamOptions::with_cancel`], or else a new one, tied to the stream now.
+    pub(crate) fn cancel_token(&mut self) -> CancelToken {
+        if let Some(token) = &self.cancel {
+            return token.clone();
+        }
+        let token = CancelToken::new();
+        let waker = Arc::clone(&self.waker);
+        self._on_cancel = Some(token.on_cancel(move |_| waker.wake()));
+        self.cancel = Some(token.clone());
+        token
     }
 
     fn ended(&self) -> Option<CaptureError> {
@@ -444,7 +491,7 @@ impl CaptureStream {
     fn requeue(&self, index: usize) {
         let buf = self.shared.table.lock().slots[index].parked.take();
         if let Some(buf) = buf {
-            framekeep_core::frame::BufferHome::recycle(&*self.shared, buf);
+            self.shared.recycle(buf);
         }
     }
 
@@ -459,14 +506,13 @@ impl CaptureStream {
         Counters::add(&sh.counters.dropped, gap);
         let skip = d.error && !self.deliver_errors;
         let layout = match self.layout {
-            Some(l) if d.bytesused >= l.len => Ok(l),
-            Some(l) if d.error => Ok(FrameLayout {
-                len: d.bytesused.min(l.len),
-                ..l
-            }),
+            // An error-flagged buffer may be short: it keeps the full layout (the bytes
+            // past its payload are stale), as a layout always describes a whole image.
+            Some(l) if d.bytesused >= l.len() || d.error => Ok(l),
             Some(l) => Err(CaptureError::BadBuffer(format!(
                 "bytesused {} < image size {}",
-                d.bytesused, l.len
+                d.bytesused,
+                l.len()
             ))),
             None => Ok(FrameLayout::mjpeg(
                 self.negotiated.width as usize,
@@ -497,7 +543,7 @@ impl CaptureStream {
                         .next_lease
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     since: d.timestamp,
-                    scope: current_scope().0,
+                    scope: ScopeId::current().0,
                 };
             }
             (buf, in_driver)
@@ -526,26 +572,25 @@ impl CaptureStream {
             sequence,
             timestamp: d.timestamp,
         };
-        let frame = buf
-            .into_frame(layout, meta)
-            .map_err(|e| CaptureError::Frame(e.to_string()))?;
-        if in_driver >= self.min_queued || layout.format == PixelFormat::Mjpeg {
+        let frame = buf.into_frame(layout, meta)?;
+        if in_driver >= self.min_queued || layout.format() == PixelFormat::Mjpeg {
             Counters::add(&sh.counters.frames, 1);
             return Ok(Some(frame));
         }
-        // The application holds too many buffers: copy, and re-queue the driver's at once.
-        match self.copy(&frame) {
-            Ok(copy) => {
-                Counters::add(&self.shared.counters.copied, 1);
-                Counters::add(&self.shared.counters.frames, 1);
-                Ok(Some(copy))
-            }
-            Err(e) => {
-                tracing::debug!("copy pool exhausted, frame skipped: {e}");
-                Counters::add(&self.shared.counters.skipped, 1);
-                Ok(None)
-            }
-        }
+        // The application holds too many buffers: copy, and re-queue the driver's at once
+        // (when `frame` drops at the end of this function).
+        let Some(mut copy) = copy_pool_frame(&mut self.pool, &self.shared, *frame.layout()) else {
+            Counters::add(&sh.counters.skipped, 1);
+            return Ok(None);
+        };
+        let dst = copy.get_mut().ok_or(FrameError::Shared)?;
+        let src = frame.data();
+        let n = src.len().min(dst.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        copy.set_meta(frame.meta());
+        Counters::add(&sh.counters.copied, 1);
+        Counters::add(&sh.counters.frames, 1);
+        Ok(Some(copy))
     }
 
     /// The buffer re-wrapped so that it starts at the payload (`data_offset` of the
@@ -598,58 +643,19 @@ impl CaptureStream {
         }
     }
 
-    /// The copy of a dequeued multi-planar buffer (None: the copy pool is exhausted).
+    /// The copy of a dequeued multi-planar buffer (None: no buffer in the copy pool).
     fn copy_planes(&mut self, d: &Dequeued, meta: FrameMeta) -> Result<Option<Frame>> {
-        let Some(plan) = self.planar.clone() else {
-            return Err(CaptureError::Frame("not a multi-planar stream".into()));
+        let Some(plan) = &self.planar else {
+            return Ok(None);
         };
-        let mut frame = match self.pool_frame(plan.layout()) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::debug!("copy pool exhausted, frame skipped: {e}");
-                return Ok(None);
-            }
+        let Some(mut frame) = copy_pool_frame(&mut self.pool, &self.shared, plan.layout()) else {
+            return Ok(None);
         };
-        let dst = frame
-            .get_mut()
-            .ok_or_else(|| CaptureError::Frame("fresh pool frame is shared".into()))?;
+        let dst = frame.get_mut().ok_or(FrameError::Shared)?;
         // The stream owns the buffer (claimed, not re-queued yet): the driver does not write it.
         plan.copy(self.shared.mapping(d.index), d, d.error, dst)?;
         frame.set_meta(meta);
         Ok(Some(frame))
-    }
-
-    /// A fresh frame of `layout` from the copy pool (made, or remade, for that layout).
-    fn pool_frame(&mut self, layout: FrameLayout) -> Result<Frame> {
-        if self.pool.as_ref().map(|p| p.layout()) != Some(layout) {
-            let n = self.shared.buffer_count();
-            let pool = PoolOptions::new(layout)
-                .name("v4l2 copies")
-                .min_buffers(1)
-                .max_buffers(n * 2)
-                .ledger(&self.shared.ledger)
-                .build()
-                .map_err(|e| CaptureError::Frame(e.to_string()))?;
-            self.pool = Some(pool);
-        }
-        let pool = self
-            .pool
-            .as_ref()
-            .ok_or_else(|| CaptureError::Frame("no pool".into()))?;
-        pool.try_acquire("v4l2 copy")
-            .map_err(|e| CaptureError::Frame(e.to_string()))
-    }
-
-    fn copy(&mut self, frame: &Frame) -> Result<Frame> {
-        let mut copy = self.pool_frame(*frame.layout())?;
-        let dst = copy
-            .get_mut()
-            .ok_or_else(|| CaptureError::Frame("fresh pool frame is shared".into()))?;
-        let src = frame.data();
-        let n = src.len().min(dst.len());
-        dst[..n].copy_from_slice(&src[..n]);
-        copy.set_meta(frame.meta());
-        Ok(copy)
     }
 
     /// Stops the stream in order and returns its final statistics. Frames still held stay

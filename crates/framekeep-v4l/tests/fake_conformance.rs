@@ -1,7 +1,7 @@
 //! The conformance cases against the in-process fake driver (the same cases run against
 //! the kernel's vivid driver in `vivid.rs`).
 
-use framekeep_v4l::conformance::{cases, run_case, Rig};
+use framekeep_v4l::testing::{cases, run_case, Rig};
 
 fn run(rig: &dyn Rig, name: &str) {
     let all = cases();
@@ -23,7 +23,7 @@ macro_rules! case_tests {
         #[test]
         fn every_case_has_a_test() {
             let names = [$(stringify!($name)),*];
-            for c in framekeep_v4l::conformance::cases() {
+            for c in framekeep_v4l::testing::cases() {
                 assert!(names.contains(&c.name), "case {} has no fake test", c.name);
             }
         }
@@ -66,19 +66,20 @@ macro_rules! all_cases {
 
 /// The single-planar fake (the API every USB camera uses).
 mod single_planar {
-    all_cases!(framekeep_v4l::conformance::FakeRig);
+    all_cases!(framekeep_v4l::testing::FakeRig);
 }
 
 /// The fake as a multi-planar-only node (vivid's `multiplanar=2`, SoC capture drivers).
 mod multi_planar {
-    all_cases!(framekeep_v4l::conformance::FakeMultiplanarRig);
+    all_cases!(framekeep_v4l::testing::FakeMultiplanarRig);
 }
 
 /// The ledger must name a driver buffer a frame still holds, and the stream behind it.
 #[test]
 fn a_leaked_frame_is_reported() {
     use framekeep_core::ledger::LeakCheck;
-    use framekeep_v4l::{CaptureStream, FakeDevice, StreamOptions};
+    use framekeep_v4l::testing::FakeDevice;
+    use framekeep_v4l::{CaptureStream, StreamOptions};
 
     let check = LeakCheck::new();
     let mut stream = CaptureStream::start(Box::new(FakeDevice::default()), StreamOptions::new())

@@ -6,30 +6,31 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::ledger::LeakCheck;
-use framekeep_core::pipeline::{Link, NullSink, PipelineBuilder};
-use framekeep_v4l::device::FourCc;
-use framekeep_v4l::{
-    CaptureStream, FakeConfig, FakeDevice, FormatRequest, StreamOptions, StreamSource,
-};
+use framekeep_core::pipeline::{Link, PipelineBuilder};
+use framekeep_core::testing::NullSink;
+use framekeep_v4l::testing::{FakeConfig, FakeDevice};
+use framekeep_v4l::{CaptureStream, FormatRequest, FourCc, StreamOptions, StreamSource};
 
-fn stream(period: Duration, token: &CancelToken) -> CaptureStream {
+fn options() -> StreamOptions {
+    StreamOptions::new()
+        .format(FormatRequest::new(FourCc::YUYV, 640, 480))
+        .timeout(Duration::from_secs(5))
+}
+
+fn stream(period: Duration, options: StreamOptions) -> CaptureStream {
     let device = FakeDevice::new(FakeConfig {
         period,
         ..FakeConfig::default()
     });
-    let options = StreamOptions::new()
-        .format(FormatRequest::new(FourCc::YUYV, 640, 480))
-        .timeout(Duration::from_secs(5))
-        .with_cancel(token.clone());
     CaptureStream::start(Box::new(device), options).expect("fake stream")
 }
 
 #[test]
 fn frames_flow_to_the_sink_and_the_stream_closes_with_the_pipeline() {
     let check = LeakCheck::new();
-    let token = CancelToken::new();
-    let source = StreamSource::new(stream(Duration::ZERO, &token), token).frames(25);
-    let stats = source.stats();
+    let (stats_tx, stats) = std::sync::mpsc::channel();
+    let options = options().with_on_close(move |s| stats_tx.send(*s).expect("test waits"));
+    let source = StreamSource::new(stream(Duration::ZERO, options)).frames(25);
     let sink = NullSink::new();
     let counts = sink.stats();
     let pipeline = PipelineBuilder::new("camera")
@@ -44,19 +45,20 @@ fn frames_flow_to_the_sink_and_the_stream_closes_with_the_pipeline() {
     let report = pipeline.shutdown();
     assert!(report.is_clean(), "{report}");
     assert_eq!(counts.snapshot().frames, 25);
-    let stats = stats.lock().expect("closed stream reports its stats");
+    let stats = stats
+        .try_recv()
+        .expect("the stream closed with the pipeline, reporting its stats");
     assert_eq!(stats.frames, 25);
     check
         .finish_within(Duration::from_secs(3))
         .expect("no frame, buffer or thread left");
 }
 
-#[test]
-fn shutdown_wakes_a_dequeue_waiting_for_a_slow_camera() {
+/// One frame every 30 s: the source is blocked in a dequeue when shutdown comes, and the
+/// shutdown must wake it at once, whether the stream has a cancel token of its own or not.
+fn shutdown_wakes_a_dequeue_waiting_for_a_slow_camera(options: StreamOptions) {
     let check = LeakCheck::new();
-    let token = CancelToken::new();
-    // One frame every 30 s: the source is blocked in a dequeue when shutdown comes.
-    let source = StreamSource::new(stream(Duration::from_secs(30), &token), token);
+    let source = StreamSource::new(stream(Duration::from_secs(30), options));
     let pipeline = PipelineBuilder::new("slow")
         .source("camera", source)
         .sink("null", Link::block(2), NullSink::new())
@@ -74,4 +76,19 @@ fn shutdown_wakes_a_dequeue_waiting_for_a_slow_camera() {
     check
         .finish_within(Duration::from_secs(3))
         .expect("no frame, buffer or thread left");
+}
+
+#[test]
+fn shutdown_wakes_a_dequeue_on_a_stream_with_its_own_token() {
+    let token = CancelToken::new();
+    shutdown_wakes_a_dequeue_waiting_for_a_slow_camera(options().with_cancel(&token));
+    assert!(
+        token.is_cancelled(),
+        "the pipeline's shutdown cancels the stream's token"
+    );
+}
+
+#[test]
+fn shutdown_wakes_a_dequeue_on_a_stream_without_a_token() {
+    shutdown_wakes_a_dequeue_waiting_for_a_slow_camera(options());
 }

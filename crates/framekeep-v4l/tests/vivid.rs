@@ -8,10 +8,9 @@
 //! the VM cannot run here at all (the script's exit status 77: qemu or its helpers missing,
 //! no kernel package).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use framekeep_v4l::conformance::cases;
-use framekeep_v4l::vivid_vm::{self, VmRun};
+use framekeep_v4l::testing::{cases, VividVm, VmRun};
 
 /// The two capture nodes and the API each must report (the `list_formats` summary).
 const DEVICES: [(&str, &str); 2] = [
@@ -39,13 +38,11 @@ fn vivid_conformance_in_a_vm() {
     let bin = env!("CARGO_BIN_EXE_framekeep-vivid");
     let t = Instant::now();
     let devices = DEVICES.map(|d| d.0).join(",");
-    let out = match vivid_vm::run_with_vivid_options(
-        bin,
-        &["check", &devices],
-        420,
-        None,
-        Some(VIVID_OPTIONS),
-    ) {
+    let vm = VividVm::new(bin)
+        .args(["check", &devices])
+        .timeout(Duration::from_secs(420))
+        .vivid_options(VIVID_OPTIONS);
+    let out = match vm.run() {
         Ok(VmRun::Ran(out)) => out,
         Ok(VmRun::Unavailable(why)) => {
             eprintln!("SKIPPED vivid VM test: {why}");

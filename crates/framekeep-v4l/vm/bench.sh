@@ -10,7 +10,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.."
-cargo build --release -p framekeep-v4l --bin framekeep-vivid
+# The program runs the conformance cases too, so it needs the test kits (feature `testing`).
+cargo build --release -p framekeep-v4l --features testing --bin framekeep-vivid
 bin="${CARGO_TARGET_DIR:-target}/release/framekeep-vivid"
 
 gst_pkgs=(gstreamer1.0-tools gstreamer1.0-plugins-good)

@@ -10,12 +10,14 @@
 //!   GStreamer's `v4l2src ! fakesink` when `gst-launch-1.0` is in the VM (`vm/bench.sh`).
 //! * `framekeep-vivid list`: every capture device with its formats and sizes.
 
+use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use framekeep_v4l::conformance::{run, NodeRig};
+use framekeep_v4l::testing::{run_cases, CaseFailure, NodeRig};
 use framekeep_v4l::{
-    list_devices, open_device, CaptureDevice, CaptureStream, FormatRequest, FourCc, StreamOptions,
+    list_devices, open_device, CaptureDevice, CaptureError, CaptureStream, FormatRequest, FourCc,
+    StreamOptions,
 };
 
 /// Frames captured before the measurement starts (stream start-up, page faults).
@@ -45,7 +47,34 @@ impl Cpu {
 }
 
 /// One benchmarked capture method: CPU time for `frames` steady-state frames.
-type Bench = fn(&str, u32) -> Result<Cpu, String>;
+type Bench = fn(&str, u32) -> Result<Cpu, BenchError>;
+
+/// Why a benchmarked method gave no figure.
+#[derive(Debug, thiserror::Error)]
+enum BenchError {
+    /// framekeep's capture failed.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// A call of the bare `v4l` loop, or starting a tool or a child, failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The call.
+        what: String,
+        /// Its error.
+        #[source]
+        source: io::Error,
+    },
+    /// The method ran but not as the benchmark needs (a tool's exit status, a copy, no
+    /// result line).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Names the call an `io::Error` came from.
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> BenchError {
+    let what = what.into();
+    move |source| BenchError::Io { what, source }
+}
 
 fn cpu_time(who: i32) -> Duration {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -64,63 +93,65 @@ fn request() -> FormatRequest {
     FormatRequest::new(FourCc::YUYV, 1280, 720).fps(25)
 }
 
-fn bench_framekeep(dev: &str, frames: u32) -> Result<Cpu, String> {
-    let mut st = CaptureStream::open(dev, StreamOptions::new().format(request()))
-        .map_err(|e| e.to_string())?;
+fn bench_framekeep(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
+    let mut st = CaptureStream::open(dev, StreamOptions::new().format(request()))?;
     let mut sink = 0usize;
     for _ in 0..WARMUP {
-        sink ^= st.next_frame().map_err(|e| e.to_string())?.data().len();
+        sink ^= st.next_frame()?.data().len();
     }
     let t0 = Cpu::now();
     for _ in 0..frames {
-        let f = st.next_frame().map_err(|e| e.to_string())?;
+        let f = st.next_frame()?;
         sink ^= std::hint::black_box(f.data()).len();
     }
     let cpu = Cpu::now().since(t0);
-    let stats = st.close().map_err(|e| e.to_string())?;
+    let stats = st.close()?;
     eprintln!("  framekeep: {stats} (sink {sink})");
     if stats.copied != 0 {
-        return Err(format!("framekeep copied {} frames", stats.copied));
+        return Err(BenchError::Failed(format!(
+            "framekeep copied {} frames",
+            stats.copied
+        )));
     }
     Ok(cpu)
 }
 
-fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, String> {
+fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
     bare_loop(dev, frames, None)
 }
 
 /// The bare loop with the poll timeout framekeep always uses (never block forever).
-fn bench_bare_timeout(dev: &str, frames: u32) -> Result<Cpu, String> {
+fn bench_bare_timeout(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
     bare_loop(dev, frames, Some(Duration::from_secs(2)))
 }
 
-fn bare_loop(dev: &str, frames: u32, timeout: Option<Duration>) -> Result<Cpu, String> {
+fn bare_loop(dev: &str, frames: u32, timeout: Option<Duration>) -> Result<Cpu, BenchError> {
     use v4l::buffer::Type;
     use v4l::io::traits::CaptureStream as _;
     use v4l::video::Capture;
-    let d = v4l::Device::with_path(dev).map_err(|e| e.to_string())?;
-    let mut fmt = d.format().map_err(|e| e.to_string())?;
+    let d = v4l::Device::with_path(dev).map_err(io_err(format!("open {dev}")))?;
+    let mut fmt = d.format().map_err(io_err("VIDIOC_G_FMT"))?;
     fmt.fourcc = v4l::FourCC::new(b"YUYV");
     fmt.width = 1280;
     fmt.height = 720;
     fmt.stride = 0;
     fmt.size = 0;
-    d.set_format(&fmt).map_err(|e| e.to_string())?;
+    d.set_format(&fmt).map_err(io_err("VIDIOC_S_FMT"))?;
     d.set_params(&v4l::video::capture::Parameters::with_fps(25))
-        .map_err(|e| e.to_string())?;
+        .map_err(io_err("VIDIOC_S_PARM"))?;
     let mut stream = v4l::io::mmap::Stream::with_buffers(&d, Type::VideoCapture, 4)
-        .map_err(|e| e.to_string())?;
+        .map_err(io_err("mmap stream"))?;
     if let Some(t) = timeout {
         stream.set_timeout(t);
     }
     let mut sink = 0usize;
     for _ in 0..WARMUP {
-        let (buf, meta) = stream.next().map_err(|e| e.to_string())?;
+        let (buf, meta) = stream.next().map_err(io_err("next frame"))?;
         sink ^= buf[..meta.bytesused as usize].len();
     }
     let t0 = Cpu::now();
     for _ in 0..frames {
-        let (buf, meta) = stream.next().map_err(|e| e.to_string())?;
+        let (buf, meta) = stream.next().map_err(io_err("next frame"))?;
         sink ^= std::hint::black_box(&buf[..meta.bytesused as usize]).len();
     }
     let cpu = Cpu::now().since(t0);
@@ -128,7 +159,7 @@ fn bare_loop(dev: &str, frames: u32, timeout: Option<Duration>) -> Result<Cpu, S
     Ok(cpu)
 }
 
-fn v4l2_ctl(dev: &str, count: u32) -> Result<Duration, String> {
+fn v4l2_ctl(dev: &str, count: u32) -> Result<Duration, BenchError> {
     let t0 = cpu_time(libc::RUSAGE_CHILDREN);
     let st = std::process::Command::new("v4l2-ctl")
         .args([
@@ -141,14 +172,14 @@ fn v4l2_ctl(dev: &str, count: u32) -> Result<Duration, String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .map_err(|e| format!("v4l2-ctl: {e}"))?;
+        .map_err(io_err("v4l2-ctl"))?;
     if !st.success() {
-        return Err(format!("v4l2-ctl exited with {st}"));
+        return Err(BenchError::Failed(format!("v4l2-ctl exited with {st}")));
     }
     Ok(cpu_time(libc::RUSAGE_CHILDREN) - t0)
 }
 
-fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Cpu, String> {
+fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
     // Same format and rate as the others; steady state = long run minus a warm-up-only run.
     let st = std::process::Command::new("v4l2-ctl")
         .args([
@@ -159,9 +190,11 @@ fn bench_v4l2_ctl(dev: &str, frames: u32) -> Result<Cpu, String> {
         ])
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|e| format!("v4l2-ctl: {e}"))?;
+        .map_err(io_err("v4l2-ctl"))?;
     if !st.success() {
-        return Err(format!("v4l2-ctl --set-fmt-video exited with {st}"));
+        return Err(BenchError::Failed(format!(
+            "v4l2-ctl --set-fmt-video exited with {st}"
+        )));
     }
     let short = v4l2_ctl(dev, WARMUP)?;
     let long = v4l2_ctl(dev, WARMUP + frames)?;
@@ -181,7 +214,7 @@ const GST_REGISTRY: &str = "/tmp/framekeep-gst-registry.bin";
 
 /// CPU time of one `gst-launch-1.0 v4l2src ! fakesink` run of `buffers` frames (all its
 /// threads, as it ends before we look).
-fn gst_launch(dev: &str, buffers: u32) -> Result<Duration, String> {
+fn gst_launch(dev: &str, buffers: u32) -> Result<Duration, BenchError> {
     let t0 = cpu_time(libc::RUSAGE_CHILDREN);
     let out = std::process::Command::new("gst-launch-1.0")
         .args([
@@ -203,30 +236,30 @@ fn gst_launch(dev: &str, buffers: u32) -> Result<Duration, String> {
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "gst-launch-1.0 is not in the VM (vm/bench.sh copies it when gstreamer1.0-tools and gstreamer1.0-plugins-good are installed)".to_string()
-            }
-            _ => format!("gst-launch-1.0: {e}"),
+            io::ErrorKind::NotFound => io_err(
+                "gst-launch-1.0 is not in the VM (vm/bench.sh copies it when gstreamer1.0-tools and gstreamer1.0-plugins-good are installed)",
+            )(e),
+            _ => io_err("gst-launch-1.0")(e),
         })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().rev().take(3).collect::<Vec<_>>();
-        return Err(format!(
+        return Err(BenchError::Failed(format!(
             "gst-launch-1.0 exited with {}: {}",
             out.status,
             last.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ));
+        )));
     }
     Ok(cpu_time(libc::RUSAGE_CHILDREN) - t0)
 }
 
 /// Why GStreamer cannot be measured here, if it cannot: one short run, which also builds
 /// the plugin registry so that no measured run pays for it.
-fn gst_unavailable(dev: &str) -> Option<String> {
+fn gst_unavailable(dev: &str) -> Option<BenchError> {
     gst_launch(dev, 1).err()
 }
 
-fn bench_gst(dev: &str, frames: u32) -> Result<Cpu, String> {
+fn bench_gst(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
     if !std::path::Path::new(GST_REGISTRY).exists() {
         if let Some(why) = gst_unavailable(dev) {
             return Err(why);
@@ -274,22 +307,22 @@ fn bench_one(method: &str, dev: &str, frames: u32) -> ExitCode {
     }
 }
 
-fn run_child(method: &str, dev: &str, frames: u32) -> Result<(f64, f64), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+fn run_child(method: &str, dev: &str, frames: u32) -> Result<(f64, f64), BenchError> {
+    let exe = std::env::current_exe().map_err(io_err("current_exe"))?;
     let out = std::process::Command::new(exe)
         .args(["bench-one", method, dev, &frames.to_string()])
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(io_err(format!("bench-one {method}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
         .ok_or_else(|| {
-            format!(
+            BenchError::Failed(format!(
                 "no result ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
-            )
+            ))
         })?;
     let v: Vec<f64> = line
         .split_whitespace()
@@ -297,7 +330,7 @@ fn run_child(method: &str, dev: &str, frames: u32) -> Result<(f64, f64), String>
         .collect();
     match v[..] {
         [p, t] => Ok((p, t)),
-        _ => Err(format!("bad result line {line:?}")),
+        _ => Err(BenchError::Failed(format!("bad result line {line:?}"))),
     }
 }
 
@@ -371,15 +404,20 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
     }
 }
 
+/// A failed check of the lookup case.
+fn lookup_failed(what: String) -> CaseFailure {
+    CaseFailure::Check(what)
+}
+
 /// Listing and lookup by card name and bus info must find the node the cases use.
-fn check_lookup(dev: &str) -> Result<String, String> {
+fn check_lookup(dev: &str) -> Result<String, CaseFailure> {
     let listed = list_devices();
     let me = listed
         .iter()
         .find(|d| d.info.path == dev)
-        .ok_or(format!("{dev} not listed"))?;
+        .ok_or_else(|| lookup_failed(format!("{dev} not listed")))?;
     if me.formats.is_empty() {
-        return Err(format!("{dev} listed without formats"));
+        return Err(lookup_failed(format!("{dev} listed without formats")));
     }
     // A card name selects the first listed node whose card matches (several vivid
     // instances share the card name "vivid"); bus info is unique.
@@ -392,17 +430,24 @@ fn check_lookup(dev: &str) -> Result<String, String> {
         (me.info.bus.as_str(), dev),
         (me.info.card.as_str(), first_card),
     ] {
-        let found = open_device(selector).map_err(|e| format!("open_device({selector:?}): {e}"))?;
+        let found = open_device(selector).map_err(|source| CaseFailure::During {
+            during: format!("open_device({selector:?})"),
+            source,
+        })?;
         if found.info().path != want {
-            return Err(format!(
+            return Err(lookup_failed(format!(
                 "open_device({selector:?}) opened {}, expected {want}",
                 found.info().path
-            ));
+            )));
         }
     }
     match open_device("no such camera") {
-        Err(framekeep_v4l::CaptureError::NotFound(_)) => {}
-        other => return Err(format!("lookup of a missing camera gave {other:?}")),
+        Err(CaptureError::NotFound(_)) => {}
+        other => {
+            return Err(lookup_failed(format!(
+                "lookup of a missing camera gave {other:?}"
+            )))
+        }
     }
     Ok(format!(
         "{} devices; {} found by bus {:?} and card {:?}",
@@ -440,13 +485,17 @@ fn check_one(dev: &str, filter: &str) -> usize {
             }
         }
     }
-    for o in run(&rig, filter) {
+    for o in run_cases(&rig, filter) {
         let ms = o.elapsed.as_millis();
         match o.result {
             Ok(d) => println!("CASE {} ok {ms} {d}", o.name),
             Err(e) => {
                 failed += 1;
-                println!("CASE {} FAIL {ms} {}", o.name, e.replace('\n', " | "));
+                println!(
+                    "CASE {} FAIL {ms} {}",
+                    o.name,
+                    e.to_string().replace('\n', " | ")
+                );
             }
         }
     }

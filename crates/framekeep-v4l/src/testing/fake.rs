@@ -3,9 +3,8 @@
 //! It implements [`CaptureDevice`] with the same observable rules as a videobuf2 driver
 //! (buffers are written only while queued, STREAMOFF returns every buffer, sequence numbers
 //! count frames the application never saw), and it understands vivid's fault-injection
-//! controls by their vivid names, so one conformance suite
-//! ([`conformance`](crate::conformance)) runs against both this fake (fast, everywhere) and
-//! the real vivid driver in a VM.
+//! controls by their vivid names, so one conformance suite ([`run_cases`](super::run_cases))
+//! runs against both this fake (fast, everywhere) and the real vivid driver in a VM.
 //!
 //! Frames are produced on demand: a frame is "captured" when the stream waits or dequeues
 //! and a buffer is queued and the frame period has elapsed since the previous one. No
@@ -25,22 +24,25 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, PlaneData,
+    control_key, CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData,
     PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 use crate::error::{CaptureError, Result};
+use crate::fourcc::FourCc;
 use crate::mem::{HeapRegion, Mapping};
-use crate::sys::Waker;
+use crate::waker::Waker;
 
-/// vivid's `test_pattern` value for "100% White".
+/// vivid's `test_pattern` value for "100% White" (a control value for
+/// [`CaptureDevice::set_control`] and [`StreamOptions::control`](crate::StreamOptions::control)).
+/// The fake paints it in every format it offers, as vivid does.
 pub const PATTERN_WHITE: i64 = 6;
 
 /// vivid's `test_pattern` value for "100% Red". The fake paints it in `YU12` (and
 /// `YM12`) only, as BT.601 limited range [`RED_YUV`].
-pub const PATTERN_RED: i64 = 7;
+pub(crate) const PATTERN_RED: i64 = 7;
 
 /// 100% red in BT.601 limited range `(Y, U, V)`, what vivid paints (within a step).
-pub const RED_YUV: [u8; 3] = [82, 90, 240];
+pub(crate) const RED_YUV: [u8; 3] = [82, 90, 240];
 
 fn os_err(op: &'static str, errno: i32) -> CaptureError {
     CaptureError::from_os(op, io::Error::from_raw_os_error(errno))
@@ -666,7 +668,7 @@ impl CaptureDevice for FakeDevice {
         let mut st = self.state.lock();
         Self::check_connected(&st, "VIDIOC_S_CTRL")?;
         let f = &mut st.faults;
-        match crate::sys::control_key(name).as_str() {
+        match control_key(name).as_str() {
             "percentage_of_dropped_buffers" => f.drop_percent = value.clamp(0, 100),
             "disconnect" => f.disconnected = true,
             "inject_v4l2_buf_flag_error" => f.flag_error_next = true,

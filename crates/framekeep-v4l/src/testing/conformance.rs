@@ -2,8 +2,8 @@
 //!
 //! The same cases run against [`FakeDevice`] in unit tests (fast, everywhere) and against
 //! the kernel's vivid driver inside a VM (`tests/vivid.rs` boots it and runs the
-//! `framekeep-vivid` binary, which calls [`run`]). Faults are injected through vivid's own
-//! control names, which the fake also understands. Every case runs inside a
+//! `framekeep-vivid` binary, which calls [`run_cases`]). Faults are injected through
+//! vivid's own control names, which the fake also understands. Every case runs inside a
 //! [`LeakCheck`]: a stream, buffer or pooled copy still alive at its end fails it.
 //!
 //! Cases that leave a driver unusable come last (`fatal_error` needs a STREAMOFF to
@@ -12,15 +12,17 @@
 use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
-use framekeep_core::frame::{Frame, PixelFormat};
-use framekeep_core::ledger::LeakCheck;
+use framekeep_core::frame::{Frame, FrameError, PixelFormat};
+use framekeep_core::ledger::{LeakCheck, LedgerReport};
 
-use crate::device::{CaptureDevice, FourCc};
+use crate::device::CaptureDevice;
 use crate::error::CaptureError;
-use crate::fake::{FakeConfig, FakeDevice, PATTERN_RED, PATTERN_WHITE, RED_YUV};
+use crate::fourcc::FourCc;
 use crate::options::{FormatRequest, StreamOptions};
 use crate::stream::CaptureStream;
-use crate::sys::V4l2Device;
+use crate::v4l2_device::V4l2Device;
+
+use super::fake::{FakeConfig, FakeDevice, PATTERN_RED, PATTERN_WHITE, RED_YUV};
 
 /// Where the cases get a fresh device from.
 pub trait Rig {
@@ -76,42 +78,113 @@ impl Rig for NodeRig {
 pub struct Outcome {
     /// Case name.
     pub name: &'static str,
-    /// `Ok(summary)` or `Err(what failed)`.
-    pub result: Result<String, String>,
+    /// `Ok(summary)` or why the case failed.
+    pub result: Result<String, CaseFailure>,
     /// Wall time of the case.
     pub elapsed: Duration,
 }
 
-type CaseResult = Result<String, String>;
+/// Why a conformance case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseFailure {
+    /// A capture call the case needed failed.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// A capture call failed while the case was doing something it names.
+    #[error("{during}: {source}")]
+    During {
+        /// What the case was doing, e.g. `start`.
+        during: String,
+        /// The error.
+        #[source]
+        source: CaptureError,
+    },
+    /// A capture call failed otherwise than the case expected it to.
+    #[error("expected {expected}, got {got}")]
+    Unexpected {
+        /// The outcome the case expected, e.g. `a VIDIOC_QBUF error`.
+        expected: String,
+        /// The error the call returned instead.
+        #[source]
+        got: CaptureError,
+    },
+    /// A frame view the case checks pixels through was refused.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The device or the stream did something the case does not accept.
+    #[error("{0}")]
+    Check(String),
+    /// The case left streams, driver buffers or frames behind (after passing, or after
+    /// failing with `failure`).
+    #[error("{}leaks after the case: {report}", failure.as_ref().map(|f| format!("{f}; ")).unwrap_or_default())]
+    Leaked {
+        /// The leak check's report.
+        #[source]
+        report: LedgerReport,
+        /// How the case failed before that, if it did.
+        failure: Option<Box<CaseFailure>>,
+    },
+}
 
-/// One named check.
+/// A failed check.
+fn check(what: impl Into<String>) -> CaseFailure {
+    CaseFailure::Check(what.into())
+}
+
+/// A capture call that failed otherwise than `expected`.
+fn unexpected(expected: impl Into<String>, got: CaptureError) -> CaseFailure {
+    CaseFailure::Unexpected {
+        expected: expected.into(),
+        got,
+    }
+}
+
+/// Names what a case was doing when a capture call failed.
+trait During<T> {
+    fn during(self, what: impl Into<String>) -> Result<T, CaseFailure>;
+}
+
+impl<T> During<T> for crate::Result<T> {
+    fn during(self, what: impl Into<String>) -> Result<T, CaseFailure> {
+        self.map_err(|source| CaseFailure::During {
+            during: what.into(),
+            source,
+        })
+    }
+}
+
+type CaseResult = Result<String, CaseFailure>;
+
+/// One named check (see [`cases`]).
 pub struct Case {
     /// Name (stable, used to filter).
     pub name: &'static str,
     run: fn(&dyn Rig) -> CaseResult,
 }
 
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case").field("name", &self.name).finish()
+    }
+}
+
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
         if !$cond {
-            return Err(format!($($fmt)+));
+            return Err(check(format!($($fmt)+)));
         }
     };
 }
 
-fn s<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
-
 /// Opens a device with the fault controls reset (vivid keeps control values across opens).
-fn open(rig: &dyn Rig) -> Result<Box<dyn CaptureDevice>, String> {
-    let dev = rig.open().map_err(s)?;
+fn open(rig: &dyn Rig) -> Result<Box<dyn CaptureDevice>, CaseFailure> {
+    let dev = rig.open()?;
     for (name, v) in [
         ("percentage_of_dropped_buffers", 0),
         ("wrap_sequence_number", 0),
         ("test_pattern", 0),
     ] {
-        dev.set_control(name, v).map_err(s)?;
+        dev.set_control(name, v)?;
     }
     Ok(dev)
 }
@@ -121,9 +194,8 @@ fn fast() -> FormatRequest {
     FormatRequest::new(FourCc::YUYV, 320, 180).fps(60)
 }
 
-fn start(rig: &dyn Rig, opts: StreamOptions) -> Result<CaptureStream, String> {
-    CaptureStream::start(open(rig)?, opts.timeout(Duration::from_secs(5)))
-        .map_err(|e| format!("start: {e}"))
+fn start(rig: &dyn Rig, opts: StreamOptions) -> Result<CaptureStream, CaseFailure> {
+    CaptureStream::start(open(rig)?, opts.timeout(Duration::from_secs(5))).during("start")
 }
 
 /// Frames the sequence numbers say were lost. Real drivers may repeat a number (vivid does
@@ -137,15 +209,15 @@ fn gaps(seqs: &[u64]) -> u64 {
 fn capture_format(rig: &dyn Rig, req: FormatRequest, n: usize) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(req).strict(true))?;
     let g = st.negotiated();
-    let layout = st.layout().ok_or("no layout")?;
+    let layout = st.layout().ok_or_else(|| check("no layout"))?;
     let mut frames = Vec::new();
     for _ in 0..n {
-        let f = st.next_frame().map_err(s)?;
+        let f = st.next_frame()?;
         ensure!(
-            f.data().len() == layout.len,
+            f.data().len() == layout.len(),
             "frame of {} bytes, layout says {}",
             f.data().len(),
-            layout.len
+            layout.len()
         );
         ensure!(
             f.width() == req.width as usize && f.height() == req.height as usize,
@@ -159,7 +231,7 @@ fn capture_format(rig: &dyn Rig, req: FormatRequest, n: usize) -> CaseResult {
         ensure!(w[1].0 >= w[0].0, "sequence went backwards: {:?}", w);
         ensure!(w[1].1 > w[0].1, "timestamp not increasing: {:?}", w);
     }
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     let seqs: Vec<u64> = frames.iter().map(|f| f.0).collect();
     ensure!(
         stats.frames == n as u64 && stats.copied == 0,
@@ -170,12 +242,12 @@ fn capture_format(rig: &dyn Rig, req: FormatRequest, n: usize) -> CaseResult {
         "dropped {} but sequence numbers {seqs:?}",
         stats.dropped
     );
-    Ok(format!("{g}, {} bytes/frame, {stats}", layout.len))
+    Ok(format!("{g}, {} bytes/frame, {stats}", layout.len()))
 }
 
 fn case_list_formats(rig: &dyn Rig) -> CaseResult {
     let dev = open(rig)?;
-    let formats = dev.formats().map_err(s)?;
+    let formats = dev.formats()?;
     for (cc, w, h) in [
         (FourCc::YUYV, 640, 480),
         (FourCc::NV12, 1280, 720),
@@ -184,12 +256,12 @@ fn case_list_formats(rig: &dyn Rig) -> CaseResult {
         let f = formats
             .iter()
             .find(|f| f.fourcc == cc)
-            .ok_or(format!("{cc} not listed"))?;
+            .ok_or_else(|| check(format!("{cc} not listed")))?;
         let size = f
             .sizes
             .iter()
             .find(|z| z.width == w && z.height == h)
-            .ok_or(format!("{cc} {w}x{h} not listed"))?;
+            .ok_or_else(|| check(format!("{cc} {w}x{h} not listed")))?;
         ensure!(
             !size.intervals.is_empty(),
             "{cc} {w}x{h} has no frame intervals"
@@ -211,24 +283,24 @@ fn refused_when_not_offered(rig: &dyn Rig, fourcc: FourCc) -> CaseResult {
         Err(CaptureError::FormatMismatch { granted, .. }) => Ok(format!(
             "{fourcc} not offered; a strict request is refused (driver granted {granted})"
         )),
-        Err(e) => Err(format!("expected FormatMismatch for {fourcc}, got {e}")),
-        Ok(st) => Err(format!(
+        Err(e) => Err(unexpected(format!("FormatMismatch for {fourcc}"), e)),
+        Ok(st) => Err(check(format!(
             "{fourcc} not listed, yet the driver granted {}",
             st.negotiated()
-        )),
+        ))),
     }
 }
 
-fn offers(rig: &dyn Rig, fourcc: FourCc) -> Result<bool, String> {
+fn offers(rig: &dyn Rig, fourcc: FourCc) -> Result<bool, CaseFailure> {
     let dev = open(rig)?;
-    let formats = dev.formats().map_err(s)?;
+    let formats = dev.formats()?;
     Ok(formats.iter().any(|f| f.fourcc == fourcc))
 }
 
 /// NV12M (Y and UV in separate memory planes): every frame is copied into a contiguous
 /// NV12 frame, with the right pixels.
 fn case_nv12m(rig: &dyn Rig) -> CaseResult {
-    let white = |f: &Frame| -> Result<(), String> {
+    let white = |f: &Frame| -> Result<(), CaseFailure> {
         let (y, uv) = f.data().split_at(640 * 480);
         let bad_y = y.iter().filter(|&&v| v.abs_diff(235) > 1).count();
         let bad_uv = uv.iter().filter(|&&v| v.abs_diff(128) > 1).count();
@@ -252,14 +324,14 @@ fn case_nv12m(rig: &dyn Rig) -> CaseResult {
 
 /// The I420 pixels of a frame painted 100% red ([`PATTERN_RED`]): every Y, U and V byte
 /// within 3 of [`RED_YUV`], the U plane before the V plane. `Err` says how many are not.
-fn check_red_i420(f: &Frame) -> Result<(), String> {
+fn check_red_i420(f: &Frame) -> Result<(), CaseFailure> {
     let mut report = Vec::new();
     for (i, want) in RED_YUV.into_iter().enumerate() {
-        let plane = f.plane(i).map_err(s)?;
+        let plane = f.plane(i)?;
         let mut bad = 0usize;
         let mut first = None;
         for r in 0..plane.height() {
-            let row = plane.row(r).ok_or("row out of range")?;
+            let row = plane.row(r).ok_or_else(|| check("row out of range"))?;
             first.get_or_insert_with(|| row[..row.len().min(4)].to_vec());
             bad += row.iter().filter(|&&v| v.abs_diff(want) > 3).count();
         }
@@ -273,7 +345,7 @@ fn check_red_i420(f: &Frame) -> Result<(), String> {
     if report.is_empty() {
         Ok(())
     } else {
-        Err(report.join(", "))
+        Err(check(report.join(", ")))
     }
 }
 
@@ -293,25 +365,25 @@ fn case_yu12(rig: &dyn Rig) -> CaseResult {
         st.pixel_format(),
         g.num_planes
     );
-    let layout = st.layout().ok_or("no layout")?;
+    let layout = st.layout().ok_or_else(|| check("no layout"))?;
     for _ in 0..3 {
-        let f = st.next_frame().map_err(s)?;
+        let f = st.next_frame()?;
         ensure!(
-            f.data().len() == layout.len && f.format() == PixelFormat::I420,
+            f.data().len() == layout.len() && f.format() == PixelFormat::I420,
             "frame of {} bytes as {}, layout {layout:?}",
             f.data().len(),
             f.format()
         );
         check_red_i420(&f)?;
     }
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     ensure!(
         stats.frames == 3 && stats.copied == 0,
         "expected 3 zero-copy frames: {stats}"
     );
     Ok(format!(
         "{g} -> I420 (stride {}), every Y/U/V within 3 of {RED_YUV:?}; {stats}",
-        layout.stride
+        layout.stride()
     ))
 }
 
@@ -344,7 +416,11 @@ impl Copied<'_> {
     /// Streams 4 frames: each must be a copy in the contiguous layout whose pixels pass
     /// `pixels`, every driver buffer must be queued again at once, and the stats must
     /// agree. A rig that does not offer the format must refuse a strict request for it.
-    fn check(&self, rig: &dyn Rig, pixels: impl Fn(&Frame) -> Result<(), String>) -> CaseResult {
+    fn check(
+        &self,
+        rig: &dyn Rig,
+        pixels: impl Fn(&Frame) -> Result<(), CaseFailure>,
+    ) -> CaseResult {
         if !offers(rig, self.fourcc)? {
             return refused_when_not_offered(rig, self.fourcc);
         }
@@ -366,17 +442,17 @@ impl Copied<'_> {
             "delivered as {:?}",
             st.pixel_format()
         );
-        let layout = st.layout().ok_or("no layout")?;
+        let layout = st.layout().ok_or_else(|| check("no layout"))?;
         ensure!(
-            layout.len == 640 * 480 * 3 / 2 && layout.stride == 640,
+            layout.len() == 640 * 480 * 3 / 2 && layout.stride() == 640,
             "layout {layout:?} is not contiguous 640x480 {:?}",
             self.delivered
         );
         let mut seqs = Vec::new();
         for _ in 0..4 {
-            let f = st.next_frame().map_err(s)?;
+            let f = st.next_frame()?;
             ensure!(
-                f.data().len() == layout.len,
+                f.data().len() == layout.len(),
                 "frame of {} bytes",
                 f.data().len()
             );
@@ -389,7 +465,7 @@ impl Copied<'_> {
             st.queued(),
             st.buffer_count()
         );
-        let stats = st.close().map_err(s)?;
+        let stats = st.close()?;
         ensure!(
             stats.frames == 4 && stats.copied == 4,
             "expected 4 frames, all copies: {stats}"
@@ -414,16 +490,16 @@ fn case_nv21m_refused(rig: &dyn Rig) -> CaseResult {
         Err(e @ CaptureError::UnsupportedPlanes { fourcc, .. }) if fourcc == FourCc::NV21M => {
             e.to_string()
         }
-        Err(e) => return Err(format!("expected UnsupportedPlanes for NM21, got {e}")),
-        Ok(st) => return Err(format!("NV21M started: {}", st.negotiated())),
+        Err(e) => return Err(unexpected("UnsupportedPlanes for NM21", e)),
+        Ok(st) => return Err(check(format!("NV21M started: {}", st.negotiated()))),
     };
     ensure!(
         msg.contains("NM21"),
         "error does not name the format: {msg}"
     );
     let mut again = start(rig, StreamOptions::new().format(fast()))?;
-    drop(again.next_frame().map_err(s)?);
-    again.close().map_err(s)?;
+    drop(again.next_frame()?);
+    again.close()?;
     Ok(format!("{msg}; next open works"))
 }
 
@@ -447,10 +523,10 @@ fn case_white_pattern(rig: &dyn Rig) -> CaseResult {
         .control("osd_text_mode", 2)
         .control("test_pattern", PATTERN_WHITE);
     let mut st = start(rig, opts)?;
-    let f = st.next_frame().map_err(s)?;
+    let f = st.next_frame()?;
     let mut bad = 0usize;
     for y in 0..f.height() {
-        let row = f.row(y).ok_or("row out of range")?;
+        let row = f.row(y).ok_or_else(|| check("row out of range"))?;
         for px in row.chunks_exact(4) {
             let want = [235u8, 128, 235, 128];
             if px.iter().zip(want).any(|(&a, b)| a.abs_diff(b) > 1) {
@@ -458,9 +534,12 @@ fn case_white_pattern(rig: &dyn Rig) -> CaseResult {
             }
         }
     }
-    let first = f.row(f.height() / 2).ok_or("no middle row")?[..4].to_vec();
+    let first = f
+        .row(f.height() / 2)
+        .ok_or_else(|| check("no middle row"))?[..4]
+        .to_vec();
     drop(f);
-    st.close().map_err(s)?;
+    st.close()?;
     ensure!(
         bad == 0,
         "{bad} YUYV pixel pairs are not 100% white (middle row starts {first:?})"
@@ -472,15 +551,16 @@ fn case_strict_mismatch(rig: &dyn Rig) -> CaseResult {
     let req = FormatRequest::new(FourCc::YUYV, 642, 482);
     match CaptureStream::start(open(rig)?, StreamOptions::new().format(req).strict(true)) {
         Err(CaptureError::FormatMismatch { requested, granted }) => {
-            let lax =
-                CaptureStream::start(open(rig)?, StreamOptions::new().format(req)).map_err(s)?;
+            let lax = CaptureStream::start(open(rig)?, StreamOptions::new().format(req))?;
             let g = lax.negotiated();
-            lax.close().map_err(s)?;
+            lax.close()?;
             ensure!(g.width != 642, "driver granted the odd size after all");
             Ok(format!("strict: {requested} -> {granted}; lax granted {g}"))
         }
-        Err(e) => Err(format!("expected FormatMismatch, got {e}")),
-        Ok(_) => Err("driver granted 642x482 exactly; cannot test strict mode".into()),
+        Err(e) => Err(unexpected("FormatMismatch", e)),
+        Ok(_) => Err(check(
+            "driver granted 642x482 exactly; cannot test strict mode",
+        )),
     }
 }
 
@@ -493,9 +573,9 @@ fn case_dropped(rig: &dyn Rig) -> CaseResult {
     )?;
     let mut seqs = Vec::new();
     for _ in 0..20 {
-        seqs.push(st.next_frame().map_err(s)?.sequence());
+        seqs.push(st.next_frame()?.sequence());
     }
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     ensure!(
         seqs.windows(2).all(|w| w[1] >= w[0]),
         "sequence went backwards: {seqs:?}"
@@ -518,14 +598,12 @@ fn case_dropped(rig: &dyn Rig) -> CaseResult {
 
 fn case_error_flag(rig: &dyn Rig) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(fast()))?;
-    drop(st.next_frame().map_err(s)?);
-    st.device()
-        .set_control("inject_v4l2_buf_flag_error", 1)
-        .map_err(s)?;
+    drop(st.next_frame()?);
+    st.device().set_control("inject_v4l2_buf_flag_error", 1)?;
     for _ in 0..6 {
-        drop(st.next_frame().map_err(s)?);
+        drop(st.next_frame()?);
     }
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     ensure!(
         stats.errors >= 1,
         "error-flagged buffer not counted: {stats}"
@@ -540,45 +618,43 @@ fn case_error_flag(rig: &dyn Rig) -> CaseResult {
 fn expect_op_error(r: Result<CaptureStream, CaptureError>, op: &str) -> CaseResult {
     match r {
         Err(CaptureError::Io { op: got, source }) if got == op => Ok(format!("{got}: {source}")),
-        Err(e) => Err(format!("expected a {op} error, got {e}")),
-        Ok(_) => Err(format!("stream started despite the injected {op} error")),
+        Err(e) => Err(unexpected(format!("a {op} error"), e)),
+        Ok(_) => Err(check(format!(
+            "stream started despite the injected {op} error"
+        ))),
     }
 }
 
 fn case_reqbufs_error(rig: &dyn Rig) -> CaseResult {
     let dev = open(rig)?;
-    dev.set_control("inject_vidioc_reqbufs_error", 1)
-        .map_err(s)?;
+    dev.set_control("inject_vidioc_reqbufs_error", 1)?;
     let msg = expect_op_error(
         CaptureStream::start(dev, StreamOptions::new().format(fast())),
         "VIDIOC_REQBUFS",
     )?;
     let mut again = start(rig, StreamOptions::new().format(fast()))?;
-    drop(again.next_frame().map_err(s)?);
-    again.close().map_err(s)?;
+    drop(again.next_frame()?);
+    again.close()?;
     Ok(format!("{msg}; next open works"))
 }
 
 fn case_streamon_error(rig: &dyn Rig) -> CaseResult {
     let dev = open(rig)?;
-    dev.set_control("inject_vidioc_streamon_error", 1)
-        .map_err(s)?;
+    dev.set_control("inject_vidioc_streamon_error", 1)?;
     let msg = expect_op_error(
         CaptureStream::start(dev, StreamOptions::new().format(fast())),
         "VIDIOC_STREAMON",
     )?;
     let mut again = start(rig, StreamOptions::new().format(fast()))?;
-    drop(again.next_frame().map_err(s)?);
-    again.close().map_err(s)?;
+    drop(again.next_frame()?);
+    again.close()?;
     Ok(format!("{msg}; next open works"))
 }
 
 fn case_qbuf_error(rig: &dyn Rig) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(fast()))?;
-    let f = st.next_frame().map_err(s)?;
-    st.device()
-        .set_control("inject_vidioc_qbuf_error", 1)
-        .map_err(s)?;
+    let f = st.next_frame()?;
+    st.device().set_control("inject_vidioc_qbuf_error", 1)?;
     drop(f); // this re-queue fails
     let err = match st.next_frame() {
         Err(
@@ -586,17 +662,14 @@ fn case_qbuf_error(rig: &dyn Rig) -> CaseResult {
                 op: "VIDIOC_QBUF", ..
             },
         ) => e.to_string(),
-        Err(e) => return Err(format!("expected the failed VIDIOC_QBUF, got {e}")),
-        Ok(_) => return Err("failed re-queue not reported".into()),
+        Err(e) => return Err(unexpected("the failed VIDIOC_QBUF", e)),
+        Ok(_) => return Err(check("failed re-queue not reported")),
     };
     for _ in 0..3 {
-        drop(
-            st.next_frame()
-                .map_err(|e| format!("stream did not recover: {e}"))?,
-        );
+        drop(st.next_frame().during("stream did not recover")?);
     }
     let q = st.queued();
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     ensure!(stats.errors >= 1, "failed re-queue not counted: {stats}");
     Ok(format!("{err}; recovered, {q} queued, {stats}"))
 }
@@ -612,12 +685,12 @@ fn case_held_copies(rig: &dyn Rig) -> CaseResult {
         st.buffer_count()
     );
     // A scope of its own, to see exactly what the held frames put in the ledger.
-    let check = LeakCheck::new();
+    let leaks = LeakCheck::new();
     let mut held: Vec<Frame> = Vec::new();
     for _ in 0..6 {
-        held.push(st.next_frame().map_err(s)?);
+        held.push(st.next_frame()?);
     }
-    let live = check.leaks();
+    let live = leaks.leaks();
     let zero_copy = live
         .iter()
         .filter(|e| e.name.starts_with("v4l2 buffer"))
@@ -640,15 +713,15 @@ fn case_held_copies(rig: &dyn Rig) -> CaseResult {
         "buffers not re-queued after the frames dropped: {} queued",
         st.queued()
     );
-    drop(st.next_frame().map_err(s)?);
-    let stats = st.close().map_err(s)?;
+    drop(st.next_frame()?);
+    let stats = st.close()?;
     ensure!(
         zero_copy == 2 && copies == 4,
         "ledger listed {zero_copy} driver buffers and {copies} copies for 2 + 4 held frames: {live:?}"
     );
-    check
+    leaks
         .finish_within(Duration::from_secs(1))
-        .map_err(|r| format!("held frames left entries behind: {r}"))?;
+        .map_err(|r| check(format!("held frames left entries behind: {r}")))?;
     Ok(format!(
         "ledger saw 2 driver buffers + 4 copies while held; {stats}"
     ))
@@ -656,16 +729,16 @@ fn case_held_copies(rig: &dyn Rig) -> CaseResult {
 
 fn case_latest_only(rig: &dyn Rig) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(fast()).latest_only(true))?;
-    let a = st.next_frame().map_err(s)?.sequence();
+    let a = st.next_frame()?.sequence();
     std::thread::sleep(Duration::from_millis(300));
-    let b = st.next_frame().map_err(s)?.sequence();
+    let b = st.next_frame()?.sequence();
     ensure!(
         st.queued() == st.buffer_count(),
         "{} of {} buffers queued with no frame held",
         st.queued(),
         st.buffer_count()
     );
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     ensure!(
         stats.skipped >= 1,
         "nothing skipped after a 300 ms pause: {stats}"
@@ -678,12 +751,11 @@ fn case_timeout(rig: &dyn Rig) -> CaseResult {
     let opts = StreamOptions::new()
         .format(fast())
         .control("percentage_of_dropped_buffers", 100);
-    let mut st =
-        CaptureStream::start(open(rig)?, opts.timeout(Duration::from_millis(300))).map_err(s)?;
+    let mut st = CaptureStream::start(open(rig)?, opts.timeout(Duration::from_millis(300)))?;
     let t = Instant::now();
     let r = st.next_frame();
     let el = t.elapsed();
-    st.close().map_err(s)?;
+    st.close()?;
     match r {
         Err(CaptureError::Timeout(_)) => {
             ensure!(
@@ -692,8 +764,11 @@ fn case_timeout(rig: &dyn Rig) -> CaseResult {
             );
             Ok(format!("timed out after {el:?}"))
         }
-        Err(e) => Err(format!("expected Timeout, got {e}")),
-        Ok(f) => Err(format!("got frame {} with 100% dropped", f.sequence())),
+        Err(e) => Err(unexpected("Timeout", e)),
+        Ok(f) => Err(check(format!(
+            "got frame {} with 100% dropped",
+            f.sequence()
+        ))),
     }
 }
 
@@ -702,9 +777,8 @@ fn case_cancel(rig: &dyn Rig) -> CaseResult {
     let opts = StreamOptions::new()
         .format(fast())
         .control("percentage_of_dropped_buffers", 100)
-        .with_cancel(token.clone());
-    let mut st =
-        CaptureStream::start(open(rig)?, opts.timeout(Duration::from_secs(20))).map_err(s)?;
+        .with_cancel(&token);
+    let mut st = CaptureStream::start(open(rig)?, opts.timeout(Duration::from_secs(20)))?;
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
         token.cancel();
@@ -712,9 +786,9 @@ fn case_cancel(rig: &dyn Rig) -> CaseResult {
     let t = Instant::now();
     let r = st.next_frame();
     let el = t.elapsed();
-    canceller.join().map_err(|_| "canceller panicked")?;
+    canceller.join().map_err(|_| check("canceller panicked"))?;
     let again = st.next_frame();
-    st.close().map_err(s)?;
+    st.close()?;
     ensure!(
         matches!(r, Err(CaptureError::Cancelled)),
         "expected Cancelled, got {r:?}"
@@ -736,14 +810,14 @@ fn case_wrap_sequence(rig: &dyn Rig) -> CaseResult {
             .format(fast())
             .control("wrap_sequence_number", 1),
     )?;
-    let mut seqs = vec![st.next_frame().map_err(s)?.sequence()];
+    let mut seqs = vec![st.next_frame()?.sequence()];
     while seqs[seqs.len() - 1] < (1 << 32) + 4 && seqs.len() < 400 {
-        let seq = st.next_frame().map_err(s)?.sequence();
+        let seq = st.next_frame()?.sequence();
         let last = seqs[seqs.len() - 1];
         ensure!(seq >= last, "sequence went from {last} to {seq}");
         seqs.push(seq);
     }
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     let (first, last, n) = (seqs[0], seqs[seqs.len() - 1], seqs.len());
     ensure!(
         first >= 0xffff_0000 && last >= 1 << 32,
@@ -767,11 +841,11 @@ fn case_wrap_timestamp(rig: &dyn Rig) -> CaseResult {
     let mut seqs = Vec::new();
     let mut stamps = Vec::new();
     for _ in 0..10 {
-        let f = st.next_frame().map_err(s)?;
+        let f = st.next_frame()?;
         seqs.push(f.sequence());
         stamps.push(f.timestamp());
     }
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     ensure!(
         stats.dropped == gaps(&seqs),
         "timestamps confused gap counting: {stats}, {seqs:?}"
@@ -785,15 +859,10 @@ fn case_wrap_timestamp(rig: &dyn Rig) -> CaseResult {
 
 fn case_iterate(rig: &dyn Rig) -> CaseResult {
     let token = CancelToken::new();
-    let st = start(
-        rig,
-        StreamOptions::new()
-            .format(fast())
-            .with_cancel(token.clone()),
-    )?;
+    let st = start(rig, StreamOptions::new().format(fast()).with_cancel(&token))?;
     let mut n = 0;
     for frame in st {
-        let frame = frame.map_err(s)?;
+        let frame = frame?;
         n += 1;
         if n == 5 {
             token.cancel();
@@ -813,14 +882,14 @@ fn case_drop_stream_early(rig: &dyn Rig) -> CaseResult {
             let _ = tx.send(*s);
         }),
     )?;
-    let a = st.next_frame().map_err(s)?;
-    let b = st.next_frame().map_err(s)?;
+    let a = st.next_frame()?;
+    let b = st.next_frame()?;
     let sum = |f: &Frame| f.data().iter().map(|&x| u64::from(x)).sum::<u64>();
     let (sa, sb) = (sum(&a), sum(&b));
     drop(st);
     let stats = rx
         .recv_timeout(Duration::from_secs(1))
-        .map_err(|_| "on_close not called")?;
+        .map_err(|_| check("on_close not called"))?;
     ensure!(
         stats.held_at_close == 2,
         "held_at_close {}",
@@ -833,8 +902,8 @@ fn case_drop_stream_early(rig: &dyn Rig) -> CaseResult {
     drop((a, b));
     // The buffers are freed with the last frame: the device can stream again.
     let mut again = start(rig, StreamOptions::new().format(fast()))?;
-    drop(again.next_frame().map_err(s)?);
-    again.close().map_err(s)?;
+    drop(again.next_frame()?);
+    again.close()?;
     Ok(format!(
         "frames stayed valid after the stream was dropped; {stats}"
     ))
@@ -848,15 +917,15 @@ fn case_close_waits(rig: &dyn Rig) -> CaseResult {
             .close_grace(Duration::from_secs(3)),
     );
     let mut st = st?;
-    let f = st.next_frame().map_err(s)?;
+    let f = st.next_frame()?;
     let holder = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
         drop(f);
     });
     let t = Instant::now();
-    let stats = st.close().map_err(s)?;
+    let stats = st.close()?;
     let el = t.elapsed();
-    holder.join().map_err(|_| "holder panicked")?;
+    holder.join().map_err(|_| check("holder panicked"))?;
     ensure!(
         stats.held_at_close == 0,
         "close did not wait for the held frame: {stats:?}"
@@ -872,8 +941,8 @@ fn case_close_waits(rig: &dyn Rig) -> CaseResult {
 
 fn terminal_case(rig: &dyn Rig, control: &str, want: fn(&CaptureError) -> bool) -> CaseResult {
     let mut st = start(rig, StreamOptions::new().format(fast()))?;
-    drop(st.next_frame().map_err(s)?);
-    st.device().set_control(control, 1).map_err(s)?;
+    drop(st.next_frame()?);
+    st.device().set_control(control, 1)?;
     let mut first = None;
     for _ in 0..10 {
         match st.next_frame() {
@@ -884,16 +953,16 @@ fn terminal_case(rig: &dyn Rig, control: &str, want: fn(&CaptureError) -> bool) 
             }
         }
     }
-    let first = first.ok_or(format!("no error within 10 frames of {control}"))?;
-    ensure!(want(&first), "unexpected error after {control}: {first}");
+    let first = first.ok_or_else(|| check(format!("no error within 10 frames of {control}")))?;
+    if !want(&first) {
+        return Err(unexpected(format!("the error {control} causes"), first));
+    }
     let again = st.next_frame();
     ensure!(
         again.as_ref().is_err_and(want),
         "next call after {first}: {again:?}"
     );
-    let stats = st
-        .close()
-        .map_err(|e| format!("close after {control}: {e}"))?;
+    let stats = st.close().during(format!("close after {control}"))?;
     Ok(format!("{first}; {stats}"))
 }
 
@@ -948,15 +1017,14 @@ pub fn cases() -> Vec<Case> {
 
 /// Runs one case inside a [`LeakCheck`].
 pub fn run_case(case: &Case, rig: &dyn Rig) -> Outcome {
-    let check = LeakCheck::new();
+    let leaks = LeakCheck::new();
     let t = Instant::now();
     let mut result = (case.run)(rig);
-    if let Err(report) = check.finish_within(Duration::from_secs(1)) {
-        let leak = format!("leaks after the case: {report}");
-        result = match result {
-            Ok(_) => Err(leak),
-            Err(e) => Err(format!("{e}; {leak}")),
-        };
+    if let Err(report) = leaks.finish_within(Duration::from_secs(1)) {
+        result = Err(CaseFailure::Leaked {
+            report,
+            failure: result.err().map(Box::new),
+        });
     }
     Outcome {
         name: case.name,
@@ -966,7 +1034,7 @@ pub fn run_case(case: &Case, rig: &dyn Rig) -> Outcome {
 }
 
 /// Runs every case whose name contains `filter` (all when empty), in order.
-pub fn run(rig: &dyn Rig, filter: &str) -> Vec<Outcome> {
+pub fn run_cases(rig: &dyn Rig, filter: &str) -> Vec<Outcome> {
     cases()
         .iter()
         .filter(|c| c.name.contains(filter))

@@ -1,6 +1,5 @@
-//! The kernel side: [`V4l2Device`] (a real V4L2 node through the `v4l` crate plus raw ioctls
-//! where the crate's streaming API does not fit) and [`Waker`], the eventfd that interrupts
-//! a blocked `poll`.
+//! [`V4l2Device`]: a real V4L2 capture node, through the `v4l` crate plus raw ioctls where
+//! the crate's streaming API does not fit.
 //!
 //! Why raw ioctls: `v4l::io::mmap::Stream` ties every mapping to the stream and re-queues
 //! the previous buffer on each `next()`, so only one frame can be out at a time. framekeep
@@ -8,11 +7,11 @@
 //! so it needs `QBUF(index)` and `DQBUF` as separate calls. The crate's format API is also
 //! single-planar only, so a node with only the multi-planar API
 //! (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`) is enumerated, negotiated (`v4l2_pix_format_mplane`)
-//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls. Together with
-//! `mem`, this is the only module with `unsafe`.
+//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls. The other
+//! modules with `unsafe` are `mem` (the mappings), `waker` (the eventfd) and `poll`.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::ptr::NonNull;
 use std::time::Duration;
 use std::{io, mem};
@@ -26,11 +25,14 @@ use v4l::v4l_sys::{
 use v4l::video::Capture;
 
 use crate::device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, FourCc, Interval, Negotiated, PlaneData,
+    control_key, CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData,
     PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 use crate::error::{CaptureError, Result};
+use crate::fourcc::FourCc;
 use crate::mem::Mapping;
+use crate::poll::poll;
+use crate::waker::Waker;
 
 const BUF_TYPE_CAPTURE: u32 = 1; // V4L2_BUF_TYPE_VIDEO_CAPTURE
 const BUF_TYPE_CAPTURE_MPLANE: u32 = 9; // V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
@@ -63,19 +65,6 @@ fn zeroed<T: Copy>() -> T {
     // SAFETY: only used for the bindgen'd V4L2 C structs, for which all-zero bytes is a
     // valid value (integers, arrays, unions of those and raw pointers).
     unsafe { mem::zeroed() }
-}
-
-/// Normalises a control name the way `v4l2-ctl -L` prints it.
-pub(crate) fn control_key(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('_') && !out.is_empty() {
-            out.push('_');
-        }
-    }
-    out.trim_end_matches('_').to_string()
 }
 
 /// A `v4l2_buffer` for `VIDIOC_QUERYBUF`/`QBUF`/`DQBUF` of either API, with the `planes`
@@ -559,14 +548,14 @@ impl CaptureDevice for V4l2Device {
                 revents: 0,
             },
             libc::pollfd {
-                fd: waker.map_or(-1, |w| w.fd.as_raw_fd()),
+                fd: waker.map_or(-1, |w| w.as_fd().as_raw_fd()),
                 events: libc::POLLIN,
                 revents: 0,
             },
         ];
         // Without a waker (no cancel token) one descriptor is polled, as a bare loop does.
         let n = if waker.is_some() { 2 } else { 1 };
-        match poll(&mut fds[..n], timeout)? {
+        match poll(&mut fds[..n], timeout).map_err(|e| CaptureError::from_os("poll", e))? {
             0 => Ok(Wait::TimedOut),
             _ if fds[1].revents != 0 => Ok(Wait::Woken),
             // Readable, or POLLERR/POLLHUP: the following DQBUF says which (ENODEV, EIO).
@@ -601,129 +590,5 @@ impl CaptureDevice for V4l2Device {
             value: value as i32,
         };
         ioctl(self.fd(), "VIDIOC_S_CTRL", vidioc::VIDIOC_S_CTRL, &mut c)
-    }
-}
-
-/// Milliseconds for `poll(2)`, rounded up so that a short wait is not a busy one.
-fn poll_ms(d: Duration) -> i32 {
-    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
-    ms.min(i32::MAX as u128) as i32
-}
-
-/// CLOCK_MONOTONIC now, the clock V4L2 capture timestamps use.
-pub(crate) fn monotonic_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid, exclusive pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        ts.tv_sec.max(0) as u64,
-        ts.tv_nsec.clamp(0, 999_999_999) as u32,
-    )
-}
-
-/// `poll(2)` with a timeout, retrying on EINTR. Reads the clock only after an EINTR, so a
-/// steady-state frame costs no clock read.
-fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<usize> {
-    let mut deadline = None;
-    let mut ms = poll_ms(timeout);
-    loop {
-        // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd of the given length.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if rc >= 0 {
-            return Ok(rc as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(CaptureError::from_os("poll", err));
-        }
-        let now = std::time::Instant::now();
-        let end = *deadline.get_or_insert(now + timeout);
-        ms = poll_ms(end.saturating_duration_since(now));
-    }
-}
-
-/// A sticky wake-up signal a blocked [`CaptureDevice::wait`] listens to (an eventfd).
-///
-/// Once [`Waker::wake`] is called, every current and future wait returns
-/// [`Wait::Woken`] at once: cancellation and stop are one-way.
-#[derive(Debug)]
-pub struct Waker {
-    fd: OwnedFd,
-}
-
-impl Waker {
-    /// Creates an unsignalled waker.
-    pub fn new() -> Result<Waker> {
-        // SAFETY: plain syscall; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(CaptureError::from_os("eventfd", io::Error::last_os_error()));
-        }
-        // SAFETY: `fd` is a fresh descriptor we own exclusively.
-        Ok(Waker {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    /// Signals the waker (idempotent, async-signal-safe, never blocks).
-    pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a full counter (EAGAIN)
-        // still leaves it readable, which is all we need.
-        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    /// True once [`Waker::wake`] was called.
-    pub fn is_woken(&self) -> bool {
-        self.wait_timeout(Duration::ZERO)
-    }
-
-    /// Blocks until woken or `timeout` elapses; true when woken.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let mut fds = [libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_names_match_v4l2_ctl() {
-        assert_eq!(
-            control_key("Percentage of Dropped Buffers"),
-            "percentage_of_dropped_buffers"
-        );
-        assert_eq!(
-            control_key("Inject V4L2_BUF_FLAG_ERROR"),
-            "inject_v4l2_buf_flag_error"
-        );
-        assert_eq!(control_key("Test Pattern"), "test_pattern");
-        assert_eq!(
-            control_key("Inject VIDIOC_REQBUFS Error"),
-            "inject_vidioc_reqbufs_error"
-        );
-    }
-
-    #[test]
-    fn waker_is_sticky_and_bounded() {
-        let w = Waker::new().unwrap();
-        let t = std::time::Instant::now();
-        assert!(!w.wait_timeout(Duration::from_millis(20)));
-        assert!(t.elapsed() >= Duration::from_millis(19));
-        w.wake();
-        assert!(w.is_woken());
-        assert!(w.wait_timeout(Duration::from_secs(5)));
     }
 }
