@@ -15,25 +15,27 @@
 //! At exit it prints the stats line (frames, fps, dropped, copied, latency p50/p99) and the
 //! leak report. Exit status: 0 clean, 1 failure or leak, 2 bad arguments.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use framekeep::core::cancel::{install_ctrlc, CancelToken};
+use common::{ctrlc_root, leak_checked};
 use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
-use framekeep::core::ledger::LeakCheck;
-use framekeep::core::pipeline::clock::monotonic_now;
 use framekeep::core::pipeline::{
-    LatencyHistogram, Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
+    Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
 };
+use framekeep::core::time::{monotonic_now, LatencyHistogram};
 use framekeep::cv::convert::SizedBgrConverter;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSink;
-use framekeep::v4l::device::FourCc;
-use framekeep::v4l::{list_devices, CaptureStream, FormatRequest, StreamOptions, StreamSource};
+use framekeep::v4l::{
+    list_devices, CaptureStream, FormatRequest, FourCc, StreamOptions, StreamSource,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "framekeep's main job: capture → convert → display, with a leak report at exit")]
@@ -86,10 +88,7 @@ struct Convert {
 
 impl Stage for Convert {
     fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
-        let bgr = self
-            .converter
-            .convert(&frame)
-            .map_err(|e| StageError::failed(e.to_string()))?;
+        let bgr = self.converter.convert(&frame)?;
         drop(frame);
         let now = monotonic_now();
         if let Some(lat) = now.checked_sub(bgr.timestamp()) {
@@ -131,16 +130,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let (format, width, height) = (args.format, args.size.width, args.size.height);
-    let check = LeakCheck::new();
-    let code = run(&args, format, width, height);
-    match check.finish_within(Duration::from_secs(3)) {
-        Ok(()) => println!("leak report: 0 live frames, Mats, leases and threads"),
-        Err(report) => {
-            println!("leak report: LEAKS\n{report}");
-            return ExitCode::from(1);
-        }
-    }
-    code
+    leak_checked(|| run(&args, format, width, height))
 }
 
 /// The camera to open: the one asked for, or the first one found.
@@ -164,26 +154,25 @@ fn camera(args: &Args) -> Option<String> {
 }
 
 fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCode {
-    let root = CancelToken::new();
-    if let Err(e) = install_ctrlc(&root) {
-        eprintln!("warning: no Ctrl-C handler: {e}");
-    }
+    let root = ctrlc_root();
     let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
-    let mut camera_stats = None;
+    // The camera's final statistics arrive when its stream closes.
+    let (camera_tx, camera_stats) = mpsc::channel();
     let mut builder = PipelineBuilder::new("capture-display").with_cancel(&root);
 
     // The source: a camera when there is one, the synthetic pattern otherwise.
-    let mut synthetic_stats = None;
+    let mut synthetic = false;
     match camera(args) {
         Some(device) => {
-            let stream_token = CancelToken::new();
             let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
                 .fps(args.fps);
             let options = StreamOptions::new()
                 .format(request)
                 .buffers(args.buffers)
                 .timeout(Duration::from_secs(2))
-                .with_cancel(stream_token.clone());
+                .with_on_close(move |stats| {
+                    let _ = camera_tx.send(*stats);
+                });
             let stream = match CaptureStream::open(&device, options) {
                 Ok(s) => s,
                 Err(e) => {
@@ -193,11 +182,10 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
                 }
             };
             println!("camera {device}: {:?}", stream.negotiated());
-            let mut source = StreamSource::new(stream, stream_token);
+            let mut source = StreamSource::new(stream);
             if let Some(n) = args.frames {
                 source = source.frames(n);
             }
-            camera_stats = Some(source.stats());
             builder = builder.source("camera", source);
         }
         None => {
@@ -214,7 +202,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
                     return ExitCode::from(2);
                 }
             };
-            synthetic_stats = Some(source.stats());
+            synthetic = true;
             println!(
                 "synthetic test pattern: {width}x{height} {format} at {} fps",
                 args.fps
@@ -237,7 +225,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     } else {
         match Display::open(
             DisplayOptions::new()
-                .with_cancel(root.clone())
+                .with_cancel(&root)
                 .with_release()
                 .overlay(true)
                 .headless(Headless::Fail),
@@ -304,7 +292,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
 
     let frames = report.element("convert").map_or(0, |s| s.frames_out);
     let lat = latency.lock().unwrap().clone();
-    let cam = camera_stats.and_then(|s| *s.lock());
+    let cam = camera_stats.try_recv().ok();
     let (dropped, copied) = match &cam {
         Some(s) => (s.dropped + report.dropped(), s.copied),
         None => (report.dropped(), 0),
@@ -319,8 +307,9 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     if let Some(w) = &written {
         println!("snapshots written: {}", w.lock().len());
     }
-    if let Some(s) = &synthetic_stats {
-        println!("synthetic source: produced {}", s.produced());
+    if synthetic {
+        let produced = report.element("synthetic").map_or(0, |s| s.frames_in);
+        println!("synthetic source: produced {produced}");
     }
     if let Some(s) = &cam {
         println!("camera: {s}");

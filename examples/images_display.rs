@@ -68,7 +68,7 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
     let root = ctrlc_root();
     let display = match Display::open(
         DisplayOptions::new()
-            .with_cancel(root.clone())
+            .with_cancel(&root)
             .with_release()
             .overlay(true)
             .headless(headless)

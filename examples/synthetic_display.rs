@@ -80,7 +80,7 @@ fn run(
     let on_s = trigger.clone();
     let display = match Display::open(
         DisplayOptions::new()
-            .with_cancel(root.clone())
+            .with_cancel(&root)
             .with_release()
             .overlay(!args.no_overlay)
             .headless(headless)
@@ -125,7 +125,7 @@ fn run(
     if let Some(dir) = &args.snapshots {
         match ImageSink::new(dir) {
             Ok(sink) => {
-                let sink = sink.every(None).on_trigger(trigger);
+                let sink = sink.every(None).with_trigger(&trigger);
                 written = Some(sink.written());
                 builder = builder.stage("snapshots", Link::latest(), sink);
             }

@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep::core::ledger::Ledger;
-use framekeep::core::pipeline::pattern::decode_counter;
-use framekeep::core::pipeline::{
-    stage_fn, Link, NullSink, PipelineBuilder, StageError, SyntheticSource,
-};
+use framekeep::core::pipeline::{stage_fn, Link, PipelineBuilder, StageError, SyntheticSource};
+use framekeep::core::testing::decode_counter;
+use framekeep::core::testing::NullSink;
 
 struct Args {
     width: usize,

@@ -129,10 +129,24 @@ def resolve(path, here, mods, children, reexports, depth=0):
         mod = mod + (rest[0],)
         rest = rest[1:]
     # `rest[0]` is an item of `mod`, or a name `mod` re-exports: follow it.
-    if rest and rest[0] in reexports.get(mod, {}):
-        target = reexports[mod][rest[0]]
-        return resolve(target, mod, mods, children, reexports, depth + 1)
+    if rest:
+        name = rest[0]
+        names = reexports.get(mod, {})
+        if name in names:
+            return resolve(names[name], mod, mods, children, reexports, depth + 1)
+        if name not in DEFINED.get(mod, set()):
+            # A glob re-export (`pub use camera::*`) of a module that has it.
+            for target in names.get("*", ()):
+                found = resolve(target + "::" + name, mod, mods, children, reexports, depth + 1)
+                if found is not None and name in DEFINED.get(found, set()):
+                    return found
     return mod
+
+
+DEFINED = {}
+DEF_RE = re.compile(
+    r"\bpub(?:\([^)]*\))?\s+(?:unsafe\s+)?(?:const\s+fn|fn|struct|enum|type|const|static|trait|mod)\s+(\w+)"
+)
 
 
 def reexports_of(mods):
@@ -146,7 +160,9 @@ def reexports_of(mods):
                 alias = re.search(r"\s+as\s+(\w+)$", p)
                 p = re.sub(r"\s+as\s+\w+$", "", p)
                 name = alias.group(1) if alias else p.split("::")[-1]
-                if name not in ("*", "self"):
+                if name == "*":
+                    names.setdefault("*", []).append(p[: -len("::*")])
+                elif name != "self":
                     names[name] = p
         out[m] = names
     return out
@@ -162,6 +178,9 @@ def edges_of(crate_dir):
         if m:
             children.setdefault(m[:-1], set()).add(m[-1])
     reexports = reexports_of(mods)
+    DEFINED.clear()
+    for m, f in mods.items():
+        DEFINED[m] = set(DEF_RE.findall(strip_tests_and_comments(open(f, encoding="utf-8").read())))
     edges = {m: set() for m in mods}
     for m, f in mods.items():
         text = strip_tests_and_comments(open(f, encoding="utf-8").read())

@@ -7,7 +7,10 @@ source scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace
+# No module of any crate imports a module that imports it back.
+python3 scripts/check-module-cycles.py
+# Documented with every feature, so the test kits' docs are checked too.
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --all-features
 # The process-level tests run the example binaries; `cargo test` builds examples
 # only as test harnesses, so build them first (same packages, same features).
 cargo build --quiet --workspace --examples

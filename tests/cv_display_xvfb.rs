@@ -17,8 +17,8 @@ use common::child::{example_binary, wait_until};
 use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::LeakCheck;
-use framekeep::core::pipeline::pattern::BAR_COLOURS;
 use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
+use framekeep::core::testing::BAR_COLOURS;
 use framekeep::cv::display::{Display, DisplayClosed, DisplayOptions};
 
 const BOUND: Duration = Duration::from_secs(15);
@@ -408,12 +408,8 @@ fn xvfb_child_display_scenario() {
     };
     let check = LeakCheck::new();
     let root = CancelToken::new();
-    let display = Display::open(
-        DisplayOptions::new()
-            .with_cancel(root.clone())
-            .with_release(),
-    )
-    .expect("Xvfb is a display");
+    let display = Display::open(DisplayOptions::new().with_cancel(&root).with_release())
+        .expect("Xvfb is a display");
     assert!(display.is_visible());
     let title = "framekeep-xvfb-in-process";
     let window = display.window(title).unwrap();

@@ -10,7 +10,7 @@ use std::process::Command;
 mod common;
 
 use common::child::example_binary;
-use framekeep::core::pipeline::pattern::BAR_COLOURS;
+use framekeep::core::testing::BAR_COLOURS;
 use framekeep::cv::opencv::core::Vec3b;
 use framekeep::cv::opencv::imgcodecs::{imread, IMREAD_COLOR};
 use framekeep::cv::opencv::prelude::*;

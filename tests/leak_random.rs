@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::{assert_pool_idle, bounded, Fault, Faulty, SlowSink};
 use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
-use framekeep::core::pipeline::{Link, PipelineBuilder, Policy, SyntheticSource};
+use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::core::pool::{Exhausted, PoolOptions};
 use framekeep::core::supervisor::{PanicPolicy, SupervisorOptions};
 use rand::rngs::StdRng;
@@ -61,8 +61,8 @@ struct Mix {
 }
 
 fn random_link(rng: &mut StdRng) -> Link {
-    let policy = Policy::ALL[rng.gen_range(0..Policy::ALL.len())];
-    Link::new(rng.gen_range(1..=3), policy)
+    let links = Link::all(rng.gen_range(1..=3));
+    links[rng.gen_range(0..links.len())]
 }
 
 fn random_mix(rng: &mut StdRng) -> Mix {

@@ -15,9 +15,10 @@ use common::{assert_pool_idle, bounded, pool, Fault, Faulty, SlowSink};
 use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::pipeline::{
-    stage_fn, BuildError, CloseReason, Link, NullSink, PipelineBuilder, Policy, SyntheticSource,
+    stage_fn, BuildError, CloseReason, Link, PipelineBuilder, SyntheticSource,
 };
 use framekeep::core::pool::{Exhausted, FramePool};
+use framekeep::core::testing::NullSink;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(10);
@@ -110,7 +111,6 @@ fn cancel_during_acquire() {
         let pool = pool(2, Exhausted::Wait);
         let root = CancelToken::new();
         let source = synthetic(&pool);
-        let source_stats = source.stats();
         let pipeline = PipelineBuilder::new("acquire")
             .with_cancel(&root)
             .source("src", source)
@@ -132,7 +132,7 @@ fn cancel_during_acquire() {
         assert!(cancelled_at.elapsed() < Duration::from_secs(1));
         let report = pipeline.shutdown();
         assert!(report.is_clean(), "{report}");
-        assert_eq!(source_stats.produced(), 2);
+        assert_eq!(report.element("src").unwrap().frames_in, 2);
         assert_eq!(
             report.element("src").unwrap().reason,
             CloseReason::Cancelled(Some(Cause::Shutdown))
@@ -203,7 +203,7 @@ fn cancel_during_shutdown() {
 
 #[test]
 fn a_slow_consumer_with_each_edge_policy() {
-    for policy in Policy::ALL {
+    for link in Link::all(2) {
         bounded("slow-consumer", LIMIT, move || {
             const FRAMES: u64 = 100;
             let pool = pool(8, Exhausted::Wait);
@@ -213,34 +213,34 @@ fn a_slow_consumer_with_each_edge_policy() {
                 .source("src", synthetic_n(&pool, FRAMES))
                 .stage(
                     "slow",
-                    Link::new(2, policy),
+                    link,
                     Faulty::new(Fault::None).delay(Duration::from_millis(1)),
                 )
                 .sink("null", Link::block(2), sink)
                 .start()
                 .unwrap();
-            assert!(pipeline.wait(WAIT), "{policy}");
+            assert!(pipeline.wait(WAIT), "{link}");
             let report = pipeline.shutdown();
-            assert!(report.is_clean(), "{policy}: {report}");
+            assert!(report.is_clean(), "{link}: {report}");
             let edge = &report.edges[0];
             let snap = stats.snapshot();
-            assert_eq!(snap.out_of_order, 0, "{policy}");
+            assert_eq!(snap.out_of_order, 0, "{link}");
             // Every frame is either consumed or counted as dropped on the edge.
-            assert_eq!(snap.frames + edge.dropped, FRAMES, "{policy}: {report}");
-            if policy == Policy::Block {
-                assert_eq!((edge.dropped, snap.gaps), (0, 0), "{policy}");
+            assert_eq!(snap.frames + edge.dropped, FRAMES, "{link}: {report}");
+            if link == Link::block(2) {
+                assert_eq!((edge.dropped, snap.gaps), (0, 0), "{link}");
             } else {
-                assert!(edge.dropped > 0, "{policy}: {report}");
+                assert!(edge.dropped > 0, "{link}: {report}");
                 // Drops before the first and after the last frame consumed are not gaps.
                 let leading = snap.first_sequence.unwrap();
                 let trailing = FRAMES - 1 - snap.last_sequence.unwrap();
-                assert_eq!(snap.gaps + leading + trailing, edge.dropped, "{policy}");
+                assert_eq!(snap.gaps + leading + trailing, edge.dropped, "{link}");
             }
-            if policy == Policy::DropNewest {
+            if link == Link::drop_newest(2) {
                 // The first frames are kept, the last ones refused.
-                assert!(snap.last_sequence < Some(FRAMES - 1), "{policy}");
+                assert!(snap.last_sequence < Some(FRAMES - 1), "{link}");
             } else {
-                assert_eq!(snap.last_sequence, Some(FRAMES - 1), "{policy}");
+                assert_eq!(snap.last_sequence, Some(FRAMES - 1), "{link}");
             }
             assert_pool_idle(&pool);
         });
@@ -251,7 +251,11 @@ fn a_slow_consumer_with_each_edge_policy() {
 fn run_dry(policy: Exhausted, buffers: usize) -> (u64, u64, FramePool) {
     let pool = pool(buffers, policy);
     let source = synthetic(&pool);
-    let stats = source.stats();
+    // Starved frames are the pool's refusals (fail-fast) or timeouts (wait).
+    let starved = |pool: &FramePool| {
+        let s = pool.stats();
+        s.exhausted + s.timeouts
+    };
     let pipeline = PipelineBuilder::new("dry")
         .source("src", source)
         .sink(
@@ -262,7 +266,7 @@ fn run_dry(policy: Exhausted, buffers: usize) -> (u64, u64, FramePool) {
         .start()
         .unwrap();
     let start = Instant::now();
-    while stats.starved() < 3 {
+    while starved(&pool) < 3 {
         assert!(start.elapsed() < WAIT, "the pool never ran dry");
         thread::sleep(Duration::from_millis(1));
     }
@@ -270,7 +274,8 @@ fn run_dry(policy: Exhausted, buffers: usize) -> (u64, u64, FramePool) {
     assert!(pipeline.wait(WAIT));
     let report = pipeline.shutdown();
     assert!(report.is_clean(), "{report}");
-    (stats.produced(), stats.starved(), pool)
+    let produced = report.element("src").unwrap().frames_in;
+    (produced, starved(&pool), pool)
 }
 
 #[test]

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::child::{example_binary, Running};
-use framekeep::core::pipeline::pattern::BAR_COLOURS;
-use framekeep::v4l::vivid_vm::{self, VmRun};
+use framekeep::core::testing::BAR_COLOURS;
+use framekeep::v4l::testing::{VividVm, VmRun};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -57,7 +57,7 @@ fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
     assert!(text.contains("stats: frames 40,"), "stats line:\n{text}");
     assert!(text.contains("latency p50"), "{text}");
     assert!(
-        text.contains("leak report: 0 live frames, Mats, leases and threads"),
+        text.contains("leak check: clean (0 frames, Mats, leases, threads alive)"),
         "{text}"
     );
     assert!(text.contains("snapshots written: 4"), "{text}");
@@ -131,7 +131,7 @@ fn ctrl_c_stops_the_main_job_in_order_with_no_leaks() {
     assert!(status.success(), "exit {status}:\n{text}");
     assert!(text.contains("cancelled (interrupted)"), "{text}");
     assert!(text.contains("all ok"), "every worker ended well:\n{text}");
-    assert!(text.contains("leak report: 0 live"), "{text}");
+    assert!(text.contains("leak check: clean"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -187,7 +187,11 @@ fn a_real_v4l2_camera_in_a_vivid_vm() {
         "20",
     ];
     // OpenCV and its libraries go into the VM's initramfs: give it room.
-    let out = match vivid_vm::run(example_binary("capture_display"), &args, 400, Some(3072)) {
+    let vm = VividVm::new(example_binary("capture_display"))
+        .args(args)
+        .timeout(Duration::from_secs(400))
+        .memory_mib(3072);
+    let out = match vm.run() {
         Ok(VmRun::Ran(out)) => out,
         Ok(VmRun::Unavailable(why)) => {
             eprintln!("SKIPPED main job in the vivid VM: {why}");
@@ -207,5 +211,5 @@ fn a_real_v4l2_camera_in_a_vivid_vm() {
     assert!(text.contains("convert: in 60, out 60"), "{text}");
     assert!(text.contains("all ok"), "every worker ended well:\n{text}");
     assert!(text.contains("errors 0"), "{text}");
-    assert!(text.contains("leak report: 0 live"), "{text}");
+    assert!(text.contains("leak check: clean"), "{text}");
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::{Kind, LeakCheck, Ledger};
-use framekeep::core::pipeline::{stage_fn, Link, NullSink, PipelineBuilder, SyntheticSource};
+use framekeep::core::pipeline::{stage_fn, Link, PipelineBuilder, SyntheticSource};
+use framekeep::core::testing::NullSink;
 
 /// RSS growth tolerated after warm-up (allocator noise, lazily mapped pages
 /// of thread stacks): far below one 6 MB frame per minute of leak.

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use framekeep_cv::io::images::{is_image, wildcard_match};
+use framekeep_cv::io::{is_image, wildcard_match};
 
 use crate::error::{CalibError, Result};
 

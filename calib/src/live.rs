@@ -27,8 +27,9 @@ use std::time::Duration;
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep_core::pipeline::Source;
-use framekeep_cv::{MatView, SizedBgrConverter};
-use framekeep_v4l::device::FourCc;
+use framekeep_cv::convert::SizedBgrConverter;
+use framekeep_cv::mat::MatView;
+use framekeep_v4l::FourCc;
 use framekeep_v4l::{CaptureDevice, CaptureStream, FormatRequest, StreamOptions, StreamSource};
 use opencv::core::Point2f;
 use opencv::imgproc;
@@ -81,10 +82,9 @@ impl LiveCamera {
 
     /// Opens a V4L2 camera by path, card name or bus info, asking for `request`.
     pub fn open(device: &str, request: &CameraRequest) -> Result<LiveCamera> {
-        let token = CancelToken::new();
-        let stream = CaptureStream::open(device, stream_options(request, &token))
+        let stream = CaptureStream::open(device, stream_options(request))
             .map_err(|e| device_error(device, &e))?;
-        Ok(Self::from_stream(device, stream, token))
+        Ok(Self::from_stream(device, stream))
     }
 
     /// Starts a stream on an already opened driver (tests use framekeep-v4l's
@@ -95,18 +95,17 @@ impl LiveCamera {
         request: &CameraRequest,
     ) -> Result<LiveCamera> {
         let name = name.into();
-        let token = CancelToken::new();
-        let stream = CaptureStream::start(device, stream_options(request, &token))
+        let stream = CaptureStream::start(device, stream_options(request))
             .map_err(|e| device_error(&name, &e))?;
-        Ok(Self::from_stream(&name, stream, token))
+        Ok(Self::from_stream(&name, stream))
     }
 
-    fn from_stream(name: &str, stream: CaptureStream, token: CancelToken) -> LiveCamera {
+    fn from_stream(name: &str, stream: CaptureStream) -> LiveCamera {
         let granted = stream.negotiated();
         LiveCamera {
             name: name.to_string(),
             size: Some((granted.width as usize, granted.height as usize)),
-            source: Box::new(StreamSource::new(stream, token)),
+            source: Box::new(StreamSource::new(stream)),
         }
     }
 
@@ -126,12 +125,7 @@ impl LiveCamera {
         match self.source.next_frame(token) {
             Ok(frame) => Ok(frame),
             Err(e) if e.is_stop() && token.is_cancelled() => Ok(None),
-            Err(e) => {
-                // A capture stream's errors already say "camera: ..."; ours names it.
-                let text = e.to_string();
-                let text = text.strip_prefix("camera: ").unwrap_or(&text);
-                Err(device_error(&self.name, &text))
-            }
+            Err(e) => Err(device_error(&self.name, &e)),
         }
     }
 
@@ -141,16 +135,13 @@ impl LiveCamera {
     }
 }
 
-fn stream_options(request: &CameraRequest, token: &CancelToken) -> StreamOptions {
+fn stream_options(request: &CameraRequest) -> StreamOptions {
     let format = FormatRequest::new(
         FourCc(request.format.fourcc()),
         request.size.width as u32,
         request.size.height as u32,
     );
-    StreamOptions::new()
-        .format(format)
-        .timeout(request.timeout)
-        .with_cancel(token.clone())
+    StreamOptions::new().format(format).timeout(request.timeout)
 }
 
 fn device_error(device: &str, e: &dyn std::fmt::Display) -> CalibError {

@@ -9,7 +9,7 @@
 
 use opencv::core::Mat;
 
-pub use framekeep_cv::TrackedMat;
+pub use framekeep_cv::mat::TrackedMat;
 
 use crate::error::Result;
 

@@ -9,7 +9,8 @@ use common::{
     clean_up, copy_views, files_in, mono_set, python_cv2, python_image, run_ok, s, scratch, stderr,
 };
 use framekeep_core::ledger::LeakCheck;
-use framekeep_v4l::vivid_vm::{self, VmRun};
+use framekeep_v4l::testing::{VividVm, VmRun};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_calib-mono");
 
@@ -355,7 +356,11 @@ fn live_device_on_a_real_v4l2_driver_in_a_vivid_vm() {
         "/tmp/cam.yml",
     ];
     // OpenCV's libraries go into the VM's initramfs: give it room.
-    let o = match vivid_vm::run(BIN, &args, 400, Some(3072)).unwrap() {
+    let vm = VividVm::new(BIN)
+        .args(args)
+        .timeout(Duration::from_secs(400))
+        .memory_mib(3072);
+    let o = match vm.run().unwrap() {
         VmRun::Ran(o) => o,
         VmRun::Unavailable(why) => {
             eprintln!("SKIPPED calib-mono in the vivid VM: {why}");

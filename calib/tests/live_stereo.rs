@@ -21,10 +21,8 @@ use framekeep_calib::CalibError;
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{FrameSize, PixelFormat};
 use framekeep_core::ledger::LeakCheck;
-use framekeep_v4l::{
-    CaptureDevice, FakeConfig, FakeDevice, FakePainter, FormatInfo, FourCc, Interval, Negotiated,
-    SizeInfo,
-};
+use framekeep_v4l::testing::{FakeConfig, FakeDevice, FakePainter};
+use framekeep_v4l::{CaptureDevice, FormatInfo, FourCc, Interval, Negotiated, SizeInfo};
 use opencv::prelude::*;
 
 /// Frame period of the fake cameras (50 fps).
