@@ -24,7 +24,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{ctrlc_root, leak_checked};
+use common::{ctrlc_root, leak_checked, Chain};
 use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep::core::pipeline::{
     Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
@@ -176,7 +176,10 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             let stream = match CaptureStream::open(&device, options) {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("capture_display: cannot capture from {device}: {e}");
+                    eprintln!(
+                        "capture_display: cannot capture from {device}: {}",
+                        Chain(&e)
+                    );
                     eprintln!("(run with --synthetic to use the built-in test pattern)");
                     return ExitCode::from(1);
                 }
@@ -198,7 +201,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             let source = match source.build() {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("capture_display: {e}");
+                    eprintln!("capture_display: {}", Chain(&e));
                     return ExitCode::from(2);
                 }
             };
@@ -248,7 +251,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             let window = match display.window("framekeep") {
                 Ok(w) => w,
                 Err(e) => {
-                    eprintln!("capture_display: {e}");
+                    eprintln!("capture_display: {}", Chain(&e));
                     return ExitCode::from(1);
                 }
             };
@@ -260,7 +263,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             let sink = match ImageSink::new(&args.snapshot_dir) {
                 Ok(s) => s.every(Some(args.snapshot_every)),
                 Err(e) => {
-                    eprintln!("capture_display: {e}");
+                    eprintln!("capture_display: {}", Chain(&e));
                     return ExitCode::from(1);
                 }
             };
@@ -272,7 +275,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     let pipeline = match builder.start() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("capture_display: {e}");
+            eprintln!("capture_display: {}", Chain(&e));
             return ExitCode::from(1);
         }
     };

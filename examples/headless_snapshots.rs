@@ -19,7 +19,7 @@ use framekeep::core::frame::{FrameSize, PixelFormat};
 use framekeep::core::pipeline::{Link, PipelineBuilder, Source, SyntheticSource};
 use framekeep::cv::io::{ImageFormat, ImageSequence, ImageSink};
 
-use common::{ctrlc_root, leak_checked};
+use common::{ctrlc_root, leak_checked, Chain};
 
 #[derive(Parser)]
 struct Args {
@@ -51,15 +51,13 @@ fn main() -> ExitCode {
     leak_checked(|| run(&args))
 }
 
-fn source(args: &Args) -> Result<Box<dyn Source>, String> {
+fn source(args: &Args) -> Result<Box<dyn Source>, Box<dyn std::error::Error>> {
     if let Some(input) = &args.input {
-        let images = ImageSequence::open(input).map_err(|e| e.to_string())?;
-        return Ok(Box::new(images));
+        return Ok(Box::new(ImageSequence::open(input)?));
     }
     let source = SyntheticSource::builder(args.format, args.size.width, args.size.height)
         .frames(args.frames)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     Ok(Box::new(source))
 }
 
@@ -67,7 +65,7 @@ fn run(args: &Args) -> ExitCode {
     let source = match source(args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&*e));
             return ExitCode::from(2);
         }
     };
@@ -75,7 +73,7 @@ fn run(args: &Args) -> ExitCode {
     let sink = match ImageSink::new(&args.out) {
         Ok(s) => s.every(Some(args.every)).format(format),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             return ExitCode::from(2);
         }
     };
@@ -89,7 +87,7 @@ fn run(args: &Args) -> ExitCode {
     {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             return ExitCode::from(1);
         }
     };

@@ -21,7 +21,7 @@ use framekeep::core::pipeline::PipelineBuilder;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSequence;
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window};
+use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain};
 
 #[derive(Parser)]
 struct Args {
@@ -57,7 +57,7 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
     let mut images = match ImageSequence::open(&args.input) {
         Ok(s) => s.fps(args.fps).looping(!args.once),
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             return ExitCode::from(2);
         }
     };
@@ -76,14 +76,14 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
     ) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("{e} (try --headless null|record|offscreen)");
+            eprintln!("{} (try --headless null|record|offscreen)", Chain(&e));
             return ExitCode::from(3);
         }
     };
     let window = match display.window(&format!("framekeep: {}", args.input)) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             return ExitCode::from(1);
         }
     };

@@ -25,7 +25,7 @@ use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::{ImageSink, SnapshotTrigger};
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window};
+use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain};
 
 #[derive(Parser)]
 struct Args {
@@ -92,14 +92,14 @@ fn run(
     ) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("{e} (try --headless null|record|offscreen)");
+            eprintln!("{} (try --headless null|record|offscreen)", Chain(&e));
             return ExitCode::from(3);
         }
     };
     let window = match display.window(&args.title) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             return ExitCode::from(1);
         }
     };
@@ -114,7 +114,7 @@ fn run(
     let source = match source.build() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             return ExitCode::from(2);
         }
     };
@@ -130,7 +130,7 @@ fn run(
                 builder = builder.stage("snapshots", Link::latest(), sink);
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", Chain(&e));
                 return ExitCode::from(2);
             }
         }

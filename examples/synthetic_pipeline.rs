@@ -15,6 +15,10 @@
 //! report, which must read `ledger: 0 live`. Exit status: 0 when clean, 1 if
 //! anything leaked or an element failed, 2 on bad arguments.
 
+mod common;
+
+use common::Chain;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -87,7 +91,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> bool {
     let root = CancelToken::new();
     if let Err(e) = install_ctrlc(&root) {
-        eprintln!("synthetic_pipeline: {e}");
+        eprintln!("synthetic_pipeline: {}", Chain(&e));
         return false;
     }
     let mut source = SyntheticSource::builder(args.format, args.width, args.height);
@@ -100,7 +104,7 @@ fn run(args: &Args) -> bool {
     let source = match source.build() {
         Ok(source) => source,
         Err(e) => {
-            eprintln!("synthetic_pipeline: {e}");
+            eprintln!("synthetic_pipeline: {}", Chain(&e));
             return false;
         }
     };
@@ -142,7 +146,7 @@ fn run(args: &Args) -> bool {
     let pipeline = match pipeline {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("synthetic_pipeline: {e}");
+            eprintln!("synthetic_pipeline: {}", Chain(&e));
             return false;
         }
     };

@@ -2,6 +2,8 @@
 //! token, the `--headless` names and the ending of a display run.
 #![allow(dead_code)] // each example uses a part
 
+use std::error::Error;
+use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +12,22 @@ use framekeep::core::cancel::{install_ctrlc, CancelToken};
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, Pipeline, PipelineBuilder, PipelineReport};
 use framekeep::cv::display::{Display, DisplayReport, DisplayWindow, Headless};
+
+/// An error and its causes on one line (`outer: inner: root cause`), as a user should
+/// see it: the outer error says what failed, its sources say why.
+pub struct Chain<'a>(pub &'a dyn Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
 
 /// Runs `run`, then the leak check, printing its verdict (the tests look for `leak check:
 /// clean`); anything left alive turns the exit status into 1.
@@ -59,7 +77,7 @@ pub fn start_with_window(
         .sink_with("display", Link::latest(), window, sink_options)
         .start()
         .map_err(|e| {
-            eprintln!("{e}");
+            eprintln!("{}", Chain(&e));
             ExitCode::from(1)
         })
 }

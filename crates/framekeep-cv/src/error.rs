@@ -83,8 +83,8 @@ pub enum CvError {
     /// `testing` feature, see `testing::fail_at_mat`).
     #[error("injected failure at Mat #{0}")]
     Injected(u32),
-    /// No display is available for highgui windows.
-    #[error(transparent)]
+    /// No display is available for highgui windows (the source says why).
+    #[error("no display")]
     NoDisplay(#[from] DetectError),
     /// The process's GUI thread could not be started (it is started once per process,
     /// so every later display gets this error too).

@@ -32,13 +32,17 @@ fn without_a_display_open_fails_with_a_clear_error() {
     std::env::set_var("DISPLAY", ":4711"); // nothing listens there
     let err = Display::open(DisplayOptions::new()).unwrap_err();
     std::env::remove_var("DISPLAY");
-    assert!(err.to_string().contains(":4711"), "{err}");
+    // "no display", then why: the detection error names the display.
+    assert_eq!(err.to_string(), "no display");
+    let why = std::error::Error::source(&err).expect("the detection error");
+    use std::error::Error as _;
+    assert!(why.to_string().contains(":4711"), "{why}");
     // The connection's own error is kept as the cause, for `{:#}` and anyhow reports.
     assert!(
         matches!(err, CvError::NoDisplay(DetectError::Unreachable { .. })),
         "{err:?}"
     );
-    let cause = std::error::Error::source(&err).expect("the connection error is kept");
+    let cause = why.source().expect("the connection error is kept");
     assert!(
         cause.downcast_ref::<std::io::Error>().is_some(),
         "{cause:?}"
