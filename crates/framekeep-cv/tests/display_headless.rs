@@ -35,7 +35,6 @@ fn without_a_display_open_fails_with_a_clear_error() {
     // "no display", then why: the detection error names the display.
     assert_eq!(err.to_string(), "no display");
     let why = std::error::Error::source(&err).expect("the detection error");
-    use std::error::Error as _;
     assert!(why.to_string().contains(":4711"), "{why}");
     // The connection's own error is kept as the cause, for `{:#}` and anyhow reports.
     assert!(
