@@ -437,3 +437,18 @@ fn formats_and_sizes_parse_from_text() {
         );
     }
 }
+
+#[test]
+fn heap_buffers_of_a_page_or_more_are_page_aligned() {
+    // A driver given pool memory as V4L2 USERPTR may require page alignment.
+    for (w, h) in [(64, 64), (641, 480), (1920, 1080)] {
+        let layout = FrameLayout::packed(PixelFormat::Bgr24, w, h).unwrap();
+        let frame = Frame::zeroed(layout).unwrap();
+        assert_eq!(frame.as_ptr() as usize % 4096, 0, "{w}x{h}");
+        let pool = PoolOptions::new(layout).min_buffers(1).build().unwrap();
+        let pooled = pool.acquire("aligned").unwrap();
+        assert_eq!(pooled.as_ptr() as usize % 4096, 0, "{w}x{h} pooled");
+    }
+    let small = Frame::zeroed(FrameLayout::packed(PixelFormat::Gray8, 8, 8).unwrap()).unwrap();
+    assert_eq!(small.as_ptr() as usize % 64, 0);
+}

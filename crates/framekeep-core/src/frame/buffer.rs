@@ -81,10 +81,16 @@ unsafe impl Send for Buffer {}
 // SAFETY: as for `Send`: shared access never hands out a mutable alias.
 unsafe impl Sync for Buffer {}
 
-/// The allocation behind a heap buffer of `cap` bytes (at least one byte,
-/// so that the pointer is a real allocation even for an empty buffer).
+/// Page size, and the alignment of heap buffers of at least that size.
+const PAGE: usize = 4096;
+
+/// The allocation behind a heap buffer of `cap` bytes: at least one byte (so
+/// that the pointer is a real allocation even for an empty buffer), aligned
+/// to a page from a page up (a driver given the memory as `V4L2_MEMORY_USERPTR`
+/// may require it, and rows then start on cache lines), to a cache line below.
 fn heap_layout(cap: usize) -> Result<Layout, FrameError> {
-    Layout::array::<u8>(cap.max(1)).map_err(|_| FrameError::OutOfMemory { bytes: cap })
+    let align = if cap >= PAGE { PAGE } else { 64 };
+    Layout::from_size_align(cap.max(1), align).map_err(|_| FrameError::OutOfMemory { bytes: cap })
 }
 
 impl Buffer {
@@ -106,7 +112,6 @@ impl Buffer {
         let raw = unsafe { alloc::alloc_zeroed(alloc_layout) };
         let ptr = NonNull::new(raw).ok_or(FrameError::OutOfMemory { bytes: cap })?;
         if prefault {
-            const PAGE: usize = 4096;
             let mut off = 0;
             while off < cap {
                 // SAFETY: `off < cap <= allocation length`; nobody else can see the
