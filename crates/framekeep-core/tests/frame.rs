@@ -452,3 +452,62 @@ fn heap_buffers_of_a_page_or_more_are_page_aligned() {
     let small = Frame::zeroed(FrameLayout::packed(PixelFormat::Gray8, 8, 8).unwrap()).unwrap();
     assert_eq!(small.as_ptr() as usize % 64, 0);
 }
+
+/// A home over read-only memory that lends copy targets from a pool of its own.
+struct SharedMemoryHome {
+    back: AtomicUsize,
+    local: framekeep_core::pool::FramePool,
+}
+
+impl BufferHome for SharedMemoryHome {
+    fn recycle(&self, _buffer: ExternalBuffer) {
+        self.back.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn copy_target(&self, bytes: usize) -> Option<Frame> {
+        assert!(bytes <= 16);
+        self.local.try_acquire("local copy").ok()
+    }
+}
+
+#[test]
+fn read_only_external_frames_are_never_written_and_copy_into_the_homes_pool() {
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 4).unwrap();
+    let local = PoolOptions::new(layout)
+        .min_buffers(1)
+        .max_buffers(1)
+        .exhausted(Exhausted::FailFast)
+        .build()
+        .unwrap();
+    let home = Arc::new(SharedMemoryHome {
+        back: AtomicUsize::new(0),
+        local: local.clone(),
+    });
+    let memory = vec![5u8; 16];
+    // SAFETY: `memory` outlives every frame made here and is never written.
+    let buf = unsafe { ExternalBuffer::new_read_only(memory.as_ptr(), 16, 0, home.clone()) };
+    let mut frame = buf.into_frame(layout, FrameMeta::default()).unwrap();
+    assert!(frame.is_unique());
+    assert!(!frame.is_writable());
+    assert!(frame.get_mut().is_none(), "unique, but read-only");
+    // make_mut copies into the home's own pool, and the sample goes home.
+    frame.make_mut().unwrap()[0] = 9;
+    assert!(frame.is_writable());
+    assert_eq!(home.back.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        local.leases().len(),
+        1,
+        "the copy is a lease of the local pool"
+    );
+    assert_eq!(&frame.data()[..2], &[9, 5]);
+    assert_eq!(memory, vec![5u8; 16], "the shared memory is untouched");
+    drop(frame);
+    // With the local pool dry the copy goes to the heap.
+    let _held = local.try_acquire("hold").unwrap();
+    // SAFETY: as above.
+    let buf = unsafe { ExternalBuffer::new_read_only(memory.as_ptr(), 16, 1, home.clone()) };
+    let frame = buf.into_frame(layout, FrameMeta::default()).unwrap();
+    let copy = frame.deep_copy().unwrap();
+    assert_eq!(copy.data(), frame.data());
+    assert!(copy.is_writable());
+}

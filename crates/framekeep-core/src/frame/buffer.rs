@@ -64,6 +64,9 @@ pub(crate) struct Buffer {
     ptr: NonNull<u8>,
     cap: usize,
     memory: Memory,
+    /// False for memory others read too (a shared-memory sample): no handle
+    /// ever gets `&mut` to it, a unique one included.
+    pub(crate) writable: bool,
     pub(crate) home: Home,
     /// Index among the home's buffers (external buffers; pool slot number).
     pub(crate) index: usize,
@@ -124,6 +127,7 @@ impl Buffer {
             ptr,
             cap,
             memory: Memory::Heap,
+            writable: true,
             handles: AtomicUsize::new(0),
             home,
             index,
@@ -139,12 +143,19 @@ impl Buffer {
     /// `ptr..ptr+len` must stay valid for reads and writes until this buffer
     /// has been dropped, and nothing else may write to it while a frame over
     /// it is alive (see [`super::ExternalBuffer::new`]).
-    pub(crate) unsafe fn external(ptr: *mut u8, len: usize, index: usize, home: Home) -> Buffer {
+    pub(crate) unsafe fn external(
+        ptr: *mut u8,
+        len: usize,
+        index: usize,
+        home: Home,
+        writable: bool,
+    ) -> Buffer {
         let ptr = NonNull::new(ptr);
         Buffer {
             cap: if ptr.is_some() { len } else { 0 },
             ptr: ptr.unwrap_or(NonNull::dangling()),
             memory: Memory::External,
+            writable,
             handles: AtomicUsize::new(0),
             home,
             index,
@@ -381,6 +392,15 @@ fn send_home_elsewhere(buffer: Arc<Buffer>) {
 pub trait BufferHome: Send + Sync + 'static {
     /// Takes back a buffer whose last frame handle has dropped.
     fn recycle(&self, buffer: ExternalBuffer);
+
+    /// A unique, writable frame with a buffer of at least `bytes` bytes for a
+    /// copy-on-write copy of one of this home's frames
+    /// ([`Frame::make_mut`](super::Frame::make_mut)), e.g. from a pool of the
+    /// home's own; `None` (the default) copies to the heap. Must not wait.
+    fn copy_target(&self, bytes: usize) -> Option<super::Frame> {
+        let _ = bytes;
+        None
+    }
 }
 
 /// A reusable slot over memory that framekeep does not own (e.g. a V4L2 mmap
@@ -430,7 +450,29 @@ impl ExternalBuffer {
         home: Arc<dyn BufferHome>,
     ) -> ExternalBuffer {
         // SAFETY: the caller upholds `Buffer::external`'s contract, which is this one.
-        let buffer = unsafe { Buffer::external(ptr, len, index, Home::External(home)) };
+        let buffer = unsafe { Buffer::external(ptr, len, index, Home::External(home), true) };
+        ExternalBuffer(Arc::new(buffer))
+    }
+
+    /// Wraps `len` bytes at `ptr` that others read too (a shared-memory
+    /// sample): frames over it are never writable in place, not even a unique
+    /// one ([`Frame::get_mut`](super::Frame::get_mut) returns `None`,
+    /// [`Frame::make_mut`](super::Frame::make_mut) copies).
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid for reads until this buffer (and every
+    /// frame made from it) has been dropped, and must not change while a
+    /// frame over it is alive.
+    pub unsafe fn new_read_only(
+        ptr: *const u8,
+        len: usize,
+        index: usize,
+        home: Arc<dyn BufferHome>,
+    ) -> ExternalBuffer {
+        // SAFETY: as for `new`, minus writes: the buffer is marked read-only,
+        // so no `&mut` to this memory is ever made.
+        let buffer =
+            unsafe { Buffer::external(ptr.cast_mut(), len, index, Home::External(home), false) };
         ExternalBuffer(Arc::new(buffer))
     }
 

@@ -148,6 +148,13 @@ impl Frame {
         self.handle_count() == 1
     }
 
+    /// Whether the pixels may ever be written in place: false for frames over
+    /// read-only shared memory ([`ExternalBuffer::new_read_only`]), which
+    /// [`make_mut`](Self::make_mut) always copies.
+    pub fn is_writable(&self) -> bool {
+        self.buf.writable
+    }
+
     /// Pointer to the first byte of this view, for zero-copy adapters (OpenCV
     /// Mat views). Valid for [`FrameLayout::len`] bytes while this handle lives.
     pub fn as_ptr(&self) -> *const u8 {
@@ -176,12 +183,13 @@ impl Frame {
         self.data().get(start..start + l.row_bytes())
     }
 
-    /// Mutable pixels, only if this handle is the only one on the buffer.
+    /// Mutable pixels, only if this handle is the only one on the buffer
+    /// (and the buffer is not read-only shared memory).
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut [u8]> {
         // Acquire pairs with the Release decrement of handles that dropped, so
         // their reads happen before our writes (as in `Arc::get_mut`).
-        if self.buf.handles.load(Ordering::Acquire) != 1 {
+        if self.buf.handles.load(Ordering::Acquire) != 1 || !self.buf.writable {
             return None;
         }
         let mut proof = UniqueProof::checked();
@@ -210,7 +218,7 @@ impl Frame {
     }
 
     fn make_unique(&mut self, wait: Wait<'_>) -> Result<&mut [u8], FrameError> {
-        if !self.is_unique() {
+        if !self.is_unique() || !self.buf.writable {
             *self = self.copy(wait)?;
         }
         self.get_mut().ok_or(FrameError::Shared)
@@ -241,26 +249,28 @@ impl Frame {
 
     fn copy(&self, wait: Wait<'_>) -> Result<Frame, FrameError> {
         let layout = self.packed_layout();
-        let buf = match &self.buf.home {
-            Home::Recycler(home) => home.copy_target(layout, wait)?,
-            Home::Orphan | Home::External(_) => Arc::new(Buffer::heap(
-                layout.len(),
-                layout,
-                Home::Orphan,
-                0,
-                0,
-                false,
-            )?),
+        let heap = || Buffer::heap(layout.len(), layout, Home::Orphan, 0, 0, false);
+        let target = match &self.buf.home {
+            Home::Recycler(home) => Frame::arm(home.copy_target(layout, wait)?, layout, self.meta),
+            Home::External(home) => match home.copy_target(layout.len()) {
+                Some(mut frame) if frame.is_unique() && frame.is_writable() => {
+                    frame.reshape(layout)?;
+                    frame.meta = self.meta;
+                    frame
+                }
+                _ => Frame::arm(Arc::new(heap()?), layout, self.meta),
+            },
+            Home::Orphan => Frame::arm(Arc::new(heap()?), layout, self.meta),
         };
-        Ok(self.fill_copy(Frame::arm(buf, layout, self.meta)))
+        Ok(self.fill_copy(target))
     }
 
-    /// Copies this view's pixels into `out`, a fresh unique frame with this
-    /// view's packed layout.
+    /// Copies this view's pixels into `out`, a fresh unique, writable frame
+    /// with this view's packed layout (every caller makes it so).
     fn fill_copy(&self, out: Frame) -> Frame {
         let layout = out.layout;
         let mut proof = UniqueProof::checked();
-        debug_assert!(out.is_unique());
+        debug_assert!(out.is_unique() && out.is_writable());
         let dst = out.buf.bytes_mut(out.offset, layout.len(), &mut proof);
         copy_rows(self, &layout, dst);
         out
