@@ -297,8 +297,8 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     let lat = latency.lock().unwrap().clone();
     let cam = camera_stats.try_recv().ok();
     let (dropped, copied) = match &cam {
-        Some(s) => (s.dropped + report.dropped(), s.copied),
-        None => (report.dropped(), 0),
+        Some(s) => (s.dropped + report.dropped().total(), s.copied),
+        None => (report.dropped().total(), 0),
     };
     println!("{report}");
     if let Some(c) = &closed {

@@ -1,7 +1,9 @@
 //! Randomized fault mixes: many small pipelines with random edge policies,
 //! pool policies, stage faults, panic policies (escalate, restart, isolate)
-//! and stop actions; every one must end within its bound with nothing leaked
-//! and every buffer back in its pool.
+//! and stop actions; every one must end within its bound with nothing leaked,
+//! every buffer back in its pool, and every frame accounted for (the
+//! conservation law: at each element and each edge, what came in went out or
+//! was dropped with a reason).
 //!
 //! The seed is fixed (override with `FRAMEKEEP_SEED`, iterations with
 //! `FRAMEKEEP_ITERATIONS`); a failure names the seed and iteration that
@@ -171,6 +173,15 @@ fn run(mix: Mix) {
     assert!(
         report.supervisor.timed_out().next().is_none(),
         "a worker did not stop: {report}"
+    );
+    assert!(report.balances(), "frames unaccounted for: {report}");
+    let produced = report.elements[0].1.frames_in;
+    let delivered = report.elements.last().unwrap().1.frames_out;
+    let created: u64 = report.elements.iter().map(|(_, s)| s.created).sum();
+    assert_eq!(
+        produced + created,
+        delivered + report.dropped().total(),
+        "produced + created = delivered + dropped: {report}"
     );
     let panicked = mix
         .stages

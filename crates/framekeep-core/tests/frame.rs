@@ -511,3 +511,70 @@ fn read_only_external_frames_are_never_written_and_copy_into_the_homes_pool() {
     assert_eq!(copy.data(), frame.data());
     assert!(copy.is_writable());
 }
+
+/// 100000 x 100000 BGR: 30 GB, more than this machine (or the allocator) will
+/// give: an error naming the size, never an abort.
+#[test]
+fn a_frame_too_large_for_memory_is_an_error_not_an_abort() {
+    let layout = FrameLayout::packed(PixelFormat::Bgr24, 100_000, 100_000).unwrap();
+    match Frame::zeroed(layout) {
+        Err(FrameError::OutOfMemory { bytes }) => assert_eq!(bytes, 30_000_000_000),
+        // A machine with that much memory to overcommit may hand it out (lazily).
+        Ok(frame) => assert_eq!(frame.data().len(), 30_000_000_000),
+        Err(other) => panic!("unexpected {other}"),
+    }
+    assert!(matches!(
+        FrameLayout::packed(PixelFormat::Bgr24, usize::MAX / 4, 8),
+        Err(FrameError::TooLarge { .. })
+    ));
+}
+
+proptest! {
+    /// Every layout a frame can have is consistent with its bytes: no row, ROI,
+    /// plane or data access of a valid frame panics, whatever the sizes.
+    #[test]
+    fn no_view_of_a_valid_frame_panics(
+        format in prop::sample::select(PixelFormat::ALL.to_vec()),
+        w in 1usize..70,
+        h in 1usize..70,
+        pad in 0usize..9,
+        x in 0usize..80,
+        y in 0usize..80,
+        rw in 0usize..80,
+        rh in 0usize..80,
+    ) {
+        let Some(bpp) = format.bytes_per_pixel() else { return Ok(()) };
+        let Ok(layout) = FrameLayout::strided(format, w, h, w * bpp + pad) else { return Ok(()) };
+        let frame = Frame::zeroed(layout).unwrap();
+        for row in 0..h + 2 {
+            if let Some(r) = frame.row(row) {
+                prop_assert_eq!(r.len(), layout.row_bytes());
+            }
+        }
+        if let Ok(roi) = frame.roi(x, y, rw, rh) {
+            prop_assert!(roi.data().len() <= frame.data().len());
+            for row in 0..rh + 1 {
+                let _ = roi.row(row);
+            }
+            let _ = roi.deep_copy().unwrap();
+        }
+        for p in 0..4 {
+            if let Ok(plane) = frame.plane(p) {
+                let _ = plane.data();
+                let _ = plane.row(plane.height() - 1).unwrap();
+            }
+        }
+        // Deserialised layouts are checked like built ones.
+        let json = serde_json::to_string(&layout).unwrap();
+        prop_assert_eq!(serde_json::from_str::<FrameLayout>(&json).unwrap(), layout);
+    }
+}
+
+#[test]
+fn a_deserialised_layout_is_validated() {
+    // `len` 10 for 100x100 GRAY8: refused, not trusted.
+    let bad = r#"{"format":"Gray8","width":100,"height":100,"stride":100,"len":10}"#;
+    assert!(serde_json::from_str::<FrameLayout>(bad).is_err());
+    let odd = r#"{"format":"Yuyv","width":3,"height":2,"stride":6,"len":12}"#;
+    assert!(serde_json::from_str::<FrameLayout>(odd).is_err());
+}

@@ -48,7 +48,8 @@ fn frames_flow_end_to_end_intact() {
     assert!(pipeline.wait(BOUND));
     let report = pipeline.shutdown();
     assert!(report.is_clean(), "{report}");
-    assert_eq!(report.dropped(), 0);
+    assert_eq!(report.dropped().total(), 0);
+    assert!(report.balances(), "{report}");
     assert_eq!(report.edges.len(), 3);
     assert_eq!(report.edges[0].name, "pattern->read-counter");
     for name in ["pattern", "read-counter", "identity", "null"] {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::select;
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{FrameLayout, PixelFormat};
-use framekeep_core::pipeline::{edge, Link, RecvError, SendError, Sent};
+use framekeep_core::pipeline::{edge, Drops, Link, RecvError, SendError};
 use framekeep_core::pool::{Exhausted, FramePool, PoolOptions};
 
 fn pool(n: usize) -> FramePool {
@@ -26,7 +26,7 @@ fn block_keeps_everything_in_order() {
     let (tx, rx) = edge::<u32>("block", Link::block(2));
     let producer = thread::spawn(move || {
         for i in 0..100 {
-            assert_eq!(tx.send(i).unwrap(), Sent::Queued);
+            tx.send(i).unwrap();
         }
     });
     let got: Vec<u32> = (0..100)
@@ -36,15 +36,21 @@ fn block_keeps_everything_in_order() {
     assert_eq!(got, (0..100).collect::<Vec<_>>());
     assert_eq!(rx.recv(), Err(RecvError::Closed));
     let stats = rx.stats();
-    assert_eq!((stats.sent, stats.dropped, stats.received), (100, 0, 100));
+    assert_eq!(
+        (stats.sent, stats.dropped.total(), stats.received),
+        (100, 0, 100)
+    );
 }
 
 #[test]
 fn drop_newest_keeps_the_first_ones() {
     let (tx, rx) = edge::<u32>("dn", Link::drop_newest(3));
-    let outcomes: Vec<Sent> = (0..5).map(|i| tx.send(i).unwrap()).collect();
-    assert_eq!(&outcomes[3..], &[Sent::Dropped, Sent::Dropped]);
-    assert_eq!(tx.stats().dropped, 2);
+    for i in 0..5 {
+        tx.send(i).unwrap();
+    }
+    // Refused when full: handed to the edge (sent) and dropped by its link.
+    let stats = tx.stats();
+    assert_eq!((stats.sent, stats.dropped.policy, stats.queued), (5, 2, 3));
     drop(tx);
     let got: Vec<u32> = std::iter::from_fn(|| rx.recv().ok()).collect();
     assert_eq!(got, vec![0, 1, 2]);
@@ -56,7 +62,7 @@ fn drop_oldest_keeps_the_last_ones() {
     for i in 0..10 {
         tx.send(i).unwrap();
     }
-    assert_eq!(tx.stats().dropped, 7);
+    assert_eq!(tx.stats().dropped.policy, 7);
     drop(tx);
     let got: Vec<u32> = std::iter::from_fn(|| rx.recv().ok()).collect();
     assert_eq!(got, vec![7, 8, 9]);
@@ -66,11 +72,15 @@ fn drop_oldest_keeps_the_last_ones() {
 fn latest_holds_one_and_replaces_it() {
     let (tx, rx) = edge::<u32>("latest", Link::latest());
     assert_eq!(tx.stats().link.capacity(), 1);
-    assert_eq!(tx.send(1).unwrap(), Sent::Queued);
-    assert_eq!(tx.send(2).unwrap(), Sent::Replaced);
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
     assert_eq!(rx.try_recv(), Ok(Some(2)));
     assert_eq!(rx.try_recv(), Ok(None));
-    assert_eq!(rx.stats().dropped, 1);
+    let stats = rx.stats();
+    assert_eq!(
+        (stats.sent, stats.received, stats.dropped.policy),
+        (2, 1, 1)
+    );
 }
 
 #[test]
@@ -91,7 +101,7 @@ fn dropped_frames_return_to_their_pool_at_once() {
             // One frame queued at most: the others are already back.
             assert_eq!(pool.leases().len(), 1, "{link}");
         }
-        assert_eq!(tx.stats().dropped, 3);
+        assert_eq!(tx.stats().dropped.policy, 3);
         drop(rx);
         assert!(pool.wait_idle(Duration::from_secs(1)), "{link}");
     }
@@ -113,13 +123,25 @@ fn last_receiver_gone_drops_the_queue_and_fails_sends() {
     assert!(matches!(back, Err(SendError::Closed(_))));
     drop(back);
     assert!(pool.wait_idle(Duration::from_secs(1)));
-    assert_eq!(tx.stats().dropped, 2);
+    // The two queued when the receivers went; the refused send handed nothing over.
+    let stats = tx.stats();
+    assert_eq!(
+        (stats.sent, stats.dropped),
+        (
+            2,
+            Drops {
+                shutdown: 2,
+                ..Drops::default()
+            }
+        )
+    );
 }
 
 #[test]
 fn blocked_sender_wakes_when_receivers_go() {
     let (tx, rx) = edge::<u32>("wake", Link::block(1));
     tx.send(0).unwrap();
+    let probe = tx.clone();
     let sender = thread::spawn(move || tx.send(1).map_err(|e| e.into_inner()));
     thread::sleep(Duration::from_millis(20));
     drop(rx);
@@ -128,8 +150,15 @@ fn blocked_sender_wakes_when_receivers_go() {
         assert!(start.elapsed() < Duration::from_secs(5), "sender hung");
         thread::sleep(Duration::from_millis(1));
     }
-    // Either it was queued then discarded, or refused: never delivered.
-    assert!(matches!(sender.join().unwrap(), Ok(Sent::Dropped) | Err(1)));
+    // Either it was queued then discarded (a shutdown drop), or refused:
+    // never delivered.
+    let sent = sender.join().unwrap();
+    let stats = probe.stats();
+    match sent {
+        Ok(()) => assert_eq!((stats.sent, stats.dropped.shutdown), (2, 2)),
+        Err(item) => assert_eq!((item, stats.sent, stats.dropped.shutdown), (1, 1, 1)),
+    }
+    assert_eq!(stats.received, 0);
 }
 
 #[test]
@@ -216,6 +245,6 @@ fn many_producers_drop_oldest_conserves_items() {
     }
     let stats = consumer.join().unwrap();
     assert_eq!(stats.sent, 4000);
-    assert_eq!(stats.received + stats.dropped, 4000);
+    assert_eq!(stats.received + stats.dropped.total(), 4000);
     assert_eq!(live.load(Ordering::Relaxed) as u64, stats.received);
 }

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
-use framekeep_core::pipeline::{Source, SyntheticError, SyntheticSource};
-use framekeep_core::pool::{Exhausted, PoolOptions};
+use framekeep_core::pipeline::{Source, StageError, SyntheticError, SyntheticSource};
+use framekeep_core::pool::{Exhausted, PoolError, PoolOptions};
 use framekeep_core::testing::{
     counter_block, decode_counter, gray, pattern_rgb, yuv, TestPattern, BAR_COLOURS, CELL, SPEED,
 };
@@ -266,4 +266,47 @@ fn a_waiting_source_stops_on_cancel() {
     assert!(start.elapsed() < Duration::from_secs(1));
     canceller.join().unwrap();
     drop(held);
+}
+
+#[test]
+fn rates_whose_period_the_clock_cannot_hold_are_errors_not_panics() {
+    for fps in [1e-20, f64::MIN_POSITIVE, 0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let built = SyntheticSource::builder(PixelFormat::Gray8, 64, 48)
+            .fps(fps)
+            .build();
+        assert!(
+            matches!(built, Err(SyntheticError::BadFps(_))),
+            "{fps}: {:?}",
+            built.map(|_| ())
+        );
+    }
+    // A slow but representable rate is fine: the first frame comes at once,
+    // the next one is due in 30 million years, so a cancel ends the wait.
+    let mut slow = SyntheticSource::builder(PixelFormat::Gray8, 64, 48)
+        .fps(1e-15)
+        .build()
+        .unwrap();
+    let token = CancelToken::new();
+    let first = slow.next_frame(&token).unwrap().unwrap();
+    drop(first);
+    let t2 = token.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        t2.cancel();
+    });
+    assert!(matches!(
+        slow.next_frame(&token),
+        Err(StageError::Cancelled)
+    ));
+    canceller.join().unwrap();
+}
+
+#[test]
+fn a_source_too_large_for_its_pool_is_an_error_not_an_abort() {
+    let built = SyntheticSource::builder(PixelFormat::Bgr24, 100_000, 100_000).build();
+    assert!(
+        matches!(built, Err(SyntheticError::Pool(PoolError::TooLarge { .. }))),
+        "{:?}",
+        built.map(|_| ())
+    );
 }

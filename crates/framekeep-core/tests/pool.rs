@@ -719,3 +719,60 @@ fn the_last_pool_reference_can_go_with_a_thread_local_frame() {
     // A lease still live would mean the frame was never released.
     assert!(ledger.live().is_empty(), "{}", ledger.report());
 }
+
+#[test]
+fn pools_sized_from_outside_are_refused_before_anything_is_allocated() {
+    let huge = FrameLayout::packed(PixelFormat::Bgr24, 100_000, 100_000).unwrap();
+    // 8 buffers of 30 GB are over the default 4 GiB ceiling: refused at build.
+    match PoolOptions::new(huge).build() {
+        Err(PoolError::TooLarge {
+            buffers,
+            buffer_bytes,
+            ceiling,
+            ..
+        }) => assert_eq!(
+            (buffers, buffer_bytes, ceiling),
+            (8, 30_000_000_000, 4 << 30)
+        ),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // Reconfiguring a small pool to it is refused the same way.
+    let small = PoolOptions::new(layout()).build().unwrap();
+    assert!(matches!(
+        small.reconfigure(huge),
+        Err(PoolError::TooLarge { .. })
+    ));
+    // With the ceiling lifted and nothing preallocated, a lazy acquire that the
+    // allocator refuses is an error naming the size, not an abort.
+    let lazy = PoolOptions::new(huge)
+        .max_bytes(usize::MAX)
+        .min_buffers(0)
+        .max_buffers(1)
+        .prefault(false)
+        .build()
+        .unwrap();
+    match lazy.try_acquire("huge") {
+        Err(AcquireError::OutOfMemory { bytes }) => assert_eq!(bytes, 30_000_000_000),
+        // A machine that overcommits that much hands it out lazily.
+        Ok(frame) => assert_eq!(frame.data().len(), 30_000_000_000),
+        Err(other) => panic!("unexpected {other}"),
+    }
+    assert_eq!(lazy.stats().checked_out, 0);
+}
+
+#[test]
+fn waits_with_any_timeout_never_panic() {
+    let pool = PoolOptions::new(layout()).build().unwrap();
+    assert!(pool.wait_idle(Duration::MAX));
+    let check = LeakCheck::new();
+    check.finish_within(Duration::MAX).unwrap();
+}
+
+#[test]
+fn the_high_water_mark_never_falls() {
+    let pool = PoolOptions::new(layout()).min_buffers(1).build().unwrap();
+    let frame = pool.acquire("one").unwrap();
+    assert_eq!(pool.stats().high_watermark, 1);
+    drop(frame);
+    assert_eq!(pool.stats().high_watermark, 1, "a watermark is a maximum");
+}

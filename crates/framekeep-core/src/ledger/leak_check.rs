@@ -15,6 +15,7 @@ use super::entry::LiveEntry;
 use super::handle::Ledger;
 use super::report::LedgerReport;
 use super::scope::{ScopeGuard, ScopeId};
+use crate::time::deadline_after;
 
 /// Longest pause between two polls of [`LeakCheck::finish_within`].
 const MAX_POLL: Duration = Duration::from_millis(10);
@@ -91,7 +92,7 @@ impl LeakCheck {
     /// threads may take a moment to exit and drop what they hold).
     pub fn finish_within(mut self, timeout: Duration) -> Result<(), LedgerReport> {
         self.done = true;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut pause = Duration::from_micros(100);
         loop {
             let leaks = self.leaks();

@@ -11,11 +11,13 @@
 //! element's [`RunSummary`] and the supervisor's [`ShutdownReport`].
 
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::drops::Drops;
 use super::edge::{edge, EdgeProbe, EdgeStats, Link};
 use super::element::{Ends, Record};
 use super::options::{SinkOptions, SourceOptions};
@@ -223,7 +225,9 @@ impl PipelineBuilder {
                 .map(|out| Ends::source(out, source_options).recorded(record(&source_name)));
             workers.push(supervisor.spawn(worker_name(&source_name), move |ctx| {
                 let current = ends.as_mut().ok_or_else(already_ended)?;
-                source_attempt(&mut source, current, ctx.token());
+                noting_panics(current, |ends| {
+                    source_attempt(&mut source, ends, ctx.token())
+                });
                 finish(&mut ends)
             })?);
             for (name, _, mut stage) in self.stages {
@@ -232,7 +236,7 @@ impl PipelineBuilder {
                 });
                 workers.push(supervisor.spawn(worker_name(&name), move |ctx| {
                     let current = ends.as_mut().ok_or_else(already_ended)?;
-                    stage_attempt(&mut stage, current, ctx.token());
+                    noting_panics(current, |ends| stage_attempt(&mut stage, ends, ctx.token()));
                     finish(&mut ends)
                 })?);
             }
@@ -242,7 +246,7 @@ impl PipelineBuilder {
                 .map(|input| Ends::sink(input, None, sink_options).recorded(record(&sink_name)));
             workers.push(supervisor.spawn(worker_name(&sink_name), move |ctx| {
                 let current = ends.as_mut().ok_or_else(already_ended)?;
-                sink_attempt(&mut sink, current, ctx.token());
+                noting_panics(current, |ends| sink_attempt(&mut sink, ends, ctx.token()));
                 finish(&mut ends)
             })?);
             Ok(())
@@ -262,6 +266,17 @@ impl PipelineBuilder {
             probes,
             summaries,
         })
+    }
+}
+
+/// Runs one attempt of an element; a panic is noted in the element's summary
+/// (count and message, for the report) and then goes on to the supervisor,
+/// whose panic policy decides whether the element is restarted.
+fn noting_panics(ends: &mut Ends, attempt: impl FnOnce(&mut Ends)) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| attempt(&mut *ends))) {
+        ends.summary
+            .note_panic(crate::panic::message(payload.as_ref()));
+        resume_unwind(payload);
     }
 }
 
@@ -389,9 +404,35 @@ impl PipelineReport {
         self.supervisor.is_clean()
     }
 
-    /// Frames dropped on all edges.
-    pub fn dropped(&self) -> u64 {
-        self.edges.iter().map(|e| e.dropped).sum()
+    /// Frames dropped anywhere in the pipeline, by reason: on its edges and
+    /// by its elements.
+    pub fn dropped(&self) -> Drops {
+        let mut all = Drops::default();
+        for e in &self.edges {
+            all += e.dropped;
+        }
+        for (_, s) in &self.elements {
+            all += s.dropped;
+        }
+        all
+    }
+
+    /// Whether every frame is accounted for, at every element and edge (see
+    /// [`Drops`]): each element balances, each element hands its edge what
+    /// the edge counts as sent, each edge's received frames are what its
+    /// consumer took in, and each edge balances (`sent = received +
+    /// dropped + queued`). Meaningful once the pipeline has stopped, with
+    /// every element reported (an element whose worker timed out is missing).
+    pub fn balances(&self) -> bool {
+        let elements_ok = self.elements.iter().all(|(_, s)| s.balances());
+        let complete = self.elements.len() == self.edges.len() + 1;
+        let edges_ok = self.edges.iter().enumerate().all(|(i, e)| {
+            let balanced = e.sent == e.received + e.dropped.total() + e.queued as u64;
+            let fed = complete && self.elements[i].1.frames_out == e.sent;
+            let drained = complete && self.elements[i + 1].1.frames_in == e.received;
+            balanced && fed && drained
+        });
+        elements_ok && edges_ok
     }
 
     /// The summary of the element called `name`.
@@ -407,11 +448,15 @@ impl fmt::Display for PipelineReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "pipeline '{}':", self.name)?;
         for (name, s) in &self.elements {
-            writeln!(
-                f,
-                "  {name}: in {}, out {}, dropped {}, {}",
-                s.frames_in, s.frames_out, s.dropped, s.reason
-            )?;
+            write!(f, "  {name}: in {}, out {}", s.frames_in, s.frames_out)?;
+            if s.created > 0 {
+                write!(f, ", created {}", s.created)?;
+            }
+            write!(f, ", dropped {}, {}", s.dropped, s.reason)?;
+            if let Some(panic) = &s.last_panic {
+                write!(f, " (panicked {}x, last: {panic})", s.panics)?;
+            }
+            writeln!(f)?;
         }
         for e in &self.edges {
             writeln!(f, "  {e}")?;

@@ -31,6 +31,7 @@
 //! `Vec`): an edge moves [`Frame`](crate::frame::Frame) handles, never pixels.
 
 mod builder;
+mod drops;
 mod edge;
 mod element;
 mod error;
@@ -42,7 +43,8 @@ mod summary;
 mod synthetic;
 
 pub use builder::{BuildError, Pipeline, PipelineBuilder, PipelineReport};
-pub use edge::{edge, EdgeReceiver, EdgeSender, EdgeStats, Link, RecvError, SendError, Sent};
+pub use drops::Drops;
+pub use edge::{edge, EdgeReceiver, EdgeSender, EdgeStats, Link, RecvError, SendError};
 pub use error::{CloseReason, StageError};
 pub use options::{SinkOptions, SourceOptions};
 pub use run::{run_sink, run_source, run_stage};

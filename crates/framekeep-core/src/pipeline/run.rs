@@ -16,7 +16,7 @@
 //! restart an element after a panic, its edges intact; the public runners
 //! make exactly one attempt and then close the `Ends`.
 
-use super::edge::{EdgeReceiver, EdgeSender, RecvError, SendError, Sent};
+use super::edge::{EdgeReceiver, EdgeSender, RecvError, SendError};
 use super::element::Ends;
 use super::error::{CloseReason, StageError};
 use super::options::{SinkOptions, SourceOptions};
@@ -48,23 +48,39 @@ fn reason_for(error: StageError, token: &CancelToken) -> CloseReason {
     }
 }
 
-fn count_send(
-    summary: &mut RunSummary,
-    sent: Result<Sent, SendError<Frame>>,
-) -> Option<CloseReason> {
+/// Counts a send: handed on (`frames_out`, whatever the edge's link then
+/// does with it), or dropped here because the consumers are gone
+/// (`shutdown`) or the send was cancelled (`cancelled`); in those two cases
+/// the element stops, for the reason returned.
+fn count_send(summary: &mut RunSummary, sent: Result<(), SendError<Frame>>) -> Option<CloseReason> {
     match sent {
-        Ok(Sent::Dropped) => summary.dropped += 1,
-        Ok(Sent::Queued | Sent::Replaced) => summary.frames_out += 1,
+        Ok(()) => summary.frames_out += 1,
         Err(SendError::Closed(frame)) => {
             drop(frame);
+            summary.dropped.shutdown += 1;
             return Some(CloseReason::OutputClosed);
         }
         Err(SendError::Cancelled(frame)) => {
             drop(frame);
+            summary.dropped.cancelled += 1;
             return Some(CloseReason::Cancelled(None));
         }
     }
     None
+}
+
+/// Where a frame an element held went when the element stopped because of
+/// `error` (it was not handed on).
+fn count_held(summary: &mut RunSummary, error: &StageError) {
+    match error {
+        StageError::Cancelled | StageError::Acquire(AcquireError::Cancelled) => {
+            summary.dropped.cancelled += 1
+        }
+        StageError::OutputClosed | StageError::Acquire(AcquireError::Closed) => {
+            summary.dropped.shutdown += 1
+        }
+        _ => summary.dropped.failed += 1,
+    }
 }
 
 /// Pulls frames from `source` into `out` until the stream ends, `token` (or
@@ -144,15 +160,44 @@ pub fn run_stage<S: Stage + ?Sized>(
     ends.close()
 }
 
-/// Adds what an [`Output`] counted to the totals when dropped, so a run
-/// that panics still counts what it handed on.
+/// A stage's run: its [`Output`] and its totals, settled when dropped (also
+/// by a panic's unwind), so a run that panics still counts what it handed
+/// on and the frame it held.
 struct Counted<'a, 'e> {
     output: Output<'e>,
     summary: &'a mut RunSummary,
+    /// While the stage processes a frame: what the output had produced
+    /// before that call.
+    in_flight: Option<u64>,
+}
+
+impl Counted<'_, '_> {
+    /// Accounts for one call of `process` (or `finish`, with no input frame),
+    /// now that it returned `result`: `made` frames came out of it.
+    fn settle(&mut self, had_input: bool, result: Result<(), &StageError>) {
+        let before = self.in_flight.take().unwrap_or(self.output.produced());
+        let made = self.output.produced() - before;
+        match (had_input, made) {
+            (false, made) => self.summary.created += made,
+            (true, 0) => match result {
+                Ok(()) => self.summary.dropped.filtered += 1,
+                Err(error) => count_held(self.summary, error),
+            },
+            (true, made) => self.summary.created += made - 1,
+        }
+    }
 }
 
 impl Drop for Counted<'_, '_> {
     fn drop(&mut self) {
+        if let Some(before) = self.in_flight.take() {
+            // Unwinding out of `process`: the input frame went with the panic,
+            // unless something came out of it first.
+            match self.output.produced() - before {
+                0 => self.summary.dropped.panic += 1,
+                made => self.summary.created += made - 1,
+            }
+        }
         self.summary.frames_out += self.output.emitted();
         self.summary.dropped += self.output.dropped();
     }
@@ -180,6 +225,7 @@ pub(crate) fn stage_attempt<S: Stage + ?Sized>(
     let mut counted = Counted {
         output: Output::new(out.as_ref(), Some(&cancelled)),
         summary,
+        in_flight: None,
     };
     let reason = loop {
         if token.is_cancelled() {
@@ -188,14 +234,22 @@ pub(crate) fn stage_attempt<S: Stage + ?Sized>(
         match input.recv_until(&cancelled) {
             Ok(frame) => {
                 counted.summary.frames_in += 1;
-                if let Err(e) = stage.process(frame, &mut counted.output) {
+                counted.in_flight = Some(counted.output.produced());
+                let result = stage.process(frame, &mut counted.output);
+                counted.settle(true, result.as_ref().map(drop));
+                if let Err(e) = result {
                     break reason_for(e, token);
                 }
             }
-            Err(RecvError::Closed) => match stage.finish(&mut counted.output) {
-                Ok(()) => break CloseReason::EndOfStream,
-                Err(e) => break reason_for(e, token),
-            },
+            Err(RecvError::Closed) => {
+                counted.in_flight = Some(counted.output.produced());
+                let result = stage.finish(&mut counted.output);
+                counted.settle(false, result.as_ref().map(drop));
+                match result {
+                    Ok(()) => break CloseReason::EndOfStream,
+                    Err(e) => break reason_for(e, token),
+                }
+            }
             Err(RecvError::Cancelled | RecvError::Timeout) => {
                 break CloseReason::Cancelled(token.cause())
             }
@@ -239,18 +293,27 @@ pub(crate) fn sink_attempt<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, toke
         summary.reason = CloseReason::EndOfStream;
         return;
     };
+    let mut tally = Holding {
+        summary,
+        frame: false,
+    };
     let reason = loop {
         if token.is_cancelled() {
             break CloseReason::Cancelled(token.cause());
         }
         match input.recv_until(&cancelled) {
             Ok(frame) => {
-                summary.frames_in += 1;
+                tally.summary.frames_in += 1;
+                // A panic in `consume` drops the frame in the unwind.
+                tally.frame = true;
                 let consumed = sink.consume(&frame);
+                tally.frame = false;
+                // Consumed (also when `consume` failed: the sink saw it), then
+                // released or handed on.
                 match (out.as_ref(), *release) {
                     (Some(out), false) => {
-                        if let Some(reason) = count_send(summary, out.send_until(frame, &cancelled))
-                        {
+                        let sent = out.send_until(frame, &cancelled);
+                        if let Some(reason) = count_send(tally.summary, sent) {
                             if consumed.is_ok() {
                                 break fill_cause(reason, &token);
                             }
@@ -258,7 +321,7 @@ pub(crate) fn sink_attempt<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, toke
                     }
                     _ => {
                         drop(frame);
-                        summary.frames_out += 1;
+                        tally.summary.frames_out += 1;
                     }
                 }
                 if let Err(e) = consumed {
@@ -271,8 +334,23 @@ pub(crate) fn sink_attempt<S: Sink + ?Sized>(sink: &mut S, ends: &mut Ends, toke
             }
         }
     };
-    summary.reason = match (sink.finish(), reason) {
+    tally.summary.reason = match (sink.finish(), reason) {
         (Err(e), CloseReason::EndOfStream) => reason_for(e, &token),
         (_, reason) => reason,
     };
+}
+
+/// A sink's totals while it may hold a frame in `consume`: a panic that
+/// unwinds out of `consume` drops the frame, counted here as such.
+struct Holding<'a> {
+    summary: &'a mut RunSummary,
+    frame: bool,
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        if self.frame {
+            self.summary.dropped.panic += 1;
+        }
+    }
 }

@@ -12,7 +12,8 @@
 
 use crossbeam_channel::Receiver;
 
-use super::edge::{EdgeSender, SendError, Sent};
+use super::drops::Drops;
+use super::edge::{EdgeSender, SendError};
 use super::error::StageError;
 use crate::cancel::CancelToken;
 use crate::frame::Frame;
@@ -67,7 +68,8 @@ pub struct Output<'a> {
     edge: Option<&'a EdgeSender<Frame>>,
     cancelled: Option<&'a Receiver<()>>,
     emitted: u64,
-    dropped: u64,
+    /// Frames whose emit failed (cancelled, or every consumer gone).
+    dropped: Drops,
 }
 
 impl<'a> Output<'a> {
@@ -78,16 +80,16 @@ impl<'a> Output<'a> {
             edge,
             cancelled,
             emitted: 0,
-            dropped: 0,
+            dropped: Drops::default(),
         }
     }
 
-    /// Hands `frame` on. Under a dropping policy the frame (or an older one)
-    /// may be dropped, which is not an error. Fails with
+    /// Hands `frame` on. Under a dropping link the edge may drop it (or an
+    /// older one), which is not an error. Fails with
     /// [`StageError::OutputClosed`] when every consumer is gone and
     /// [`StageError::Cancelled`] when a blocking send was cancelled; the
-    /// frame is released in both cases. Return the error from
-    /// [`Stage::process`] so the runner stops.
+    /// frame is released (and counted as dropped) in both cases. Return the
+    /// error from [`Stage::process`] so the runner stops.
     pub fn emit(&mut self, frame: Frame) -> Result<(), StageError> {
         let Some(edge) = self.edge else {
             drop(frame);
@@ -99,26 +101,34 @@ impl<'a> Output<'a> {
             None => edge.send(frame),
         };
         match sent {
-            Ok(Sent::Dropped) => {
-                self.dropped += 1;
-                Ok(())
-            }
-            Ok(Sent::Queued | Sent::Replaced) => {
+            Ok(()) => {
                 self.emitted += 1;
                 Ok(())
             }
-            Err(SendError::Closed(_)) => Err(StageError::OutputClosed),
-            Err(SendError::Cancelled(_)) => Err(StageError::Cancelled),
+            Err(SendError::Closed(_)) => {
+                self.dropped.shutdown += 1;
+                Err(StageError::OutputClosed)
+            }
+            Err(SendError::Cancelled(_)) => {
+                self.dropped.cancelled += 1;
+                Err(StageError::Cancelled)
+            }
         }
     }
 
-    /// Frames handed on so far (not counting ones dropped at once).
+    /// Frames handed on so far (the edge may still have dropped some under
+    /// its link).
     pub fn emitted(&self) -> u64 {
         self.emitted
     }
 
-    /// Frames dropped at once by a `DropNewest` edge.
-    pub fn dropped(&self) -> u64 {
+    /// Frames given to `emit`, handed on or not.
+    pub(crate) fn produced(&self) -> u64 {
+        self.emitted + self.dropped.total()
+    }
+
+    /// Frames whose emit failed, by reason.
+    pub(crate) fn dropped(&self) -> Drops {
         self.dropped
     }
 }

@@ -50,8 +50,9 @@ pub enum SyntheticError {
         /// The requested layout.
         wanted: FrameLayout,
     },
-    /// The frame rate is not a positive finite number.
-    #[error("invalid frame rate {0}")]
+    /// The frame rate is not a positive finite number whose period a
+    /// `Duration` can hold.
+    #[error("invalid frame rate {0}: expected a positive number of frames per second")]
     BadFps(f64),
 }
 
@@ -101,11 +102,17 @@ impl SyntheticBuilder {
             return Err(SyntheticError::Unsupported(self.format));
         }
         let packed = FrameLayout::packed(self.format, self.width, self.height)?;
-        if let Some(fps) = self.fps {
-            if !(fps.is_finite() && fps > 0.0) {
-                return Err(SyntheticError::BadFps(fps));
+        // A rate whose period the clock cannot hold (1e-20 fps) is as bad as
+        // a negative one.
+        let period = match self.fps {
+            Some(fps) if !(fps.is_finite() && fps > 0.0) => {
+                return Err(SyntheticError::BadFps(fps))
             }
-        }
+            Some(fps) => Some(
+                Duration::try_from_secs_f64(1.0 / fps).map_err(|_| SyntheticError::BadFps(fps))?,
+            ),
+            None => None,
+        };
         let pool = match self.pool {
             Some(pool) => {
                 let layout = pool.layout();
@@ -132,10 +139,10 @@ impl SyntheticBuilder {
         Ok(SyntheticSource {
             pattern,
             pool,
-            period: self.fps.map(|fps| Duration::from_secs_f64(1.0 / fps)),
+            period,
             limit: self.frames,
             next: 0,
-            due: None,
+            due: Due::First,
         })
     }
 }
@@ -178,7 +185,17 @@ pub struct SyntheticSource {
     period: Option<Duration>,
     limit: Option<u64>,
     next: u64,
-    due: Option<Instant>,
+    due: Due,
+}
+
+/// When a paced source's next frame is due.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// No frame yet: now.
+    First,
+    At(Instant),
+    /// Past the clock's range.
+    Never,
 }
 
 impl SyntheticSource {
@@ -212,10 +229,16 @@ impl SyntheticSource {
         let due = match self.due {
             // More than a frame late (a stall): restart the schedule
             // rather than bursting to catch up.
-            Some(due) if due + period >= now => due,
-            _ => now,
+            Due::At(due) if due.checked_add(period).is_some_and(|next| next >= now) => due,
+            Due::At(_) | Due::First => now,
+            // The last frame's period ran past the clock's range (a rate of
+            // 1e-15 fps): the next frame is never due.
+            Due::Never => {
+                token.wait();
+                return false;
+            }
         };
-        self.due = Some(due + period);
+        self.due = due.checked_add(period).map_or(Due::Never, Due::At);
         if due > now {
             return !token.wait_deadline(due);
         }

@@ -27,7 +27,7 @@ use crate::frame::{
     Buffer, Frame, FrameError, FrameLayout, FrameMeta, Home, Leftovers, Recycle, Wait,
 };
 use crate::ledger::{Ledger, LedgerReport, LedgerSource, LiveEntry};
-use crate::time::LatencyHistogram;
+use crate::time::{deadline_after, LatencyHistogram};
 
 /// Longest a waiter sleeps before looking at the free list again, whether or
 /// not it was woken (see `recycle`).
@@ -593,8 +593,9 @@ impl PoolShared {
     /// past the write-off deadline. Called by the monitor and when the pool runs dry.
     pub(crate) fn check_leaks(self: &Arc<Self>, why: &'static str) {
         let now = reader_now();
-        let threshold = self.opts.leak_threshold.map(|d| d.as_nanos() as u64);
-        let write_off = self.opts.write_off_after.map(|d| d.as_nanos() as u64);
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let threshold = self.opts.leak_threshold.map(nanos);
+        let write_off = self.opts.write_off_after.map(nanos);
         self.check_memory();
         if threshold.is_none() && write_off.is_none() {
             return;
@@ -692,7 +693,7 @@ impl PoolShared {
 
     /// Waits until no buffer is checked out, up to `timeout`.
     pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut guard = self.wait_lock.lock();
         self.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);

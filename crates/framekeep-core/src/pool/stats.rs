@@ -66,6 +66,9 @@ impl PoolStats {
         let usage = shared.usage();
         let acquires = usage.uses + c.retired_uses.load(Ordering::Relaxed);
         let checked_out = usage.checked_out;
+        // A sample taken now is a sample like any other: keep it, so the
+        // watermark never falls once the buffers come back.
+        shared.note_checked_out(checked_out);
         let bytes_in_use = usage.bytes_in_use;
         let oldest = usage.oldest_nanos.map(Duration::from_nanos);
         let created = c.created.load(Ordering::Relaxed);
@@ -78,7 +81,7 @@ impl PoolStats {
             capacity: usage.buffers,
             idle: shared.idle.len() + shared.local.len(),
             checked_out,
-            high_watermark: c.high_watermark.load(Ordering::Relaxed).max(checked_out),
+            high_watermark: c.high_watermark.load(Ordering::Relaxed),
             acquires,
             wait_count: c.waits.load(Ordering::Relaxed),
             timeouts: c.timeouts.load(Ordering::Relaxed),

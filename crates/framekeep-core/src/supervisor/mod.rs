@@ -62,6 +62,7 @@ use self::options::Resolved;
 use self::worker::{Shared, Slot, Spec};
 use crate::cancel::{CancelToken, Cause};
 use crate::ledger::{Ledger, ScopeId};
+use crate::time::deadline_after;
 
 /// Why [`Supervisor::spawn`] refused to start a worker.
 #[derive(Debug, thiserror::Error)]
@@ -466,13 +467,6 @@ impl fmt::Debug for Supervisor {
             .field("token", &self.token)
             .finish()
     }
-}
-
-/// `now + timeout`, saturating to a far deadline instead of overflowing.
-fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
 }
 
 /// Joins a thread that has already reported its exit. The closure's panics were caught, so a

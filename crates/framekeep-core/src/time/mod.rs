@@ -25,3 +25,13 @@ mod histogram;
 
 pub use clock::monotonic_now;
 pub use histogram::LatencyHistogram;
+
+use std::time::{Duration, Instant};
+
+/// `now + timeout`, saturating: a timeout too large for the clock (a user's
+/// `Duration::MAX`) means a deadline a year away rather than a panic.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
+}

@@ -340,9 +340,10 @@ impl Display {
 
     /// Waits up to `timeout` for the display to close by itself (key, window, token).
     pub fn wait_closed(&self, timeout: Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
+        // A timeout too large for the clock waits as long as one can.
+        let deadline = std::time::Instant::now().checked_add(timeout);
         while !self.session.is_closed() {
-            if std::time::Instant::now() >= deadline {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));

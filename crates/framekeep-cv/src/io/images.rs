@@ -169,9 +169,12 @@ impl ImageSequence {
         self
     }
 
-    /// At most `fps` frames per second (default: as fast as decoding goes).
+    /// At most `fps` frames per second (default: as fast as decoding goes;
+    /// a rate that is not a positive number means that too). A rate so low
+    /// that its period overflows a `Duration` waits as long as one can.
     pub fn fps(mut self, fps: f64) -> Self {
-        self.period = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
+        self.period =
+            (fps > 0.0).then(|| Duration::try_from_secs_f64(1.0 / fps).unwrap_or(Duration::MAX));
         self
     }
 
@@ -249,9 +252,10 @@ impl ImageSequence {
 
     fn pace(&mut self, token: &CancelToken) -> bool {
         if let (Some(period), Some(last)) = (self.period, self.last) {
-            let due = last + period;
-            let now = Instant::now();
-            if due > now && token.wait_timeout(due - now) {
+            // `wait_timeout` takes any length; a due time past the clock's
+            // range is "wait until cancelled".
+            let left = period.saturating_sub(last.elapsed());
+            if !left.is_zero() && token.wait_timeout(left) {
                 return false;
             }
         }

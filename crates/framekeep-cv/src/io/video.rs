@@ -63,7 +63,9 @@ impl VideoFileSource {
     /// Deliver frames at the file's own frame rate (default: as fast as decoding goes).
     pub fn realtime(mut self, on: bool) -> Result<Self, CvError> {
         let fps = self.capture.get(CAP_PROP_FPS)?;
-        self.period = (on && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
+        // A file may claim any rate: a period too long for the clock saturates.
+        self.period = (on && fps > 0.0)
+            .then(|| Duration::try_from_secs_f64(1.0 / fps).unwrap_or(Duration::MAX));
         Ok(self)
     }
 
@@ -95,9 +97,9 @@ impl VideoFileSource {
 impl Source for VideoFileSource {
     fn next_frame(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError> {
         if let (Some(period), Some(last)) = (self.period, self.last) {
-            let due = last + period;
-            let now = Instant::now();
-            if due > now && token.wait_timeout(due - now) {
+            // `wait_timeout` takes any length, so a huge period cannot overflow.
+            let left = period.saturating_sub(last.elapsed());
+            if !left.is_zero() && token.wait_timeout(left) {
                 return Err(StageError::Cancelled);
             }
         }

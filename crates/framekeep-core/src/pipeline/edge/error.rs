@@ -1,24 +1,11 @@
-//! Outcomes and errors of edge operations.
+//! Errors of edge operations.
 
 use std::fmt;
 
-/// What a successful [`EdgeSender::send`](super::EdgeSender::send) did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sent {
-    /// The item was queued; nothing was dropped.
-    Queued,
-    /// The item was queued and the oldest queued item was dropped to make
-    /// room ([`Link::DropOldest`](super::Link::DropOldest),
-    /// [`Link::Latest`](super::Link::Latest)).
-    Replaced,
-    /// The item itself was dropped: the edge was full under
-    /// [`Link::DropNewest`](super::Link::DropNewest), or the last
-    /// receiver went away while it was being queued.
-    Dropped,
-}
-
 /// Why a send failed. The item is handed back, never lost silently: the
-/// caller decides whether to drop it (returning a frame to its pool).
+/// caller decides whether to drop it (returning a frame to its pool). A send
+/// that succeeds handed its item to the edge, which may still drop it under
+/// its [`Link`](super::Link) (counted in [`EdgeStats`](super::EdgeStats)).
 #[derive(PartialEq, Eq)]
 pub enum SendError<T> {
     /// Every receiver is gone.

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
-pub use error::{RecvError, SendError, Sent};
+pub use error::{RecvError, SendError};
 pub use link::Link;
 pub(crate) use receiver::EdgeProbe;
 pub use receiver::EdgeReceiver;
@@ -54,14 +54,14 @@ use shared::Shared;
 /// Sending and receiving allocate nothing (crossbeam's array flavour).
 ///
 /// ```
-/// use framekeep_core::pipeline::{edge, Link, Sent};
+/// use framekeep_core::pipeline::{edge, Link};
 ///
 /// let (tx, rx) = edge::<u32>("demo", Link::drop_oldest(2));
-/// assert_eq!(tx.send(0), Ok(Sent::Queued));
-/// for i in 1..5 {
+/// for i in 0..5 {
 ///     tx.send(i).unwrap();
 /// }
-/// assert_eq!(tx.stats().dropped, 3);
+/// let stats = tx.stats();
+/// assert_eq!((stats.sent, stats.dropped.policy), (5, 3)); // 0, 1, 2 made room
 /// drop(tx);
 /// assert_eq!(rx.recv(), Ok(3));
 /// assert_eq!(rx.recv(), Ok(4));
@@ -77,7 +77,8 @@ pub fn edge<T: Send>(
         name: name.into(),
         link,
         sent: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
+        dropped_policy: AtomicU64::new(0),
+        dropped_shutdown: AtomicU64::new(0),
         received: AtomicU64::new(0),
         senders: AtomicUsize::new(1),
         receivers: AtomicUsize::new(1),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 
-use super::error::{SendError, Sent};
+use super::error::SendError;
 use super::link::Link;
 use super::shared::{EdgeStats, Shared};
 use crate::cancel::CancelToken;
@@ -35,7 +35,7 @@ impl<T: Send> EdgeSender<T> {
     /// Sends under the edge's link; with [`Link::Block`] waits for room
     /// as long as it takes (prefer [`send_cancellable`](Self::send_cancellable)
     /// in workers).
-    pub fn send(&self, item: T) -> Result<Sent, SendError<T>> {
+    pub fn send(&self, item: T) -> Result<(), SendError<T>> {
         self.send_inner(item, None)
     }
 
@@ -43,13 +43,13 @@ impl<T: Send> EdgeSender<T> {
     /// [`SendError::Cancelled`] when `token` is cancelled. An item is still
     /// queued if there is room at once, even after a cancel: a stage that is
     /// told to stop hands on what it already finished.
-    pub fn send_cancellable(&self, item: T, token: &CancelToken) -> Result<Sent, SendError<T>> {
+    pub fn send_cancellable(&self, item: T, token: &CancelToken) -> Result<(), SendError<T>> {
         if self.shared.link.drops() {
             return self.send_inner(item, None);
         }
         // Fast path without touching the token's channel.
         let item = match self.try_queue(item)? {
-            Ok(sent) => return Ok(sent),
+            Ok(()) => return Ok(()),
             Err(item) => item,
         };
         self.send_inner(item, Some(&token.receiver()))
@@ -58,34 +58,42 @@ impl<T: Send> EdgeSender<T> {
     /// Like [`send_cancellable`](Self::send_cancellable) with the token's
     /// [`receiver`](CancelToken::receiver) already at hand (workers keep
     /// one, so the hot path never locks the token).
-    pub fn send_until(&self, item: T, cancelled: &Receiver<()>) -> Result<Sent, SendError<T>> {
+    pub fn send_until(&self, item: T, cancelled: &Receiver<()>) -> Result<(), SendError<T>> {
         self.send_inner(item, Some(cancelled))
     }
 
     /// One attempt under [`Link::Block`]: `Ok(Err(item))` when full.
-    fn try_queue(&self, item: T) -> Result<Result<Sent, T>, SendError<T>> {
+    fn try_queue(&self, item: T) -> Result<Result<(), T>, SendError<T>> {
         if self.shared.rx_closed.load(Ordering::SeqCst) {
             return Err(SendError::Closed(item));
         }
         match self.tx.try_send(item) {
-            Ok(()) => Ok(Ok(self.queued(Sent::Queued))),
+            Ok(()) => {
+                self.queued();
+                Ok(Ok(()))
+            }
             Err(TrySendError::Full(item)) => Ok(Err(item)),
             Err(TrySendError::Disconnected(item)) => Err(SendError::Closed(item)),
         }
     }
 
-    fn send_inner(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<Sent, SendError<T>> {
+    fn send_inner(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<(), SendError<T>> {
         if self.shared.rx_closed.load(Ordering::SeqCst) {
             return Err(SendError::Closed(item));
         }
         match self.shared.link {
             Link::Block(_) => self.send_block(item, cancelled),
             Link::DropNewest(_) => match self.tx.try_send(item) {
-                Ok(()) => Ok(self.queued(Sent::Queued)),
+                Ok(()) => {
+                    self.queued();
+                    Ok(())
+                }
                 Err(TrySendError::Full(item)) => {
+                    // Handed over, and refused: the edge counts both.
+                    self.shared.sent.fetch_add(1, Ordering::Relaxed);
                     drop(item);
-                    self.shared.count_drop();
-                    Ok(Sent::Dropped)
+                    self.shared.count_policy_drop();
+                    Ok(())
                 }
                 Err(TrySendError::Disconnected(item)) => Err(SendError::Closed(item)),
             },
@@ -93,9 +101,12 @@ impl<T: Send> EdgeSender<T> {
         }
     }
 
-    fn send_block(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<Sent, SendError<T>> {
+    fn send_block(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<(), SendError<T>> {
         let item = match self.tx.try_send(item) {
-            Ok(()) => return Ok(self.queued(Sent::Queued)),
+            Ok(()) => {
+                self.queued();
+                return Ok(());
+            }
             Err(TrySendError::Full(item)) => item,
             Err(TrySendError::Disconnected(item)) => return Err(SendError::Closed(item)),
         };
@@ -103,7 +114,10 @@ impl<T: Send> EdgeSender<T> {
             // A blocked send cannot hang on a dead edge: the last receiver
             // drains the channel when it goes, which makes room here.
             return match self.tx.send(item) {
-                Ok(()) => Ok(self.queued(Sent::Queued)),
+                Ok(()) => {
+                    self.queued();
+                    Ok(())
+                }
                 Err(e) => Err(SendError::Closed(e.into_inner())),
             };
         };
@@ -111,25 +125,29 @@ impl<T: Send> EdgeSender<T> {
         // even when a full edge makes every send take this path.
         select! {
             send(self.tx, item) -> sent => match sent {
-                Ok(()) => Ok(self.queued(Sent::Queued)),
+                Ok(()) => {
+                    self.queued();
+                    Ok(())
+                }
                 Err(e) => Err(SendError::Closed(e.into_inner())),
             },
             recv(cancelled) -> _ => Err(SendError::Cancelled(item)),
         }
     }
 
-    fn send_replacing(&self, mut item: T) -> Result<Sent, SendError<T>> {
-        let mut outcome = Sent::Queued;
+    fn send_replacing(&self, mut item: T) -> Result<(), SendError<T>> {
         loop {
             match self.tx.try_send(item) {
-                Ok(()) => return Ok(self.queued(outcome)),
+                Ok(()) => {
+                    self.queued();
+                    return Ok(());
+                }
                 Err(TrySendError::Full(back)) => {
                     item = back;
                     // Another consumer may take it first; then just retry.
                     if let Ok(oldest) = self.rx.try_recv() {
                         drop(oldest);
-                        self.shared.count_drop();
-                        outcome = Sent::Replaced;
+                        self.shared.count_policy_drop();
                     }
                 }
                 Err(TrySendError::Disconnected(item)) => return Err(SendError::Closed(item)),
@@ -138,14 +156,13 @@ impl<T: Send> EdgeSender<T> {
     }
 
     /// Bookkeeping after an item went into the channel. If the last receiver
-    /// left meanwhile, nobody will read it: drop it now, not when the edge dies.
-    fn queued(&self, outcome: Sent) -> Sent {
+    /// left meanwhile, nobody will read it: drop it now (a shutdown drop),
+    /// not when the edge dies.
+    fn queued(&self) {
         self.shared.sent.fetch_add(1, Ordering::Relaxed);
         if self.shared.rx_closed.load(Ordering::SeqCst) {
             self.shared.drain(&self.rx);
-            return Sent::Dropped;
         }
-        outcome
     }
 
     /// True once every receiver is gone (sends will fail).
