@@ -95,10 +95,25 @@ if ! command -v valgrind >/dev/null 2>&1; then
     } || true
 fi
 
+# Shortens the stack traces in a checker's report read on stdin: every frame line after
+# the third that lies in std, core, alloc or libtest plumbing is left out (the full
+# report stays in the log).
+trim_frames() {
+  awk '
+    /^ *#[0-9]+ |^==[0-9]+== +(at|by) / {
+      n++
+      if (n > 3 && $0 ~ /( in |: )(<?(std|core|alloc|test)::|[a-z_]+<|\{closure|call_once|catch_unwind|do_call|run_test|__rust_|start_thread|clone|asan_thread_start)/) next
+      print
+      next
+    }
+    { n = 0; print }
+  '
+}
+
 # Prints the ASan/LSan reports of a failed run and the names of the failed tests.
 asan_excerpt() {
   local log=$1
-  grep -n -E -A60 'ERROR: (AddressSanitizer|LeakSanitizer)' "$log" | head -200
+  sed -n '/ERROR: \(Address\|Leak\)Sanitizer/,/^SUMMARY: /p' "$log" | trim_frames | head -150
   sed -n '/^failures:$/,/^test result:/p' "$log" | grep -E '^    [^ ]' | sort -u | sed 's/^/  failed test: /'
 }
 
@@ -199,8 +214,8 @@ memcheck() {
       99)
         bad=1
         grep -E -v '^==[0-9]+== *$' "$out/memcheck-$name.valgrind.log" |
-          sed -n '/ERROR SUMMARY/p; /^==[0-9]*== \(Invalid\|Conditional\|Use of\|Syscall\|Mismatched\|Source and\|Argument\|[0-9,]* bytes in\)/,+25p' |
-          head -150
+          sed -n '/ERROR SUMMARY/p; /^==[0-9]*== \(Invalid\|Conditional\|Use of\|Syscall\|Mismatched\|Source and\|Argument\|[0-9,]* bytes in\)/,+40p' |
+          trim_frames | head -150
         say "memcheck: $name: ERRORS (log: $out/memcheck-$name.valgrind.log)"
         ;;
       137)
