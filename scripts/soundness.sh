@@ -16,10 +16,13 @@
 #     not downloadable there). Linked against the prebuilt std instead, it reports races
 #     that are not there: std's Mutex, Condvar, Once/OnceLock, mpsc, thread::scope and
 #     thread packets synchronise inside uninstrumented code, and TSan does not model the
-#     acquire fence in Arc's drop. Measured on framekeep-core's tests: 1 to 116 reports per
-#     test binary, in libtest's own channel, in crossbeam-channel's waker (a std Mutex), in
-#     OnceLock initialisation racing a parking_lot lock, in scoped threads (stack reuse
-#     across `thread::scope`), in Arc drops; a 10-line program sending on std's mpsc
+#     acquire fence in Arc's drop. Measured on framekeep-core's 13 test binaries (built
+#     with -Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer, run with
+#     TSAN_OPTIONS=halt_on_error=0): 288 reports (1 to 125 per binary), every one
+#     involving such a mechanism: the end of a
+#     `thread::scope` (109), crossbeam-channel's waker list, kept under a std Mutex (71),
+#     Arc/Weak drops (39), libtest's own result channel (38), OnceLock initialisation (27),
+#     std's panic/backtrace machinery (4). A 10-line program sending on std's mpsc
 #     channel gets 2.
 #  3. Helgrind and DRD: NOT RUN. They only see pthread synchronisation; std (since 1.62),
 #     parking_lot and crossbeam lock and hand over through atomics and futexes, which they
