@@ -19,11 +19,10 @@
 #     acquire fence in Arc's drop. Measured on framekeep-core's 13 test binaries (built
 #     with -Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer, run with
 #     TSAN_OPTIONS=halt_on_error=0): 288 reports (1 to 125 per binary), every one
-#     involving such a mechanism: the end of a
-#     `thread::scope` (109), crossbeam-channel's waker list, kept under a std Mutex (71),
-#     Arc/Weak drops (39), libtest's own result channel (38), OnceLock initialisation (27),
-#     std's panic/backtrace machinery (4). A 10-line program sending on std's mpsc
-#     channel gets 2.
+#     involving such a mechanism: the end of a `thread::scope` (109), crossbeam-channel's
+#     waker list, kept under a std Mutex (71), Arc/Weak drops (39), libtest's own result
+#     channel (38), OnceLock initialisation (27), std's panic/backtrace machinery (4). A
+#     10-line program sending on std's mpsc channel gets 2.
 #  3. Helgrind and DRD: NOT RUN. They only see pthread synchronisation; std (since 1.62),
 #     parking_lot and crossbeam lock and hand over through atomics and futexes, which they
 #     cannot model (Valgrind manual, Helgrind section 7.5), so every cross-thread access is
