@@ -289,7 +289,9 @@ memcheck() {
 }
 
 miri() {
-  if [ "$have_nightly" -eq 1 ] && cargo +nightly miri --version >/dev/null 2>&1; then
+  if [ "$have_nightly" -ne 1 ]; then
+    skip "Miri: no nightly toolchain (cargo +nightly), which Miri needs"
+  elif cargo +nightly miri --version >/dev/null 2>&1; then
     skip "Miri: cargo +nightly miri is installed but this script does not run it (it was written where Miri was missing)"
   else
     skip "Miri: cargo +nightly miri cannot run here: the nightly toolchain has no miri component (and Miri's sysroot also needs rust-src)"
