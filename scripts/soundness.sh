@@ -28,7 +28,7 @@
 #     cannot model (Valgrind manual, Helgrind section 7.5), so every cross-thread access is
 #     a "race". Measured with DRD over framekeep-core's test binaries, accesses by atomic
 #     operations already suppressed: 23 to 825 reports (contexts) per binary, from 196
-#     distinct framekeep-core functions, e.g. pool::lease::new_thread_tag, whose every
+#     distinct framekeep-core functions, e.g. lease::new_thread_tag, whose every
 #     access is under a parking_lot Mutex; DRD also aborts on tests/cancel.rs ("maximum
 #     number of threads supported by DRD has been exceeded"). A suppression file cannot
 #     tell these from a real race: each would have to name framekeep's own functions.
