@@ -16,3 +16,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --all-feature
 cargo build --quiet --workspace --examples
 FRAMEKEEP_EXAMPLES_BUILT=1 cargo test --workspace --all-targets
 cargo test --workspace --doc
+./scripts/soundness.sh
