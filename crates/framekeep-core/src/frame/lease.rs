@@ -9,9 +9,9 @@
 use std::backtrace::Backtrace;
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -188,7 +188,13 @@ pub(crate) fn intern_label(label: &'static str) {
     }
 }
 
-static THREAD_NAMES: OnceLock<Mutex<HashMap<u64, String>>> = OnceLock::new();
+/// Names of the threads that took buffers, by tag. Bounded: a process that
+/// keeps starting threads forgets the oldest names first (a report then says
+/// `thread-N` for a lease taken by a long-gone thread).
+static THREAD_NAMES: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
+
+/// Most thread names kept.
+const MAX_THREAD_NAMES: usize = 4096;
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
@@ -216,17 +222,20 @@ fn new_thread_tag() -> u64 {
         .name()
         .map(str::to_owned)
         .unwrap_or_else(|| format!("thread-{tag}"));
-    THREAD_NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .insert(tag, name);
+    let mut names = THREAD_NAMES.lock();
+    names.insert(tag, name);
+    while names.len() > MAX_THREAD_NAMES {
+        names.pop_first();
+    }
+    drop(names);
     THREAD_TAG.with(|t| t.set(tag));
     tag
 }
 
 fn thread_name(tag: u64) -> String {
     THREAD_NAMES
-        .get()
-        .and_then(|m| m.lock().get(&tag).cloned())
+        .lock()
+        .get(&tag)
+        .cloned()
         .unwrap_or_else(|| format!("thread-{tag}"))
 }
