@@ -49,6 +49,7 @@
 //! [`PixelFormat`]: framekeep_core::frame::PixelFormat
 #![warn(missing_docs)]
 
+mod buffers;
 mod device;
 mod error;
 mod fourcc;
@@ -66,15 +67,16 @@ pub mod testing;
 mod v4l2_device;
 mod waker;
 
+pub use buffers::CaptureBuffers;
 pub use device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData, PlaneFormat,
-    SizeInfo, Wait, MAX_PLANES,
+    BufferMode, CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData,
+    PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 pub use error::{CaptureError, Result};
 pub use fourcc::FourCc;
 pub use home::STREAM_KIND;
 pub use list::{list_devices, open_device, DeviceListing};
-pub use mem::Mapping;
+pub use mem::{Mapping, UserBuffer};
 pub use options::{FormatRequest, StreamOptions, StreamStats};
 pub use source::StreamSource;
 pub use stream::CaptureStream;
