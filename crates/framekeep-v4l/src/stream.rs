@@ -483,9 +483,14 @@ impl CaptureStream {
         self.layout
     }
 
-    /// Number of driver buffers.
+    /// Number of driver buffers; with user memory ([`BufferMode::UserPtr`]), the supplier
+    /// frames the stream keeps queued when the supplier has them (the driver's buffer
+    /// indices, one per distinct supplier buffer, may be more).
     pub fn buffer_count(&self) -> usize {
-        self.shared.buffer_count()
+        match &self.user {
+            Some(u) => u.target,
+            None => self.shared.buffer_count(),
+        }
     }
 
     /// Buffers currently queued in the driver.
