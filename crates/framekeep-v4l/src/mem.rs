@@ -1,4 +1,5 @@
-//! Buffer memory: kernel mmap regions, and the fake driver's heap regions (feature
+//! Buffer memory: kernel mmap regions, user memory lent to the driver
+//! (`V4L2_MEMORY_USERPTR`, [`UserBuffer`]), and the fake driver's heap regions (feature
 //! `testing`, and this crate's unit tests).
 //!
 //! A [`Mapping`] is one V4L2 buffer's memory as the process sees it. The capture stream's

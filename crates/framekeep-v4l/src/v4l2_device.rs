@@ -7,8 +7,10 @@
 //! so it needs `QBUF(index)` and `DQBUF` as separate calls. The crate's format API is also
 //! single-planar only, so a node with only the multi-planar API
 //! (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`) is enumerated, negotiated (`v4l2_pix_format_mplane`)
-//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls. The other
-//! modules with `unsafe` are `mem` (the mappings), `waker` (the eventfd) and `poll`.
+//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls, and so are
+//! user-memory buffers (`V4L2_MEMORY_USERPTR`: `m.userptr`, or `planes[0].m.userptr`). The
+//! other modules with `unsafe` are `mem` (the mappings, [`UserBuffer`]), `home` (lending a
+//! frame's memory to the driver), `waker` (the eventfd) and `poll`.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, RawFd};

@@ -55,6 +55,8 @@ fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotia
         b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
         b"GREY" => (w, w * h),
+        // Compressed: no lines, `sizeimage` the worst case; each frame uses part of it.
+        b"MJPG" => (0, w * h),
         b"NV12" | b"YU12" => (w, w * h * 3 / 2),
         b"NM12" | b"NM21" | b"YM12" if multiplanar => {
             let chroma: &[(u32, u32)] = if fourcc != FourCc::YUV420M {
@@ -140,10 +142,27 @@ fn image_of(mut fmt: Negotiated, offset: usize) -> Negotiated {
 }
 
 /// Fills `buf` (a `fmt` image) with a frame: vivid's 100% white, or a per-frame value.
+/// Bytes of MJPEG frame `seq` in a buffer of `size` bytes: a quarter of it and up to 15
+/// sixty-fourths more, so that consecutive frames differ in length.
+fn mjpeg_len(seq: u32, size: u32) -> usize {
+    let len = size / 4 + (seq % 16) * (size / 64);
+    len.clamp(8.min(size), size) as usize
+}
+
 fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
     let len = (fmt.size_image as usize).min(buf.len());
     let buf = &mut buf[..len];
-    if pattern == PATTERN_WHITE {
+    if fmt.fourcc == FourCc::MJPEG {
+        // Not a decodable JPEG: its markers around the frame's number (`bytesused` long).
+        let n = mjpeg_len(seq, fmt.size_image).min(len);
+        if n >= 8 {
+            let b = &mut buf[..n];
+            b.fill(seq as u8);
+            b[..2].copy_from_slice(&[0xff, 0xd8]);
+            b[2..6].copy_from_slice(&seq.to_le_bytes());
+            b[n - 2..].copy_from_slice(&[0xff, 0xd9]);
+        }
+    } else if pattern == PATTERN_WHITE {
         match &fmt.fourcc.0 {
             b"YUYV" => buf
                 .chunks_exact_mut(4)
@@ -212,7 +231,8 @@ fn clock_epoch() -> Instant {
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
     /// Formats offered (pixel formats the fake can paint: YUYV, UYVY, RGB3, BGR3,
-    /// GREY, NV12, YU12).
+    /// GREY, NV12, YU12, and MJPG, whose frames are its markers around the frame number,
+    /// of a length that varies from frame to frame).
     pub formats: Vec<FormatInfo>,
     /// Time between frames (a slow camera: e.g. 500 ms).
     pub period: Duration,
@@ -494,7 +514,11 @@ impl FakeDevice {
             }
             st.done.push_back(Dequeued {
                 index,
-                bytesused: fmt.planes[0].size as usize,
+                bytesused: if fmt.fourcc == FourCc::MJPEG {
+                    mjpeg_len(seq, fmt.planes[0].size)
+                } else {
+                    fmt.planes[0].size as usize
+                },
                 offset,
                 later_planes,
                 sequence: seq,
