@@ -19,6 +19,10 @@ use crate::error::{CaptureError, Result};
 /// last handle drops they go back wherever the supplier's frames go (a [`FramePool`]: its
 /// idle list), never to the stream.
 ///
+/// An error of the supplier is returned by the [`next_frame`](crate::CaptureStream::next_frame)
+/// call that asked (by the following call when it asked right after a dequeue, so that the
+/// dequeued frame is delivered) and counted in [`StreamStats::errors`](crate::StreamStats::errors).
+///
 /// A supplier should have at least the stream's buffer count plus the frames the
 /// application holds at once plus one: with fewer, the driver has fewer buffers queued
 /// (and drops frames when it has none), which the stream survives.
