@@ -1,23 +1,28 @@
 //! `framekeep-vivid`: runs inside the vivid VM (see `vm/vivid-vm.sh`).
 //!
-//! * `framekeep-vivid check [DEVICE[,DEVICE...]] [FILTER]`: the conformance cases against
-//!   real V4L2 nodes (e.g. a single-planar and a multi-planar vivid instance); per device a
-//!   `DEVICE <path>` line, then one `CASE <name> ok|FAIL <ms> <detail>` line each; exit 1
-//!   if any failed.
+//! * `framekeep-vivid check [DEVICE[=FILTER][,DEVICE[=FILTER]...]] [FILTER]`: the
+//!   conformance cases against real V4L2 nodes (e.g. a single-planar and a multi-planar
+//!   vivid instance), those whose name contains the device's filter (else the common one);
+//!   per device a `DEVICE <path>` line, then one `CASE <name> ok|FAIL <ms> <detail>` line
+//!   each; exit 1 if any failed.
 //! * `framekeep-vivid bench [DEVICE] [FRAMES] [SEGMENTS]`: CPU time per frame (user+sys
 //!   from `getrusage`, steady state) at 1280x720 YUYV for framekeep zero-copy capture into a
-//!   null consumer, a bare `v4l` crate mmap loop, `v4l2-ctl --stream-mmap=4`, and
-//!   GStreamer's `v4l2src ! fakesink` when `gst-launch-1.0` is in the VM (`vm/bench.sh`).
+//!   null consumer (mmap, and `V4L2_MEMORY_USERPTR` into pooled frames), framekeep with
+//!   user memory refused (mmap plus one copy per frame into a pooled frame), a bare `v4l`
+//!   crate mmap loop, `v4l2-ctl --stream-mmap=4`, and GStreamer's `v4l2src ! fakesink`
+//!   when `gst-launch-1.0` is in the VM (`vm/bench.sh`).
 //! * `framekeep-vivid list`: every capture device with its formats and sizes.
 
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use framekeep_core::frame::{FrameError, FrameLayout, PixelFormat};
+use framekeep_core::pool::{FramePool, PoolError};
 use framekeep_v4l::testing::{run_cases, CaseFailure, NodeRig};
 use framekeep_v4l::{
-    list_devices, open_device, CaptureDevice, CaptureError, CaptureStream, FormatRequest, FourCc,
-    StreamOptions,
+    list_devices, open_device, BufferMode, CaptureDevice, CaptureError, CaptureStream,
+    FormatRequest, FourCc, StreamOptions,
 };
 
 /// Frames captured before the measurement starts (stream start-up, page faults).
@@ -55,6 +60,12 @@ enum BenchError {
     /// framekeep's capture failed.
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// The pool of user buffers could not be made.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The layout of the user buffers was refused.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     /// A call of the bare `v4l` loop, or starting a tool or a child, failed.
     #[error("{what}: {source}")]
     Io {
@@ -114,6 +125,63 @@ fn bench_framekeep(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
         )));
     }
     Ok(cpu)
+}
+
+/// framekeep into frames of a pool (`user_buffers`): with `V4L2_MEMORY_USERPTR` (zero
+/// copy), or, when `refuse` injects vivid's one-shot `VIDIOC_REQBUFS` error into the user
+/// memory request, with mmap buffers and one copy per frame into a pool frame.
+fn bench_user(dev: &str, frames: u32, refuse: bool) -> Result<Cpu, BenchError> {
+    // 4 queued + the one being delivered + slack; every page touched before streaming.
+    let pool = FramePool::options(FrameLayout::packed(PixelFormat::Yuyv, 1280, 720)?)
+        .name("bench user buffers")
+        .min_buffers(8)
+        .max_buffers(8)
+        .prefault(true)
+        .build()?;
+    let mut opts = StreamOptions::new()
+        .format(request())
+        .user_buffers(pool.clone());
+    if refuse {
+        opts = opts.control("inject_vidioc_reqbufs_error", 1);
+    }
+    let mut st = CaptureStream::open(dev, opts)?;
+    let (want, copies) = if refuse {
+        (BufferMode::MmapCopy, u64::from(WARMUP + frames))
+    } else {
+        (BufferMode::UserPtr, 0)
+    };
+    if st.negotiated().memory != want {
+        return Err(BenchError::Failed(format!(
+            "expected {want}, got {}",
+            st.negotiated()
+        )));
+    }
+    let mut sink = 0usize;
+    for _ in 0..WARMUP {
+        sink ^= st.next_frame()?.data().len();
+    }
+    let t0 = Cpu::now();
+    for _ in 0..frames {
+        let f = st.next_frame()?;
+        sink ^= std::hint::black_box(f.data()).len();
+    }
+    let cpu = Cpu::now().since(t0);
+    let stats = st.close()?;
+    eprintln!("  framekeep {want}: {stats} (sink {sink})");
+    if stats.copied != copies || stats.repinned != 0 {
+        return Err(BenchError::Failed(format!(
+            "framekeep {want}: {stats}, expected {copies} copies and no repins"
+        )));
+    }
+    Ok(cpu)
+}
+
+fn bench_userptr(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
+    bench_user(dev, frames, false)
+}
+
+fn bench_mmap_copy(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
+    bench_user(dev, frames, true)
 }
 
 fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
@@ -278,10 +346,12 @@ fn bench_gst(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
     })
 }
 
-const METHODS: [(&str, Bench); 5] = [
+const METHODS: [(&str, Bench); 7] = [
     ("bare", bench_bare),
     ("bare+timeout", bench_bare_timeout),
     ("framekeep", bench_framekeep),
+    ("userptr", bench_userptr),
+    ("mmap+copy", bench_mmap_copy),
     ("v4l2-ctl", bench_v4l2_ctl),
     ("gstreamer", bench_gst),
 ];
@@ -385,17 +455,23 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
         println!("BENCH {name}: process mean {pm:.4} median {pmed:.4} min {pmin:.4} | capture thread mean {tm:.4} median {tmed:.4} min {tmin:.4}");
         means.push((*name, pm, tm, pmed, tmed));
     }
-    if let (Some(b), Some(f)) = (
-        means.iter().find(|m| m.0 == "bare"),
-        means.iter().find(|m| m.0 == "framekeep"),
-    ) {
-        println!(
-            "BENCH framekeep/bare: process mean {:.2} median {:.2} | capture thread mean {:.2} median {:.2}",
-            f.1 / b.1.max(1e-9),
-            f.3 / b.3.max(1e-9),
-            f.2 / b.2.max(1e-9),
-            f.4 / b.4.max(1e-9)
-        );
+    for (num, den) in [
+        ("framekeep", "bare"),
+        ("userptr", "mmap+copy"),
+        ("userptr", "framekeep"),
+    ] {
+        if let (Some(b), Some(f)) = (
+            means.iter().find(|m| m.0 == den),
+            means.iter().find(|m| m.0 == num),
+        ) {
+            println!(
+                "BENCH {num}/{den}: process mean {:.2} median {:.2} | capture thread mean {:.2} median {:.2}",
+                f.1 / b.1.max(1e-9),
+                f.3 / b.3.max(1e-9),
+                f.2 / b.2.max(1e-9),
+                f.4 / b.4.max(1e-9)
+            );
+        }
     }
     if ok {
         ExitCode::SUCCESS
@@ -460,7 +536,8 @@ fn check_lookup(dev: &str) -> Result<String, CaseFailure> {
 
 fn check(devices: &str, filter: &str) -> ExitCode {
     let mut failed = 0;
-    for dev in devices.split(',').filter(|d| !d.is_empty()) {
+    for spec in devices.split(',').filter(|d| !d.is_empty()) {
+        let (dev, filter) = spec.split_once('=').unwrap_or((spec, filter));
         println!("DEVICE {dev}");
         failed += check_one(dev, filter);
     }
@@ -543,7 +620,7 @@ fn main() -> ExitCode {
         },
         Some("list") => list(),
         _ => {
-            eprintln!("usage: framekeep-vivid check [DEVICE[,DEVICE...]] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | list");
+            eprintln!("usage: framekeep-vivid check [DEVICE[=FILTER][,DEVICE[=FILTER]...]] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | list");
             ExitCode::from(2)
         }
     }
