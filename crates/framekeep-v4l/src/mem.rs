@@ -135,11 +135,11 @@ impl Mapping {
     ///
     /// The caller (the capture stream) guarantees `home` owns this mapping, so the memory
     /// outlives the returned buffer, and that the driver does not own the buffer right now.
-    pub(crate) fn external(
+    pub(crate) fn external<H: BufferHome>(
         &self,
         index: usize,
         offset: usize,
-        home: Arc<dyn BufferHome>,
+        home: Arc<H>,
     ) -> Option<ExternalBuffer> {
         let len = self.len.checked_sub(offset)?;
         // SAFETY: `offset <= len`, so the pointer stays inside (or one past) the mapping.

@@ -447,7 +447,7 @@ impl CaptureStream {
             }
             return self.shared.device.stream_on();
         }
-        let home: Arc<dyn BufferHome> = self.shared.clone();
+        let home = Arc::clone(&self.shared);
         let sh = &self.shared;
         {
             let mut t = sh.table.lock();
@@ -818,7 +818,7 @@ impl CaptureStream {
         if buf.capacity() == mapping.len().saturating_sub(d.offset) {
             return buf;
         }
-        let home: Arc<dyn BufferHome> = self.shared.clone();
+        let home = Arc::clone(&self.shared);
         // An offset past the end keeps the old buffer; the layout check then refuses it.
         mapping.external(d.index, d.offset, home).unwrap_or(buf)
     }
