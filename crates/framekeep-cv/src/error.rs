@@ -60,7 +60,7 @@ pub enum CvError {
     #[error("OpenCV reallocated the output of {0} instead of writing into the frame")]
     Reallocated(&'static str),
     /// A conversion done outside OpenCV (the SIMD NV12 path of
-    /// [`BgrConverter`](crate::BgrConverter)) refused the frame.
+    /// [`BgrConverter`](crate::convert::BgrConverter)) refused the frame.
     #[error("conversion: {0}")]
     Convert(String),
     /// Decoding produced no image (corrupt or empty data).
