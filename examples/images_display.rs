@@ -11,8 +11,6 @@
 //! check.
 //! Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
-mod common;
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +19,9 @@ use framekeep::core::pipeline::PipelineBuilder;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSequence;
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain};
+use framekeep_cli::app::{
+    ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain,
+};
 
 #[derive(Parser)]
 struct Args {

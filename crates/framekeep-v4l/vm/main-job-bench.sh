@@ -8,7 +8,7 @@
 # frames later (at the size's rate), so start-up and teardown stay out; SIZES defaults
 # to "640x480:25,1280x720:12.5" (vivid's top rates at those sizes).
 # Programs:
-#   framekeep  capture_display --headless (snapshots effectively off: one, at frame 0)
+#   framekeep  framekeep view DEVICE --headless (snapshots effectively off: one, at frame 0)
 #   gstreamer  gst-launch-1.0 v4l2src ! YUY2 caps ! videoconvert ! video/x-raw,format=BGR ! fakesink
 #   opencv     opencv_read.cpp (built here with g++ against Debian's libopencv): VideoCapture
 #              (CAP_V4L2), YUYV, CAP_PROP_CONVERT_RGB=1, read loop
@@ -30,10 +30,10 @@ skip=${3:-5}
 sizes=${4:-640x480:25,1280x720:12.5}
 
 cargo build --release -p framekeep-v4l --bin framekeep-vivid
-cargo build --release --example capture_display
+cargo build --release -p framekeep-cli --bin framekeep
 target="${CARGO_TARGET_DIR:-target}/release"
 bin=$(readlink -f "$target/framekeep-vivid")
-job=$(readlink -f "$target/examples/capture_display")
+job=$(readlink -f "$target/framekeep")
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
@@ -64,7 +64,7 @@ for f in "${gst_files[@]}"; do vm_files+=(-l "$f"); done
 for f in ${FRAMEKEEP_BENCH_FILES:-}; do vm_files+=(-l "$f"); done
 
 jobs=(
-  "framekeep=$job --device {dev} --format YUYV --size {w}x{h} --fps {fps_int} --headless --snapshot-dir /tmp/snapshots --snapshot-every 1000000000 --frames {frames}"
+  "framekeep=$job view {dev} --format YUYV --size {w}x{h} --fps {fps_int} --headless --snapshot-dir /tmp/snapshots --snapshot-every 1000000000 --frames {frames}"
   "gstreamer=/usr/bin/gst-launch-1.0 -q v4l2src device={dev} num-buffers={frames} ! video/x-raw,format=YUY2,width={w},height={h},framerate={fps_frac} ! videoconvert ! video/x-raw,format=BGR ! fakesink"
   "opencv=$ocv {dev} {w} {h} {fps} {frames}"
 )
