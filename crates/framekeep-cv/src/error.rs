@@ -15,6 +15,7 @@ use framekeep_core::supervisor::SpawnError;
 
 use crate::display::DetectError;
 use crate::display::Platform;
+use crate::jpeg::Corruption;
 
 /// Why an OpenCV bridge operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,15 @@ pub enum CvError {
     /// Decoding produced no image (corrupt or empty data).
     #[error("could not decode {0}")]
     Decode(String),
+    /// Compressed data is corrupt or incomplete (a truncated MJPEG frame, a JPEG file
+    /// that ends early, a decoder warning): no picture is made of it.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was corrupt: `MJPEG frame 12`, a file's path.
+        what: String,
+        /// Why.
+        reason: Corruption,
+    },
     /// An image or video file (or a directory or list of them) cannot be used.
     #[error("{}: {reason}", path.display())]
     File {

@@ -27,6 +27,7 @@ pub mod display;
 mod error;
 mod fault;
 pub mod io;
+mod jpeg;
 pub mod mat;
 
 pub use error::CvError;

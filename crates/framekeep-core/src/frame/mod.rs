@@ -16,6 +16,8 @@
 //!   [`BufferHome`], or the allocator).
 //! * `hazard`: how a release keeps the home alive without a shared count.
 //! * `lease`: the checkout record every buffer carries for its pool.
+//! * `jpeg`: a compressed (MJPEG) frame's structure, checked without
+//!   decoding it ([`inspect_jpeg`]).
 //!
 //! Frames do not depend on pools: a pool is one kind of home, reached
 //! through a crate-private `Recycle` trait that the pool implements.
@@ -24,6 +26,7 @@ mod buffer;
 mod error;
 mod handle;
 pub(crate) mod hazard;
+mod jpeg;
 mod layout;
 pub(crate) mod lease;
 mod pixel;
@@ -32,5 +35,6 @@ pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
 pub use buffer::{BufferHome, ExternalBuffer};
 pub use error::FrameError;
 pub use handle::{Frame, FrameMeta};
+pub use jpeg::{inspect_jpeg, JpegDefect, JpegInfo};
 pub use layout::{FrameLayout, FrameSize};
 pub use pixel::{ParseError, PixelFormat};
