@@ -27,9 +27,11 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::{CancelToken, OnCancel};
 use framekeep_core::frame::{
-    BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta, PixelFormat,
+    inspect_jpeg, BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta,
+    PixelFormat,
 };
 use framekeep_core::ledger::{Ledger, LedgerSource, ScopeId};
+use framekeep_core::pipeline::OnCorrupt;
 use framekeep_core::pool::{FramePool, PoolOptions};
 
 use crate::device::{CaptureDevice, Dequeued, DeviceInfo, Interval, Negotiated, Wait};
@@ -63,6 +65,7 @@ pub struct CaptureStream {
     min_queued: usize,
     latest_only: bool,
     deliver_errors: bool,
+    on_corrupt: OnCorrupt,
     terminal: Option<CaptureError>,
     closed: bool,
 }
@@ -136,6 +139,7 @@ impl CaptureStream {
             min_queued,
             latest_only,
             deliver_errors,
+            on_corrupt,
             cancel,
             on_close,
             ledger,
@@ -239,6 +243,7 @@ impl CaptureStream {
             min_queued: min_queued.clamp(1, count - 1),
             latest_only,
             deliver_errors,
+            on_corrupt,
             terminal: None,
             closed: false,
         };
@@ -573,6 +578,22 @@ impl CaptureStream {
             timestamp: d.timestamp,
         };
         let frame = buf.into_frame(layout, meta)?;
+        if layout.format() == PixelFormat::Mjpeg {
+            if let Err(defect) = inspect_jpeg(frame.data()) {
+                // Never handed out: its buffer goes back to the driver now.
+                drop(frame);
+                Counters::add(&sh.counters.corrupt, 1);
+                let error = CaptureError::Corrupt { sequence, defect };
+                return match self.on_corrupt {
+                    OnCorrupt::Skip => Ok(None),
+                    OnCorrupt::Error => Err(error),
+                    OnCorrupt::Fail => {
+                        self.terminal = Some(CaptureError::Stopped);
+                        Err(error)
+                    }
+                };
+            }
+        }
         if in_driver >= self.min_queued || layout.format() == PixelFormat::Mjpeg {
             Counters::add(&sh.counters.frames, 1);
             return Ok(Some(frame));

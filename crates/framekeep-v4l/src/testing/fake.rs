@@ -56,6 +56,8 @@ fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotia
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
         b"GREY" => (w, w * h),
         b"NV12" | b"YU12" => (w, w * h * 3 / 2),
+        // Compressed: no rows; buffers as large as uvcvideo's (2 bytes a pixel).
+        b"MJPG" => (0, w * h * 2),
         b"NM12" | b"NM21" | b"YM12" if multiplanar => {
             let chroma: &[(u32, u32)] = if fourcc != FourCc::YUV420M {
                 &[(w, w * h / 2)]
@@ -177,6 +179,28 @@ impl FakePainter {
     }
 }
 
+/// The bytes of every frame of a compressed format (MJPG) in place of a painter: it gets
+/// the driver sequence number and returns the frame's payload, whose length becomes the
+/// buffer's `bytesused` (cut to the buffer's size). A test feeds truncated, padded or
+/// garbage frames through it.
+#[derive(Clone)]
+pub struct FakePayload(Arc<PayloadFn>);
+
+type PayloadFn = dyn Fn(u32) -> Vec<u8> + Send + Sync;
+
+impl FakePayload {
+    /// A payload source from a closure `(sequence) -> bytes`.
+    pub fn new(f: impl Fn(u32) -> Vec<u8> + Send + Sync + 'static) -> FakePayload {
+        FakePayload(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for FakePayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakePayload")
+    }
+}
+
 impl std::fmt::Debug for FakePainter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FakePainter")
@@ -202,6 +226,9 @@ pub struct FakeConfig {
     pub max_buffers: u32,
     /// Draws every frame instead of the built-in patterns (`test_pattern` is then ignored).
     pub painter: Option<FakePainter>,
+    /// The frames of a compressed format (offer `MJPG` in `formats`); without it a
+    /// compressed frame is the built-in pattern over the whole buffer (not a JPEG).
+    pub payload: Option<FakePayload>,
     /// Presents the fake as a node with only the multi-planar API
     /// (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, [`DeviceInfo::multiplanar`]), like vivid
     /// loaded with `multiplanar=2`: every format is negotiated with per-plane strides and
@@ -272,6 +299,7 @@ impl Default for FakeConfig {
             period: Duration::ZERO,
             max_buffers: 32,
             painter: None,
+            payload: None,
             multiplanar: false,
             data_offset: 0,
         }
@@ -399,7 +427,8 @@ impl FakeDevice {
     }
 
     /// Produces every frame that is due now into the done list.
-    fn advance(st: &mut State, painter: Option<&FakePainter>, offset: usize, now: Instant) {
+    fn advance(st: &mut State, config: &FakeConfig, now: Instant) {
+        let (painter, offset) = (config.painter.as_ref(), config.offset());
         while st.streaming && !st.faults.disconnected && !st.queued.is_empty() && now >= st.next_due
         {
             let due = st.next_due;
@@ -429,6 +458,18 @@ impl FakeDevice {
                 None => paint(b, f, pattern, seq),
             };
             paint_planes(&st.regions[index], offset, &fmt, &draw);
+            let mut bytesused = fmt.planes[0].size as usize;
+            if let (Some(payload), b"MJPG") = (&config.payload, &fmt.fourcc.0) {
+                let bytes = (payload.0)(seq);
+                if let Some(r) = st.regions[index].first() {
+                    r.fill(|b| {
+                        let skip = offset.min(b.len());
+                        let b = &mut b[skip..];
+                        bytesused = bytes.len().min(b.len());
+                        b[..bytesused].copy_from_slice(&bytes[..bytesused]);
+                    });
+                }
+            }
             let error = std::mem::take(&mut st.faults.flag_error_next);
             let mut later_planes = [PlaneData::default(); MAX_PLANES - 1];
             for (i, p) in later_planes.iter_mut().enumerate() {
@@ -438,7 +479,7 @@ impl FakeDevice {
             }
             st.done.push_back(Dequeued {
                 index,
-                bytesused: fmt.planes[0].size as usize,
+                bytesused,
                 offset,
                 later_planes,
                 sequence: seq,
@@ -575,12 +616,7 @@ impl CaptureDevice for FakeDevice {
         if !st.streaming {
             return Err(os_err("VIDIOC_DQBUF", libc::EINVAL));
         }
-        Self::advance(
-            &mut st,
-            self.config.painter.as_ref(),
-            self.config.offset(),
-            Instant::now(),
-        );
+        Self::advance(&mut st, &self.config, Instant::now());
         let d = st.done.pop_front();
         if let Some(d) = &d {
             st.regions[d.index]
@@ -599,12 +635,7 @@ impl CaptureDevice for FakeDevice {
                 if st.faults.disconnected || st.faults.fatal || !st.streaming {
                     return Ok(Wait::Ready);
                 }
-                Self::advance(
-                    &mut st,
-                    self.config.painter.as_ref(),
-                    self.config.offset(),
-                    now,
-                );
+                Self::advance(&mut st, &self.config, now);
                 if !st.done.is_empty() {
                     return Ok(Wait::Ready);
                 }
