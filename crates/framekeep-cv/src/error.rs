@@ -80,6 +80,19 @@ pub enum CvError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An image file's header announces more pixels than the reader's limit; nothing was
+    /// decoded.
+    #[error("{}: a {width}x{height} image is larger than the limit of {max_pixels} pixels", path.display())]
+    ImageTooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its width, from the header.
+        width: usize,
+        /// Its height, from the header.
+        height: usize,
+        /// The limit.
+        max_pixels: usize,
+    },
     /// Reading or writing a file or directory failed.
     #[error("I/O error on {}", path.display())]
     Io {
