@@ -121,6 +121,8 @@ fn list() -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep::cv::silence_opencv_log();
     let args = Args::parse();
     if args.list {
         return list();
