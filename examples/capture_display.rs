@@ -20,6 +20,7 @@ mod common;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,7 @@ use framekeep::core::time::{monotonic_now, LatencyHistogram};
 use framekeep::cv::convert::SizedBgrConverter;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSink;
+use framekeep::cv::CvError;
 use framekeep::v4l::{
     list_devices, CaptureStream, FormatRequest, FourCc, StreamOptions, StreamSource,
 };
@@ -80,15 +82,25 @@ struct Args {
 }
 
 /// Converts every frame to BGR through OpenCV into its own pool, and records
-/// capture → convert latency for the stats line.
+/// capture → convert latency for the stats line. A corrupt MJPEG frame (one the camera's
+/// structural check let through and the strict decoder refused) is skipped and counted.
 struct Convert {
     converter: SizedBgrConverter,
     latency: Arc<Mutex<LatencyHistogram>>,
+    corrupt: Arc<AtomicU64>,
 }
 
 impl Stage for Convert {
     fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
-        let bgr = self.converter.convert(&frame)?;
+        let bgr = match self.converter.convert(&frame) {
+            Ok(bgr) => bgr,
+            Err(CvError::Corrupt { .. }) => {
+                self.corrupt
+                    .store(self.converter.corrupt(), Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         drop(frame);
         let now = monotonic_now();
         if let Some(lat) = now.checked_sub(bgr.timestamp()) {
@@ -102,6 +114,12 @@ impl Stage for Convert {
 fn check(args: &Args) -> Result<(), String> {
     if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 {
         return Err("--fps and --snapshot-every must be at least 1, --buffers at least 2".into());
+    }
+    let (w, h) = (args.size.width, args.size.height);
+    if u32::try_from(w).is_err() || u32::try_from(h).is_err() {
+        return Err(format!(
+            "--size {w}x{h}: a V4L2 frame size is at most 4294967295 a side"
+        ));
     }
     Ok(())
 }
@@ -132,7 +150,18 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let (format, width, height) = (args.format, args.size.width, args.size.height);
-    leak_checked(|| run(&args, format, width, height))
+    leak_checked(|| {
+        // The BGR pool for the asked size, before any source exists: a size too large for
+        // memory is a bad argument (exit 2), camera or not.
+        let converter = match SizedBgrConverter::with_size(width, height, 4, "convert") {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("capture_display: --size {width}x{height}: {}", Chain(&e));
+                return ExitCode::from(2);
+            }
+        };
+        run(&args, format, width, height, converter)
+    })
 }
 
 /// The camera to open: the one asked for, or the first one found.
@@ -155,9 +184,16 @@ fn camera(args: &Args) -> Option<String> {
     }
 }
 
-fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCode {
+fn run(
+    args: &Args,
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    converter: SizedBgrConverter,
+) -> ExitCode {
     let root = ctrlc_root();
     let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let corrupt = Arc::new(AtomicU64::new(0));
     // The camera's final statistics arrive when its stream closes.
     let (camera_tx, camera_stats) = mpsc::channel();
     let mut builder = PipelineBuilder::new("capture-display").with_cancel(&root);
@@ -166,6 +202,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     let mut synthetic = false;
     match camera(args) {
         Some(device) => {
+            // `check` made sure both fit a u32.
             let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
                 .fps(args.fps);
             let options = StreamOptions::new()
@@ -219,8 +256,9 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         "convert",
         Link::block(2),
         Convert {
-            converter: SizedBgrConverter::new(4, "convert"),
+            converter,
             latency: latency.clone(),
+            corrupt: corrupt.clone(),
         },
     );
 
@@ -302,6 +340,8 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         Some(s) => (s.dropped + report.dropped().total(), s.copied),
         None => (report.dropped().total(), 0),
     };
+    // Corrupt MJPEG frames: refused by the camera stream's check, or by the decoder.
+    let corrupt = cam.map_or(0, |s| s.corrupt) + corrupt.load(Ordering::Relaxed);
     println!("{report}");
     if let Some(c) = &closed {
         println!("{c}");
@@ -320,7 +360,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         println!("camera: {s}");
     }
     println!(
-        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, latency p50 {:.2} ms p99 {:.2} ms",
+        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, corrupt {corrupt}, latency p50 {:.2} ms p99 {:.2} ms",
         frames as f64 / elapsed.as_secs_f64().max(1e-9),
         lat.quantile(0.50).as_secs_f64() * 1e3,
         lat.quantile(0.99).as_secs_f64() * 1e3,

@@ -298,6 +298,22 @@ impl SizedBgrConverter {
         }
     }
 
+    /// Converters like [`SizedBgrConverter::new`], the first one made now for frames of
+    /// `width x height`: a size too large for memory (over the pool byte ceiling) is a
+    /// [`CvError::Pool`] before anything runs, not at the first frame.
+    pub fn with_size(
+        width: usize,
+        height: usize,
+        buffers: usize,
+        label: &'static str,
+    ) -> Result<SizedBgrConverter, CvError> {
+        let mut sized = SizedBgrConverter::new(buffers, label);
+        let mut converter = BgrConverter::with_size(width, height, buffers)?;
+        converter.corrupt = Arc::clone(&sized.corrupt);
+        sized.inner = Some(converter.label(label));
+        Ok(sized)
+    }
+
     /// Corrupt MJPEG frames met so far (see [`BgrConverter::corrupt`]).
     pub fn corrupt(&self) -> u64 {
         self.corrupt.load(Ordering::Relaxed)

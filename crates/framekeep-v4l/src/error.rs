@@ -9,6 +9,7 @@ use std::io;
 use std::time::Duration;
 
 use framekeep_core::frame::{FrameError, JpegDefect};
+use framekeep_core::pool::PoolError;
 
 use crate::fourcc::FourCc;
 
@@ -90,6 +91,10 @@ pub enum CaptureError {
         /// What is wrong with it.
         defect: JpegDefect,
     },
+    /// The granted format's frames are too large for a copy pool (over the pool byte
+    /// ceiling): refused when the stream starts, before any buffer is mapped.
+    #[error("the granted format's frames cannot be pooled: {0}")]
+    Pool(#[from] PoolError),
     /// framekeep-core refused the granted format or a buffer as a frame (e.g. an odd size
     /// for a 4:2:0 format, a buffer too small for its layout).
     #[error("frame error: {0}")]

@@ -187,6 +187,19 @@ impl CaptureStream {
                 negotiated.stride as usize,
             )?)
         };
+        let ledger = ledger.unwrap_or_else(|| Ledger::global().clone());
+        if let Some(l) = layout {
+            // The copy pool (copy threshold, multi-planar formats) must fit under the pool
+            // byte ceiling: a size the driver granted that memory cannot hold is an error
+            // now, before any buffer is mapped. No buffer is allocated for the check.
+            PoolOptions::new(l)
+                .name("v4l2 copies")
+                .min_buffers(0)
+                .max_buffers((buffers as usize).max(2) * 2)
+                .with_ledger(&ledger)
+                .build()?
+                .close();
+        }
         for (name, value) in &controls {
             device.set_control(name, *value)?;
         }
@@ -216,7 +229,6 @@ impl CaptureStream {
             }
         }
         let count = mappings.len();
-        let ledger = ledger.unwrap_or_else(|| Ledger::global().clone());
         let shared = Arc::new(Shared::new(device, mappings, ledger));
         let source: Arc<dyn LedgerSource> = shared.clone();
         shared.ledger.add_source(Arc::downgrade(&source));

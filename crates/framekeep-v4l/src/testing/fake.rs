@@ -51,6 +51,16 @@ fn os_err(op: &'static str, errno: i32) -> CaptureError {
 /// The geometry of a format the fake can produce: one memory plane, or (multi-planar
 /// mode only) NV12M's and NV21M's two and YUV420M's three.
 fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotiated> {
+    // A V4L2 image size is a u32: a size whose image would not fit is refused (EINVAL),
+    // as a driver would, instead of overflowing.
+    let bytes_per_pixel: u64 = match &fourcc.0 {
+        b"RGB3" | b"BGR3" => 3,
+        b"YUYV" | b"UYVY" | b"MJPG" => 2,
+        _ => 2, // 4:2:0 formats take 1.5, rounded up
+    };
+    if u64::from(w) * u64::from(h) * bytes_per_pixel > u64::from(u32::MAX) {
+        return None;
+    }
     let (stride, size) = match &fourcc.0 {
         b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
