@@ -28,7 +28,8 @@ use opencv::imgproc::{
     COLOR_YUV2BGR_NV12, COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
 };
 
-pub use crate::jpeg::{decode_jpeg, Corruption, JpegColor};
+pub use crate::error::Corruption;
+pub use crate::jpeg::{decode_jpeg, JpegColor};
 use crate::mat::{MatView, MatViewMut, TrackedMat};
 use crate::CvError;
 

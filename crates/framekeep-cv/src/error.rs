@@ -8,14 +8,38 @@
 
 use std::sync::Arc;
 
-use framekeep_core::frame::{FrameError, PixelFormat};
+use framekeep_core::frame::{FrameError, JpegDefect, PixelFormat};
 use framekeep_core::pipeline::StageError;
 use framekeep_core::pool::{AcquireError, PoolError};
 use framekeep_core::supervisor::SpawnError;
 
 use crate::display::DetectError;
 use crate::display::Platform;
-use crate::jpeg::Corruption;
+
+/// Why compressed data was judged corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Corruption {
+    /// Its structure is broken (found without decoding: truncated, no scan, garbage).
+    #[error(transparent)]
+    Structure(#[from] JpegDefect),
+    /// The decoder refused it or warned about it (libjpeg's message, e.g. "Corrupt JPEG
+    /// data: bad Huffman code").
+    #[error("libjpeg: {0}")]
+    Decoder(String),
+    /// It decodes to another size than announced (the camera's format, the first
+    /// image of a sequence).
+    #[error("it is a {width}x{height} image, not the {expected_width}x{expected_height} expected")]
+    Size {
+        /// The image's width.
+        width: usize,
+        /// The image's height.
+        height: usize,
+        /// The width expected.
+        expected_width: usize,
+        /// The height expected.
+        expected_height: usize,
+    },
+}
 
 /// Why an OpenCV bridge operation failed.
 #[derive(Debug, thiserror::Error)]

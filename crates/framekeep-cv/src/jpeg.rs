@@ -15,8 +15,9 @@
 use std::ffi::{c_char, c_int, c_uint, CStr};
 use std::ptr::NonNull;
 
-use framekeep_core::frame::{inspect_jpeg, JpegDefect, JpegInfo};
+use framekeep_core::frame::{inspect_jpeg, JpegInfo};
 
+use crate::error::Corruption;
 use crate::CvError;
 
 /// The pixel layout [`decode_jpeg`] writes.
@@ -46,31 +47,6 @@ impl JpegColor {
             JpegColor::Rgb => 2,
         }
     }
-}
-
-/// Why compressed data was judged corrupt.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Corruption {
-    /// Its structure is broken (found without decoding: truncated, no scan, garbage).
-    #[error(transparent)]
-    Structure(#[from] JpegDefect),
-    /// The decoder refused it or warned about it (libjpeg's message, e.g. "Corrupt JPEG
-    /// data: bad Huffman code").
-    #[error("libjpeg: {0}")]
-    Decoder(String),
-    /// It decodes to another size than announced (the camera's format, the first
-    /// image of a sequence).
-    #[error("it is a {width}x{height} image, not the {expected_width}x{expected_height} expected")]
-    Size {
-        /// The image's width.
-        width: usize,
-        /// The image's height.
-        height: usize,
-        /// The width expected.
-        expected_width: usize,
-        /// The height expected.
-        expected_height: usize,
-    },
 }
 
 #[repr(C)]
