@@ -5,7 +5,7 @@
 //! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
 //! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
 //! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
-//! The conversion code comes from OpenCV, never a hand-written pixel loop. (One
+//! The conversion code comes from a library, never a hand-written pixel loop. (One
 //! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
 //! padded rows is first copied, packed, plane by plane, into a heap frame.)
 //!
@@ -15,6 +15,15 @@
 //! [`BgrConverter::corrupt`], and its pooled output goes back to the pool: a corrupt
 //! frame never hands out the previous frame's pixels. Same library and settings as
 //! `imdecode`, so the pixels of a good frame are identical.
+//!
+//! NV12 is converted by `yuvutils-rs` (SIMD) in its `Professional` mode instead of
+//! `cvtColor`: the same BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does:
+//! 20-bit fixed point, luma clamped to 16 first), within ±1 per byte of `cvtColor`, at
+//! about half its CPU on the host, and on the calling thread only (`cvtColor` hands
+//! stripes to OpenCV's worker threads); NV12 frames with padded rows (which yuvutils-rs
+//! 0.8.3 refuses) still go through `cvtColor`. Its YUYV, UYVY and I420 paths are not within ±1
+//! (6- and 13-bit coefficients: up to ±5 on camera-like frames), so those stay with
+//! `cvtColor`. `benches/convert_host.rs` measures both and prints the differences.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -126,7 +135,11 @@ impl BgrConverter {
             out.set_meta(src.meta());
             return Ok(out);
         }
-        {
+        // yuvutils-rs 0.8.3 refuses a chroma plane whose rows are padded (it wants
+        // stride * rows == width * rows), so padded NV12 frames stay with cvtColor.
+        if src.format() == PixelFormat::Nv12 && src.stride() == src.width() {
+            nv12_to_bgr(src, &mut out)?;
+        } else {
             let input = input_view(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
             let format = src.format();
@@ -233,6 +246,44 @@ fn decode_mjpeg_into(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
         other => other,
     })?;
     Ok(())
+}
+
+/// NV12 → BGR24 with `yuvutils-rs` (BT.601 limited range, `Professional` accuracy: within
+/// ±1 of `cvtColor`'s `COLOR_YUV2BGR_NV12`), straight into `out` (unique, packed BGR24 of
+/// `src`'s size). `src` has unpadded rows (`stride == width`).
+fn nv12_to_bgr(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+    let (w, h, stride) = (src.width(), src.height(), src.stride());
+    let int = |v: usize, what: &str| {
+        u32::try_from(v).map_err(|_| CvError::Convert(format!("NV12 {what} {v} too large")))
+    };
+    let data = src.data();
+    let luma = stride * h;
+    let (y_plane, uv_plane) = (data.get(..luma), data.get(luma..luma + stride * (h / 2)));
+    let (Some(y_plane), Some(uv_plane)) = (y_plane, uv_plane) else {
+        return Err(CvError::Convert(format!(
+            "NV12 frame of {w}x{h}, stride {stride}, has {} bytes",
+            data.len()
+        )));
+    };
+    let image = yuvutils_rs::YuvBiPlanarImage {
+        y_plane,
+        y_stride: int(stride, "stride")?,
+        uv_plane,
+        uv_stride: int(stride, "stride")?,
+        width: int(w, "width")?,
+        height: int(h, "height")?,
+    };
+    let out_stride = int(out.stride(), "output stride")?;
+    let bgr = out.get_mut().ok_or(CvError::SharedFrame)?;
+    yuvutils_rs::yuv_nv12_to_bgr(
+        &image,
+        bgr,
+        out_stride,
+        yuvutils_rs::YuvRange::Limited,
+        yuvutils_rs::YuvStandardMatrix::Bt601,
+        yuvutils_rs::YuvConversionMode::Professional,
+    )
+    .map_err(|e| CvError::Convert(format!("NV12 {w}x{h}: {e}")))
 }
 
 /// `src` as OpenCV's colour conversions read it: a view of `src` itself, except for an

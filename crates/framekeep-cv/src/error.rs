@@ -84,6 +84,10 @@ pub enum CvError {
     /// (its size or type did not match what the call produced).
     #[error("OpenCV reallocated the output of {0} instead of writing into the frame")]
     Reallocated(&'static str),
+    /// A conversion done outside OpenCV (the SIMD NV12 path of
+    /// [`BgrConverter`](crate::convert::BgrConverter)) refused the frame.
+    #[error("conversion: {0}")]
+    Convert(String),
     /// Decoding produced no image (corrupt or empty data).
     #[error("could not decode {0}")]
     Decode(String),

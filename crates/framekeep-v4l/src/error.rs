@@ -9,7 +9,7 @@ use std::io;
 use std::time::Duration;
 
 use framekeep_core::frame::{FrameError, JpegDefect};
-use framekeep_core::pool::PoolError;
+use framekeep_core::pool::{AcquireError, PoolError};
 
 use crate::fourcc::FourCc;
 
@@ -99,6 +99,23 @@ pub enum CaptureError {
     /// for a 4:2:0 format, a buffer too small for its layout).
     #[error("frame error: {0}")]
     Frame(#[from] FrameError),
+    /// A frame from the stream's [`CaptureBuffers`](crate::CaptureBuffers) supplier is too
+    /// small for what the driver fills (`sizeimage`) or for the frame's layout.
+    #[error("user buffer of {capacity} bytes, the driver needs {needed}")]
+    UserBufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes of the supplier's buffer.
+        capacity: usize,
+    },
+    /// A frame from the stream's [`CaptureBuffers`](crate::CaptureBuffers) supplier cannot
+    /// be written: another handle shares its buffer, or its memory is read-only.
+    #[error("user buffer is shared or read-only: the driver cannot fill it")]
+    UserBufferNotWritable,
+    /// A [`FramePool`](framekeep_core::pool::FramePool) supplying user buffers failed
+    /// (closed, or out of memory); a pool with no idle buffer is not an error.
+    #[error("user buffer pool: {0}")]
+    Acquire(#[from] AcquireError),
 }
 
 impl CaptureError {

@@ -33,7 +33,13 @@ fn good(seq: u32) -> Vec<u8> {
 
 /// Every third frame (sequence 1, 4, 7, ...) is cut off before its end, zero-padded.
 fn camera(options: StreamOptions) -> CaptureStream {
+    camera_with(options, false)
+}
+
+/// [`camera`], its driver taking user memory when `userptr`.
+fn camera_with(options: StreamOptions, userptr: bool) -> CaptureStream {
     let config = FakeConfig {
+        userptr,
         formats: vec![FormatInfo {
             fourcc: FourCc::MJPEG,
             description: "Motion-JPEG".into(),
@@ -73,6 +79,36 @@ fn corrupt_frames_are_skipped_and_counted_by_default() {
     assert_eq!(sequences, [0, 2, 3, 5, 6, 8, 9, 11]);
     let stats = stream.close().unwrap();
     assert_eq!((stats.frames, stats.corrupt), (8, 4), "{stats}");
+    check.finish().unwrap();
+}
+
+#[test]
+fn user_buffers_are_checked_too() {
+    let check = LeakCheck::new();
+    let pool = framekeep_core::pool::PoolOptions::new(framekeep_core::frame::FrameLayout::mjpeg(
+        W as usize,
+        H as usize,
+        (W * H * 2) as usize,
+    ))
+    .max_buffers(8)
+    .build()
+    .unwrap();
+    let mut stream = camera_with(StreamOptions::new().user_buffers(pool.clone()), true);
+    assert_eq!(
+        stream.negotiated().memory,
+        framekeep_v4l::BufferMode::UserPtr
+    );
+    let sequences: Vec<u64> = (0..4)
+        .map(|_| {
+            let frame = stream.next_frame().unwrap();
+            inspect_jpeg(frame.data()).expect("only complete frames are handed out");
+            frame.sequence()
+        })
+        .collect();
+    assert_eq!(sequences, [0, 2, 3, 5]);
+    let stats = stream.close().unwrap();
+    assert_eq!((stats.frames, stats.corrupt), (4, 2), "{stats}");
+    drop(pool);
     check.finish().unwrap();
 }
 

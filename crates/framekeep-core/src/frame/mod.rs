@@ -12,8 +12,8 @@
 //!   only be built valid) and frame sizes.
 //! * `handle`: the [`Frame`] handle, views and copy-on-write.
 //! * `buffer`: the slot, its memory, its handle count and the one dispatch
-//!   point that sends it home (a pool, an [`ExternalBuffer`]'s
-//!   [`BufferHome`], or the allocator).
+//!   point that sends it home (a pool, an external home, or the allocator).
+//! * `external`: [`ExternalBuffer`] and its owner's [`BufferHome`].
 //! * `hazard`: how a release keeps the home alive without a shared count.
 //! * `lease`: the checkout record every buffer carries for its pool.
 //! * `jpeg`: a compressed (MJPEG) frame's structure, checked without
@@ -24,6 +24,7 @@
 
 mod buffer;
 mod error;
+mod external;
 mod handle;
 pub(crate) mod hazard;
 mod jpeg;
@@ -32,8 +33,8 @@ pub(crate) mod lease;
 mod pixel;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
-pub use buffer::{BufferHome, ExternalBuffer};
 pub use error::FrameError;
+pub use external::{BufferHome, ExternalBuffer};
 pub use handle::{Frame, FrameMeta};
 pub use jpeg::{inspect_jpeg, JpegDefect, JpegInfo};
 pub use layout::{FrameLayout, FrameSize};
