@@ -3,8 +3,9 @@
 //! Display, image files and most OpenCV algorithms want BGR. Cameras deliver YUYV,
 //! UYVY, NV12, I420, grey or MJPEG. A [`BgrConverter`] turns any of them into a BGR24 frame
 //! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
-//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
-//! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
+//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or the strict JPEG
+//! decoder for MJPEG) writes straight into the pooled buffer: no per-frame allocation, no
+//! extra copy.
 //! The conversion code comes from a library, never a hand-written pixel loop. (One
 //! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
 //! padded rows is first copied, packed, plane by plane, into a heap frame.)

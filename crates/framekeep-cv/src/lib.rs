@@ -8,7 +8,8 @@
 //!   ([`MatViewMut`](mat::MatViewMut)), and [`TrackedMat`](mat::TrackedMat), an
 //!   OpenCV-allocated `Mat` registered in the ledger while it lives. The crate's only
 //!   `unsafe` code is the views'.
-//! * [`convert`]: pixel formats to BGR through `cvtColor`/`imdecode`, into pooled frames.
+//! * [`convert`]: pixel formats to BGR through `cvtColor` (MJPEG through a strict
+//!   libjpeg-turbo decoder: a corrupt frame is an error, never a picture), into pooled frames.
 //! * [`display`]: the highgui display sink, one GUI thread per process, headless fallbacks.
 //! * [`io`]: image sequences, snapshots and video files as sources and sinks.
 //! * `testing` (feature `testing`): error injection, so tests can prove that failing
