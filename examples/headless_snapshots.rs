@@ -45,6 +45,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep::cv::silence_opencv_log();
     let args = Args::parse();
     leak_checked(|| run(&args))
 }

@@ -59,6 +59,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep::cv::silence_opencv_log();
     let args = Args::parse();
     let (width, height, format) = (args.size.width, args.size.height, args.format);
     let Some(headless) = headless_mode(&args.headless) else {

@@ -17,12 +17,20 @@ use framekeep_cv::display::{Display, DisplayReport, DisplayWindow, Headless};
 /// user should see it: the outer error says what failed, its sources why.
 pub struct Chain<'a>(pub &'a dyn Error);
 
+/// A cause whose text the error before it already ends with (an error that prints its
+/// source in its own message, as `open failed: No such file or directory`) is not
+/// repeated.
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
         let mut source = self.0.source();
         while let Some(cause) = source {
-            write!(f, ": {cause}")?;
+            let text = cause.to_string();
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
             source = cause.source();
         }
         Ok(())

@@ -45,6 +45,8 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep_cv::silence_opencv_log();
     let cli = Cli::parse();
     match cli.command {
         Command::List => list::run(),

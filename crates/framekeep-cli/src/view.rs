@@ -13,6 +13,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use framekeep_core::time::{monotonic_now, LatencyHistogram};
 use framekeep_cv::convert::SizedBgrConverter;
 use framekeep_cv::display::{Display, DisplayOptions, Headless};
 use framekeep_cv::io::ImageSink;
+use framekeep_cv::CvError;
 use framekeep_v4l::{
     list_devices, CaptureStream, FormatRequest, FourCc, StreamOptions, StreamSource,
 };
@@ -69,15 +71,25 @@ pub struct Args {
 }
 
 /// Converts every frame to BGR through OpenCV into its own pool, and records
-/// capture → convert latency for the stats line.
+/// capture → convert latency for the stats line. A corrupt MJPEG frame (one the camera's
+/// structural check let through and the strict decoder refused) is skipped and counted.
 struct Convert {
     converter: SizedBgrConverter,
     latency: Arc<Mutex<LatencyHistogram>>,
+    corrupt: Arc<AtomicU64>,
 }
 
 impl Stage for Convert {
     fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
-        let bgr = self.converter.convert(&frame)?;
+        let bgr = match self.converter.convert(&frame) {
+            Ok(bgr) => bgr,
+            Err(CvError::Corrupt { .. }) => {
+                self.corrupt
+                    .store(self.converter.corrupt(), Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         drop(frame);
         if let Some(lat) = monotonic_now().checked_sub(bgr.timestamp()) {
             self.latency
@@ -96,6 +108,12 @@ fn check(args: &Args) -> Result<Option<Duration>, String> {
             "--fps, --snapshot-every and --snapshots-kept must be at least 1, --buffers at least 2"
                 .into(),
         );
+    }
+    let (w, h) = (args.size.width, args.size.height);
+    if u32::try_from(w).is_err() || u32::try_from(h).is_err() {
+        return Err(format!(
+            "--size {w}x{h}: a V4L2 frame size is at most 4294967295 a side"
+        ));
     }
     match args.seconds {
         None => Ok(None),
@@ -116,7 +134,19 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    leak_checked(|| view(args, seconds))
+    let (width, height) = (args.size.width, args.size.height);
+    leak_checked(|| {
+        // The BGR pool for the asked size, before any source exists: a size too large for
+        // memory is a bad argument (exit 2), camera or not.
+        let converter = match SizedBgrConverter::with_size(width, height, 4, "convert") {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("framekeep view: --size {width}x{height}: {}", Chain(&e));
+                return ExitCode::from(2);
+            }
+        };
+        view(args, seconds, converter)
+    })
 }
 
 /// The camera to open: the one asked for, or the first one found.
@@ -139,10 +169,11 @@ fn camera(args: &Args) -> Option<String> {
     }
 }
 
-fn view(args: &Args, seconds: Option<Duration>) -> ExitCode {
+fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) -> ExitCode {
     let (format, width, height) = (args.format, args.size.width, args.size.height);
     let root = ctrlc_root();
     let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let corrupt = Arc::new(AtomicU64::new(0));
     // The camera's final statistics arrive when its stream closes.
     let (camera_tx, camera_stats) = mpsc::channel();
     let mut builder = PipelineBuilder::new("view").with_cancel(&root);
@@ -151,6 +182,7 @@ fn view(args: &Args, seconds: Option<Duration>) -> ExitCode {
     let mut synthetic = false;
     match camera(args) {
         Some(device) => {
+            // `check` made sure both fit a u32.
             let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
                 .fps(args.fps);
             let options = StreamOptions::new()
@@ -204,8 +236,9 @@ fn view(args: &Args, seconds: Option<Duration>) -> ExitCode {
         "convert",
         Link::block(2),
         Convert {
-            converter: SizedBgrConverter::new(4, "convert"),
+            converter,
             latency: latency.clone(),
+            corrupt: corrupt.clone(),
         },
     );
 
@@ -290,6 +323,8 @@ fn view(args: &Args, seconds: Option<Duration>) -> ExitCode {
         Some(s) => (s.dropped + report.dropped().total(), s.copied),
         None => (report.dropped().total(), 0),
     };
+    // Corrupt MJPEG frames: refused by the camera stream's check, or by the decoder.
+    let corrupt = cam.map_or(0, |s| s.corrupt) + corrupt.load(Ordering::Relaxed);
     println!("{report}");
     if let Some(c) = &closed {
         println!("{c}");
@@ -308,7 +343,7 @@ fn view(args: &Args, seconds: Option<Duration>) -> ExitCode {
         println!("camera: {s}");
     }
     println!(
-        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, latency p50 {:.2} ms p99 {:.2} ms",
+        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, corrupt {corrupt}, latency p50 {:.2} ms p99 {:.2} ms",
         frames as f64 / elapsed.as_secs_f64().max(1e-9),
         lat.quantile(0.50).as_secs_f64() * 1e3,
         lat.quantile(0.99).as_secs_f64() * 1e3,

@@ -219,3 +219,50 @@ fn a_real_v4l2_camera_in_a_vivid_vm() {
     assert!(text.contains("errors 0"), "{text}");
     assert!(text.contains("leak check: clean"), "{text}");
 }
+
+/// Issue 11, finding 2: a frame size memory cannot hold is a bad argument (exit 2, one
+/// line on stderr naming it), camera or synthetic, before any source or pool exists;
+/// never an abort ("memory allocation of ... bytes failed").
+#[test]
+fn sizes_too_large_for_memory_are_bad_arguments_on_one_line() {
+    // (arguments, whether the run got as far as the leak-checked part)
+    for (args, ran) in [
+        // Cameras first: before, they were opened (exit 1) before the size was looked at.
+        (
+            &["/nonexistent/video9", "--size", "100000x100000"][..],
+            true,
+        ),
+        (&["synthetic", "--size", "100000x100000"], true),
+        (
+            &[
+                "/nonexistent/video9",
+                "--format",
+                "MJPG",
+                "--size",
+                "100000x100000",
+            ],
+            true,
+        ),
+        // Refused with the other argument checks, before anything is made.
+        (&["/nonexistent/video9", "--size", "5000000000x2"], false),
+    ] {
+        let out = main_job(&[args, &["--frames", "1", "--headless"]].concat())
+            .output()
+            .expect("run framekeep view");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}{stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("framekeep view: --size "),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stdout.contains("leak check: clean (0 frames, Mats, leases, threads alive)"),
+            ran,
+            "{args:?}: {stdout}"
+        );
+    }
+}

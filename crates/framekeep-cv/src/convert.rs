@@ -3,12 +3,19 @@
 //! Display, image files and most OpenCV algorithms want BGR. Cameras deliver YUYV,
 //! UYVY, NV12, I420, grey or MJPEG. A [`BgrConverter`] turns any of them into a BGR24 frame
 //! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
-//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
-//! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
+//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or the strict JPEG
+//! decoder for MJPEG) writes straight into the pooled buffer: no per-frame allocation, no
+//! extra copy.
 //! The conversion code comes from a library, never a hand-written pixel loop. (One
 //! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
-//! padded rows is first copied, packed, plane by plane, into a heap frame.) MJPEG needs
-//! the `mjpeg` feature (default), which links OpenCV's imgcodecs.
+//! padded rows is first copied, packed, plane by plane, into a heap frame.)
+//!
+//! MJPEG is not decoded by OpenCV's `imdecode`, which hides libjpeg's warnings, but by
+//! [`decode_jpeg`]: a corrupt or incomplete frame (truncated, no scan data, garbage where
+//! the scan should end, a decoder warning) is a [`CvError::Corrupt`], counted in
+//! [`BgrConverter::corrupt`], and its pooled output goes back to the pool: a corrupt
+//! frame never hands out the previous frame's pixels. Same library and settings as
+//! `imdecode`, so the pixels of a good frame are identical.
 //!
 //! NV12 is converted by `yuvutils-rs` (SIMD) in its `Professional` mode instead of
 //! `cvtColor`: the same BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does:
@@ -19,16 +26,20 @@
 //! (6- and 13-bit coefficients: up to ±5 on camera-like frames), so those stay with
 //! `cvtColor`. `benches/convert_host.rs` measures both and prints the differences.
 
-use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use framekeep_core::frame::{inspect_jpeg, Frame, FrameLayout, PixelFormat};
+use framekeep_core::pipeline::OnCorrupt;
 use framekeep_core::pool::{FramePool, PoolOptions};
 use opencv::core::Size;
-#[cfg(feature = "mjpeg")]
-use opencv::imgcodecs::{imdecode_to, IMREAD_COLOR};
 use opencv::imgproc::{
     cvt_color_def, resize, COLOR_BGRA2BGR, COLOR_GRAY2BGR, COLOR_RGB2BGR, COLOR_YUV2BGR_I420,
     COLOR_YUV2BGR_NV12, COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
 };
 
+pub use crate::error::Corruption;
+pub use crate::jpeg::{decode_jpeg, JpegColor};
 use crate::mat::{MatView, MatViewMut, TrackedMat};
 use crate::CvError;
 
@@ -52,6 +63,9 @@ pub fn bgr_code(format: PixelFormat) -> Option<i32> {
 pub struct BgrConverter {
     pool: FramePool,
     label: &'static str,
+    /// Corrupt MJPEG frames met, shared by clones.
+    corrupt: Arc<AtomicU64>,
+    on_corrupt: OnCorrupt,
 }
 
 impl BgrConverter {
@@ -61,6 +75,8 @@ impl BgrConverter {
         BgrConverter {
             pool,
             label: "cv-convert",
+            corrupt: Arc::new(AtomicU64::new(0)),
+            on_corrupt: OnCorrupt::Skip,
         }
     }
 
@@ -81,6 +97,23 @@ impl BgrConverter {
         self
     }
 
+    /// What the converter does with a corrupt MJPEG frame as a pipeline [`Stage`]:
+    /// skip it (the default; the stage emits nothing for it, so the pipeline counts it
+    /// as `filtered`), or end the stage with the [`CvError::Corrupt`] (`Error` and
+    /// `Fail` alike: a stage's error ends it). [`BgrConverter::convert`] always returns
+    /// the error.
+    ///
+    /// [`Stage`]: framekeep_core::pipeline::Stage
+    pub fn on_corrupt(mut self, policy: OnCorrupt) -> BgrConverter {
+        self.on_corrupt = policy;
+        self
+    }
+
+    /// Corrupt MJPEG frames this converter (and its clones) met.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+
     /// The pool outputs come from.
     pub fn pool(&self) -> &FramePool {
         &self.pool
@@ -90,12 +123,19 @@ impl BgrConverter {
     ///
     /// A BGR24 input is returned as is (a new handle on the same buffer: no copy).
     /// Otherwise the output is a unique frame from the pool. On error nothing stays
-    /// checked out.
+    /// checked out. A corrupt MJPEG frame is a [`CvError::Corrupt`] (and counted in
+    /// [`BgrConverter::corrupt`]).
     pub fn convert(&self, src: &Frame) -> Result<Frame, CvError> {
         if src.format() == PixelFormat::Bgr24 {
             return Ok(src.clone());
         }
         let mut out = self.acquire(src.width(), src.height())?;
+        if src.format() == PixelFormat::Mjpeg {
+            // On error `out` goes back to the pool unseen, whatever it holds.
+            self.decode_mjpeg(src, &mut out)?;
+            out.set_meta(src.meta());
+            return Ok(out);
+        }
         // yuvutils-rs 0.8.3 refuses a chroma plane whose rows are padded (it wants
         // stride * rows == width * rows), so padded NV12 frames stay with cvtColor.
         if src.format() == PixelFormat::Nv12 && src.stride() == src.width() {
@@ -103,46 +143,13 @@ impl BgrConverter {
         } else {
             let input = input_view(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
-            match src.format() {
-                #[cfg(not(feature = "mjpeg"))]
-                PixelFormat::Mjpeg => {
-                    return Err(CvError::Unsupported {
-                        operation: "BGR conversion (built without the `mjpeg` feature)",
-                        format: PixelFormat::Mjpeg,
-                    });
-                }
-                #[cfg(feature = "mjpeg")]
-                PixelFormat::Mjpeg => {
-                    // OpenCV leaves the output untouched when it cannot decode, so
-                    // check the JPEG's own header first: a clear error, no guessing.
-                    let announced = (src.width(), src.height());
-                    match jpeg_size(src.data()) {
-                        Some(size) if size == announced => {}
-                        found => {
-                            return Err(CvError::Decode(format!(
-                                "MJPEG frame {}: expected a {}x{} JPEG, found {}",
-                                src.sequence(),
-                                announced.0,
-                                announced.1,
-                                found.map_or("no JPEG header".to_string(), |(w, h)| {
-                                    format!("{w}x{h}")
-                                })
-                            )))
-                        }
-                    }
-                    // The returned header aliases `dst`: drop it at once.
-                    drop(imdecode_to(&input, IMREAD_COLOR, &mut dst)?);
-                    dst.ensure_in_place("imdecode")?;
-                }
-                format => {
-                    let code = bgr_code(format).ok_or(CvError::Unsupported {
-                        operation: "BGR conversion",
-                        format,
-                    })?;
-                    cvt_color_def(&input, &mut dst, code)?;
-                    dst.ensure_in_place("cvtColor")?;
-                }
-            }
+            let format = src.format();
+            let code = bgr_code(format).ok_or(CvError::Unsupported {
+                operation: "BGR conversion",
+                format,
+            })?;
+            cvt_color_def(&input, &mut dst, code)?;
+            dst.ensure_in_place("cvtColor")?;
         }
         out.set_meta(src.meta());
         Ok(out)
@@ -190,6 +197,16 @@ impl BgrConverter {
         Ok(out)
     }
 
+    /// Decodes the MJPEG frame `src` into `out` (a unique BGR24 frame of its size),
+    /// counting it when it is corrupt.
+    fn decode_mjpeg(&self, src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+        let result = decode_mjpeg_into(src, out);
+        if matches!(result, Err(CvError::Corrupt { .. })) {
+            self.corrupt.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
     fn acquire(&self, width: usize, height: usize) -> Result<Frame, CvError> {
         let layout = FrameLayout::packed(PixelFormat::Bgr24, width, height)?;
         let mut out = self.pool.acquire(self.label)?;
@@ -198,6 +215,38 @@ impl BgrConverter {
         }
         Ok(out)
     }
+}
+
+/// Decodes the MJPEG frame `src`, which must be a complete JPEG of the frame's announced
+/// size, into `out`.
+fn decode_mjpeg_into(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+    let what = || format!("MJPEG frame {}", src.sequence());
+    let data = src.data();
+    let info = inspect_jpeg(data).map_err(|e| CvError::Corrupt {
+        what: what(),
+        reason: e.into(),
+    })?;
+    if (info.width, info.height) != (src.width(), src.height()) {
+        return Err(CvError::Corrupt {
+            what: what(),
+            reason: Corruption::Size {
+                width: info.width,
+                height: info.height,
+                expected_width: src.width(),
+                expected_height: src.height(),
+            },
+        });
+    }
+    let stride = out.layout().stride();
+    let buf = out.get_mut().ok_or(CvError::SharedFrame)?;
+    decode_jpeg(data, JpegColor::Bgr, buf, stride).map_err(|e| match e {
+        CvError::Corrupt { reason, .. } => CvError::Corrupt {
+            what: what(),
+            reason,
+        },
+        other => other,
+    })?;
+    Ok(())
 }
 
 /// NV12 → BGR24 with `yuvutils-rs` (BT.601 limited range, `Professional` accuracy: within
@@ -249,7 +298,8 @@ fn input_view(src: &Frame) -> Result<MatView, CvError> {
     MatView::from_frame(src.to_packed()?)
 }
 
-/// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG.
+/// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG (headers
+/// only: [`inspect_jpeg`] checks the whole structure, scan and end marker included).
 pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
     if data.get(..2)? != [0xFF, 0xD8] {
         return None;
@@ -286,6 +336,8 @@ pub struct SizedBgrConverter {
     inner: Option<BgrConverter>,
     buffers: usize,
     label: &'static str,
+    /// Corrupt MJPEG frames met, over every converter made.
+    corrupt: Arc<AtomicU64>,
 }
 
 impl SizedBgrConverter {
@@ -295,7 +347,29 @@ impl SizedBgrConverter {
             inner: None,
             buffers,
             label,
+            corrupt: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Converters like [`SizedBgrConverter::new`], the first one made now for frames of
+    /// `width x height`: a size too large for memory (over the pool byte ceiling) is a
+    /// [`CvError::Pool`] before anything runs, not at the first frame.
+    pub fn with_size(
+        width: usize,
+        height: usize,
+        buffers: usize,
+        label: &'static str,
+    ) -> Result<SizedBgrConverter, CvError> {
+        let mut sized = SizedBgrConverter::new(buffers, label);
+        let mut converter = BgrConverter::with_size(width, height, buffers)?;
+        converter.corrupt = Arc::clone(&sized.corrupt);
+        sized.inner = Some(converter.label(label));
+        Ok(sized)
+    }
+
+    /// Corrupt MJPEG frames met so far (see [`BgrConverter::corrupt`]).
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
     }
 
     /// `src` as a BGR24 frame (see [`BgrConverter::convert`]).
@@ -305,7 +379,8 @@ impl SizedBgrConverter {
             (l.width(), l.height()) == (src.width(), src.height())
         });
         if !fits {
-            let converter = BgrConverter::with_size(src.width(), src.height(), self.buffers)?;
+            let mut converter = BgrConverter::with_size(src.width(), src.height(), self.buffers)?;
+            converter.corrupt = Arc::clone(&self.corrupt);
             self.inner = Some(converter.label(self.label));
         }
         self.inner.as_ref().expect("set above").convert(src)
@@ -320,7 +395,12 @@ impl framekeep_core::pipeline::Stage for BgrConverter {
         frame: Frame,
         out: &mut framekeep_core::pipeline::Output<'_>,
     ) -> Result<(), framekeep_core::pipeline::StageError> {
-        let bgr = self.convert(&frame)?;
+        let bgr = match self.convert(&frame) {
+            Ok(bgr) => bgr,
+            // Skipped: nothing emitted for it, so the pipeline counts it as filtered.
+            Err(CvError::Corrupt { .. }) if self.on_corrupt == OnCorrupt::Skip => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         drop(frame);
         out.emit(bgr)
     }

@@ -183,7 +183,13 @@ fn mjpeg_decodes_into_the_pooled_frame() {
     assert_eq!(bytes(&MatView::new(&out).unwrap()), bytes(&expected));
     // A JPEG of another size than announced is refused, and nothing stays out.
     let lie = Frame::from_vec(FrameLayout::mjpeg(32, 24, jpeg.len()), jpeg).unwrap();
-    assert!(matches!(conv.convert(&lie), Err(CvError::Decode(_))));
+    assert!(matches!(
+        conv.convert(&lie),
+        Err(CvError::Corrupt {
+            reason: framekeep_cv::convert::Corruption::Size { .. },
+            ..
+        })
+    ));
     let garbage = Frame::from_vec(FrameLayout::mjpeg(64, 48, 100), vec![1; 100]).unwrap();
     assert!(conv.convert(&garbage).is_err());
     drop(out);

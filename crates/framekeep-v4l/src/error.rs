@@ -8,8 +8,8 @@
 use std::io;
 use std::time::Duration;
 
-use framekeep_core::frame::FrameError;
-use framekeep_core::pool::AcquireError;
+use framekeep_core::frame::{FrameError, JpegDefect};
+use framekeep_core::pool::{AcquireError, PoolError};
 
 use crate::fourcc::FourCc;
 
@@ -82,6 +82,19 @@ pub enum CaptureError {
     /// A dequeued buffer was inconsistent (bad index, `bytesused` too small for the format).
     #[error("driver returned a bad buffer: {0}")]
     BadBuffer(String),
+    /// A compressed (MJPEG) frame is corrupt or incomplete (see
+    /// [`StreamOptions::on_corrupt`](crate::StreamOptions::on_corrupt)).
+    #[error("corrupt MJPEG frame {sequence}: {defect}")]
+    Corrupt {
+        /// The frame's sequence number.
+        sequence: u64,
+        /// What is wrong with it.
+        defect: JpegDefect,
+    },
+    /// The granted format's frames are too large for a copy pool (over the pool byte
+    /// ceiling): refused when the stream starts, before any buffer is mapped.
+    #[error("the granted format's frames cannot be pooled: {0}")]
+    Pool(#[from] PoolError),
     /// framekeep-core refused the granted format or a buffer as a frame (e.g. an odd size
     /// for a 4:2:0 format, a buffer too small for its layout).
     #[error("frame error: {0}")]

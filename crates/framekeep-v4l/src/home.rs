@@ -83,6 +83,7 @@ pub(crate) struct Counters {
     pub(crate) copied: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) skipped: AtomicU64,
+    pub(crate) corrupt: AtomicU64,
     pub(crate) repinned: AtomicU64,
 }
 
@@ -98,6 +99,7 @@ impl Counters {
             copied: self.copied.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            corrupt: self.corrupt.load(Ordering::Relaxed),
             held_at_close: 0,
             repinned: self.repinned.load(Ordering::Relaxed),
         }

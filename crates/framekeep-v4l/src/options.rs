@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::ledger::Ledger;
+use framekeep_core::pipeline::OnCorrupt;
 
 use crate::buffers::CaptureBuffers;
 use crate::fourcc::FourCc;
@@ -55,8 +56,8 @@ pub(crate) type OnClose = Box<dyn FnOnce(&StreamStats) + Send + 'static>;
 
 /// Options of a capture stream, builder style. Defaults: the driver's current format, 4
 /// mmap buffers, 2 s timeout, copy when fewer than 2 buffers would stay queued,
-/// error-flagged buffers skipped, every frame delivered (not latest-only), 200 ms close
-/// grace.
+/// error-flagged buffers skipped, corrupt MJPEG frames skipped, every frame delivered (not
+/// latest-only), 200 ms close grace.
 pub struct StreamOptions {
     pub(crate) format: Option<FormatRequest>,
     pub(crate) strict: bool,
@@ -65,6 +66,7 @@ pub struct StreamOptions {
     pub(crate) min_queued: usize,
     pub(crate) latest_only: bool,
     pub(crate) deliver_errors: bool,
+    pub(crate) on_corrupt: OnCorrupt,
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) on_close: Option<OnClose>,
     pub(crate) ledger: Option<Ledger>,
@@ -83,6 +85,7 @@ impl Default for StreamOptions {
             min_queued: 2,
             latest_only: false,
             deliver_errors: false,
+            on_corrupt: OnCorrupt::Skip,
             cancel: None,
             on_close: None,
             ledger: None,
@@ -152,6 +155,20 @@ impl StreamOptions {
         self
     }
 
+    /// What happens to a corrupt MJPEG frame: one whose structure is broken (truncated, no
+    /// end-of-image marker, no or too little scan data, garbage where the scan should end;
+    /// see [`inspect_jpeg`](framekeep_core::frame::inspect_jpeg)), checked on every frame
+    /// without decoding it. Such a frame is never handed out; it is counted in
+    /// [`StreamStats::corrupt`] and its buffer goes straight back to the driver. Then:
+    /// [`OnCorrupt::Skip`] (default) waits for the next frame;
+    /// [`OnCorrupt::Error`] returns [`CaptureError::Corrupt`](crate::CaptureError::Corrupt)
+    /// from this call and goes on with the next; [`OnCorrupt::Fail`] returns it and ends the
+    /// stream (later calls: [`CaptureError::Stopped`](crate::CaptureError::Stopped)).
+    pub fn on_corrupt(mut self, policy: OnCorrupt) -> Self {
+        self.on_corrupt = policy;
+        self
+    }
+
     /// A token that, when cancelled, makes a waiting [`CaptureStream::next_frame`](crate::CaptureStream::next_frame)
     /// return [`CaptureError::Cancelled`](crate::CaptureError::Cancelled) at once.
     pub fn with_cancel(mut self, token: &CancelToken) -> Self {
@@ -212,6 +229,7 @@ impl fmt::Debug for StreamOptions {
             .field("min_queued", &self.min_queued)
             .field("latest_only", &self.latest_only)
             .field("deliver_errors", &self.deliver_errors)
+            .field("on_corrupt", &self.on_corrupt)
             .field("close_grace", &self.close_grace)
             .field("user_buffers", &self.user_buffers.is_some())
             .finish_non_exhaustive()
@@ -234,6 +252,8 @@ pub struct StreamStats {
     /// Ready frames passed over in latest-only mode, or discarded because the copy pool was
     /// exhausted.
     pub skipped: u64,
+    /// Compressed (MJPEG) frames refused as corrupt (see [`StreamOptions::on_corrupt`]).
+    pub corrupt: u64,
     /// Driver buffers still held by frames when the stream closed (kept mapped until they drop).
     pub held_at_close: u64,
     /// User buffers: queues of a buffer index with another address than it had before,
@@ -247,8 +267,8 @@ impl fmt::Display for StreamStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "frames {} dropped {} copied {} errors {} skipped {}",
-            self.frames, self.dropped, self.copied, self.errors, self.skipped
+            "frames {} dropped {} copied {} errors {} skipped {} corrupt {}",
+            self.frames, self.dropped, self.copied, self.errors, self.skipped, self.corrupt
         )?;
         if self.repinned > 0 {
             write!(f, " repinned {}", self.repinned)?;

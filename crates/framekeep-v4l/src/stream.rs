@@ -35,9 +35,11 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::{CancelToken, OnCancel};
 use framekeep_core::frame::{
-    BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta, PixelFormat,
+    inspect_jpeg, BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta,
+    PixelFormat,
 };
 use framekeep_core::ledger::{Ledger, LedgerSource, ScopeId};
+use framekeep_core::pipeline::OnCorrupt;
 use framekeep_core::pool::{FramePool, PoolOptions};
 
 use crate::buffers::{take_for_copy, take_for_driver, CaptureBuffers};
@@ -154,6 +156,7 @@ pub struct CaptureStream {
     min_queued: usize,
     latest_only: bool,
     deliver_errors: bool,
+    on_corrupt: OnCorrupt,
     terminal: Option<CaptureError>,
     closed: bool,
 }
@@ -227,6 +230,7 @@ impl CaptureStream {
             min_queued,
             latest_only,
             deliver_errors,
+            on_corrupt,
             cancel,
             on_close,
             ledger,
@@ -275,6 +279,19 @@ impl CaptureStream {
                 negotiated.stride as usize,
             )?)
         };
+        if let Some(l) = layout {
+            // The copy pool (copy threshold, multi-planar formats) must fit under the pool
+            // byte ceiling: a size the driver granted that memory cannot hold is an error
+            // now, before any buffer is mapped. No buffer is allocated for the check.
+            let mut check = PoolOptions::new(l)
+                .name("v4l2 copies")
+                .min_buffers(0)
+                .max_buffers((buffers as usize).max(2) * 2);
+            if let Some(ledger) = &ledger {
+                check = check.with_ledger(ledger);
+            }
+            check.build()?.close();
+        }
         for (name, value) in &controls {
             device.set_control(name, *value)?;
         }
@@ -338,6 +355,7 @@ impl CaptureStream {
             min_queued: min_queued.clamp(1, count - 1),
             latest_only,
             deliver_errors,
+            on_corrupt,
             terminal: None,
             closed: false,
         };
@@ -782,6 +800,22 @@ impl CaptureStream {
             timestamp: d.timestamp,
         };
         let frame = buf.into_frame(layout, meta)?;
+        if layout.format() == PixelFormat::Mjpeg {
+            if let Err(defect) = inspect_jpeg(frame.data()) {
+                // Never handed out: its buffer goes back to the driver now.
+                drop(frame);
+                Counters::add(&sh.counters.corrupt, 1);
+                let error = CaptureError::Corrupt { sequence, defect };
+                return match self.on_corrupt {
+                    OnCorrupt::Skip => Ok(None),
+                    OnCorrupt::Error => Err(error),
+                    OnCorrupt::Fail => {
+                        self.terminal = Some(CaptureError::Stopped);
+                        Err(error)
+                    }
+                };
+            }
+        }
         let copy_all = self.negotiated.memory == BufferMode::MmapCopy;
         if !copy_all && (in_driver >= self.min_queued || layout.format() == PixelFormat::Mjpeg) {
             Counters::add(&sh.counters.frames, 1);
@@ -943,6 +977,22 @@ impl CaptureStream {
         if let Err(e) = shaped {
             Counters::add(&sh.counters.errors, 1);
             return Err(e);
+        }
+        if layout.format() == PixelFormat::Mjpeg {
+            if let Err(defect) = inspect_jpeg(frame.data()) {
+                // Never handed out: the frame goes back to its supplier now.
+                drop(frame);
+                Counters::add(&sh.counters.corrupt, 1);
+                let error = CaptureError::Corrupt { sequence, defect };
+                return match self.on_corrupt {
+                    OnCorrupt::Skip => Ok(None),
+                    OnCorrupt::Error => Err(error),
+                    OnCorrupt::Fail => {
+                        self.terminal = Some(CaptureError::Stopped);
+                        Err(error)
+                    }
+                };
+            }
         }
         frame.set_meta(FrameMeta {
             sequence,

@@ -388,15 +388,18 @@ fn mjpeg_fake(userptr: bool) -> FakeConfig {
     }
 }
 
-/// Frames of the fake's MJPEG: its markers around the frame number, `bytesused` long.
+/// Frames of the fake's MJPEG: a structurally complete JPEG with the frame number in a
+/// comment segment, `bytesused` long.
 fn check_mjpeg(f: &Frame) -> usize {
     let d = f.data();
     let n = d.len();
     assert_eq!(f.format(), PixelFormat::Mjpeg);
     assert!((8..W * H).contains(&n), "{n} bytes");
     assert_eq!(&d[..2], &[0xff, 0xd8], "SOI");
-    assert_eq!(&d[2..6], &(f.sequence() as u32).to_le_bytes());
+    assert_eq!(&d[6..10], &(f.sequence() as u32).to_le_bytes());
     assert_eq!(&d[n - 2..], &[0xff, 0xd9], "EOI at bytesused");
+    let info = framekeep_core::frame::inspect_jpeg(d).expect("structurally complete");
+    assert_eq!((info.width, info.height, info.len), (W, H, n));
     n
 }
 

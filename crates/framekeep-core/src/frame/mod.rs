@@ -16,6 +16,8 @@
 //! * `external`: [`ExternalBuffer`] and its owner's [`BufferHome`].
 //! * `hazard`: how a release keeps the home alive without a shared count.
 //! * `lease`: the checkout record every buffer carries for its pool.
+//! * `jpeg`: a compressed (MJPEG) frame's structure, checked without
+//!   decoding it ([`inspect_jpeg`]).
 //!
 //! Frames do not depend on pools: a pool is one kind of home, reached
 //! through a crate-private `Recycle` trait that the pool implements.
@@ -25,6 +27,7 @@ mod error;
 mod external;
 mod handle;
 pub(crate) mod hazard;
+mod jpeg;
 mod layout;
 pub(crate) mod lease;
 mod pixel;
@@ -33,5 +36,6 @@ pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
 pub use error::FrameError;
 pub use external::{BufferHome, ExternalBuffer};
 pub use handle::{Frame, FrameMeta};
+pub use jpeg::{inspect_jpeg, JpegDefect, JpegInfo};
 pub use layout::{FrameLayout, FrameSize};
 pub use pixel::{ParseError, PixelFormat};

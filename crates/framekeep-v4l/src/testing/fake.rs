@@ -51,6 +51,16 @@ fn os_err(op: &'static str, errno: i32) -> CaptureError {
 /// The geometry of a format the fake can produce: one memory plane, or (multi-planar
 /// mode only) NV12M's and NV21M's two and YUV420M's three.
 fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotiated> {
+    // A V4L2 image size is a u32: a size whose image would not fit is refused (EINVAL),
+    // as a driver would, instead of overflowing.
+    let bytes_per_pixel: u64 = match &fourcc.0 {
+        b"RGB3" | b"BGR3" => 3,
+        b"YUYV" | b"UYVY" | b"MJPG" => 2,
+        _ => 2, // 4:2:0 formats take 1.5, rounded up
+    };
+    if u64::from(w) * u64::from(h) * bytes_per_pixel > u64::from(u32::MAX) {
+        return None;
+    }
     let (stride, size) = match &fourcc.0 {
         b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
@@ -149,19 +159,34 @@ fn mjpeg_len(seq: u32, size: u32) -> usize {
     len.clamp(8.min(size), size) as usize
 }
 
+/// Writes the fake's MJPEG frame `seq` into all of `b` (see [`paint`]); a buffer too short
+/// for the headers and the scan a `width x height` image needs is filled as far as it goes.
+fn fake_jpeg(b: &mut [u8], width: u32, height: u32, seq: u32) {
+    let (w, h) = ((width as u16).to_be_bytes(), (height as u16).to_be_bytes());
+    let mut head = vec![0xFF, 0xD8, 0xFF, 0xFE, 0, 6];
+    head.extend_from_slice(&seq.to_le_bytes());
+    head.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, h[0], h[1], w[0], w[1], 1, 1, 0x11, 0]);
+    head.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0]);
+    let n = head.len().min(b.len());
+    b[..n].copy_from_slice(&head[..n]);
+    // Filler: never 0xFF, so the scan runs to the end marker.
+    b[n..].fill(1 | (seq as u8 & 0x7F));
+    if b.len() >= head.len() + 2 {
+        let end = b.len();
+        b[end - 2..].copy_from_slice(&[0xFF, 0xD9]);
+    }
+}
+
 fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
     let len = (fmt.size_image as usize).min(buf.len());
     let buf = &mut buf[..len];
     if fmt.fourcc == FourCc::MJPEG {
-        // Not a decodable JPEG: its markers around the frame's number (`bytesused` long).
+        // A structurally complete JPEG (`bytesused` long) that decodes to nothing useful:
+        // the frame's number in a comment segment, a frame header of the negotiated size
+        // (one gray component), a scan of filler bytes, the end marker. The capture
+        // stream's check (`inspect_jpeg`) passes it; a decoder would not.
         let n = mjpeg_len(seq, fmt.size_image).min(len);
-        if n >= 8 {
-            let b = &mut buf[..n];
-            b.fill(seq as u8);
-            b[..2].copy_from_slice(&[0xff, 0xd8]);
-            b[2..6].copy_from_slice(&seq.to_le_bytes());
-            b[n - 2..].copy_from_slice(&[0xff, 0xd9]);
-        }
+        fake_jpeg(&mut buf[..n], fmt.width, fmt.height, seq);
     } else if pattern == PATTERN_WHITE {
         match &fmt.fourcc.0 {
             b"YUYV" => buf
@@ -214,6 +239,28 @@ impl FakePainter {
     }
 }
 
+/// The bytes of every frame of a compressed format (MJPG) in place of a painter: it gets
+/// the driver sequence number and returns the frame's payload, whose length becomes the
+/// buffer's `bytesused` (cut to the buffer's size). A test feeds truncated, padded or
+/// garbage frames through it.
+#[derive(Clone)]
+pub struct FakePayload(Arc<PayloadFn>);
+
+type PayloadFn = dyn Fn(u32) -> Vec<u8> + Send + Sync;
+
+impl FakePayload {
+    /// A payload source from a closure `(sequence) -> bytes`.
+    pub fn new(f: impl Fn(u32) -> Vec<u8> + Send + Sync + 'static) -> FakePayload {
+        FakePayload(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for FakePayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakePayload")
+    }
+}
+
 impl std::fmt::Debug for FakePainter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FakePainter")
@@ -240,6 +287,9 @@ pub struct FakeConfig {
     pub max_buffers: u32,
     /// Draws every frame instead of the built-in patterns (`test_pattern` is then ignored).
     pub painter: Option<FakePainter>,
+    /// The frames of a compressed format (offer `MJPG` in `formats`); without it a
+    /// compressed frame is the built-in pattern over the whole buffer (not a JPEG).
+    pub payload: Option<FakePayload>,
     /// Presents the fake as a node with only the multi-planar API
     /// (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, [`DeviceInfo::multiplanar`]), like vivid
     /// loaded with `multiplanar=2`: every format is negotiated with per-plane strides and
@@ -315,6 +365,7 @@ impl Default for FakeConfig {
             period: Duration::ZERO,
             max_buffers: 32,
             painter: None,
+            payload: None,
             multiplanar: false,
             data_offset: 0,
             userptr: true,
@@ -459,7 +510,8 @@ impl FakeDevice {
     }
 
     /// Produces every frame that is due now into the done list.
-    fn advance(st: &mut State, painter: Option<&FakePainter>, offset: usize, now: Instant) {
+    fn advance(st: &mut State, config: &FakeConfig, now: Instant) {
+        let (painter, offset) = (config.painter.as_ref(), config.offset());
         while st.streaming && !st.faults.disconnected && !st.queued.is_empty() && now >= st.next_due
         {
             let due = st.next_due;
@@ -484,9 +536,17 @@ impl FakeDevice {
             let pattern = st.pattern;
             let timestamp =
                 Duration::from_secs(1000) + due.saturating_duration_since(clock_epoch());
-            let draw = |b: &mut [u8], f: &Negotiated| match painter {
-                Some(p) => (p.0)(b, f, seq, timestamp),
-                None => paint(b, f, pattern, seq),
+            // A compressed frame from `payload` sets its own length (`bytesused`).
+            let payload_len = std::cell::Cell::new(None);
+            let draw = |b: &mut [u8], f: &Negotiated| match (&config.payload, painter) {
+                (Some(payload), _) if f.fourcc == FourCc::MJPEG => {
+                    let bytes = (payload.0)(seq);
+                    let n = bytes.len().min(b.len());
+                    b[..n].copy_from_slice(&bytes[..n]);
+                    payload_len.set(Some(n));
+                }
+                (_, Some(p)) => (p.0)(b, f, seq, timestamp),
+                (_, None) => paint(b, f, pattern, seq),
             };
             match (st.regions.get(index), st.user.get(index).copied().flatten()) {
                 (Some(regions), _) => paint_planes(regions, offset, &fmt, &draw),
@@ -514,10 +574,10 @@ impl FakeDevice {
             }
             st.done.push_back(Dequeued {
                 index,
-                bytesused: if fmt.fourcc == FourCc::MJPEG {
-                    mjpeg_len(seq, fmt.planes[0].size)
-                } else {
-                    fmt.planes[0].size as usize
+                bytesused: match payload_len.get() {
+                    Some(n) => n,
+                    None if fmt.fourcc == FourCc::MJPEG => mjpeg_len(seq, fmt.planes[0].size),
+                    None => fmt.planes[0].size as usize,
                 },
                 offset,
                 later_planes,
@@ -659,12 +719,7 @@ impl CaptureDevice for FakeDevice {
         if !st.streaming {
             return Err(os_err("VIDIOC_DQBUF", libc::EINVAL));
         }
-        Self::advance(
-            &mut st,
-            self.config.painter.as_ref(),
-            self.config.offset(),
-            Instant::now(),
-        );
+        Self::advance(&mut st, &self.config, Instant::now());
         let d = st.done.pop_front();
         if let Some(regions) = d.as_ref().and_then(|d| st.regions.get(d.index)) {
             regions.iter().for_each(|r| r.take_from_driver());
@@ -681,12 +736,7 @@ impl CaptureDevice for FakeDevice {
                 if st.faults.disconnected || st.faults.fatal || !st.streaming {
                     return Ok(Wait::Ready);
                 }
-                Self::advance(
-                    &mut st,
-                    self.config.painter.as_ref(),
-                    self.config.offset(),
-                    now,
-                );
+                Self::advance(&mut st, &self.config, now);
                 if !st.done.is_empty() {
                     return Ok(Wait::Ready);
                 }
