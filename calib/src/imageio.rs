@@ -16,7 +16,6 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use framekeep_core::frame::inspect_jpeg;
 use framekeep_cv::convert::{decode_jpeg, JpegColor};
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader};
 use opencv::core::{Mat, Scalar, ToInputArray, CV_8UC1, CV_8UC3, CV_8UC4};
@@ -129,7 +128,7 @@ fn decode_jpeg_file(path: &Path, same: Option<&SameAs>) -> Result<DynamicImage> 
         path: path.to_path_buf(),
         source,
     })?;
-    let info = inspect_jpeg(&bytes).map_err(|e| corrupt(path, e))?;
+    let info = framekeep_jpeg::inspect(&bytes).map_err(|e| corrupt(path, e))?;
     let (w, h) = (info.width as u32, info.height as u32);
     check_size(path, w, h, same)?;
     let color = if info.components == 1 {

@@ -19,6 +19,8 @@ fn main_job(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
+        // Qt's offscreen platform counts as a display (windows to nowhere).
+        .env_remove("QT_QPA_PLATFORM")
         .arg("view")
         .args(args);
     cmd

@@ -29,7 +29,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use framekeep_core::frame::{inspect_jpeg, Frame, FrameLayout, PixelFormat};
+use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
 use framekeep_core::pipeline::OnCorrupt;
 use framekeep_core::pool::{FramePool, PoolOptions};
 use opencv::core::Size;
@@ -222,7 +222,7 @@ impl BgrConverter {
 fn decode_mjpeg_into(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
     let what = || format!("MJPEG frame {}", src.sequence());
     let data = src.data();
-    let info = inspect_jpeg(data).map_err(|e| CvError::Corrupt {
+    let info = framekeep_jpeg::inspect(data).map_err(|e| CvError::Corrupt {
         what: what(),
         reason: e.into(),
     })?;
@@ -299,7 +299,7 @@ fn input_view(src: &Frame) -> Result<MatView, CvError> {
 }
 
 /// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG (headers
-/// only: [`inspect_jpeg`] checks the whole structure, scan and end marker included).
+/// only: [`framekeep_jpeg::inspect`] checks the whole structure, scan and end marker included).
 pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
     if data.get(..2)? != [0xFF, 0xD8] {
         return None;

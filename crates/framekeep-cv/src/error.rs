@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use framekeep_core::frame::{FrameError, JpegDefect, PixelFormat};
+use framekeep_core::frame::{FrameError, PixelFormat};
 use framekeep_core::pipeline::StageError;
 use framekeep_core::pool::{AcquireError, PoolError};
 use framekeep_core::supervisor::SpawnError;
+use framekeep_jpeg::JpegDefect;
 
 use crate::display::DetectError;
 use crate::display::Platform;

@@ -5,17 +5,16 @@
 //! success, gray below the cut; a frame with intact headers and no scan data fails
 //! silently and leaves the output buffer as it was, so a pooled frame kept the previous
 //! frame's pixels. Here a JPEG is first checked without decoding
-//! ([`inspect_jpeg`]: a scan that ends in an end-of-image marker, long enough for the
+//! ([`framekeep_jpeg::inspect`]: a scan that ends in an end-of-image marker, long enough for the
 //! image, no garbage where it should end), then decoded by the system's libjpeg-turbo
 //! (csrc/strict_jpeg.c) with every warning turned into an error, straight into the
 //! caller's buffer. Same library and settings as OpenCV's decoder, so the pixels are
 //! identical to `imdecode`'s (BENCHMARKS.md has the comparison with `imdecode` and the
 //! pure-Rust zune-jpeg).
 
+use framekeep_jpeg::JpegInfo;
 use std::ffi::{c_char, c_int, c_uint, CStr};
 use std::ptr::NonNull;
-
-use framekeep_core::frame::{inspect_jpeg, JpegInfo};
 
 use crate::error::Corruption;
 use crate::CvError;
@@ -116,7 +115,7 @@ unsafe impl Send for Decompressor {}
 /// Errors: [`CvError::Corrupt`] when the data is not one complete, clean JPEG (see
 /// [`Corruption`]; `out` may then hold part of an image: never show it), and
 /// [`CvError::MatMismatch`] when the image does not fit `out` (check its size first with
-/// [`inspect_jpeg`]: the headers alone tell it).
+/// [`framekeep_jpeg::inspect`]: the headers alone tell it).
 pub fn decode_jpeg(
     data: &[u8],
     color: JpegColor,
@@ -127,7 +126,7 @@ pub fn decode_jpeg(
         what: "JPEG data".into(),
         reason,
     };
-    let info = inspect_jpeg(data).map_err(|e| corrupt(e.into()))?;
+    let info = framekeep_jpeg::inspect(data).map_err(|e| corrupt(e.into()))?;
     let row = info.width.saturating_mul(color.channels());
     let needed = (info.height - 1).saturating_mul(stride).saturating_add(row);
     if row > stride || needed > out.len() {

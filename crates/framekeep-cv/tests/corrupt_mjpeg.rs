@@ -7,13 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::{scan_start, webcam_frame};
-use framekeep_core::frame::{Frame, FrameLayout, JpegDefect, PixelFormat};
+use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
 use framekeep_core::ledger::LeakCheck;
 use framekeep_core::pipeline::{edge, run_stage, CloseReason, Link, OnCorrupt};
 use framekeep_core::pool::PoolOptions;
 use framekeep_cv::convert::{decode_jpeg, BgrConverter, Corruption, JpegColor};
 use framekeep_cv::mat::MatView;
 use framekeep_cv::CvError;
+use framekeep_jpeg::JpegDefect;
 use opencv::imgcodecs::{imdecode, IMREAD_COLOR};
 use opencv::prelude::*;
 

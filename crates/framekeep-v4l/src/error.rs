@@ -8,8 +8,9 @@
 use std::io;
 use std::time::Duration;
 
-use framekeep_core::frame::{FrameError, JpegDefect};
+use framekeep_core::frame::FrameError;
 use framekeep_core::pool::{AcquireError, PoolError};
+use framekeep_jpeg::JpegDefect;
 
 use crate::fourcc::FourCc;
 

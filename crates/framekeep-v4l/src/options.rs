@@ -157,7 +157,7 @@ impl StreamOptions {
 
     /// What happens to a corrupt MJPEG frame: one whose structure is broken (truncated, no
     /// end-of-image marker, no or too little scan data, garbage where the scan should end;
-    /// see [`inspect_jpeg`](framekeep_core::frame::inspect_jpeg)), checked on every frame
+    /// see [`framekeep_jpeg::inspect`]), checked on every frame
     /// without decoding it. Such a frame is never handed out; it is counted in
     /// [`StreamStats::corrupt`] and its buffer goes straight back to the driver. Then:
     /// [`OnCorrupt::Skip`] (default) waits for the next frame;

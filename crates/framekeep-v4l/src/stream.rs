@@ -35,8 +35,7 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::{CancelToken, OnCancel};
 use framekeep_core::frame::{
-    inspect_jpeg, BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta,
-    PixelFormat,
+    BufferHome, ExternalBuffer, Frame, FrameError, FrameLayout, FrameMeta, PixelFormat,
 };
 use framekeep_core::ledger::{Ledger, LedgerSource, ScopeId};
 use framekeep_core::pipeline::OnCorrupt;
@@ -801,7 +800,7 @@ impl CaptureStream {
         };
         let frame = buf.into_frame(layout, meta)?;
         if layout.format() == PixelFormat::Mjpeg {
-            if let Err(defect) = inspect_jpeg(frame.data()) {
+            if let Err(defect) = framekeep_jpeg::inspect(frame.data()) {
                 // Never handed out: its buffer goes back to the driver now.
                 drop(frame);
                 Counters::add(&sh.counters.corrupt, 1);
@@ -979,7 +978,7 @@ impl CaptureStream {
             return Err(e);
         }
         if layout.format() == PixelFormat::Mjpeg {
-            if let Err(defect) = inspect_jpeg(frame.data()) {
+            if let Err(defect) = framekeep_jpeg::inspect(frame.data()) {
                 // Never handed out: the frame goes back to its supplier now.
                 drop(frame);
                 Counters::add(&sh.counters.corrupt, 1);

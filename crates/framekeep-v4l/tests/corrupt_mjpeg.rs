@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use framekeep_core::frame::{inspect_jpeg, JpegDefect};
 use framekeep_core::ledger::LeakCheck;
 use framekeep_core::pipeline::{Link, OnCorrupt, PipelineBuilder};
 use framekeep_core::testing::NullSink;
+use framekeep_jpeg::JpegDefect;
 use framekeep_v4l::testing::{FakeConfig, FakeDevice, FakePayload};
 use framekeep_v4l::{
     CaptureError, CaptureStream, FormatInfo, FormatRequest, FourCc, Interval, SizeInfo,
@@ -72,7 +72,8 @@ fn corrupt_frames_are_skipped_and_counted_by_default() {
     let mut sequences = Vec::new();
     for _ in 0..8 {
         let frame = stream.next_frame().unwrap();
-        let info = inspect_jpeg(frame.data()).expect("only complete frames are handed out");
+        let info =
+            framekeep_jpeg::inspect(frame.data()).expect("only complete frames are handed out");
         assert_eq!((info.width, info.height), (W as usize, H as usize));
         sequences.push(frame.sequence());
     }
@@ -101,7 +102,7 @@ fn user_buffers_are_checked_too() {
     let sequences: Vec<u64> = (0..4)
         .map(|_| {
             let frame = stream.next_frame().unwrap();
-            inspect_jpeg(frame.data()).expect("only complete frames are handed out");
+            framekeep_jpeg::inspect(frame.data()).expect("only complete frames are handed out");
             frame.sequence()
         })
         .collect();

@@ -398,7 +398,7 @@ fn check_mjpeg(f: &Frame) -> usize {
     assert_eq!(&d[..2], &[0xff, 0xd8], "SOI");
     assert_eq!(&d[6..10], &(f.sequence() as u32).to_le_bytes());
     assert_eq!(&d[n - 2..], &[0xff, 0xd9], "EOI at bytesused");
-    let info = framekeep_core::frame::inspect_jpeg(d).expect("structurally complete");
+    let info = framekeep_jpeg::inspect(d).expect("structurally complete");
     assert_eq!((info.width, info.height, info.len), (W, H, n));
     n
 }

@@ -9,15 +9,16 @@
 //! never sees a torn write.
 //!
 //! * `pixel`: the pixel formats; `layout`: byte layouts ([`FrameLayout`] can
-//!   only be built valid) and frame sizes.
+//!   only be built valid) and frame sizes; `parse`: both from text.
 //! * `handle`: the [`Frame`] handle, views and copy-on-write.
 //! * `buffer`: the slot, its memory, its handle count and the one dispatch
 //!   point that sends it home (a pool, an external home, or the allocator).
 //! * `external`: [`ExternalBuffer`] and its owner's [`BufferHome`].
 //! * `hazard`: how a release keeps the home alive without a shared count.
 //! * `lease`: the checkout record every buffer carries for its pool.
-//! * `jpeg`: a compressed (MJPEG) frame's structure, checked without
-//!   decoding it ([`inspect_jpeg`]).
+//!
+//! A compressed (MJPEG) frame's structure is checked by the `framekeep-jpeg`
+//! crate, which the capture stream and the decoders share.
 //!
 //! Frames do not depend on pools: a pool is one kind of home, reached
 //! through a crate-private `Recycle` trait that the pool implements.
@@ -27,15 +28,14 @@ mod error;
 mod external;
 mod handle;
 pub(crate) mod hazard;
-mod jpeg;
 mod layout;
 pub(crate) mod lease;
+mod parse;
 mod pixel;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
 pub use error::FrameError;
 pub use external::{BufferHome, ExternalBuffer};
 pub use handle::{Frame, FrameMeta};
-pub use jpeg::{inspect_jpeg, JpegDefect, JpegInfo};
 pub use layout::{FrameLayout, FrameSize};
-pub use pixel::{ParseError, PixelFormat};
+pub use pixel::PixelFormat;

@@ -17,7 +17,6 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use framekeep_core::frame::inspect_jpeg;
 use image::{ImageDecoder, ImageReader};
 use opencv::core::{Scalar, CV_8UC3};
 use opencv::imgcodecs::{imread, IMREAD_COLOR};
@@ -94,7 +93,7 @@ pub(crate) fn read_bgr(path: &Path, max_pixels: usize) -> Result<TrackedMat, CvE
 /// A JPEG file: structure and size first, then the strict decode, then the EXIF
 /// orientation.
 fn read_jpeg(path: &Path, bytes: &[u8], max_pixels: usize) -> Result<TrackedMat, CvError> {
-    let info = inspect_jpeg(bytes).map_err(|e| corrupt(path, e.into()))?;
+    let info = framekeep_jpeg::inspect(bytes).map_err(|e| corrupt(path, e.into()))?;
     check_size(path, info.width, info.height, max_pixels)?;
     let (rows, cols) = (
         i32::try_from(info.height).map_err(|_| CvError::MatMismatch("height".into()))?,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
-use framekeep_core::frame::{inspect_jpeg, Frame, FrameLayout, FrameMeta, PixelFormat};
+use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
 use framekeep_core::pipeline::{OnCorrupt, Source, StageError};
 use framekeep_core::pool::{FramePool, PoolOptions};
 use framekeep_core::time::monotonic_now;
@@ -183,7 +183,7 @@ impl VideoFileSource {
             reason,
         };
         let data = packet.data_bytes()?;
-        let info = inspect_jpeg(data).map_err(|e| corrupt(e.into()))?;
+        let info = framekeep_jpeg::inspect(data).map_err(|e| corrupt(e.into()))?;
         if (info.width, info.height) != (width, height) {
             return Err(corrupt(Corruption::Size {
                 width: info.width,

@@ -184,7 +184,7 @@ fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
         // A structurally complete JPEG (`bytesused` long) that decodes to nothing useful:
         // the frame's number in a comment segment, a frame header of the negotiated size
         // (one gray component), a scan of filler bytes, the end marker. The capture
-        // stream's check (`inspect_jpeg`) passes it; a decoder would not.
+        // stream's check (`framekeep_jpeg::inspect`) passes it; a decoder would not.
         let n = mjpeg_len(seq, fmt.size_image).min(len);
         fake_jpeg(&mut buf[..n], fmt.width, fmt.height, seq);
     } else if pattern == PATTERN_WHITE {

@@ -1,9 +1,19 @@
 //! A JPEG's structure, checked without decoding it.
 //!
+//! This crate stands apart from `framekeep-core` (which owns frames, not their
+//! encodings) so that every reader of JPEG bytes, the V4L2 capture stream,
+//! framekeep-cv's decoder and file readers, and the calibration tools, share one
+//! check without pulling in OpenCV.
+//!
+//! ```
+//! // Without a start-of-image marker it is not a JPEG at all.
+//! assert_eq!(framekeep_jpeg::inspect(b"GIF89a"), Err(framekeep_jpeg::JpegDefect::NotJpeg));
+//! ```
+//!
 //! USB webcams deliver truncated MJPEG frames routinely (bandwidth pressure,
 //! a lost packet), and a decoder that runs out of data invents the end of the
 //! image: libjpeg warns "premature end of data segment" and fills the rest
-//! gray, and OpenCV's `imdecode` swallows the warning. [`inspect_jpeg`] walks
+//! gray, and OpenCV's `imdecode` swallows the warning. [`inspect`] walks
 //! the markers and the scan data, a few microseconds for a 640x480 frame, so a
 //! capture stream can afford it on every frame: a frame whose scan has no end
 //! (no EOI), is missing or too short for the image, or holds bytes that cannot
@@ -13,6 +23,9 @@
 //! A structurally sound JPEG can still hold corrupt entropy-coded data; only a
 //! decoder sees that (framekeep-cv's decoder treats every libjpeg warning as
 //! an error).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 /// What a structurally sound JPEG's markers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +126,7 @@ struct FrameHeader {
 /// bytes after its end-of-image marker are padding.
 ///
 /// Never panics and reads each byte at most a few times, whatever `data` holds.
-pub fn inspect_jpeg(data: &[u8]) -> Result<JpegInfo, JpegDefect> {
+pub fn inspect(data: &[u8]) -> Result<JpegInfo, JpegDefect> {
     if data.get(..2) != Some(&[0xFF, 0xD8]) {
         return Err(JpegDefect::NotJpeg);
     }
@@ -316,7 +329,7 @@ mod tests {
         j.extend_from_slice(&[0xFF, 0xD9]);
         let len = j.len();
         j.extend_from_slice(&[0; 100]);
-        let info = inspect_jpeg(&j).unwrap();
+        let info = inspect(&j).unwrap();
         assert_eq!(
             (info.width, info.height, info.components, info.len),
             (16, 8, 1, len)
@@ -325,33 +338,30 @@ mod tests {
 
     #[test]
     fn defects() {
-        assert_eq!(inspect_jpeg(&[]), Err(JpegDefect::NotJpeg));
+        assert_eq!(inspect(&[]), Err(JpegDefect::NotJpeg));
         let mut no_eoi = jpeg(&[1, 2, 3]);
         no_eoi.extend_from_slice(&[0; 16]);
         assert!(matches!(
-            inspect_jpeg(&no_eoi),
+            inspect(&no_eoi),
             Err(JpegDefect::MissingEoi { .. })
         ));
         let mut empty = jpeg(&[]);
         empty.extend_from_slice(&[0xFF, 0xD9]);
         assert!(matches!(
-            inspect_jpeg(&empty),
+            inspect(&empty),
             Err(JpegDefect::ShortScan { bytes: 0, .. })
         ));
         let mut garbage = jpeg(&[1, 2, 3, 0xFF, 0x42, 9]);
         garbage.extend_from_slice(&[0xFF, 0xD9]);
         assert!(matches!(
-            inspect_jpeg(&garbage),
+            inspect(&garbage),
             Err(JpegDefect::BadMarker { code: 0x42, .. })
         ));
         let headers = jpeg(&[]);
         assert!(matches!(
-            inspect_jpeg(&headers[..10]),
+            inspect(&headers[..10]),
             Err(JpegDefect::TruncatedHeader { .. })
         ));
-        assert_eq!(
-            inspect_jpeg(&[0xFF, 0xD8, 0xFF, 0xD9]),
-            Err(JpegDefect::NoScan)
-        );
+        assert_eq!(inspect(&[0xFF, 0xD8, 0xFF, 0xD9]), Err(JpegDefect::NoScan));
     }
 }
