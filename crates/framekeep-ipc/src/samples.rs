@@ -1,0 +1,269 @@
+//! Received samples as framekeep frames.
+//!
+//! A received iceoryx2 `Sample` is parked in a slot of [`SampleHome`]; the frame over
+//! its payload is a read-only [`ExternalBuffer`] whose home is that `SampleHome`. Clones
+//! and views share it like any frame; when the last handle drops (on any thread: samples
+//! of `ipc_threadsafe` services may be dropped anywhere), [`SampleHome::recycle`] drops
+//! the sample, which returns it to the publisher. Meanwhile the home reports the held
+//! samples to the ledger (kind `frame`, named after the service) and to the publisher
+//! (the hold report), and lends buffers of a small local pool for copy-on-write copies.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use framekeep_core::frame::{
+    BufferHome, ExternalBuffer, Frame, FrameLayout, FrameMeta, PixelFormat,
+};
+use framekeep_core::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId};
+use framekeep_core::pool::{Exhausted, FramePool, PoolOptions};
+use iceoryx2::sample::Sample;
+use parking_lot::Mutex;
+
+use crate::domain::Svc;
+use crate::error::IpcError;
+use crate::holds::HoldWriter;
+use crate::report::Counter;
+use crate::waiter::Waker;
+use crate::wire::{monotonic_ns, PageHeader};
+
+/// A received frame sample.
+pub(crate) type Received = Sample<Svc, [u8], PageHeader>;
+
+struct Slot {
+    sample: Option<Received>,
+    id: u64,
+    since: Instant,
+    since_ns: u64,
+    scope: u64,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    held: usize,
+}
+
+impl Slots {
+    /// Samples held and when the oldest was received (0: none).
+    fn summary(&self) -> (usize, u64) {
+        let oldest = self
+            .slots
+            .iter()
+            .filter(|s| s.sample.is_some())
+            .map(|s| s.since_ns)
+            .min()
+            .unwrap_or(0);
+        (self.held, oldest)
+    }
+}
+
+/// Counts a subscriber shares with its home (the hold report carries them).
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) received: Counter,
+    pub(crate) dropped: Counter,
+}
+
+/// The home of a subscriber's received samples.
+pub(crate) struct SampleHome {
+    service: String,
+    slots: Mutex<Slots>,
+    next_id: std::sync::atomic::AtomicU64,
+    pub(crate) totals: Totals,
+    /// Set while the subscriber waits for a held sample to be released.
+    starved: AtomicBool,
+    waker: Arc<Waker>,
+    writer: Mutex<Option<HoldWriter>>,
+    copies: Mutex<Option<FramePool>>,
+    copy_buffers: usize,
+    /// Most samples the service lets this subscriber hold.
+    max_held: AtomicUsize,
+    ledger: Ledger,
+}
+
+impl SampleHome {
+    pub(crate) fn new(
+        service: &str,
+        waker: Arc<Waker>,
+        copy_buffers: usize,
+        ledger: &Ledger,
+    ) -> SampleHome {
+        SampleHome {
+            service: service.to_string(),
+            slots: Mutex::new(Slots::default()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            totals: Totals::default(),
+            starved: AtomicBool::new(false),
+            waker,
+            writer: Mutex::new(None),
+            copies: Mutex::new(None),
+            copy_buffers,
+            max_held: AtomicUsize::new(usize::MAX),
+            ledger: ledger.clone(),
+        }
+    }
+
+    /// Starts reporting holds through `writer`; `max_held` is the service's limit.
+    pub(crate) fn attach(&self, writer: HoldWriter, max_held: usize) {
+        self.max_held.store(max_held, Ordering::Relaxed);
+        *self.writer.lock() = Some(writer);
+        self.report();
+    }
+
+    /// Samples held right now.
+    pub(crate) fn held(&self) -> usize {
+        self.slots.lock().held
+    }
+
+    /// The subscriber is at its hold limit: wake it when a sample is released. Returns
+    /// true if one was released meanwhile (try again at once).
+    pub(crate) fn starve(&self) -> bool {
+        self.starved.store(true, Ordering::SeqCst);
+        let room = self.held() < self.max_held.load(Ordering::Relaxed);
+        if room {
+            self.starved.store(false, Ordering::SeqCst);
+        }
+        room
+    }
+
+    /// A frame over `sample`'s payload, laid out as `layout` (checked against the
+    /// payload by the caller).
+    pub(crate) fn wrap(
+        self: &Arc<Self>,
+        sample: Received,
+        layout: FrameLayout,
+        meta: FrameMeta,
+    ) -> Result<Frame, IpcError> {
+        let payload = sample.payload();
+        let (ptr, len) = (payload.as_ptr(), payload.len());
+        let now = Instant::now();
+        let index = {
+            let mut s = self.slots.lock();
+            let slot = Slot {
+                sample: Some(sample),
+                id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                since: now,
+                since_ns: monotonic_ns(),
+                scope: ScopeId::current().0,
+                bytes: len,
+            };
+            s.held += 1;
+            match s.free.pop() {
+                Some(i) => {
+                    s.slots[i] = slot;
+                    i
+                }
+                None => {
+                    s.slots.push(slot);
+                    s.slots.len() - 1
+                }
+            }
+        };
+        self.totals.received.add(1);
+        // SAFETY: `ptr..ptr + len` is the payload of the sample now parked in slot `index`
+        // of this home. The sample keeps the publisher's segment mapped in this process
+        // and the publisher does not reuse the chunk until the sample is dropped, which
+        // happens only in `recycle`, after the last frame handle over it has dropped; the
+        // home outlives every buffer over it (each holds an `Arc` of it). Nobody writes to
+        // a sent sample: the publisher only writes chunks it has loaned, and the buffer is
+        // read-only here (framekeep never hands out `&mut` to it; `make_mut` copies).
+        let buffer = unsafe { ExternalBuffer::new_read_only(ptr, len, index, self.clone()) };
+        let frame = buffer.into_frame(layout, meta)?;
+        self.report();
+        Ok(frame)
+    }
+
+    /// Sends the hold report (held samples, the oldest's age, totals).
+    pub(crate) fn report(&self) {
+        let (held, oldest) = self.slots.lock().summary();
+        if let Some(writer) = self.writer.lock().as_ref() {
+            writer.send(
+                held,
+                oldest,
+                self.totals.received.get(),
+                self.totals.dropped.get(),
+            );
+        }
+    }
+}
+
+impl BufferHome for SampleHome {
+    fn recycle(&self, buffer: ExternalBuffer) {
+        let index = buffer.index();
+        let sample = {
+            let mut s = self.slots.lock();
+            let Some(slot) = s.slots.get_mut(index) else {
+                return;
+            };
+            let sample = slot.sample.take();
+            if sample.is_some() {
+                s.held -= 1;
+                s.free.push(index);
+            }
+            sample
+        };
+        // Nothing points into the sample any more: back to the publisher.
+        drop(buffer);
+        drop(sample);
+        self.report();
+        if self.starved.swap(false, Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+
+    /// A buffer of the subscriber's copy pool (made on first use, remade larger when a
+    /// larger frame needs a copy); `None` (a heap copy) when it has none free.
+    fn copy_target(&self, bytes: usize) -> Option<Frame> {
+        if self.copy_buffers == 0 {
+            return None;
+        }
+        let mut copies = self.copies.lock();
+        let fits = copies
+            .as_ref()
+            .is_some_and(|pool| pool.layout().len() >= bytes);
+        if !fits {
+            let layout = FrameLayout::packed(PixelFormat::Gray8, bytes.max(1), 1).ok()?;
+            let pool = PoolOptions::new(layout)
+                .name("ipc copies")
+                .min_buffers(0)
+                .max_buffers(self.copy_buffers)
+                .exhausted(Exhausted::FailFast)
+                .prefault(false)
+                .with_ledger(&self.ledger)
+                .build()
+                .ok()?;
+            *copies = Some(pool);
+        }
+        copies.as_ref()?.try_acquire("ipc copy").ok()
+    }
+}
+
+impl LedgerSource for SampleHome {
+    fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
+        let live: Vec<(u64, Instant, u64, usize)> = self
+            .slots
+            .lock()
+            .slots
+            .iter()
+            .filter(|s| s.sample.is_some())
+            .map(|s| (s.id, s.since, s.scope, s.bytes))
+            .collect();
+        for (id, since, scope, bytes) in live {
+            visit(LiveEntry {
+                kind: Kind::FRAME,
+                name: self.service.clone().into(),
+                id,
+                created_at: since,
+                thread: None,
+                scope: ScopeId(scope),
+                epoch: 0,
+                backtrace: None,
+                bytes: Some(bytes),
+                written_off: false,
+            });
+        }
+    }
+}
