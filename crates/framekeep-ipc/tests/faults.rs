@@ -370,3 +370,18 @@ fn stale_shared_memory_of_a_crashed_run_never_blocks_the_next_start() {
     let left = shm_state(&domain);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn ctrl_c_still_reaches_framekeep_while_a_subscriber_waits() {
+    let domain = TestDomain::new("ctrlc").unwrap();
+    // No publisher: the subscriber sleeps in its wait set, with framekeep's Ctrl-C handler
+    // installed before iceoryx2 was touched.
+    let mut sub = start(&domain, "sub", "sub", "cam/none", &["--ctrlc"]);
+    sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) with SIGINT on our own, still running child.
+    unsafe { libc::kill(sub.pid() as libc::pid_t, libc::SIGINT) };
+    let stopped = sub.expect("STOPPED", PATIENCE);
+    assert!(stopped.text.contains("Interrupted"), "{}", stopped.text);
+    sub.expect("DONE", PATIENCE);
+    finish(&mut sub);
+}

@@ -7,7 +7,7 @@
 //!     [--frames N] [--seconds S] [--delivery lossy|blocking:MS] [--loan] [--pipeline]
 //!     [--change-at N --format2 F --size2 WxH] [--max-subscribers N] [--max-held N]
 //! framekeep-ipc-peer sub --domain D --service S [--policy latest|drop-oldest:N|block:N|drop-newest:N]
-//!     [--name X] [--hold N] [--work-ms M] [--verify] [--seconds S] [--follow]
+//!     [--name X] [--hold N] [--work-ms M] [--verify] [--seconds S] [--follow] [--ctrlc]
 //! ```
 //!
 //! Lines: `READY pid=`, `RATE sent= gap_ms=` (publisher, every 250 ms), `SUBS n=` and
@@ -22,7 +22,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use framekeep_core::cancel::CancelToken;
+use framekeep_core::cancel::{install_ctrlc, CancelToken};
 use framekeep_core::frame::{Frame, FrameLayout, FrameSize, PixelFormat};
 use framekeep_core::ledger::Ledger;
 use framekeep_core::pipeline::{Link, PipelineBuilder, SyntheticSource};
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         };
         let value = match key {
-            "loan" | "pipeline" | "verify" | "follow" => "1".to_string(),
+            "loan" | "pipeline" | "verify" | "follow" | "ctrlc" => "1".to_string(),
             _ => match it.next() {
                 Some(v) => v.clone(),
                 None => {
@@ -105,8 +105,10 @@ fn now_ns() -> u128 {
 
 /// A token cancelled when stdin closes (the test's way to stop us), or after `--seconds`.
 /// Lines read from stdin are handed to `on_line`.
-fn stop_token(args: &Args) -> Result<(CancelToken, std::sync::mpsc::Receiver<String>)> {
-    let root = CancelToken::new();
+fn stop_token(
+    args: &Args,
+    root: CancelToken,
+) -> Result<(CancelToken, std::sync::mpsc::Receiver<String>)> {
     let token = match args.get("seconds") {
         Some(s) => root.child_with_timeout(Duration::from_secs_f64(s.parse()?)),
         None => root.child(),
@@ -184,7 +186,7 @@ fn publisher(args: &Args) -> Result<()> {
         .max_held(get(args, "max-held", 4)?)
         .initial_layout(first);
     let publisher = Publisher::create(&domain, service, options)?;
-    let (token, commands) = stop_token(args)?;
+    let (token, commands) = stop_token(args, CancelToken::new())?;
     println!("READY pid={} t={}", std::process::id(), now_ns());
     if flag(args, "pipeline") {
         run_pipeline(&publisher, first, fps, limit, &token, &commands)?;
@@ -392,6 +394,12 @@ fn policy(args: &Args) -> Result<Link> {
 }
 
 fn subscriber(args: &Args) -> Result<()> {
+    // framekeep's Ctrl-C handler, installed before anything of iceoryx2 exists: SIGINT
+    // must still reach it while the subscriber sleeps in its wait set.
+    let root = CancelToken::new();
+    if flag(args, "ctrlc") {
+        install_ctrlc(&root)?;
+    }
     let domain = Domain::named(required(args, "domain")?)?;
     let service = required(args, "service")?;
     let name = args.get("name").map(String::as_str).unwrap_or("peer");
@@ -402,7 +410,7 @@ fn subscriber(args: &Args) -> Result<()> {
         .name(name)
         .follow_restarts(flag(args, "follow"));
     let mut sub = Subscriber::connect(&domain, service, options)?;
-    let (token, _commands) = stop_token(args)?;
+    let (token, _commands) = stop_token(args, root.clone())?;
     println!(
         "READY pid={} attached={} t={}",
         std::process::id(),
@@ -417,7 +425,12 @@ fn subscriber(args: &Args) -> Result<()> {
     loop {
         let frame = match sub.recv(&token) {
             Ok(frame) => frame,
-            Err(IpcError::Cancelled) => break,
+            Err(IpcError::Cancelled) => {
+                if let Some(cause) = root.cause() {
+                    println!("STOPPED cause={cause:?}");
+                }
+                break;
+            }
             Err(IpcError::PublisherGone { crashed, .. }) => {
                 gone += 1;
                 fresh = true;
