@@ -2,11 +2,14 @@
 //!
 //! iceoryx2 has no API for "how many samples does subscriber X hold, since when": the
 //! connection's bookkeeping is internal. So each framekeep subscriber reports it itself,
-//! on the service's `NAME/@holds` side service: a 96-byte [`HoldReport`] sent whenever it
-//! receives or releases a sample (one small loan-and-send, well under a microsecond, no
-//! wake-up of the publisher). The publisher reads them only when asked
-//! ([`HoldReader::drain`]); the side service keeps the latest report of each subscriber
-//! (safe overflow, depth 1) and replays it to a reader that comes later (history 1).
+//! on the service's `NAME/@holds` side service: a 96-byte [`HoldReport`] (held samples,
+//! when the oldest was received, totals, its pid), sent from the subscriber's receiving
+//! thread when something changed, every 50 ms at most while frames flow, and at its next
+//! idle wake-up (the liveness interval) or `try_recv` for releases made meanwhile on other
+//! threads: one small loan-and-send, no wake-up of the publisher. The publisher reads them when asked ([`HoldReader::drain`]) and on its
+//! housekeeping ticks; the side service keeps the latest report of each subscriber (safe
+//! overflow, depth 1) and replays it to a reader that comes later (history 1). Ages are
+//! computed by the reader from the timestamps, so they are current even between reports.
 
 use std::collections::HashMap;
 
@@ -98,6 +101,11 @@ impl HoldReader {
     /// The latest report of subscriber port `id`.
     pub(crate) fn get(&self, id: u128) -> Option<&HoldReport> {
         self.latest.get(&id)
+    }
+
+    /// The process ids of the subscribers that reported (live or not).
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.latest.values().map(|r| r.pid).collect()
     }
 
     /// Forgets the reports of subscribers not in `present`.

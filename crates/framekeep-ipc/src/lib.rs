@@ -5,6 +5,7 @@
 mod delivery;
 mod domain;
 mod error;
+mod exits;
 mod holds;
 mod loans;
 mod options;

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::{CancelToken, OnCancel};
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use crate::delivery::Delivery;
 use crate::domain::{Domain, Svc};
 use crate::error::IpcError;
+use crate::exits::Exits;
 use crate::holds::HoldReader;
 use crate::loans::LoanHome;
 use crate::options::PublisherOptions;
@@ -42,8 +43,9 @@ use crate::wire::{monotonic_ns, FrameHeader, PageHeader};
 /// * As a pipeline [`Sink`], it publishes every frame it consumes.
 ///
 /// The publisher cleans up crashed processes of its service on a housekeeping thread
-/// (every 250 ms): the samples a killed subscriber held come back to its segment, so it
-/// keeps publishing at full rate. Dropping the last handle of a publisher stops that
+/// (framekeep subscribers' processes are watched through pidfds and cleaned up within
+/// 250 ms of their death; anything else within 10 s): the samples a killed subscriber held
+/// come back to its segment, so it keeps publishing at full rate. Dropping the last handle of a publisher stops that
 /// thread, drops its port (so subscribers see it go, as end of stream) and lets its loans
 /// go back unsent.
 ///
@@ -67,7 +69,7 @@ struct Inner {
     port: Mutex<Option<Port>>,
     loans: Arc<LoanHome>,
     sender: Arc<Sender>,
-    holds: Mutex<HoldReader>,
+    holds: Arc<Mutex<HoldReader>>,
     keeper: Option<Keeper>,
     _cancel: Option<OnCancel>,
     frames: Arc<Frames>,
@@ -119,7 +121,7 @@ impl Publisher {
         }
         let events = service::events(&node, service)?;
         let holds_service = service::holds(&node, service)?;
-        let holds = HoldReader::new(&holds_service, service)?;
+        let holds = Arc::new(Mutex::new(HoldReader::new(&holds_service, service)?));
         let table = match options.delivery {
             Delivery::Blocking { max_wait } => {
                 Some(Arc::new(BlockTable::new(Arc::clone(&frames), max_wait)))
@@ -158,6 +160,7 @@ impl Publisher {
         let keeper = Keeper::spawn(
             Arc::clone(&node),
             Arc::clone(&sender),
+            Arc::clone(&holds),
             options.housekeeping,
             service,
         )?;
@@ -169,7 +172,7 @@ impl Publisher {
                 port: Mutex::new(Some(port)),
                 loans,
                 sender,
-                holds: Mutex::new(holds),
+                holds,
                 keeper: Some(keeper),
                 _cancel: cancel,
                 frames,
@@ -435,10 +438,19 @@ impl Sink for Publisher {
     }
 }
 
+/// How often the housekeeping thread sweeps the whole domain for dead processes, whatever
+/// the pidfds say (subscribers that do not report a pid: another program's raw iceoryx2
+/// ports, or processes in another pid namespace).
+const SWEEP: Duration = Duration::from_secs(10);
+
 /// The housekeeping thread: cleans up crashed processes of the domain (which returns the
 /// samples they held to this publisher's segment, and unblocks a blocking send waiting
 /// for a dead subscriber) and refreshes the blocking table. It runs on its own thread
 /// because a send blocked for a dead subscriber cannot clean up itself.
+///
+/// Each tick it reads the hold reports, watches the reporting subscribers' processes
+/// through pidfds ([`Exits`]) and runs iceoryx2's cleanup (which lists and tests every
+/// node of the domain, ~0.5 ms) only when one of them has exited, or every [`SWEEP`].
 struct Keeper {
     token: CancelToken,
     handle: JoinHandle<()>,
@@ -448,6 +460,7 @@ impl Keeper {
     fn spawn(
         node: Arc<Node<Svc>>,
         sender: Arc<Sender>,
+        holds: Arc<Mutex<HoldReader>>,
         interval: Duration,
         service: &str,
     ) -> Result<Keeper, IpcError> {
@@ -456,15 +469,28 @@ impl Keeper {
         let handle = std::thread::Builder::new()
             .name(format!("ipc-keeper {service}"))
             .spawn(move || {
+                let mut exits = Exits::default();
+                let mut last_sweep = Instant::now();
                 while !stop.wait_timeout(interval) {
-                    let cleaned = node.try_cleanup_dead_nodes();
-                    if cleaned.cleanups > 0 {
-                        sender.counters.dead_nodes_cleaned.add(cleaned.cleanups);
-                        tracing::info!(
-                            "{}: cleaned up {} crashed process(es)",
-                            sender.service,
-                            cleaned.cleanups
-                        );
+                    let pids = {
+                        let mut holds = holds.lock();
+                        holds.drain();
+                        holds.pids()
+                    };
+                    for pid in pids {
+                        exits.watch(pid);
+                    }
+                    if exits.any_exited() || last_sweep.elapsed() >= SWEEP {
+                        last_sweep = Instant::now();
+                        let cleaned = node.try_cleanup_dead_nodes();
+                        if cleaned.cleanups > 0 {
+                            sender.counters.dead_nodes_cleaned.add(cleaned.cleanups);
+                            tracing::info!(
+                                "{}: cleaned up {} crashed process(es)",
+                                sender.service,
+                                cleaned.cleanups
+                            );
+                        }
                     }
                     if let Some(table) = &sender.table {
                         table.refresh();

@@ -6,7 +6,8 @@
 //! of `ipc_threadsafe` services may be dropped anywhere), [`SampleHome::recycle`] drops
 //! the sample, which returns it to the publisher. Meanwhile the home reports the held
 //! samples to the ledger (kind `frame`, named after the service) and to the publisher
-//! (the hold report), and lends buffers of a small local pool for copy-on-write copies.
+//! (the hold report, see `holds`), and lends buffers of a small local pool for
+//! copy-on-write copies.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,7 +34,8 @@ pub(crate) type Received = Sample<Svc, [u8], PageHeader>;
 struct Slot {
     sample: Option<Received>,
     id: u64,
-    since: Instant,
+    /// When it was received, CLOCK_MONOTONIC ns (one clock read per frame; the ledger's
+    /// `Instant` is derived from it when a report asks).
     since_ns: u64,
     scope: u64,
     bytes: usize,
@@ -60,6 +62,25 @@ impl Slots {
     }
 }
 
+/// Hold reports are sent at most this often while frames flow (ns).
+const REPORT_EVERY_NS: u64 = 50_000_000;
+
+/// What a hold report says; one is sent only when it changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Summary {
+    held: usize,
+    oldest_ns: u64,
+    received: u64,
+    dropped: u64,
+}
+
+#[derive(Default)]
+struct Reporting {
+    writer: Option<HoldWriter>,
+    last: Option<Summary>,
+    last_ns: u64,
+}
+
 /// Counts a subscriber shares with its home (the hold report carries them).
 #[derive(Default)]
 pub(crate) struct Totals {
@@ -76,12 +97,14 @@ pub(crate) struct SampleHome {
     /// Set while the subscriber waits for a held sample to be released.
     starved: AtomicBool,
     waker: Arc<Waker>,
-    writer: Mutex<Option<HoldWriter>>,
+    reporting: Mutex<Reporting>,
     copies: Mutex<Option<FramePool>>,
     copy_buffers: usize,
     /// Most samples the service lets this subscriber hold.
     max_held: AtomicUsize,
     ledger: Ledger,
+    /// The same moment as an `Instant` and as CLOCK_MONOTONIC ns.
+    origin: (Instant, u64),
 }
 
 impl SampleHome {
@@ -98,19 +121,23 @@ impl SampleHome {
             totals: Totals::default(),
             starved: AtomicBool::new(false),
             waker,
-            writer: Mutex::new(None),
+            reporting: Mutex::new(Reporting::default()),
             copies: Mutex::new(None),
             copy_buffers,
             max_held: AtomicUsize::new(usize::MAX),
             ledger: ledger.clone(),
+            origin: (Instant::now(), monotonic_ns()),
         }
     }
 
     /// Starts reporting holds through `writer`; `max_held` is the service's limit.
     pub(crate) fn attach(&self, writer: HoldWriter, max_held: usize) {
         self.max_held.store(max_held, Ordering::Relaxed);
-        *self.writer.lock() = Some(writer);
-        self.report();
+        *self.reporting.lock() = Reporting {
+            writer: Some(writer),
+            ..Reporting::default()
+        };
+        self.report(true);
     }
 
     /// Samples held right now.
@@ -139,13 +166,11 @@ impl SampleHome {
     ) -> Result<Frame, IpcError> {
         let payload = sample.payload();
         let (ptr, len) = (payload.as_ptr(), payload.len());
-        let now = Instant::now();
         let index = {
             let mut s = self.slots.lock();
             let slot = Slot {
                 sample: Some(sample),
                 id: self.next_id.fetch_add(1, Ordering::Relaxed),
-                since: now,
                 since_ns: monotonic_ns(),
                 scope: ScopeId::current().0,
                 bytes: len,
@@ -171,21 +196,31 @@ impl SampleHome {
         // a sent sample: the publisher only writes chunks it has loaned, and the buffer is
         // read-only here (framekeep never hands out `&mut` to it; `make_mut` copies).
         let buffer = unsafe { ExternalBuffer::new_read_only(ptr, len, index, self.clone()) };
-        let frame = buffer.into_frame(layout, meta)?;
-        self.report();
-        Ok(frame)
+        Ok(buffer.into_frame(layout, meta)?)
     }
 
-    /// Sends the hold report (held samples, the oldest's age, totals).
-    pub(crate) fn report(&self) {
-        let (held, oldest) = self.slots.lock().summary();
-        if let Some(writer) = self.writer.lock().as_ref() {
-            writer.send(
-                held,
-                oldest,
-                self.totals.received.get(),
-                self.totals.dropped.get(),
-            );
+    /// Sends the hold report (held samples, when the oldest was received, totals) if it
+    /// changed since the last one, and, unless `flush`, if the last one is 50 ms old.
+    /// Called by the subscriber's thread only (at each receive attempt; `flush` when it
+    /// wakes up idle and from `try_recv`), never from a frame's drop on another thread.
+    pub(crate) fn report(&self, flush: bool) {
+        let (held, oldest_ns) = self.slots.lock().summary();
+        let summary = Summary {
+            held,
+            oldest_ns,
+            received: self.totals.received.get(),
+            dropped: self.totals.dropped.get(),
+        };
+        let now = monotonic_ns();
+        let mut reporting = self.reporting.lock();
+        let due = flush || now.saturating_sub(reporting.last_ns) >= REPORT_EVERY_NS;
+        if reporting.last == Some(summary) || !due {
+            return;
+        }
+        if let Some(writer) = reporting.writer.as_ref() {
+            writer.send(held, oldest_ns, summary.received, summary.dropped);
+            reporting.last = Some(summary);
+            reporting.last_ns = now;
         }
     }
 }
@@ -208,7 +243,6 @@ impl BufferHome for SampleHome {
         // Nothing points into the sample any more: back to the publisher.
         drop(buffer);
         drop(sample);
-        self.report();
         if self.starved.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }
@@ -243,15 +277,17 @@ impl BufferHome for SampleHome {
 
 impl LedgerSource for SampleHome {
     fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
-        let live: Vec<(u64, Instant, u64, usize)> = self
+        let live: Vec<(u64, u64, u64, usize)> = self
             .slots
             .lock()
             .slots
             .iter()
             .filter(|s| s.sample.is_some())
-            .map(|s| (s.id, s.since, s.scope, s.bytes))
+            .map(|s| (s.id, s.since_ns, s.scope, s.bytes))
             .collect();
-        for (id, since, scope, bytes) in live {
+        let (at, at_ns) = self.origin;
+        for (id, since_ns, scope, bytes) in live {
+            let since = at + std::time::Duration::from_nanos(since_ns.saturating_sub(at_ns));
             visit(LiveEntry {
                 kind: Kind::FRAME,
                 name: self.service.clone().into(),

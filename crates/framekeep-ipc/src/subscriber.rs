@@ -75,8 +75,9 @@ struct Tracking {
     attach_due: bool,
     /// Check the publisher's liveness.
     check_due: bool,
-    /// A crashed process was cleaned up since the last check.
-    crash_seen: bool,
+    /// A notifier (the publisher's) said goodbye since the publisher was last seen: a
+    /// publisher that goes without one crashed.
+    goodbye: bool,
     /// A departure not reported yet.
     gone: Option<bool>,
 }
@@ -152,6 +153,11 @@ impl Subscriber {
                 return Ok(frame);
             }
             let woken = self.waiter.wait(self.options.liveness, &self.service)?;
+            if woken.timed_out {
+                // Idle: tell the publisher what changed since the last report (frames
+                // released meanwhile).
+                self.home.report(true);
+            }
             self.note(woken);
         }
     }
@@ -159,7 +165,10 @@ impl Subscriber {
     /// The next frame if one is queued, without waiting. Reports a departed publisher
     /// like [`recv`](Subscriber::recv).
     pub fn try_recv(&mut self) -> Result<Option<Frame>, IpcError> {
-        self.poll()
+        let frame = self.poll();
+        // A caller that polls has no idle wake-up to report releases at: report now.
+        self.home.report(true);
+        frame
     }
 
     /// Where the last received frame came from (publisher's frame id, send count and
@@ -194,7 +203,9 @@ impl Subscriber {
         if self.attached.is_none() && self.tracking.attach_due {
             self.attach()?;
         }
-        if let Some(frame) = self.take()? {
+        let taken = self.take();
+        self.home.report(false);
+        if let Some(frame) = taken? {
             return Ok(Some(frame));
         }
         if self.tracking.check_due {
@@ -214,8 +225,8 @@ impl Subscriber {
         if woken.created || (woken.timed_out && self.attached.is_none()) {
             self.tracking.attach_due = true;
         }
-        if woken.dead {
-            self.tracking.crash_seen = true;
+        if woken.dropped {
+            self.tracking.goodbye = true;
         }
         if woken.timed_out || woken.dropped || woken.dead || woken.created {
             self.tracking.check_due = true;
@@ -337,13 +348,15 @@ impl Subscriber {
         let t = &mut self.tracking;
         if alive > 0 {
             t.seen = true;
-            t.crash_seen = false;
+            t.goodbye = false;
         } else if t.seen {
             t.seen = false;
             t.origin = None;
             t.last_seq = None;
             self.stats.publishers_gone += 1;
-            let crashed = dead || std::mem::take(&mut t.crash_seen);
+            // Its process died if it is found dead, or if it vanished without its
+            // notifier's goodbye (another subscriber cleaned it up first).
+            let crashed = dead || !std::mem::take(&mut t.goodbye);
             if !self.options.follow_restarts {
                 t.gone = Some(crashed);
             }

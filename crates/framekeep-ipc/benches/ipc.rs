@@ -1,0 +1,1118 @@
+//! CPU per frame and latency, publisher → subscribers, framekeep-ipc against its
+//! baselines, all measured in the same run.
+//!
+//! Cases: 1920x1080 BGR24 and 1280x720 YUYV, 1, 2 and 4 subscribers, 60 fps. Each case
+//! runs every implementation back to back (interleaved, so that a change in machine load
+//! hits all of them), in fresh processes:
+//!
+//! * `fk-loan`: framekeep-ipc's zero-copy path. The publisher takes a
+//!   [`Publisher::loan_frame`], stamps it and publishes it; the subscribers `recv` a
+//!   framekeep `Frame` over the sample, read its stamp and drop it.
+//! * `fk-copy`: the publisher publishes a frame it owns (as from a V4L2 mmap buffer or a
+//!   pool), copied once into a loaned sample; subscribers as above.
+//! * `raw`: iceoryx2 alone, the floor: loan, stamp, send, notify; the subscribers wait on a
+//!   WaitSet, receive, read the stamp, drop the sample. Same service settings.
+//! * `uds`: a Unix-socket copy baseline: the publisher writes each frame to every
+//!   subscriber's stream socket, the subscribers read it into their buffer.
+//! * `gst`: GStreamer `videotestsrc ! shmsink` → `shmsrc ! fakesink` (gst-launch-1.0),
+//!   minus `gst-gen`, the same `videotestsrc ! fakesink` alone, so that what is compared
+//!   is the transport (the others have no generation cost: their frame is made by "DMA",
+//!   i.e. it already exists and only its stamp is written). Needs
+//!   `gstreamer1.0-plugins-bad` (`benches/run.sh` installs it); skipped without it.
+//!
+//! CPU: the time on CPU of every thread of every process of the case
+//! (`/proc/PID/task/*/schedstat`, ns) over the same steady window (after a warm-up),
+//! divided by the frames published in it (60 fps × the window). Latency: the publisher's
+//! timestamp taken just before the send, to the subscriber's return from its receive call
+//! (CLOCK_MONOTONIC in both processes), p50/p99/max over every frame of the window and
+//! every subscriber. Pinning (default, `FRAMEKEEP_BENCH_PIN=0` to turn it off): the
+//! publisher on CPU 0, every subscriber on CPU 1.
+//!
+//! Targets (issue 13): `fk-loan` within 1.3x of `raw` in total CPU per frame; at least 3x
+//! less total CPU per frame than `gst` at 1080p with 2 subscribers; the publisher's CPU
+//! per frame with 4 subscribers within 1.2x of 1; latency p99 < 1 ms per hop at 1080p.
+//!
+//! Run: `crates/framekeep-ipc/benches/run.sh` (installs GStreamer's shm elements, then
+//! `cargo bench -p framekeep-ipc --bench ipc`). `FRAMEKEEP_BENCH_ROUNDS` (default 3),
+//! `FRAMEKEEP_BENCH_SECONDS` (the window, default 3). Under `cargo test` it runs one short
+//! smoke case of each framekeep and baseline path instead of measuring.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use framekeep_core::cancel::CancelToken;
+use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
+use framekeep_core::pipeline::Link;
+use framekeep_core::time::monotonic_now;
+use framekeep_ipc::testing::TestDomain;
+use framekeep_ipc::{Domain, IpcError, Publisher, PublisherOptions, Subscriber, SubscriberOptions};
+use iceoryx2::prelude::*;
+
+const FPS: u32 = 60;
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Service settings shared by the framekeep and raw cases.
+const MAX_SUBSCRIBERS: usize = 4;
+const DEPTH: usize = 2;
+const HELD: usize = 2;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--role") {
+        return role(&args[2..]);
+    }
+    if args.iter().any(|a| a == "--bench") {
+        bench()
+    } else {
+        smoke()
+    }
+}
+
+fn now_ns() -> u64 {
+    monotonic_now().as_nanos() as u64
+}
+
+/// Pins this process to `cpu` (modulo the CPUs there are).
+fn pin(cpu: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: a zeroed cpu_set_t that CPU_SET and sched_setaffinity only touch within its
+    // size; pid 0 is this process (its main thread; threads made later inherit it).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % cpus, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Time on CPU of every thread of `pid`, ns.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Writes the frame's stamp (its sequence number and send time) into its first 16 bytes.
+fn stamp(buf: &mut [u8], seq: u64) {
+    buf[..8].copy_from_slice(&seq.to_le_bytes());
+    buf[8..16].copy_from_slice(&now_ns().to_le_bytes());
+}
+
+/// Reads a stamp back.
+fn read_stamp(buf: &[u8]) -> (u64, u64) {
+    let seq = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+    let ns = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+    (seq, ns)
+}
+
+/// What a subscriber reports at its end.
+fn print_latencies(mut lat: Vec<u64>, received: u64) {
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "LAT received={received} n={} p50={} p99={} max={}",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat.last().copied().unwrap_or(0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The roles: child processes of one case.
+// ---------------------------------------------------------------------------------------
+
+/// `--role KIND CPU ARGS...`
+fn role(args: &[String]) -> Result<()> {
+    let kind = args[0].as_str();
+    let cpu: i64 = args[1].parse()?;
+    if cpu >= 0 {
+        pin(cpu as usize);
+    }
+    let a = &args[2..];
+    match kind {
+        "fk-pub" => {
+            let format: PixelFormat = a[1].parse()?;
+            let layout = FrameLayout::packed(format, a[2].parse()?, a[3].parse()?)?;
+            fk_pub(&a[0], layout, &a[4], a[5].parse()?, a[6].parse()?)
+        }
+        "fk-sub" => fk_sub(&a[0], a[1].parse()?),
+        "raw-pub" => raw_pub(&a[0], a[1].parse()?, a[2].parse()?, a[3].parse()?),
+        "raw-sub" => raw_sub(&a[0], a[1].parse()?),
+        "uds-pub" => uds_pub(
+            Path::new(&a[0]),
+            a[1].parse()?,
+            a[2].parse()?,
+            a[3].parse()?,
+        ),
+        "uds-sub" => uds_sub(Path::new(&a[0]), a[1].parse()?, a[2].parse()?),
+        other => Err(format!("unknown role {other}").into()),
+    }
+}
+
+/// Paces `frames` iterations at FPS, printing START before the first.
+fn paced(frames: u64, mut each: impl FnMut(u64) -> Result<()>) -> Result<()> {
+    let period = Duration::from_secs(1) / FPS;
+    println!("START");
+    std::io::stdout().flush()?;
+    let mut next = Instant::now();
+    for seq in 0..frames {
+        each(seq)?;
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
+    }
+    Ok(())
+}
+
+fn fk_pub(domain: &str, layout: FrameLayout, mode: &str, subs: usize, frames: u64) -> Result<()> {
+    let domain = Domain::named(domain)?;
+    let len = layout.len();
+    let options = PublisherOptions::new()
+        .max_subscribers(MAX_SUBSCRIBERS)
+        .max_depth(DEPTH)
+        .max_held(HELD)
+        .max_loans(2)
+        .initial_layout(layout);
+    let publisher = Publisher::create(&domain, "bench/frames", options)?;
+    let waited = Instant::now();
+    while publisher.subscribers().len() < subs {
+        if waited.elapsed() > Duration::from_secs(20) {
+            return Err("subscribers did not come".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // The frames a copying publisher owns ("captured" once: their pixels cost nothing).
+    let mut owned: Vec<Frame> = (0..2)
+        .map(|_| Frame::zeroed(layout))
+        .collect::<std::result::Result<_, _>>()?;
+    let meta = |seq| FrameMeta {
+        sequence: seq,
+        timestamp: monotonic_now(),
+    };
+    paced(frames, |seq| {
+        if mode == "loan" {
+            let mut frame = publisher.loan_frame(len)?.ok_or("no sample to loan")?;
+            frame.reshape(layout)?;
+            stamp(frame.get_mut().ok_or("a loan is unique")?, seq);
+            frame.set_meta(meta(seq));
+            publisher.publish(&frame)?;
+        } else {
+            let frame = &mut owned[(seq % 2) as usize];
+            stamp(frame.get_mut().ok_or("an owned frame is unique")?, seq);
+            frame.set_meta(meta(seq));
+            publisher.publish(frame)?;
+        }
+        Ok(())
+    })?;
+    println!("DONE {}", publisher.stats());
+    Ok(())
+}
+
+fn fk_sub(domain: &str, warm_frames: u64) -> Result<()> {
+    let domain = Domain::named(domain)?;
+    let mut sub = Subscriber::connect(
+        &domain,
+        "bench/frames",
+        SubscriberOptions::new(Link::drop_oldest(DEPTH)).name("bench"),
+    )?;
+    println!("READY");
+    std::io::stdout().flush()?;
+    let token = CancelToken::new().child_with_timeout(Duration::from_secs(120));
+    let (mut lat, mut received) = (Vec::with_capacity(4096), 0u64);
+    loop {
+        match sub.recv(&token) {
+            Ok(frame) => {
+                let info = sub.last_info().ok_or("info")?;
+                let (seq, _) = read_stamp(frame.data());
+                received += 1;
+                if seq >= warm_frames {
+                    lat.push(
+                        (info.received_at.saturating_sub(info.published_at)).as_nanos() as u64,
+                    );
+                }
+            }
+            Err(IpcError::PublisherGone { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    print_latencies(lat, received);
+    Ok(())
+}
+
+/// The raw iceoryx2 config of a framekeep domain (same files, so the test domain removes
+/// them).
+fn raw_config(domain: &str) -> Result<Config> {
+    let d = Domain::named(domain)?;
+    let mut config = Config::default();
+    config.global.prefix = FileName::new(d.prefix().as_bytes())?;
+    config.global.set_root_path(&iceoryx2::prelude::Path::new(
+        d.root().to_string_lossy().as_bytes(),
+    )?);
+    Ok(config)
+}
+
+type RawService = ipc_threadsafe::Service;
+
+fn raw_node(config: &Config) -> Result<Node<RawService>> {
+    Ok(NodeBuilder::new()
+        .config(config)
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<RawService>()?)
+}
+
+#[derive(Debug, Default, Clone, Copy, ZeroCopySend)]
+#[type_name("bench.RawHeader")]
+#[repr(C)]
+struct RawHeader {
+    seq: u64,
+    sent_ns: u64,
+}
+
+const RAW_END: u64 = u64::MAX;
+
+type RawFrames =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<RawService, [u8], RawHeader>;
+type RawEvents = iceoryx2::service::port_factory::event::PortFactory<RawService>;
+
+fn raw_services(node: &Node<RawService>) -> Result<(RawFrames, RawEvents)> {
+    let name: ServiceName = "bench/raw".try_into()?;
+    let frames = node
+        .service_builder(&name)
+        .publish_subscribe::<[u8]>()
+        .user_header::<RawHeader>()
+        .max_publishers(1)
+        .max_subscribers(MAX_SUBSCRIBERS)
+        .subscriber_max_buffer_size(DEPTH)
+        .subscriber_max_borrowed_samples(HELD)
+        .enable_safe_overflow(true)
+        .open_or_create()?;
+    let events = node.service_builder(&name).event().open_or_create()?;
+    Ok((frames, events))
+}
+
+fn raw_pub(domain: &str, len: usize, subs: usize, frames: u64) -> Result<()> {
+    let config = raw_config(domain)?;
+    let node = raw_node(&config)?;
+    let (service, events) = raw_services(&node)?;
+    let publisher = service
+        .publisher_builder()
+        .initial_max_slice_len(len)
+        .max_loaned_samples(2)
+        .create()?;
+    let notifier = events.notifier_builder().create()?;
+    let waited = Instant::now();
+    while service.dynamic_config().number_of_subscribers() < subs {
+        if waited.elapsed() > Duration::from_secs(20) {
+            return Err("subscribers did not come".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    paced(frames, |seq| {
+        let mut sample = publisher.loan_slice_uninit(len)?;
+        let payload = sample.payload_mut();
+        let mut head = [0u8; 16];
+        stamp(&mut head, seq);
+        // SAFETY: 16 bytes into a payload of `len >= 16` bytes, through a raw pointer into
+        // memory iceoryx2 calls uninitialized (writing it is fine).
+        unsafe {
+            std::ptr::copy_nonoverlapping(head.as_ptr(), payload.as_mut_ptr().cast::<u8>(), 16)
+        };
+        *sample.user_header_mut() = RawHeader {
+            seq,
+            sent_ns: now_ns(),
+        };
+        // SAFETY: the payload is shared memory of the segment, initialized memory whatever
+        // it holds (the bytes past the stamp are whatever an earlier sample left, as a
+        // frame a driver wrote by DMA would be).
+        let sample = unsafe { sample.assume_init() };
+        sample.send()?;
+        notifier.notify()?;
+        Ok(())
+    })?;
+    let mut end = publisher.loan_slice_uninit(0)?;
+    end.user_header_mut().seq = RAW_END;
+    // SAFETY: an empty payload.
+    unsafe { end.assume_init() }.send()?;
+    notifier.notify()?;
+    // Let the subscribers take the end marker before the port goes.
+    let waited = Instant::now();
+    while service.dynamic_config().number_of_subscribers() > 0
+        && waited.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("DONE");
+    Ok(())
+}
+
+fn raw_sub(domain: &str, warm_frames: u64) -> Result<()> {
+    let config = raw_config(domain)?;
+    let node = raw_node(&config)?;
+    let (service, events) = raw_services(&node)?;
+    let subscriber = service.subscriber_builder().buffer_size(DEPTH).create()?;
+    let listener = events.listener_builder().create()?;
+    let waitset = WaitSetBuilder::new()
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<RawService>()?;
+    let _guard = waitset.attach_notification(&listener)?;
+    println!("READY");
+    std::io::stdout().flush()?;
+    let (mut lat, mut received, mut done) = (Vec::with_capacity(4096), 0u64, false);
+    let started = Instant::now();
+    while !done && started.elapsed() < Duration::from_secs(120) {
+        waitset.wait_and_process_once_with_timeout(
+            |_| CallbackProgression::Continue,
+            Duration::from_secs(1),
+        )?;
+        listener.try_wait(|_| {})?;
+        while let Some(sample) = subscriber.receive()? {
+            let received_at = now_ns();
+            let header = *sample.user_header();
+            if header.seq == RAW_END {
+                done = true;
+                break;
+            }
+            let (seq, _) = read_stamp(sample.payload());
+            received += 1;
+            if seq >= warm_frames {
+                lat.push(received_at.saturating_sub(header.sent_ns));
+            }
+        }
+    }
+    print_latencies(lat, received);
+    Ok(())
+}
+
+const UDS_HEADER: usize = 16;
+
+fn uds_pub(dir: &Path, len: usize, subs: usize, frames: u64) -> Result<()> {
+    let path = dir.join("frames.sock");
+    let listener = UnixListener::bind(&path)?;
+    println!("LISTENING");
+    std::io::stdout().flush()?;
+    let mut streams: Vec<UnixStream> = (0..subs)
+        .map(|_| listener.accept().map(|(s, _)| s))
+        .collect::<std::io::Result<_>>()?;
+    std::thread::sleep(Duration::from_millis(200));
+    let mut frame = vec![0u8; UDS_HEADER + len];
+    paced(frames, |seq| {
+        stamp(&mut frame[..UDS_HEADER], seq);
+        for s in streams.iter_mut() {
+            s.write_all(&frame)?;
+        }
+        Ok(())
+    })?;
+    drop(streams);
+    let _ = std::fs::remove_file(&path);
+    println!("DONE");
+    Ok(())
+}
+
+fn uds_sub(dir: &Path, len: usize, warm_frames: u64) -> Result<()> {
+    let mut stream = UnixStream::connect(dir.join("frames.sock"))?;
+    println!("READY");
+    std::io::stdout().flush()?;
+    let mut frame = vec![0u8; UDS_HEADER + len];
+    let (mut lat, mut received) = (Vec::with_capacity(4096), 0u64);
+    while stream.read_exact(&mut frame).is_ok() {
+        let received_at = now_ns();
+        let (seq, sent) = read_stamp(&frame);
+        received += 1;
+        if seq >= warm_frames {
+            lat.push(received_at.saturating_sub(sent));
+        }
+    }
+    print_latencies(lat, received);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The driver.
+// ---------------------------------------------------------------------------------------
+
+/// A child of a case, its stdout read line by line.
+struct Proc {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(command: &mut Command) -> Result<Proc> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()?;
+        let out = child.stdout.take().ok_or("stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        })
+    }
+
+    fn role(kind: &str, cpu: i64, args: &[String]) -> Result<Proc> {
+        Proc::spawn(
+            Command::new(std::env::current_exe()?)
+                .args(["--role", kind, &cpu.to_string()])
+                .args(args),
+        )
+    }
+
+    fn expect(&mut self, word: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(word) {
+                        return Ok(line);
+                    }
+                }
+                Err(_) => return Err(format!("no {word} line; got {:?}", self.seen).into()),
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the end (killing it after `timeout`), returns its lines.
+    fn finish(mut self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        self.seen
+    }
+
+    /// SIGINT (gst-launch stops and cleans up), then waits.
+    fn interrupt(self, timeout: Duration) -> Vec<String> {
+        // SAFETY: kill(2) on our own running child.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGINT) };
+        self.finish(timeout)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    FkLoan,
+    FkCopy,
+    Raw,
+    Uds,
+    Gst,
+    GstGen,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::FkLoan => "fk-loan",
+            Kind::FkCopy => "fk-copy",
+            Kind::Raw => "raw",
+            Kind::Uds => "uds",
+            Kind::Gst => "gst",
+            Kind::GstGen => "gst-gen",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Format {
+    name: &'static str,
+    fourcc: &'static str,
+    gst: &'static str,
+    width: usize,
+    height: usize,
+    bpp: usize,
+}
+
+const FORMATS: [Format; 2] = [
+    Format {
+        name: "1080p BGR24",
+        fourcc: "BGR3",
+        gst: "BGR",
+        width: 1920,
+        height: 1080,
+        bpp: 3,
+    },
+    Format {
+        name: "720p YUYV",
+        fourcc: "YUYV",
+        gst: "YUY2",
+        width: 1280,
+        height: 720,
+        bpp: 2,
+    },
+];
+
+impl Format {
+    fn len(&self) -> usize {
+        self.width * self.height * self.bpp
+    }
+}
+
+/// One measurement.
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    pub_us: f64,
+    subs_us: f64,
+    /// Latency percentiles over all subscribers (µs), when measured.
+    p50: f64,
+    p99: f64,
+    max: f64,
+    received: u64,
+}
+
+impl Sample {
+    fn total(&self) -> f64 {
+        self.pub_us + self.subs_us
+    }
+}
+
+struct Setup {
+    pin: bool,
+    window: Duration,
+}
+
+impl Setup {
+    fn cpu(&self, publisher: bool) -> i64 {
+        match (self.pin, publisher) {
+            (false, _) => -1,
+            (true, true) => 0,
+            (true, false) => 1,
+        }
+    }
+}
+
+/// Samples the CPU of `pubs` and `subs` over the window after warm-up; frames = FPS ×
+/// window.
+fn measure(setup: &Setup, pubs: &[u32], subs: &[u32]) -> (f64, f64) {
+    std::thread::sleep(WARM_UP);
+    let sum = |pids: &[u32]| pids.iter().map(|&p| cpu_ns(p)).sum::<u64>();
+    let (p0, s0, t0) = (sum(pubs), sum(subs), Instant::now());
+    std::thread::sleep(setup.window);
+    let (p1, s1, dt) = (sum(pubs), sum(subs), t0.elapsed());
+    let frames = dt.as_secs_f64() * f64::from(FPS);
+    (
+        (p1 - p0) as f64 / 1e3 / frames,
+        (s1 - s0) as f64 / 1e3 / frames,
+    )
+}
+
+/// Merges the subscribers' `LAT` lines (percentiles are taken per subscriber and the
+/// worst is reported).
+fn latencies(lines: &[Vec<String>]) -> (f64, f64, f64, u64) {
+    let (mut p50, mut p99, mut max, mut received) = (0f64, 0f64, 0f64, 0u64);
+    for sub in lines {
+        if let Some(lat) = sub.iter().find(|l| l.starts_with("LAT")) {
+            let f = framekeep_ipc::testing::fields(lat);
+            let n = |k: &str| f.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            p50 = p50.max(n("p50") / 1e3);
+            p99 = p99.max(n("p99") / 1e3);
+            max = max.max(n("max") / 1e3);
+            received += n("received") as u64;
+        }
+    }
+    (p50, p99, max, received)
+}
+
+fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<Sample> {
+    let len = format.len();
+    // Warm-up, window, and a second to spare for starting and sampling.
+    let frames = ((WARM_UP + setup.window).as_secs_f64() * f64::from(FPS)) as u64 + u64::from(FPS);
+    let warm = (WARM_UP.as_secs_f64() * f64::from(FPS)) as u64;
+    match kind {
+        Kind::FkLoan | Kind::FkCopy | Kind::Raw => {
+            let domain = TestDomain::new("bench")?;
+            let (pub_role, sub_role) = if kind == Kind::Raw {
+                ("raw-pub", "raw-sub")
+            } else {
+                ("fk-pub", "fk-sub")
+            };
+            let mut subs = Vec::new();
+            for _ in 0..nsubs {
+                let mut s = Proc::role(
+                    sub_role,
+                    setup.cpu(false),
+                    &[domain.name().into(), warm.to_string()],
+                )?;
+                s.expect("READY", Duration::from_secs(20))?;
+                subs.push(s);
+            }
+            let pub_args: Vec<String> = if kind == Kind::Raw {
+                vec![
+                    domain.name().into(),
+                    len.to_string(),
+                    nsubs.to_string(),
+                    frames.to_string(),
+                ]
+            } else {
+                let mode = if kind == Kind::FkLoan { "loan" } else { "copy" };
+                vec![
+                    domain.name().into(),
+                    format.fourcc.into(),
+                    format.width.to_string(),
+                    format.height.to_string(),
+                    mode.into(),
+                    nsubs.to_string(),
+                    frames.to_string(),
+                ]
+            };
+            let mut publisher = Proc::role(pub_role, setup.cpu(true), &pub_args)?;
+            publisher.expect("START", Duration::from_secs(30))?;
+            let sub_pids: Vec<u32> = subs.iter().map(Proc::pid).collect();
+            let (pub_us, subs_us) = measure(setup, &[publisher.pid()], &sub_pids);
+            let pub_lines = publisher.finish(Duration::from_secs(30));
+            if !pub_lines.iter().any(|l| l.starts_with("DONE")) {
+                return Err(format!("{} publisher failed: {pub_lines:?}", kind.name()).into());
+            }
+            let sub_lines: Vec<Vec<String>> = subs
+                .into_iter()
+                .map(|s| s.finish(Duration::from_secs(10)))
+                .collect();
+            let (p50, p99, max, received) = latencies(&sub_lines);
+            Ok(Sample {
+                pub_us,
+                subs_us,
+                p50,
+                p99,
+                max,
+                received,
+            })
+        }
+        Kind::Uds => {
+            let dir = std::env::temp_dir().join(format!("fk-bench-uds-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let dir_arg = dir.to_string_lossy().into_owned();
+            let mut publisher = Proc::role(
+                "uds-pub",
+                setup.cpu(true),
+                &[
+                    dir_arg.clone(),
+                    len.to_string(),
+                    nsubs.to_string(),
+                    frames.to_string(),
+                ],
+            )?;
+            publisher.expect("LISTENING", Duration::from_secs(20))?;
+            let mut subs = Vec::new();
+            for _ in 0..nsubs {
+                let mut s = Proc::role(
+                    "uds-sub",
+                    setup.cpu(false),
+                    &[dir_arg.clone(), len.to_string(), warm.to_string()],
+                )?;
+                s.expect("READY", Duration::from_secs(20))?;
+                subs.push(s);
+            }
+            publisher.expect("START", Duration::from_secs(30))?;
+            let sub_pids: Vec<u32> = subs.iter().map(Proc::pid).collect();
+            let (pub_us, subs_us) = measure(setup, &[publisher.pid()], &sub_pids);
+            publisher.finish(Duration::from_secs(30));
+            let sub_lines: Vec<Vec<String>> = subs
+                .into_iter()
+                .map(|s| s.finish(Duration::from_secs(10)))
+                .collect();
+            let _ = std::fs::remove_dir_all(&dir);
+            let (p50, p99, max, received) = latencies(&sub_lines);
+            Ok(Sample {
+                pub_us,
+                subs_us,
+                p50,
+                p99,
+                max,
+                received,
+            })
+        }
+        Kind::Gst | Kind::GstGen => gst_case(setup, kind, format, nsubs),
+    }
+}
+
+fn gst_available() -> bool {
+    Command::new("gst-inspect-1.0")
+        .arg("shmsink")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn gst_launch(cpu: i64, pipeline: &str) -> Result<Proc> {
+    let mut command = if cpu >= 0 {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &cpu.to_string(), "gst-launch-1.0"]);
+        c
+    } else {
+        Command::new("gst-launch-1.0")
+    };
+    command
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .stderr(Stdio::null());
+    Proc::spawn(&mut command)
+}
+
+fn gst_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<Sample> {
+    let caps = format!(
+        "video/x-raw,format={},width={},height={},framerate={FPS}/1",
+        format.gst, format.width, format.height
+    );
+    let source = format!("videotestsrc is-live=true pattern=black ! {caps}");
+    if kind == Kind::GstGen {
+        let publisher = gst_launch(setup.cpu(true), &format!("{source} ! fakesink sync=false"))?;
+        let (pub_us, _) = measure(setup, &[publisher.pid()], &[]);
+        publisher.interrupt(Duration::from_secs(5));
+        return Ok(Sample {
+            pub_us,
+            ..Sample::default()
+        });
+    }
+    let socket = std::env::temp_dir().join(format!("fk-bench-gst-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let shm_size = format.len() * 8;
+    let publisher = gst_launch(
+        setup.cpu(true),
+        &format!(
+            "{source} ! shmsink socket-path={} shm-size={shm_size} wait-for-connection=false sync=false",
+            socket.display()
+        ),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let subs: Vec<Proc> = (0..nsubs)
+        .map(|_| {
+            gst_launch(
+                setup.cpu(false),
+                &format!(
+                    "shmsrc socket-path={} is-live=true ! {caps} ! fakesink sync=false",
+                    socket.display()
+                ),
+            )
+        })
+        .collect::<Result<_>>()?;
+    let sub_pids: Vec<u32> = subs.iter().map(Proc::pid).collect();
+    let (pub_us, subs_us) = measure(setup, &[publisher.pid()], &sub_pids);
+    for s in subs {
+        s.interrupt(Duration::from_secs(5));
+    }
+    let pub_pid = publisher.pid();
+    publisher.interrupt(Duration::from_secs(5));
+    let _ = std::fs::remove_file(&socket);
+    remove_gst_shm(pub_pid);
+    Ok(Sample {
+        pub_us,
+        subs_us,
+        ..Sample::default()
+    })
+}
+
+/// shmsink's segment (`/dev/shm/shmpipe.PID.N`), in case it was not removed.
+fn remove_gst_shm(pid: u32) {
+    if let Ok(dir) = std::fs::read_dir("/dev/shm") {
+        for entry in dir.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("shmpipe.{pid}."))
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn bench() -> Result<()> {
+    let rounds: usize = env_or("FRAMEKEEP_BENCH_ROUNDS", 3);
+    let setup = Setup {
+        pin: env_or("FRAMEKEEP_BENCH_PIN", 1) != 0,
+        window: Duration::from_secs(env_or("FRAMEKEEP_BENCH_SECONDS", 3)),
+    };
+    let gst = gst_available();
+    let mut kinds = vec![Kind::FkLoan, Kind::FkCopy, Kind::Raw, Kind::Uds];
+    if gst {
+        kinds.extend([Kind::Gst, Kind::GstGen]);
+    } else {
+        println!(
+            "GStreamer's shmsink is not installed (benches/run.sh installs it): gst cases skipped"
+        );
+    }
+    println!(
+        "{rounds} rounds, {FPS} fps, warm-up {WARM_UP:?}, window {:?}, pinned: {} (publisher on CPU 0, subscribers on CPU 1)",
+        setup.window, setup.pin
+    );
+    // results[(format, subs, kind)] = samples over rounds
+    let mut results: std::collections::BTreeMap<(usize, usize, usize), Vec<Sample>> =
+        Default::default();
+    let mut loads = Vec::new();
+    for round in 0..rounds {
+        for (fi, format) in FORMATS.iter().enumerate() {
+            for nsubs in [1usize, 2, 4] {
+                loads.push(load());
+                for (ki, kind) in kinds.iter().enumerate() {
+                    match run_case(&setup, *kind, *format, nsubs) {
+                        Ok(s) => {
+                            eprintln!(
+                                "round {round} {} {nsubs} {}: pub {:.1} subs {:.1} total {:.1} µs/frame, p99 {:.0} µs (load {})",
+                                format.name,
+                                kind.name(),
+                                s.pub_us,
+                                s.subs_us,
+                                s.total(),
+                                s.p99,
+                                loads.last().map_or("", String::as_str)
+                            );
+                            results.entry((fi, nsubs, ki)).or_default().push(s);
+                        }
+                        Err(e) => eprintln!(
+                            "round {round} {} {nsubs} {}: FAILED {e}",
+                            format.name,
+                            kind.name()
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "load average during the run (1/5/15 min, at each case): first {}, last {}",
+        loads.first().map_or("", String::as_str),
+        loads.last().map_or("", String::as_str)
+    );
+    println!();
+    println!("Medians over rounds, µs of CPU per frame (all threads of all processes), latency µs (worst subscriber):");
+    println!(
+        "| format | subs | impl | publisher | subscribers (sum) | total | lat p50 | p99 | max |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let med = |fi: usize, n: usize, kind: Kind, f: &dyn Fn(&Sample) -> f64| -> f64 {
+        let ki = kinds.iter().position(|k| *k == kind);
+        ki.and_then(|ki| results.get(&(fi, n, ki)))
+            .map_or(f64::NAN, |v| median(v.iter().map(f).collect()))
+    };
+    for (fi, format) in FORMATS.iter().enumerate() {
+        for n in [1usize, 2, 4] {
+            for kind in &kinds {
+                let m = |f: &dyn Fn(&Sample) -> f64| med(fi, n, *kind, f);
+                let lat = if matches!(kind, Kind::Gst | Kind::GstGen) {
+                    "n/a | n/a | n/a".to_string()
+                } else {
+                    format!(
+                        "{:.0} | {:.0} | {:.0}",
+                        m(&|s| s.p50),
+                        m(&|s| s.p99),
+                        m(&|s| s.max)
+                    )
+                };
+                println!(
+                    "| {} | {n} | {} | {:.1} | {:.1} | {:.1} | {lat} |",
+                    format.name,
+                    kind.name(),
+                    m(&|s| s.pub_us),
+                    m(&|s| s.subs_us),
+                    m(&|s| s.total())
+                );
+            }
+        }
+    }
+    // Ratios: per round, then the median.
+    let per_round = |fi: usize, n: usize, a: Kind, b: Kind, f: &dyn Fn(&Sample) -> f64| -> f64 {
+        let (Some(ai), Some(bi)) = (
+            kinds.iter().position(|k| *k == a),
+            kinds.iter().position(|k| *k == b),
+        ) else {
+            return f64::NAN;
+        };
+        let (Some(av), Some(bv)) = (results.get(&(fi, n, ai)), results.get(&(fi, n, bi))) else {
+            return f64::NAN;
+        };
+        median(av.iter().zip(bv).map(|(x, y)| f(x) / f(y)).collect())
+    };
+    println!();
+    println!("Ratios (median of per-round ratios):");
+    for (fi, format) in FORMATS.iter().enumerate() {
+        for n in [1usize, 2, 4] {
+            let loan_raw = per_round(fi, n, Kind::FkLoan, Kind::Raw, &|s| s.total());
+            let copy_raw = per_round(fi, n, Kind::FkCopy, Kind::Raw, &|s| s.total());
+            let uds_loan = per_round(fi, n, Kind::Uds, Kind::FkLoan, &|s| s.total());
+            println!(
+                "{} {n} sub(s): fk-loan/raw total {loan_raw:.2}x (target ≤ 1.3x: {}), fk-copy/raw {copy_raw:.2}x, uds/fk-loan {uds_loan:.1}x",
+                format.name,
+                verdict(loan_raw <= 1.3)
+            );
+        }
+        // Publisher CPU with 4 subscribers against 1.
+        let pub4 = |kind: Kind| {
+            let ki = kinds.iter().position(|k| *k == kind);
+            let get = |n| {
+                ki.and_then(|ki| results.get(&(fi, n, ki)))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            median(
+                get(4)
+                    .iter()
+                    .zip(get(1).iter())
+                    .map(|(a, b)| a.pub_us / b.pub_us)
+                    .collect(),
+            )
+        };
+        println!(
+            "{}: publisher CPU per frame 4 subs / 1 sub: fk-loan {:.2}x (target ≤ 1.2x: {}), fk-copy {:.2}x, raw {:.2}x",
+            format.name,
+            pub4(Kind::FkLoan),
+            verdict(pub4(Kind::FkLoan) <= 1.2),
+            pub4(Kind::FkCopy),
+            pub4(Kind::Raw)
+        );
+        if gst {
+            let get = |n: usize, kind: Kind| {
+                let ki = kinds.iter().position(|k| *k == kind)?;
+                results.get(&(fi, n, ki))
+            };
+            for n in [1usize, 2, 4] {
+                // GStreamer's transport: its total minus its generation alone (same round).
+                let (Some(g), Some(gen), Some(l), Some(c)) = (
+                    get(n, Kind::Gst),
+                    get(n, Kind::GstGen),
+                    get(n, Kind::FkLoan),
+                    get(n, Kind::FkCopy),
+                ) else {
+                    continue;
+                };
+                let transport: Vec<f64> = g
+                    .iter()
+                    .zip(gen)
+                    .map(|(g, gen)| g.total() - gen.pub_us)
+                    .collect();
+                let vs_loan = median(
+                    transport
+                        .iter()
+                        .zip(l)
+                        .map(|(t, l)| t / l.total())
+                        .collect(),
+                );
+                let vs_copy = median(
+                    transport
+                        .iter()
+                        .zip(c)
+                        .map(|(t, c)| t / c.total())
+                        .collect(),
+                );
+                let target = if fi == 0 && n == 2 {
+                    format!(" (target ≥ 3x: {})", verdict(vs_loan >= 3.0))
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{} {n} sub(s): gst transport {:.1} µs/frame (total {:.1} minus generation {:.1}) = {vs_loan:.1}x fk-loan{target}, {vs_copy:.1}x fk-copy",
+                    format.name,
+                    median(transport.clone()),
+                    median(g.iter().map(Sample::total).collect()),
+                    median(gen.iter().map(|s| s.pub_us).collect())
+                );
+            }
+        }
+    }
+    let p99 = med(0, 1, Kind::FkLoan, &|s| s.p99);
+    println!(
+        "1080p latency p99, 1 subscriber: fk-loan {p99:.0} µs, fk-copy {:.0} µs (target < 1000 µs: {})",
+        med(0, 1, Kind::FkCopy, &|s| s.p99),
+        verdict(p99 < 1000.0)
+    );
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// Under `cargo test`: one short case of each path, small frames, checked for sense.
+fn smoke() -> Result<()> {
+    let setup = Setup {
+        pin: false,
+        window: Duration::from_millis(300),
+    };
+    let format = Format {
+        name: "smoke",
+        fourcc: "GREY",
+        gst: "GRAY8",
+        width: 320,
+        height: 240,
+        bpp: 1,
+    };
+    for kind in [Kind::FkLoan, Kind::FkCopy, Kind::Raw, Kind::Uds] {
+        let s = run_case(&setup, kind, format, 1)?;
+        if !(s.received > 0 && s.pub_us > 0.0 && s.subs_us > 0.0) {
+            return Err(format!("{}: nothing measured: {s:?}", kind.name()).into());
+        }
+        println!("smoke {}: {s:?}", kind.name());
+    }
+    Ok(())
+}
