@@ -3,34 +3,42 @@
 //!
 //! Cases: 1920x1080 BGR24 and 1280x720 YUYV, 1, 2 and 4 subscribers, 60 fps. Each case
 //! runs every implementation back to back (interleaved, so that a change in machine load
-//! hits all of them), in fresh processes:
+//! hits all of them), in fresh processes. The frame source is a camera: its frames are
+//! written by DMA, which costs the CPU nothing, so the publishers only stamp each frame
+//! (sequence and send time in its first 16 bytes) and subscribers only read the stamp:
+//! what is measured is the transport.
 //!
-//! * `fk-loan`: framekeep-ipc's zero-copy path. The publisher takes a
-//!   [`Publisher::loan_frame`], stamps it and publishes it; the subscribers `recv` a
-//!   framekeep `Frame` over the sample, read its stamp and drop it.
-//! * `fk-copy`: the publisher publishes a frame it owns (as from a V4L2 mmap buffer or a
-//!   pool), copied once into a loaned sample; subscribers as above.
+//! * `fk-loan`: framekeep-ipc's zero-copy path (a V4L2 USERPTR capture): the publisher
+//!   takes a [`Publisher::loan_frame`], stamps it and publishes it; the subscribers `recv`
+//!   a framekeep `Frame` over the sample, read its stamp and drop it.
+//! * `fk-copy`: the publisher publishes a frame it owns (a V4L2 mmap buffer, a pool
+//!   frame), copied once into a loaned sample; subscribers as above.
 //! * `raw`: iceoryx2 alone, the floor: loan, stamp, send, notify; the subscribers wait on a
 //!   WaitSet, receive, read the stamp, drop the sample. Same service settings.
 //! * `uds`: a Unix-socket copy baseline: the publisher writes each frame to every
 //!   subscriber's stream socket, the subscribers read it into their buffer.
-//! * `gst`: GStreamer `videotestsrc ! shmsink` → `shmsrc ! fakesink` (gst-launch-1.0),
-//!   minus `gst-gen`, the same `videotestsrc ! fakesink` alone, so that what is compared
-//!   is the transport (the others have no generation cost: their frame is made by "DMA",
-//!   i.e. it already exists and only its stamp is written). Needs
-//!   `gstreamer1.0-plugins-bad` (`benches/run.sh` installs it); skipped without it.
+//! * `gen`: the publishers' loop alone (pacing, stamping), the baseline of the above.
+//! * `gst`: GStreamer `videotestsrc ! identity drop-allocation=true ! shmsink` →
+//!   `shmsrc ! fakesink` (gst-launch-1.0): the source keeps its own buffers, as v4l2src's
+//!   mmap ones, and shmsink copies each into its segment. `gst-zc`: the same without
+//!   `identity`, videotestsrc drawing straight into shmsink's memory (no copy).
+//!   `gst-gen`: `videotestsrc ! fakesink` alone, their baseline (videotestsrc draws every
+//!   frame, which the camera model does not count). Needs `gstreamer1.0-plugins-bad`
+//!   (`benches/run.sh` installs it); skipped without it.
 //!
 //! CPU: the time on CPU of every thread of every process of the case
 //! (`/proc/PID/task/*/schedstat`, ns) over the same steady window (after a warm-up),
-//! divided by the frames published in it (60 fps × the window). Latency: the publisher's
-//! timestamp taken just before the send, to the subscriber's return from its receive call
-//! (CLOCK_MONOTONIC in both processes), p50/p99/max over every frame of the window and
-//! every subscriber. Pinning (default, `FRAMEKEEP_BENCH_PIN=0` to turn it off): the
-//! publisher on CPU 0, every subscriber on CPU 1.
+//! divided by the frames published in it (60 fps × the window); *transport* is that total
+//! minus the generation baseline's (`gen`, or `gst-gen` for GStreamer) of the same round.
+//! Latency: the publisher's timestamp taken just before the send, to the subscriber's
+//! return from its receive call (CLOCK_MONOTONIC in both processes), p50/p99/max over
+//! every frame of the window, worst subscriber. Pinning (default, `FRAMEKEEP_BENCH_PIN=0`
+//! to turn it off): the publisher on CPU 0, every subscriber on CPU 1.
 //!
 //! Targets (issue 13): `fk-loan` within 1.3x of `raw` in total CPU per frame; at least 3x
-//! less total CPU per frame than `gst` at 1080p with 2 subscribers; the publisher's CPU
-//! per frame with 4 subscribers within 1.2x of 1; latency p99 < 1 ms per hop at 1080p.
+//! less CPU per frame than GStreamer shm (`gst`, transport) at 1080p with 2 subscribers;
+//! the publisher's CPU per frame with 4 subscribers within 1.2x of 1; latency p99 < 1 ms
+//! per hop at 1080p.
 //!
 //! Run: `crates/framekeep-ipc/benches/run.sh` (installs GStreamer's shm elements, then
 //! `cargo bench -p framekeep-ipc --bench ipc`). `FRAMEKEEP_BENCH_ROUNDS` (default 3),
@@ -136,6 +144,7 @@ fn print_latencies(mut lat: Vec<u64>, received: u64) {
 
 /// `--role KIND CPU ARGS...`
 fn role(args: &[String]) -> Result<()> {
+    framekeep_ipc::testing::die_with_parent();
     let kind = args[0].as_str();
     let cpu: i64 = args[1].parse()?;
     if cpu >= 0 {
@@ -151,6 +160,7 @@ fn role(args: &[String]) -> Result<()> {
         "fk-sub" => fk_sub(&a[0], a[1].parse()?),
         "raw-pub" => raw_pub(&a[0], a[1].parse()?, a[2].parse()?, a[3].parse()?),
         "raw-sub" => raw_sub(&a[0], a[1].parse()?),
+        "gen" => gen(a[0].parse()?),
         "uds-pub" => uds_pub(
             Path::new(&a[0]),
             a[1].parse()?,
@@ -223,6 +233,18 @@ fn fk_pub(domain: &str, layout: FrameLayout, mode: &str, subs: usize, frames: u6
         Ok(())
     })?;
     println!("DONE {}", publisher.stats());
+    Ok(())
+}
+
+/// The publisher loop of the other cases without their transport: pacing and stamping.
+fn gen(frames: u64) -> Result<()> {
+    let mut frame = [0u8; 16];
+    paced(frames, |seq| {
+        stamp(&mut frame, seq);
+        std::hint::black_box(&frame);
+        Ok(())
+    })?;
+    println!("DONE");
     Ok(())
 }
 
@@ -539,7 +561,16 @@ enum Kind {
     FkCopy,
     Raw,
     Uds,
+    /// The publisher loop alone (pacing, stamping), no transport: the generation
+    /// baseline of the four above.
+    Gen,
+    /// GStreamer shm with a source that has its own buffers (as v4l2src's mmap ones):
+    /// shmsink copies each frame into its segment.
     Gst,
+    /// GStreamer shm with videotestsrc drawing straight into shmsink's segment (its
+    /// allocator): no copy.
+    GstZc,
+    /// videotestsrc alone: the generation baseline of the two above.
     GstGen,
 }
 
@@ -550,8 +581,23 @@ impl Kind {
             Kind::FkCopy => "fk-copy",
             Kind::Raw => "raw",
             Kind::Uds => "uds",
+            Kind::Gen => "gen",
             Kind::Gst => "gst",
+            Kind::GstZc => "gst-zc",
             Kind::GstGen => "gst-gen",
+        }
+    }
+
+    /// Whether its subscribers report latencies.
+    fn has_latency(self) -> bool {
+        matches!(self, Kind::FkLoan | Kind::FkCopy | Kind::Raw | Kind::Uds)
+    }
+
+    /// The generation baseline its transport cost is measured against.
+    fn baseline(self) -> Kind {
+        match self {
+            Kind::Gst | Kind::GstZc | Kind::GstGen => Kind::GstGen,
+            _ => Kind::Gen,
         }
     }
 }
@@ -764,7 +810,17 @@ fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
                 received,
             })
         }
-        Kind::Gst | Kind::GstGen => gst_case(setup, kind, format, nsubs),
+        Kind::Gen => {
+            let mut publisher = Proc::role("gen", setup.cpu(true), &[frames.to_string()])?;
+            publisher.expect("START", Duration::from_secs(30))?;
+            let (pub_us, _) = measure(setup, &[publisher.pid()], &[]);
+            publisher.finish(Duration::from_secs(30));
+            Ok(Sample {
+                pub_us,
+                ..Sample::default()
+            })
+        }
+        Kind::Gst | Kind::GstZc | Kind::GstGen => gst_case(setup, kind, format, nsubs),
     }
 }
 
@@ -810,10 +866,17 @@ fn gst_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
     let socket = std::env::temp_dir().join(format!("fk-bench-gst-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&socket);
     let shm_size = format.len() * 8;
+    // Without the allocation query, videotestsrc keeps its own buffers and shmsink copies
+    // each into its segment, as it would a v4l2src mmap buffer.
+    let copy = if kind == Kind::Gst {
+        "! identity drop-allocation=true "
+    } else {
+        ""
+    };
     let publisher = gst_launch(
         setup.cpu(true),
         &format!(
-            "{source} ! shmsink socket-path={} shm-size={shm_size} wait-for-connection=false sync=false",
+            "{source} {copy}! shmsink socket-path={} shm-size={shm_size} wait-for-connection=false sync=false",
             socket.display()
         ),
     )?;
@@ -891,9 +954,9 @@ fn bench() -> Result<()> {
         window: Duration::from_secs(env_or("FRAMEKEEP_BENCH_SECONDS", 3)),
     };
     let gst = gst_available();
-    let mut kinds = vec![Kind::FkLoan, Kind::FkCopy, Kind::Raw, Kind::Uds];
+    let mut kinds = vec![Kind::FkLoan, Kind::FkCopy, Kind::Raw, Kind::Uds, Kind::Gen];
     if gst {
-        kinds.extend([Kind::Gst, Kind::GstGen]);
+        kinds.extend([Kind::Gst, Kind::GstZc, Kind::GstGen]);
     } else {
         println!(
             "GStreamer's shmsink is not installed (benches/run.sh installs it): gst cases skipped"
@@ -903,8 +966,8 @@ fn bench() -> Result<()> {
         "{rounds} rounds, {FPS} fps, warm-up {WARM_UP:?}, window {:?}, pinned: {} (publisher on CPU 0, subscribers on CPU 1)",
         setup.window, setup.pin
     );
-    // results[(format, subs, kind)] = samples over rounds
-    let mut results: std::collections::BTreeMap<(usize, usize, usize), Vec<Sample>> =
+    // results[(format, subs, kind)] = samples over rounds (None where a case failed)
+    let mut results: std::collections::BTreeMap<(usize, usize, usize), Vec<Option<Sample>>> =
         Default::default();
     let mut loads = Vec::new();
     for round in 0..rounds {
@@ -912,7 +975,7 @@ fn bench() -> Result<()> {
             for nsubs in [1usize, 2, 4] {
                 loads.push(load());
                 for (ki, kind) in kinds.iter().enumerate() {
-                    match run_case(&setup, *kind, *format, nsubs) {
+                    let sample = match run_case(&setup, *kind, *format, nsubs) {
                         Ok(s) => {
                             eprintln!(
                                 "round {round} {} {nsubs} {}: pub {:.1} subs {:.1} total {:.1} µs/frame, p99 {:.0} µs (load {})",
@@ -924,163 +987,168 @@ fn bench() -> Result<()> {
                                 s.p99,
                                 loads.last().map_or("", String::as_str)
                             );
-                            results.entry((fi, nsubs, ki)).or_default().push(s);
+                            Some(s)
                         }
-                        Err(e) => eprintln!(
-                            "round {round} {} {nsubs} {}: FAILED {e}",
-                            format.name,
-                            kind.name()
-                        ),
-                    }
+                        Err(e) => {
+                            eprintln!(
+                                "round {round} {} {nsubs} {}: FAILED {e}",
+                                format.name,
+                                kind.name()
+                            );
+                            None
+                        }
+                    };
+                    results.entry((fi, nsubs, ki)).or_default().push(sample);
                 }
             }
         }
     }
+    let samples = |fi: usize, n: usize, kind: Kind| -> Vec<Option<Sample>> {
+        kinds
+            .iter()
+            .position(|k| *k == kind)
+            .and_then(|ki| results.get(&(fi, n, ki)))
+            .cloned()
+            .unwrap_or_default()
+    };
+    // The median over rounds of f(kind's sample, its baseline's sample of the same round).
+    let med = |fi: usize, n: usize, kind: Kind, f: &dyn Fn(&Sample, &Sample) -> f64| -> f64 {
+        let (a, b) = (samples(fi, n, kind), samples(fi, n, kind.baseline()));
+        median(
+            a.iter()
+                .zip(b.iter().chain(std::iter::repeat(&None)))
+                .filter_map(|(a, b)| Some(f(a.as_ref()?, b.as_ref().unwrap_or(&Sample::default()))))
+                .collect(),
+        )
+    };
+    // The median over rounds of f(a's sample) / f(b's sample) per round.
+    let ratio = |fi: usize,
+                 n: usize,
+                 a: Kind,
+                 fa: &dyn Fn(&Sample, &Sample) -> f64,
+                 b: Kind,
+                 fb: &dyn Fn(&Sample, &Sample) -> f64|
+     -> f64 {
+        let (sa, ba, sb, bb) = (
+            samples(fi, n, a),
+            samples(fi, n, a.baseline()),
+            samples(fi, n, b),
+            samples(fi, n, b.baseline()),
+        );
+        let zero = Sample::default();
+        median(
+            (0..sa.len())
+                .filter_map(|r| {
+                    let x = fa(
+                        sa.get(r)?.as_ref()?,
+                        ba.get(r).and_then(Option::as_ref).unwrap_or(&zero),
+                    );
+                    let y = fb(
+                        sb.get(r)?.as_ref()?,
+                        bb.get(r).and_then(Option::as_ref).unwrap_or(&zero),
+                    );
+                    Some(x / y)
+                })
+                .collect(),
+        )
+    };
+    let total: &dyn Fn(&Sample, &Sample) -> f64 = &|s, _| s.total();
+    let transport: &dyn Fn(&Sample, &Sample) -> f64 = &|s, base| s.total() - base.pub_us;
+    let publisher: &dyn Fn(&Sample, &Sample) -> f64 = &|s, _| s.pub_us;
     println!(
         "load average during the run (1/5/15 min, at each case): first {}, last {}",
         loads.first().map_or("", String::as_str),
         loads.last().map_or("", String::as_str)
     );
     println!();
-    println!("Medians over rounds, µs of CPU per frame (all threads of all processes), latency µs (worst subscriber):");
-    println!(
-        "| format | subs | impl | publisher | subscribers (sum) | total | lat p50 | p99 | max |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let med = |fi: usize, n: usize, kind: Kind, f: &dyn Fn(&Sample) -> f64| -> f64 {
-        let ki = kinds.iter().position(|k| *k == kind);
-        ki.and_then(|ki| results.get(&(fi, n, ki)))
-            .map_or(f64::NAN, |v| median(v.iter().map(f).collect()))
-    };
+    println!("Medians over rounds. CPU: µs per frame, all threads of all processes; transport = total minus the generation baseline (gen or gst-gen) of the same round. Latency: µs, worst subscriber.");
+    println!("| format | subs | impl | publisher | subscribers (sum) | total | transport | lat p50 | p99 | max |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (fi, format) in FORMATS.iter().enumerate() {
         for n in [1usize, 2, 4] {
             for kind in &kinds {
-                let m = |f: &dyn Fn(&Sample) -> f64| med(fi, n, *kind, f);
-                let lat = if matches!(kind, Kind::Gst | Kind::GstGen) {
-                    "n/a | n/a | n/a".to_string()
-                } else {
+                let m = |f: &dyn Fn(&Sample, &Sample) -> f64| med(fi, n, *kind, f);
+                let lat = if kind.has_latency() {
                     format!(
                         "{:.0} | {:.0} | {:.0}",
-                        m(&|s| s.p50),
-                        m(&|s| s.p99),
-                        m(&|s| s.max)
+                        m(&|s, _| s.p50),
+                        m(&|s, _| s.p99),
+                        m(&|s, _| s.max)
                     )
+                } else {
+                    "- | - | -".to_string()
+                };
+                let transport = if matches!(kind, Kind::Gen | Kind::GstGen) {
+                    "-".to_string()
+                } else {
+                    format!("{:.1}", m(transport))
                 };
                 println!(
-                    "| {} | {n} | {} | {:.1} | {:.1} | {:.1} | {lat} |",
+                    "| {} | {n} | {} | {:.1} | {:.1} | {:.1} | {transport} | {lat} |",
                     format.name,
                     kind.name(),
-                    m(&|s| s.pub_us),
-                    m(&|s| s.subs_us),
-                    m(&|s| s.total())
+                    m(publisher),
+                    m(&|s, _| s.subs_us),
+                    m(total),
                 );
             }
         }
     }
-    // Ratios: per round, then the median.
-    let per_round = |fi: usize, n: usize, a: Kind, b: Kind, f: &dyn Fn(&Sample) -> f64| -> f64 {
-        let (Some(ai), Some(bi)) = (
-            kinds.iter().position(|k| *k == a),
-            kinds.iter().position(|k| *k == b),
-        ) else {
-            return f64::NAN;
-        };
-        let (Some(av), Some(bv)) = (results.get(&(fi, n, ai)), results.get(&(fi, n, bi))) else {
-            return f64::NAN;
-        };
-        median(av.iter().zip(bv).map(|(x, y)| f(x) / f(y)).collect())
-    };
     println!();
     println!("Ratios (median of per-round ratios):");
     for (fi, format) in FORMATS.iter().enumerate() {
         for n in [1usize, 2, 4] {
-            let loan_raw = per_round(fi, n, Kind::FkLoan, Kind::Raw, &|s| s.total());
-            let copy_raw = per_round(fi, n, Kind::FkCopy, Kind::Raw, &|s| s.total());
-            let uds_loan = per_round(fi, n, Kind::Uds, Kind::FkLoan, &|s| s.total());
+            let loan_raw = ratio(fi, n, Kind::FkLoan, total, Kind::Raw, total);
+            let copy_raw = ratio(fi, n, Kind::FkCopy, total, Kind::Raw, total);
+            let uds_loan = ratio(fi, n, Kind::Uds, total, Kind::FkLoan, total);
             println!(
-                "{} {n} sub(s): fk-loan/raw total {loan_raw:.2}x (target ≤ 1.3x: {}), fk-copy/raw {copy_raw:.2}x, uds/fk-loan {uds_loan:.1}x",
+                "{} {n} sub(s): total fk-loan/raw {loan_raw:.2}x (target ≤ 1.3x: {}), fk-copy/raw {copy_raw:.2}x, uds/fk-loan {uds_loan:.1}x",
                 format.name,
                 verdict(loan_raw <= 1.3)
             );
         }
-        // Publisher CPU with 4 subscribers against 1.
-        let pub4 = |kind: Kind| {
-            let ki = kinds.iter().position(|k| *k == kind);
-            let get = |n| {
-                ki.and_then(|ki| results.get(&(fi, n, ki)))
-                    .cloned()
-                    .unwrap_or_default()
-            };
+        let pub41 = |kind: Kind| {
+            let (four, one) = (samples(fi, 4, kind), samples(fi, 1, kind));
             median(
-                get(4)
-                    .iter()
-                    .zip(get(1).iter())
-                    .map(|(a, b)| a.pub_us / b.pub_us)
+                four.iter()
+                    .zip(&one)
+                    .filter_map(|(a, b)| Some(a.as_ref()?.pub_us / b.as_ref()?.pub_us))
                     .collect(),
             )
         };
         println!(
-            "{}: publisher CPU per frame 4 subs / 1 sub: fk-loan {:.2}x (target ≤ 1.2x: {}), fk-copy {:.2}x, raw {:.2}x",
+            "{}: publisher CPU per frame, 4 subs / 1 sub: fk-loan {:.2}x (target ≤ 1.2x: {}), fk-copy {:.2}x, raw {:.2}x",
             format.name,
-            pub4(Kind::FkLoan),
-            verdict(pub4(Kind::FkLoan) <= 1.2),
-            pub4(Kind::FkCopy),
-            pub4(Kind::Raw)
+            pub41(Kind::FkLoan),
+            verdict(pub41(Kind::FkLoan) <= 1.2),
+            pub41(Kind::FkCopy),
+            pub41(Kind::Raw)
         );
         if gst {
-            let get = |n: usize, kind: Kind| {
-                let ki = kinds.iter().position(|k| *k == kind)?;
-                results.get(&(fi, n, ki))
-            };
             for n in [1usize, 2, 4] {
-                // GStreamer's transport: its total minus its generation alone (same round).
-                let (Some(g), Some(gen), Some(l), Some(c)) = (
-                    get(n, Kind::Gst),
-                    get(n, Kind::GstGen),
-                    get(n, Kind::FkLoan),
-                    get(n, Kind::FkCopy),
-                ) else {
-                    continue;
-                };
-                let transport: Vec<f64> = g
-                    .iter()
-                    .zip(gen)
-                    .map(|(g, gen)| g.total() - gen.pub_us)
-                    .collect();
-                let vs_loan = median(
-                    transport
-                        .iter()
-                        .zip(l)
-                        .map(|(t, l)| t / l.total())
-                        .collect(),
-                );
-                let vs_copy = median(
-                    transport
-                        .iter()
-                        .zip(c)
-                        .map(|(t, c)| t / c.total())
-                        .collect(),
-                );
+                let copy_vs_loan = ratio(fi, n, Kind::Gst, transport, Kind::FkLoan, transport);
+                let copy_vs_copy = ratio(fi, n, Kind::Gst, transport, Kind::FkCopy, transport);
+                let zc_vs_loan = ratio(fi, n, Kind::GstZc, transport, Kind::FkLoan, transport);
+                let totals = ratio(fi, n, Kind::Gst, total, Kind::FkLoan, total);
                 let target = if fi == 0 && n == 2 {
-                    format!(" (target ≥ 3x: {})", verdict(vs_loan >= 3.0))
+                    format!(" (target ≥ 3x: {})", verdict(copy_vs_loan >= 3.0))
                 } else {
                     String::new()
                 };
                 println!(
-                    "{} {n} sub(s): gst transport {:.1} µs/frame (total {:.1} minus generation {:.1}) = {vs_loan:.1}x fk-loan{target}, {vs_copy:.1}x fk-copy",
-                    format.name,
-                    median(transport.clone()),
-                    median(g.iter().map(Sample::total).collect()),
-                    median(gen.iter().map(|s| s.pub_us).collect())
+                    "{} {n} sub(s): transport gst/fk-loan {copy_vs_loan:.1}x{target}, gst/fk-copy {copy_vs_copy:.1}x, gst-zc/fk-loan {zc_vs_loan:.1}x; total gst/fk-loan {totals:.1}x",
+                    format.name
                 );
             }
         }
     }
-    let p99 = med(0, 1, Kind::FkLoan, &|s| s.p99);
+    let p99 = |kind: Kind| med(0, 1, kind, &|s, _| s.p99);
     println!(
-        "1080p latency p99, 1 subscriber: fk-loan {p99:.0} µs, fk-copy {:.0} µs (target < 1000 µs: {})",
-        med(0, 1, Kind::FkCopy, &|s| s.p99),
-        verdict(p99 < 1000.0)
+        "1080p latency p99, 1 subscriber: fk-loan {:.0} µs (target < 1000 µs: {}), fk-copy {:.0} µs, raw {:.0} µs",
+        p99(Kind::FkLoan),
+        verdict(p99(Kind::FkLoan) < 1000.0),
+        p99(Kind::FkCopy),
+        p99(Kind::Raw)
     );
     Ok(())
 }

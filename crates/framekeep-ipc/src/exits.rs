@@ -12,43 +12,53 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+/// What is known of one process.
+enum Watch {
+    /// A pidfd on it.
+    Open(OwnedFd),
+    /// It has exited (seen once; a pid is not watched again).
+    Exited,
+    /// pidfd_open failed (already gone, or another pid namespace).
+    Unwatchable,
+}
+
 /// Processes watched through pidfds.
 #[derive(Default)]
 pub(crate) struct Exits {
-    watched: HashMap<u32, Option<OwnedFd>>,
+    watched: HashMap<u32, Watch>,
 }
 
 impl Exits {
-    /// Watches `pid` (once; a pid that cannot be watched is remembered as such).
+    /// Watches `pid` (once: a pid seen before, exited or not, is not opened again).
     pub(crate) fn watch(&mut self, pid: u32) {
         self.watched.entry(pid).or_insert_with(|| {
             // SAFETY: pidfd_open takes a pid and flags, no pointers; a negative result is
             // an error (no such process, or a kernel without pidfds).
             let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
             if fd < 0 {
-                return None;
+                return Watch::Unwatchable;
             }
             // SAFETY: `fd` is a descriptor pidfd_open just opened for us; nobody else owns it.
-            Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+            Watch::Open(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
         });
     }
 
-    /// Whether any watched process has exited since the last call (it is then
-    /// forgotten: a restarted subscriber has another pid).
+    /// Whether any watched process has exited since the last call (each exit is
+    /// reported once).
     pub(crate) fn any_exited(&mut self) -> bool {
         let (pids, mut fds): (Vec<u32>, Vec<libc::pollfd>) = self
             .watched
             .iter()
-            .filter_map(|(pid, fd)| {
-                let fd = fd.as_ref()?.as_raw_fd();
-                Some((
+            .filter_map(|(pid, watch)| match watch {
+                Watch::Open(fd) => Some((
                     *pid,
                     libc::pollfd {
-                        fd,
+                        fd: fd.as_raw_fd(),
                         events: libc::POLLIN,
                         revents: 0,
                     },
-                ))
+                )),
+                Watch::Exited | Watch::Unwatchable => None,
             })
             .unzip();
         if fds.is_empty() {
@@ -62,7 +72,8 @@ impl Exits {
         }
         for (pid, fd) in pids.iter().zip(&fds) {
             if fd.revents != 0 {
-                self.watched.remove(pid);
+                // Closes the pidfd.
+                self.watched.insert(*pid, Watch::Exited);
             }
         }
         true
@@ -86,6 +97,8 @@ mod tests {
         child.wait().unwrap();
         assert!(exits.any_exited());
         assert!(!exits.any_exited(), "seen once");
+        exits.watch(child.id());
+        assert!(!exits.any_exited(), "an exited pid is not watched again");
         // A pid that does not exist is remembered as unwatchable, never "exited".
         exits.watch(u32::MAX / 2);
         assert!(!exits.any_exited());

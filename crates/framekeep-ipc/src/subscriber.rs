@@ -274,16 +274,18 @@ impl Subscriber {
         let Some(attached) = &self.attached else {
             return Ok(None);
         };
+        let mut retried = false;
         let sample = loop {
             match attached.port.receive() {
                 Ok(Some(sample)) => break sample,
                 Ok(None) => return Ok(None),
                 Err(ReceiveError::ExceedsMaxBorrows) => {
                     // At the hold limit: the next release wakes us (unless one happened
-                    // just now: then try again).
-                    if !self.home.starve() {
+                    // just now: then try once more).
+                    if retried || !self.home.starve() {
                         return Ok(None);
                     }
+                    retried = true;
                 }
                 Err(e) => {
                     // A connection to a publisher that is going away; its liveness decides.

@@ -29,8 +29,13 @@ pub struct TestDomain {
 impl TestDomain {
     /// A new domain named after `tag`, this process and a counter (unique on the
     /// machine).
+    ///
+    /// The first one of a process also removes what test domains of dead processes left
+    /// (a test run that was killed could not remove its files).
     pub fn new(tag: &str) -> Result<TestDomain, IpcError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(remove_dead_test_domains);
         let tag: String = tag
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -107,6 +112,55 @@ impl Drop for TestDomain {
     fn drop(&mut self) {
         self.remove_files();
     }
+}
+
+/// The pid in a test domain's name (`t<pid>-<n>-<tag>`), if `name` is one.
+fn test_domain_pid(name: &str) -> Option<libc::pid_t> {
+    let rest = name.strip_prefix('t')?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Whether process `pid` is gone.
+fn is_dead(pid: libc::pid_t) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Removes the files of test domains whose process is gone.
+fn remove_dead_test_domains() {
+    let Ok(probe) = Domain::named("probe") else {
+        return;
+    };
+    let base = probe.root().parent().map(Path::to_path_buf);
+    let _ = std::fs::remove_dir_all(probe.root());
+    if let Ok(dir) = std::fs::read_dir("/dev/shm") {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let dead = name
+                .strip_prefix("fk_")
+                .and_then(test_domain_pid)
+                .is_some_and(is_dead);
+            if dead {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    if let Some(dir) = base.and_then(|b| std::fs::read_dir(b).ok()) {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if test_domain_pid(&name).is_some_and(is_dead) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Makes the calling process receive SIGKILL when its parent dies, so that children of a
+/// test (or benchmark) that was killed do not run on.
+pub fn die_with_parent() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes the signal number; no pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

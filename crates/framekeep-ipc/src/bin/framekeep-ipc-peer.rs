@@ -36,6 +36,7 @@ use framekeep_ipc::{
 type Args = HashMap<String, String>;
 
 fn main() -> ExitCode {
+    framekeep_ipc::testing::die_with_parent();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some(role) = argv.first().cloned() else {
         eprintln!("usage: framekeep-ipc-peer pub|sub --domain D --service S ...");
