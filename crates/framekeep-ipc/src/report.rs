@@ -129,7 +129,8 @@ pub struct SubscriberStats {
     pub dropped: u64,
     /// Samples held right now.
     pub held: usize,
-    /// Publishers seen (a restarted publisher counts again).
+    /// Publisher ports seen: a restarted publisher counts again, and so does one that
+    /// replaced its port for larger frames.
     pub publishers: u64,
     /// Times the publisher went away (closed or crashed).
     pub publishers_gone: u64,

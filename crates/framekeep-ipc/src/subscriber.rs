@@ -299,10 +299,13 @@ impl Subscriber {
         let origin = sample.origin().value();
         let t = &mut self.tracking;
         if t.origin != Some(origin) {
-            // A new publisher port (a restarted publisher, or one that resized): its
-            // count is its own.
+            // A new publisher port: a publisher that replaced its port for larger frames
+            // continues its count (gaps across the change are drops); a restarted one
+            // starts again from 0.
             t.origin = Some(origin);
-            t.last_seq = None;
+            if t.last_seq.is_some_and(|last| header.publish_seq <= last) {
+                t.last_seq = None;
+            }
             self.stats.publishers += 1;
         }
         if let Some(last) = t.last_seq {

@@ -294,11 +294,9 @@ fn after_a_format_change_subscribers_get_the_new_layout_and_keep_their_old_frame
         (second.num("w"), second.num("h"), second.fields()["format"]),
         (Some(800.0), Some(600.0), "BGR3")
     );
-    assert_eq!(
-        second.num("seq"),
-        Some(60.0),
-        "the first frame after the change has the new layout"
-    );
+    // Frame 60 is the first of the new format (a drop-oldest subscriber starved of CPU may
+    // have lost it: then it is counted as a drop).
+    assert!(second.num("seq").unwrap() >= 60.0, "{}", second.text);
     // The frames it held from before the change kept their layout and pixels.
     let held = sub.expect("HELD", PATIENCE);
     assert_eq!(
@@ -310,6 +308,13 @@ fn after_a_format_change_subscribers_get_the_new_layout_and_keep_their_old_frame
     sleep(Duration::from_millis(200));
     let sub_lines = finish(&mut sub);
     assert_eq!(last(&sub_lines, "STATS").num("bad"), Some(0.0));
+    // No frame of the old layout came after the first of the new one.
+    assert_eq!(all(&sub_lines, "FORMAT").count(), 2);
+    // Every frame since its first was received or counted as dropped, across the change.
+    let stats = last(&sub_lines, "STATS");
+    let n = |k: &str| stats.num(k).unwrap();
+    let span = n("last_publish_seq") - n("first_publish_seq") + 1.0;
+    assert_eq!(n("received") + n("dropped"), span, "{}", stats.text);
     let publisher_lines = finish(&mut publisher);
     assert_eq!(last(&publisher_lines, "STATS").num("resizes"), Some(1.0));
 }
