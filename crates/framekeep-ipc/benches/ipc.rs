@@ -45,17 +45,17 @@
 //! `FRAMEKEEP_BENCH_SECONDS` (the window, default 3). Under `cargo test` it runs one short
 //! smoke case of each framekeep and baseline path instead of measuring.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
 use framekeep_core::pipeline::Link;
 use framekeep_core::time::monotonic_now;
-use framekeep_ipc::testing::TestDomain;
+use framekeep_ipc::testing::{Peer, TestDomain};
 use framekeep_ipc::{Domain, IpcError, Publisher, PublisherOptions, Subscriber, SubscriberOptions};
 use iceoryx2::prelude::*;
 
@@ -172,6 +172,19 @@ fn role(args: &[String]) -> Result<()> {
     }
 }
 
+/// Waits (up to 20 s) until every subscriber is there, then a moment for them to settle.
+fn wait_for_subscribers(all_there: impl Fn() -> bool) -> Result<()> {
+    let waited = Instant::now();
+    while !all_there() {
+        if waited.elapsed() > Duration::from_secs(20) {
+            return Err("subscribers did not come".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    Ok(())
+}
+
 /// Paces `frames` iterations at FPS, printing START before the first.
 fn paced(frames: u64, mut each: impl FnMut(u64) -> Result<()>) -> Result<()> {
     let period = Duration::from_secs(1) / FPS;
@@ -201,14 +214,7 @@ fn fk_pub(domain: &str, layout: FrameLayout, mode: &str, subs: usize, frames: u6
         .max_loans(2)
         .initial_layout(layout);
     let publisher = Publisher::create(&domain, "bench/frames", options)?;
-    let waited = Instant::now();
-    while publisher.subscribers().len() < subs {
-        if waited.elapsed() > Duration::from_secs(20) {
-            return Err("subscribers did not come".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_subscribers(|| publisher.subscribers().len() >= subs)?;
     // The frames a copying publisher owns ("captured" once: their pixels cost nothing).
     let mut owned: Vec<Frame> = (0..2)
         .map(|_| Frame::zeroed(layout))
@@ -340,14 +346,7 @@ fn raw_pub(domain: &str, len: usize, subs: usize, frames: u64) -> Result<()> {
         .max_loaned_samples(2)
         .create()?;
     let notifier = events.notifier_builder().create()?;
-    let waited = Instant::now();
-    while service.dynamic_config().number_of_subscribers() < subs {
-        if waited.elapsed() > Duration::from_secs(20) {
-            return Err("subscribers did not come".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_subscribers(|| service.dynamic_config().number_of_subscribers() >= subs)?;
     paced(frames, |seq| {
         let mut sample = publisher.loan_slice_uninit(len)?;
         let payload = sample.payload_mut();
@@ -471,88 +470,38 @@ fn uds_sub(dir: &Path, len: usize, warm_frames: u64) -> Result<()> {
 // The driver.
 // ---------------------------------------------------------------------------------------
 
-/// A child of a case, its stdout read line by line.
-struct Proc {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
+/// A bench role in a child process (this binary, `--role KIND CPU ARGS...`).
+fn role_proc(kind: &str, cpu: i64, args: &[String]) -> Result<Peer> {
+    Ok(Peer::spawn_with(
+        kind,
+        Command::new(std::env::current_exe()?)
+            .args(["--role", kind, &cpu.to_string()])
+            .args(args),
+    )?)
 }
 
-impl Proc {
-    fn spawn(command: &mut Command) -> Result<Proc> {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()?;
-        let out = child.stdout.take().ok_or("stdout")?;
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-        })
-    }
-
-    fn role(kind: &str, cpu: i64, args: &[String]) -> Result<Proc> {
-        Proc::spawn(
-            Command::new(std::env::current_exe()?)
-                .args(["--role", kind, &cpu.to_string()])
-                .args(args),
-        )
-    }
-
-    fn expect(&mut self, word: &str, timeout: Duration) -> Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(word) {
-                        return Ok(line);
-                    }
-                }
-                Err(_) => return Err(format!("no {word} line; got {:?}", self.seen).into()),
-            }
+/// Waits for a child's line starting with `word`.
+fn expect(peer: &mut Peer, word: &str, timeout: Duration) -> Result<()> {
+    match peer.wait_for(word, timeout) {
+        Some(_) => Ok(()),
+        None => {
+            let transcript = peer.transcript();
+            Err(format!("{}: no {word} line; got:\n{transcript}", peer.name()).into())
         }
     }
+}
 
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
+/// Waits for a child's end (killing it after `timeout`), returns its lines.
+fn finish(mut peer: Peer, timeout: Duration) -> Vec<String> {
+    peer.stop(timeout);
+    peer.lines().iter().map(|l| l.text.clone()).collect()
+}
 
-    /// Waits for the end (killing it after `timeout`), returns its lines.
-    fn finish(mut self, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-            self.seen.push(line);
-        }
-        self.seen
-    }
-
-    /// SIGINT (gst-launch stops and cleans up), then waits.
-    fn interrupt(self, timeout: Duration) -> Vec<String> {
-        // SAFETY: kill(2) on our own running child.
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGINT) };
-        self.finish(timeout)
-    }
+/// SIGINT (gst-launch stops and cleans up), then [`finish`].
+fn interrupt(peer: Peer, timeout: Duration) -> Vec<String> {
+    // SAFETY: kill(2) on our own running child.
+    unsafe { libc::kill(peer.pid() as libc::pid_t, libc::SIGINT) };
+    finish(peer, timeout)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -717,12 +666,12 @@ fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
             };
             let mut subs = Vec::new();
             for _ in 0..nsubs {
-                let mut s = Proc::role(
+                let mut s = role_proc(
                     sub_role,
                     setup.cpu(false),
                     &[domain.name().into(), warm.to_string()],
                 )?;
-                s.expect("READY", Duration::from_secs(20))?;
+                expect(&mut s, "READY", Duration::from_secs(20))?;
                 subs.push(s);
             }
             let pub_args: Vec<String> = if kind == Kind::Raw {
@@ -744,17 +693,17 @@ fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
                     frames.to_string(),
                 ]
             };
-            let mut publisher = Proc::role(pub_role, setup.cpu(true), &pub_args)?;
-            publisher.expect("START", Duration::from_secs(30))?;
-            let sub_pids: Vec<u32> = subs.iter().map(Proc::pid).collect();
+            let mut publisher = role_proc(pub_role, setup.cpu(true), &pub_args)?;
+            expect(&mut publisher, "START", Duration::from_secs(30))?;
+            let sub_pids: Vec<u32> = subs.iter().map(Peer::pid).collect();
             let (pub_us, subs_us) = measure(setup, &[publisher.pid()], &sub_pids);
-            let pub_lines = publisher.finish(Duration::from_secs(30));
+            let pub_lines = finish(publisher, Duration::from_secs(30));
             if !pub_lines.iter().any(|l| l.starts_with("DONE")) {
                 return Err(format!("{} publisher failed: {pub_lines:?}", kind.name()).into());
             }
             let sub_lines: Vec<Vec<String>> = subs
                 .into_iter()
-                .map(|s| s.finish(Duration::from_secs(10)))
+                .map(|s| finish(s, Duration::from_secs(10)))
                 .collect();
             let (p50, p99, max, received) = latencies(&sub_lines);
             Ok(Sample {
@@ -770,7 +719,7 @@ fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
             let dir = std::env::temp_dir().join(format!("fk-bench-uds-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
             let dir_arg = dir.to_string_lossy().into_owned();
-            let mut publisher = Proc::role(
+            let mut publisher = role_proc(
                 "uds-pub",
                 setup.cpu(true),
                 &[
@@ -780,24 +729,24 @@ fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
                     frames.to_string(),
                 ],
             )?;
-            publisher.expect("LISTENING", Duration::from_secs(20))?;
+            expect(&mut publisher, "LISTENING", Duration::from_secs(20))?;
             let mut subs = Vec::new();
             for _ in 0..nsubs {
-                let mut s = Proc::role(
+                let mut s = role_proc(
                     "uds-sub",
                     setup.cpu(false),
                     &[dir_arg.clone(), len.to_string(), warm.to_string()],
                 )?;
-                s.expect("READY", Duration::from_secs(20))?;
+                expect(&mut s, "READY", Duration::from_secs(20))?;
                 subs.push(s);
             }
-            publisher.expect("START", Duration::from_secs(30))?;
-            let sub_pids: Vec<u32> = subs.iter().map(Proc::pid).collect();
+            expect(&mut publisher, "START", Duration::from_secs(30))?;
+            let sub_pids: Vec<u32> = subs.iter().map(Peer::pid).collect();
             let (pub_us, subs_us) = measure(setup, &[publisher.pid()], &sub_pids);
-            publisher.finish(Duration::from_secs(30));
+            finish(publisher, Duration::from_secs(30));
             let sub_lines: Vec<Vec<String>> = subs
                 .into_iter()
-                .map(|s| s.finish(Duration::from_secs(10)))
+                .map(|s| finish(s, Duration::from_secs(10)))
                 .collect();
             let _ = std::fs::remove_dir_all(&dir);
             let (p50, p99, max, received) = latencies(&sub_lines);
@@ -811,10 +760,10 @@ fn run_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
             })
         }
         Kind::Gen => {
-            let mut publisher = Proc::role("gen", setup.cpu(true), &[frames.to_string()])?;
-            publisher.expect("START", Duration::from_secs(30))?;
+            let mut publisher = role_proc("gen", setup.cpu(true), &[frames.to_string()])?;
+            expect(&mut publisher, "START", Duration::from_secs(30))?;
             let (pub_us, _) = measure(setup, &[publisher.pid()], &[]);
-            publisher.finish(Duration::from_secs(30));
+            finish(publisher, Duration::from_secs(30));
             Ok(Sample {
                 pub_us,
                 ..Sample::default()
@@ -833,7 +782,7 @@ fn gst_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn gst_launch(cpu: i64, pipeline: &str) -> Result<Proc> {
+fn gst_launch(cpu: i64, pipeline: &str) -> Result<Peer> {
     let mut command = if cpu >= 0 {
         let mut c = Command::new("taskset");
         c.args(["-c", &cpu.to_string(), "gst-launch-1.0"]);
@@ -845,7 +794,7 @@ fn gst_launch(cpu: i64, pipeline: &str) -> Result<Proc> {
         .arg("-q")
         .args(pipeline.split_whitespace())
         .stderr(Stdio::null());
-    Proc::spawn(&mut command)
+    Ok(Peer::spawn_with("gst-launch", &mut command)?)
 }
 
 fn gst_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<Sample> {
@@ -857,7 +806,7 @@ fn gst_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
     if kind == Kind::GstGen {
         let publisher = gst_launch(setup.cpu(true), &format!("{source} ! fakesink sync=false"))?;
         let (pub_us, _) = measure(setup, &[publisher.pid()], &[]);
-        publisher.interrupt(Duration::from_secs(5));
+        interrupt(publisher, Duration::from_secs(5));
         return Ok(Sample {
             pub_us,
             ..Sample::default()
@@ -884,7 +833,7 @@ fn gst_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
     while !socket.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let subs: Vec<Proc> = (0..nsubs)
+    let subs: Vec<Peer> = (0..nsubs)
         .map(|_| {
             gst_launch(
                 setup.cpu(false),
@@ -895,13 +844,13 @@ fn gst_case(setup: &Setup, kind: Kind, format: Format, nsubs: usize) -> Result<S
             )
         })
         .collect::<Result<_>>()?;
-    let sub_pids: Vec<u32> = subs.iter().map(Proc::pid).collect();
+    let sub_pids: Vec<u32> = subs.iter().map(Peer::pid).collect();
     let (pub_us, subs_us) = measure(setup, &[publisher.pid()], &sub_pids);
     for s in subs {
-        s.interrupt(Duration::from_secs(5));
+        interrupt(s, Duration::from_secs(5));
     }
     let pub_pid = publisher.pid();
-    publisher.interrupt(Duration::from_secs(5));
+    interrupt(publisher, Duration::from_secs(5));
     let _ = std::fs::remove_file(&socket);
     remove_gst_shm(pub_pid);
     Ok(Sample {

@@ -140,6 +140,7 @@ mod exits;
 mod holds;
 mod loans;
 mod options;
+mod parked;
 mod publisher;
 mod report;
 mod samples;

@@ -9,53 +9,41 @@
 //! subscribers read it, and nothing is sent twice. A loan that is never published goes
 //! back to the publisher's segment unsent.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use framekeep_core::frame::{BufferHome, ExternalBuffer, Frame, FrameLayout, FrameMeta};
-use framekeep_core::ledger::{Kind, LedgerSource, LiveEntry, ScopeId};
+use framekeep_core::ledger::{LedgerSource, LiveEntry};
 use parking_lot::Mutex;
 
 use crate::error::IpcError;
+use crate::parked::Parked;
 use crate::send::{Loan, Sender};
 use crate::wire::FrameHeader;
 
-struct Slot {
-    loan: Option<Loan>,
-    /// The payload's address (to recognise a frame over it) and length.
+/// A loan out as a frame.
+struct Lent {
+    loan: Loan,
+    /// The payload's address, to recognise a frame over it.
     addr: usize,
-    len: usize,
-    /// The loan's id (also the frame id in its header).
-    id: u64,
-    since: Instant,
-    scope: u64,
     /// Set by `publish`: send with this header when the last handle drops.
     publish: Option<FrameHeader>,
-}
-
-#[derive(Default)]
-struct Slots {
-    slots: Vec<Slot>,
-    free: Vec<usize>,
 }
 
 /// The home of a publisher's loaned frames.
 pub(crate) struct LoanHome {
     /// Ledger name of a loan: the service's, marked as a loan.
     name: String,
-    slots: Mutex<Slots>,
+    lent: Mutex<Parked<Lent>>,
     sender: Arc<Sender>,
-    next_id: AtomicU64,
 }
 
 impl LoanHome {
     pub(crate) fn new(sender: Arc<Sender>) -> LoanHome {
         LoanHome {
             name: format!("{} (loan)", sender.service),
-            slots: Mutex::new(Slots::default()),
+            lent: Mutex::new(Parked::new()),
             sender,
-            next_id: AtomicU64::new(1),
         }
     }
 
@@ -64,29 +52,12 @@ impl LoanHome {
     pub(crate) fn lend(self: &Arc<Self>, mut loan: Loan) -> Result<Frame, IpcError> {
         let payload = loan.payload_mut();
         let (ptr, len) = (payload.as_mut_ptr().cast::<u8>(), payload.len());
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let index = {
-            let mut s = self.slots.lock();
-            let slot = Slot {
-                loan: Some(loan),
-                addr: ptr as usize,
-                len,
-                id,
-                since: Instant::now(),
-                scope: ScopeId::current().0,
-                publish: None,
-            };
-            match s.free.pop() {
-                Some(i) => {
-                    s.slots[i] = slot;
-                    i
-                }
-                None => {
-                    s.slots.push(slot);
-                    s.slots.len() - 1
-                }
-            }
+        let lent = Lent {
+            loan,
+            addr: ptr as usize,
+            publish: None,
         };
+        let (index, _) = self.lent.lock().park(lent, len);
         // SAFETY: `ptr..ptr + len` is the payload of the loan now parked in slot `index`
         // of this home. The loan keeps it mapped and reserved for this publisher (no
         // subscriber sees it before it is sent) until the slot gives it up, which happens
@@ -108,70 +79,41 @@ impl LoanHome {
         header: impl FnOnce(u64) -> Result<FrameHeader, IpcError>,
     ) -> Option<Result<(), IpcError>> {
         let addr = frame.as_ptr() as usize;
-        let mut s = self.slots.lock();
-        let slot = s
-            .slots
-            .iter_mut()
-            .find(|slot| slot.loan.is_some() && slot.addr == addr)?;
-        if slot.publish.is_some() {
+        let mut lent = self.lent.lock();
+        let (lent, id) = lent.find_mut(|l| l.addr == addr)?;
+        if lent.publish.is_some() {
             return Some(Err(IpcError::AlreadyPublished {
                 service: self.sender.service.clone(),
             }));
         }
-        Some(header(slot.id).map(|h| slot.publish = Some(h)))
+        Some(header(id).map(|h| lent.publish = Some(h)))
     }
 }
 
 impl BufferHome for LoanHome {
     fn recycle(&self, buffer: ExternalBuffer) {
-        let index = buffer.index();
-        let (loan, publish) = {
-            let mut s = self.slots.lock();
-            let Some(slot) = s.slots.get_mut(index) else {
-                return;
-            };
-            let taken = (slot.loan.take(), slot.publish.take());
-            s.free.push(index);
-            taken
-        };
+        let lent = self.lent.lock().take(buffer.index());
         // No frame points into the sample any more.
         drop(buffer);
-        match (loan, publish) {
-            (Some(loan), Some(header)) if !self.sender.closed.load(Ordering::Acquire) => {
+        let Some(lent) = lent else {
+            return;
+        };
+        match lent.publish {
+            Some(header) if !self.sender.closed.load(Ordering::Acquire) => {
                 // Counted in the publisher's stats; nobody is left to return it to.
-                if let Err(e) = self.sender.send(loan, header, true) {
+                if let Err(e) = self.sender.send(lent.loan, header, true) {
                     tracing::warn!("sending a loaned frame of {}: {e}", self.sender.service);
                 }
             }
             // Never published (or the publisher is gone): back to the segment unsent.
-            (loan, _) => drop(loan),
+            _ => drop(lent.loan),
         }
     }
 }
 
 impl LedgerSource for LoanHome {
     fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
-        let live: Vec<(u64, Instant, u64, usize)> = self
-            .slots
-            .lock()
-            .slots
-            .iter()
-            .filter(|s| s.loan.is_some())
-            .map(|s| (s.id, s.since, s.scope, s.len))
-            .collect();
-        for (id, since, scope, len) in live {
-            visit(LiveEntry {
-                kind: Kind::FRAME,
-                name: self.name.clone().into(),
-                id,
-                created_at: since,
-                thread: None,
-                scope: ScopeId(scope),
-                epoch: 0,
-                backtrace: None,
-                bytes: Some(len),
-                written_off: false,
-            });
-        }
+        let entries = self.lent.lock().entries(&self.name);
+        entries.into_iter().for_each(visit);
     }
 }

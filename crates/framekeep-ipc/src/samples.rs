@@ -11,12 +11,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use framekeep_core::frame::{
     BufferHome, ExternalBuffer, Frame, FrameLayout, FrameMeta, PixelFormat,
 };
-use framekeep_core::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId};
+use framekeep_core::ledger::{Ledger, LedgerSource, LiveEntry};
 use framekeep_core::pool::{Exhausted, FramePool, PoolOptions};
 use iceoryx2::sample::Sample;
 use parking_lot::Mutex;
@@ -24,43 +23,13 @@ use parking_lot::Mutex;
 use crate::domain::Svc;
 use crate::error::IpcError;
 use crate::holds::HoldWriter;
+use crate::parked::Parked;
 use crate::report::Counter;
 use crate::waiter::Waker;
 use crate::wire::{monotonic_ns, PageHeader};
 
 /// A received frame sample.
 pub(crate) type Received = Sample<Svc, [u8], PageHeader>;
-
-struct Slot {
-    sample: Option<Received>,
-    id: u64,
-    /// When it was received, CLOCK_MONOTONIC ns (one clock read per frame; the ledger's
-    /// `Instant` is derived from it when a report asks).
-    since_ns: u64,
-    scope: u64,
-    bytes: usize,
-}
-
-#[derive(Default)]
-struct Slots {
-    slots: Vec<Slot>,
-    free: Vec<usize>,
-    held: usize,
-}
-
-impl Slots {
-    /// Samples held and when the oldest was received (0: none).
-    fn summary(&self) -> (usize, u64) {
-        let oldest = self
-            .slots
-            .iter()
-            .filter(|s| s.sample.is_some())
-            .map(|s| s.since_ns)
-            .min()
-            .unwrap_or(0);
-        (self.held, oldest)
-    }
-}
 
 /// Hold reports are sent at most this often while frames flow (ns).
 const REPORT_EVERY_NS: u64 = 50_000_000;
@@ -91,8 +60,7 @@ pub(crate) struct Totals {
 /// The home of a subscriber's received samples.
 pub(crate) struct SampleHome {
     service: String,
-    slots: Mutex<Slots>,
-    next_id: std::sync::atomic::AtomicU64,
+    received: Mutex<Parked<Received>>,
     pub(crate) totals: Totals,
     /// Set while the subscriber waits for a held sample to be released.
     starved: AtomicBool,
@@ -103,8 +71,6 @@ pub(crate) struct SampleHome {
     /// Most samples the service lets this subscriber hold.
     max_held: AtomicUsize,
     ledger: Ledger,
-    /// The same moment as an `Instant` and as CLOCK_MONOTONIC ns.
-    origin: (Instant, u64),
 }
 
 impl SampleHome {
@@ -116,8 +82,7 @@ impl SampleHome {
     ) -> SampleHome {
         SampleHome {
             service: service.to_string(),
-            slots: Mutex::new(Slots::default()),
-            next_id: std::sync::atomic::AtomicU64::new(1),
+            received: Mutex::new(Parked::new()),
             totals: Totals::default(),
             starved: AtomicBool::new(false),
             waker,
@@ -126,7 +91,6 @@ impl SampleHome {
             copy_buffers,
             max_held: AtomicUsize::new(usize::MAX),
             ledger: ledger.clone(),
-            origin: (Instant::now(), monotonic_ns()),
         }
     }
 
@@ -142,7 +106,7 @@ impl SampleHome {
 
     /// Samples held right now.
     pub(crate) fn held(&self) -> usize {
-        self.slots.lock().held
+        self.received.lock().held()
     }
 
     /// The subscriber is at its hold limit: wake it when a sample is released. Returns
@@ -166,27 +130,7 @@ impl SampleHome {
     ) -> Result<Frame, IpcError> {
         let payload = sample.payload();
         let (ptr, len) = (payload.as_ptr(), payload.len());
-        let index = {
-            let mut s = self.slots.lock();
-            let slot = Slot {
-                sample: Some(sample),
-                id: self.next_id.fetch_add(1, Ordering::Relaxed),
-                since_ns: monotonic_ns(),
-                scope: ScopeId::current().0,
-                bytes: len,
-            };
-            s.held += 1;
-            match s.free.pop() {
-                Some(i) => {
-                    s.slots[i] = slot;
-                    i
-                }
-                None => {
-                    s.slots.push(slot);
-                    s.slots.len() - 1
-                }
-            }
-        };
+        let (index, _) = self.received.lock().park(sample, len);
         self.totals.received.add(1);
         // SAFETY: `ptr..ptr + len` is the payload of the sample now parked in slot `index`
         // of this home. The sample keeps the publisher's segment mapped in this process
@@ -204,7 +148,10 @@ impl SampleHome {
     /// Called by the subscriber's thread only (at each receive attempt; `flush` when it
     /// wakes up idle and from `try_recv`), never from a frame's drop on another thread.
     pub(crate) fn report(&self, flush: bool) {
-        let (held, oldest_ns) = self.slots.lock().summary();
+        let (held, oldest_ns) = {
+            let received = self.received.lock();
+            (received.held(), received.oldest_ns())
+        };
         let summary = Summary {
             held,
             oldest_ns,
@@ -227,19 +174,7 @@ impl SampleHome {
 
 impl BufferHome for SampleHome {
     fn recycle(&self, buffer: ExternalBuffer) {
-        let index = buffer.index();
-        let sample = {
-            let mut s = self.slots.lock();
-            let Some(slot) = s.slots.get_mut(index) else {
-                return;
-            };
-            let sample = slot.sample.take();
-            if sample.is_some() {
-                s.held -= 1;
-                s.free.push(index);
-            }
-            sample
-        };
+        let sample = self.received.lock().take(buffer.index());
         // Nothing points into the sample any more: back to the publisher.
         drop(buffer);
         drop(sample);
@@ -277,29 +212,7 @@ impl BufferHome for SampleHome {
 
 impl LedgerSource for SampleHome {
     fn visit_live(&self, visit: &mut dyn FnMut(LiveEntry)) {
-        let live: Vec<(u64, u64, u64, usize)> = self
-            .slots
-            .lock()
-            .slots
-            .iter()
-            .filter(|s| s.sample.is_some())
-            .map(|s| (s.id, s.since_ns, s.scope, s.bytes))
-            .collect();
-        let (at, at_ns) = self.origin;
-        for (id, since_ns, scope, bytes) in live {
-            let since = at + std::time::Duration::from_nanos(since_ns.saturating_sub(at_ns));
-            visit(LiveEntry {
-                kind: Kind::FRAME,
-                name: self.service.clone().into(),
-                id,
-                created_at: since,
-                thread: None,
-                scope: ScopeId(scope),
-                epoch: 0,
-                backtrace: None,
-                bytes: Some(bytes),
-                written_off: false,
-            });
-        }
+        let entries = self.received.lock().entries(&self.service);
+        entries.into_iter().for_each(visit);
     }
 }
