@@ -63,7 +63,8 @@ impl PublisherOptions {
     }
 
     /// The publisher's node name, as other processes list it (default
-    /// `framekeep-publisher`).
+    /// `framekeep-publisher`; printable ASCII, at most 128 bytes, or
+    /// [`IpcError::InvalidName`](crate::IpcError::InvalidName)).
     pub fn name(mut self, name: &str) -> Self {
         self.node_name = name.to_string();
         self
@@ -151,7 +152,8 @@ impl SubscriberOptions {
         }
     }
 
-    /// The subscriber's name in its publisher's report (at most 32 bytes are kept).
+    /// The subscriber's name in its publisher's report (printable ASCII: other
+    /// characters become `_`; the report keeps up to 50 bytes, the hold report 32).
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.to_string();
         self

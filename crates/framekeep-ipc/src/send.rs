@@ -149,20 +149,31 @@ impl Sender {
     }
 }
 
+/// `name` as iceoryx2 names accept it: printable ASCII (anything else becomes `_`), at
+/// most `max` bytes.
+pub(crate) fn ascii_name(name: &str, max: usize) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect()
+}
+
 /// Port names of framekeep subscribers: `fk1 <policy code> <depth> <name>`, at most 64
 /// bytes (iceoryx2's limit). The publisher of a blocking service reads the policy from it.
 pub(crate) fn port_name(link: Link, name: &str) -> String {
-    let mut s = format!(
-        "fk1 {} {} {name}",
+    let head = format!(
+        "fk1 {} {} ",
         crate::delivery::code(link),
         crate::delivery::depth(link)
     );
-    let mut end = s.len().min(64);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s
+    let name = ascii_name(name, 64 - head.len());
+    head + &name
 }
 
 /// The policy and name in a framekeep subscriber's port name.

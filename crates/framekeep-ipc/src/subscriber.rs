@@ -17,7 +17,7 @@ use crate::holds::HoldWriter;
 use crate::options::SubscriberOptions;
 use crate::report::{FrameInfo, SubscriberStats};
 use crate::samples::SampleHome;
-use crate::send::port_name;
+use crate::send::{ascii_name, port_name};
 use crate::service::{self, Events, Frames, Holds};
 use crate::waiter::{Waiter, Woken};
 use crate::wire::monotonic_ns;
@@ -91,7 +91,10 @@ impl Subscriber {
         service: &str,
         options: SubscriberOptions,
     ) -> Result<Subscriber, IpcError> {
-        let node = domain.node(&format!("framekeep-subscriber {}", options.name))?;
+        let node = domain.node(&format!(
+            "framekeep-subscriber {}",
+            ascii_name(&options.name, 100)
+        ))?;
         let events = service::events(&node, service)?;
         let holds = service::holds(&node, service)?;
         let waiter = Waiter::new(&events, service)?;
@@ -257,7 +260,7 @@ impl Subscriber {
             &self.holds,
             &self.service,
             port.id().value(),
-            &self.options.name,
+            &ascii_name(&self.options.name, crate::wire::NAME_BYTES),
             link,
         )?;
         self.home.attach(

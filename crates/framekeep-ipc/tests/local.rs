@@ -411,6 +411,20 @@ fn impossible_policies_are_typed_errors() {
     refused("cam/lossy", Link::drop_newest(2));
     refused("cam/lossy", Link::drop_oldest(4)); // deeper than max_depth
     refused("cam/blocking", Link::latest());
+    // Names: a long subscriber name is cut, a bad service name is a typed error.
+    let long = "ü".repeat(200);
+    let long_named = SubscriberOptions::new(Link::latest()).name(&long);
+    if let Err(e) = Subscriber::connect(&domain, "cam/lossy", long_named) {
+        panic!("{e:?}");
+    }
+    assert!(matches!(
+        Subscriber::connect(&domain, "", SubscriberOptions::new(Link::latest())),
+        Err(IpcError::InvalidName { .. })
+    ));
+    assert!(matches!(
+        Publisher::create(&domain, &"x".repeat(300), PublisherOptions::new()),
+        Err(IpcError::InvalidName { .. })
+    ));
     refused("cam/blocking", Link::drop_oldest(2));
     assert!(Subscriber::connect(
         &domain,
