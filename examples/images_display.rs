@@ -6,9 +6,10 @@
 //! ```
 //!
 //! Any format `imread` reads. The sequence loops until `q`, `Esc`, closing the window or
-//! Ctrl-C (`--once`: the window keeps the last image). Other keys are printed (the
-//! display forwards them to its `on_key` callback). Ends with the reports and the leak
-//! check.
+//! Ctrl-C (`--once`: a window keeps the last image until then; headless, the run ends
+//! with the sequence). Other keys are printed (the display forwards them to its `on_key`
+//! callback). An image that cannot be read ends the run with its path on stderr. Ends
+//! with the reports and the leak check.
 //! Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSequence;
 
 use framekeep_cli::app::{
-    ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain,
+    ctrlc_root, headless_mode, leak_checked, run_status, show_until_quit, start_with_window, Chain,
 };
 
 #[derive(Parser)]
@@ -97,9 +98,5 @@ fn run(args: &Args, headless: Headless) -> ExitCode {
         Err(code) => return code,
     };
     let (report, closed) = show_until_quit(&root, args.seconds, pipeline, display);
-    if report.is_clean() && closed.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    run_status("images_display", &report, Some(&closed))
 }

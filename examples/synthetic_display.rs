@@ -24,7 +24,7 @@ use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::{ImageSink, SnapshotTrigger};
 
 use framekeep_cli::app::{
-    ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain,
+    ctrlc_root, headless_mode, leak_checked, run_status, show_until_quit, start_with_window, Chain,
 };
 
 #[derive(Parser)]
@@ -146,9 +146,5 @@ fn run(
     for path in written.iter().flat_map(|w| w.lock().clone()) {
         println!("wrote {}", path.display());
     }
-    if report.is_clean() && closed.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    run_status("synthetic_display", &report, Some(&closed))
 }

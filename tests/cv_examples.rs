@@ -6,11 +6,12 @@
 //! says so and skips.
 
 use std::process::Command;
+use std::time::Duration;
 
 mod common;
 
 use common::child::example_binary;
-use framekeep::core::testing::BAR_COLOURS;
+use framekeep::core::testing::{Running, BAR_COLOURS};
 use framekeep::cv::opencv::core::Vec3b;
 use framekeep::cv::opencv::imgcodecs::{imread, IMREAD_COLOR};
 use framekeep::cv::opencv::prelude::*;
@@ -105,4 +106,56 @@ fn headless_snapshots_then_images_display_without_a_display() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no display"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A corrupt image in the sequence ends a headless run at once: exit 1, the
+/// file named on stderr in one line, nothing leaked. It used to leave the
+/// program waiting, forever, for a quit that nothing could send.
+#[test]
+fn a_corrupt_image_ends_the_run_with_its_path_on_stderr() {
+    let images = example_binary("images_display");
+    let dir = std::env::temp_dir().join(format!("framekeep-cv-corrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A JPEG cut in half: its scan has no end.
+    let mut jpeg = framekeep::cv::opencv::core::Vector::<u8>::new();
+    let mat = framekeep::cv::opencv::core::Mat::new_rows_cols_with_default(
+        120,
+        160,
+        framekeep::cv::opencv::core::CV_8UC3,
+        framekeep::cv::opencv::core::Scalar::all(90.0),
+    )
+    .unwrap();
+    framekeep::cv::opencv::imgcodecs::imencode(
+        ".jpg",
+        &mat,
+        &mut jpeg,
+        &framekeep::cv::opencv::core::Vector::new(),
+    )
+    .unwrap();
+    let bytes = jpeg.to_vec();
+    let bad = dir.join("cut.jpg");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+
+    let err_path = dir.join("stderr.txt");
+    let mut cmd = Command::new(images);
+    cmd.arg(bad.to_str().unwrap())
+        .args(["--once", "--headless", "record"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("QT_QPA_PLATFORM")
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let limit = Duration::from_secs(30);
+    let (status, stdout) = Running::start(cmd).finish(limit);
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status.unwrap_or_else(|| panic!("still running after {limit:?}:\n{stdout}"));
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{stderr}");
+    assert!(
+        lines[0].contains("cut.jpg") && lines[0].starts_with("images_display: "),
+        "{stderr}"
+    );
+    assert!(stdout.contains("leak check: clean"), "{stdout}");
 }

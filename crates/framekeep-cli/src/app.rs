@@ -6,11 +6,11 @@ use std::error::Error;
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::{install_ctrlc, CancelToken};
 use framekeep_core::ledger::LeakCheck;
-use framekeep_core::pipeline::{Link, Pipeline, PipelineBuilder, PipelineReport};
+use framekeep_core::pipeline::{CloseReason, Link, Pipeline, PipelineBuilder, PipelineReport};
 use framekeep_cv::display::{Display, DisplayReport, DisplayWindow, Headless};
 
 /// An error and its causes on one line (`outer: inner: root cause`), as a
@@ -92,10 +92,14 @@ pub fn start_with_window(
         })
 }
 
-/// Says `running` (what the tests wait for), waits until `root` is cancelled
-/// (`q`, `Esc`, closing the window, Ctrl-C) or `seconds` pass, then stops the
-/// pipeline before closing the display that its sink feeds, and prints both
-/// reports.
+/// Says `running` (what the tests wait for) and waits for the run to end:
+/// a quit (`root` cancelled: `q`, `Esc`, closing the window, Ctrl-C), `seconds`
+/// passing, or the pipeline finishing by itself. Then stops the pipeline before
+/// closing the display that its sink feeds, and prints both reports.
+///
+/// A pipeline that fails ends the run at once. One whose source simply ended
+/// leaves a visible window showing its last image until the user quits (or
+/// `seconds` pass); with no one to look at it (headless), the run ends.
 pub fn show_until_quit(
     root: &CancelToken,
     seconds: Option<f64>,
@@ -104,15 +108,67 @@ pub fn show_until_quit(
 ) -> (PipelineReport, DisplayReport) {
     println!("running");
     let _ = std::io::stdout().flush();
-    match seconds.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
-        Some(d) => {
-            root.wait_timeout(d);
-        }
-        None => root.wait(),
+    let started = Instant::now();
+    let limit = seconds
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(Duration::MAX);
+    // The pipeline's tokens are children of `root`, so a quit finishes it too:
+    // one wait covers quits, failures and the source's end.
+    pipeline.wait(limit);
+    let ended_by_itself = pipeline.is_finished() && !root.is_cancelled();
+    if !ended_by_itself {
+        root.cancel();
+    }
+    let report = pipeline.shutdown();
+    if ended_by_itself && report.is_clean() && display.is_visible() {
+        root.wait_timeout(limit.saturating_sub(started.elapsed()));
     }
     root.cancel();
-    let report = pipeline.shutdown();
     let closed = display.close();
     println!("{report}\n{closed}");
     (report, closed)
+}
+
+/// The exit status of a run that ended with `report` (and `display`'s report,
+/// if it had one): success if both are clean; otherwise status 1, and the
+/// first failure on stderr as one line prefixed with `program`, so that a
+/// failed run says why where the user looks, not only in the report.
+pub fn run_status(
+    program: &str,
+    report: &PipelineReport,
+    display: Option<&DisplayReport>,
+) -> ExitCode {
+    let failure = first_failure(report).or_else(|| {
+        display
+            .filter(|d| !d.is_clean())
+            .map(|d| format!("display: {}", d.to_string().trim_end()))
+    });
+    match failure {
+        None => ExitCode::SUCCESS,
+        Some(line) => {
+            eprintln!("{program}: {line}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The first element that failed or panicked, upstream first, with its error
+/// chain; or else the first worker that did not end well (a timeout).
+fn first_failure(report: &PipelineReport) -> Option<String> {
+    for (name, summary) in &report.elements {
+        match &summary.reason {
+            CloseReason::Failed(e) => return Some(format!("{name}: {}", Chain(e.as_ref()))),
+            CloseReason::Panicked => {
+                let message = summary.last_panic.as_deref().unwrap_or("no message");
+                return Some(format!("{name} panicked: {message}"));
+            }
+            _ => {}
+        }
+    }
+    report
+        .supervisor
+        .workers
+        .iter()
+        .find(|w| !w.outcome.is_ok())
+        .map(|w| format!("{}: {}", w.name, w.outcome))
 }

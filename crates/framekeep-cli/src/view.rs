@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use framekeep_cli::app::{ctrlc_root, leak_checked, Chain};
+use framekeep_cli::app::{ctrlc_root, leak_checked, run_status, Chain};
 use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
 use framekeep_core::pipeline::{
     Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
@@ -348,10 +348,5 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
         lat.quantile(0.50).as_secs_f64() * 1e3,
         lat.quantile(0.99).as_secs_f64() * 1e3,
     );
-    let clean = report.is_clean() && closed.as_ref().is_none_or(|c| c.is_clean());
-    if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    run_status("framekeep view", &report, closed.as_ref())
 }

@@ -37,13 +37,10 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `cmd` with stdout piped.
+    /// Starts `cmd` with stdout piped; stderr stays as `cmd` sets it
+    /// (inherited unless redirected, e.g. to a file the test reads).
     pub fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn child");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = crossbeam_channel::unbounded::<String>();
         let reader = thread::spawn(move || {
