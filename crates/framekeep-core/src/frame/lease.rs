@@ -10,13 +10,14 @@ use std::backtrace::Backtrace;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::ledger::clock::Stamp;
 use crate::ledger::{Kind, LiveEntry, ScopeId};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{model_static, model_thread_local};
 
 /// A lease record inside a buffer slot.
 ///
@@ -195,9 +196,15 @@ static THREAD_NAMES: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
 
 /// Most thread names kept.
 const MAX_THREAD_NAMES: usize = 4096;
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
-thread_local! {
+model_static! {
+    /// The next thread's tag. (Per model execution under loom: a thread's tag
+    /// picks its idle slot in every pool, so it must not depend on how many
+    /// executions ran before.)
+    static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+}
+
+model_thread_local! {
     /// 0 until the thread first checks out a buffer (const-initialised: no
     /// lazy-init check on the hot path).
     static THREAD_TAG: Cell<u64> = const { Cell::new(0) };
