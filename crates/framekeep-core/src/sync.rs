@@ -42,8 +42,10 @@ pub(crate) mod atomic {
 
 /// Threads: the handles that park and unpark, and yielding in spin loops.
 pub(crate) mod thread {
+    #[cfg(all(loom, test))]
+    pub(crate) use loom::thread::current;
     #[cfg(loom)]
-    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+    pub(crate) use loom::thread::{park, yield_now, Thread};
     #[cfg(not(loom))]
     pub(crate) use std::thread::{park, yield_now, Thread};
 }
@@ -72,6 +74,25 @@ pub(crate) fn opaque_op() {
     mock::opaque_op();
 }
 
+/// What std's `Arc` does when a count is given back (a Release decrement),
+/// for loom, which cannot see std's `Arc`: marks the one place where a
+/// count, not a hazard pin, keeps a pool alive through a release (a release
+/// from a thread-local destructor). Nothing in a normal build.
+#[inline(always)]
+pub(crate) fn count_given_back() {
+    #[cfg(loom)]
+    mock::count_given_back();
+}
+
+/// What std's `Arc` does before it frees (an Acquire fence after the last
+/// decrement), for loom: the other half of [`count_given_back`], called by a
+/// home's `Drop`. Nothing in a normal build.
+#[inline(always)]
+pub(crate) fn last_count_gone() {
+    #[cfg(loom)]
+    mock::last_count_gone();
+}
+
 /// A `static` that holds loom objects: a plain `static` in a normal build,
 /// a `loom::lazy_static!` (one value per model execution) under loom.
 macro_rules! model_static {
@@ -80,7 +101,7 @@ macro_rules! model_static {
         $(#[$attr])*
         static $name: $t = $init;
         #[cfg(loom)]
-        loom::lazy_static! {
+        ::loom::lazy_static! {
             $(#[$attr])*
             static ref $name: $t = $init;
         }
@@ -98,7 +119,7 @@ macro_rules! model_thread_local {
             static $name: $t = const { $init };
         }
         #[cfg(loom)]
-        loom::thread_local! {
+        ::loom::thread_local! {
             $(#[$attr])*
             static $name: $t = $init;
         }
@@ -110,7 +131,7 @@ macro_rules! model_thread_local {
             static $name: $t = $init;
         }
         #[cfg(loom)]
-        loom::thread_local! {
+        ::loom::thread_local! {
             $(#[$attr])*
             static $name: $t = $init;
         }
@@ -207,6 +228,21 @@ mod mock {
         static ref POINT: AtomicUsize = AtomicUsize::new(0);
     }
 
+    loom::lazy_static! {
+        /// Counts given back by hazard guards that hold one (see `count_given_back`).
+        static ref COUNTS: AtomicUsize = AtomicUsize::new(0);
+    }
+
+    pub(crate) fn count_given_back() {
+        COUNTS.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn last_count_gone() {
+        // A read-modify-write reads the last value: it synchronises with
+        // every count given back before it.
+        COUNTS.fetch_add(0, Ordering::Acquire);
+    }
+
     pub(crate) fn opaque_op() {
         POINT.load(Ordering::Relaxed);
         fence(Ordering::SeqCst);
@@ -235,4 +271,35 @@ mod mock {
             self.0.len()
         }
     }
+}
+
+/// Runs a loom model (every execution of `f` loom can tell apart, with at
+/// most `preemption_bound` preemptions per execution unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise) and prints how many executions it
+/// explored and how long that took (`scripts/loom.sh` shows it).
+#[cfg(all(test, loom))]
+pub(crate) fn check<F>(name: &str, preemption_bound: Option<usize>, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize as Counter, Ordering as Order};
+
+    let runs = std::sync::Arc::new(Counter::new(0));
+    let counted = std::sync::Arc::clone(&runs);
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = preemption_bound;
+    }
+    let bound = builder.preemption_bound;
+    let started = std::time::Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, Order::Relaxed);
+        f();
+    });
+    eprintln!(
+        "loom model {name}: {} executions, preemption bound {}, {:.1?}",
+        runs.load(Order::Relaxed),
+        bound.map_or("none".to_owned(), |b| b.to_string()),
+        started.elapsed()
+    );
 }

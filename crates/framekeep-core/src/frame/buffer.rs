@@ -225,6 +225,8 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
+        // The buffer's count on its home goes with it (see `sync`).
+        crate::sync::count_given_back();
         if let Memory::Heap = self.memory {
             if let Ok(layout) = heap_layout(self.cap) {
                 // SAFETY: `ptr` came from `alloc_zeroed` with exactly this layout in

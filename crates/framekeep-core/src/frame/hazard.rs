@@ -22,14 +22,16 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{model_static, model_thread_local};
+use crate::sync::model_thread_local;
 
-model_static! {
-    /// Every live thread's hazard slot.
-    /// (Padded: two threads' slots must not share a cache line.) Never held
-    /// across an atomic operation, so a plain parking_lot lock under loom too.
-    static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
-}
+/// Every live thread's hazard slot.
+/// (Padded: two threads' slots must not share a cache line.) Never held
+/// across an atomic operation, so a plain parking_lot lock under loom too;
+/// and a plain static there (loom destroys its statics before the model's
+/// main thread ends, whose slot still leaves the list then): every entry
+/// leaves it when its thread's slot is destroyed, which loom does at the end
+/// of every model thread.
+static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
 
 /// This thread's slot; removed from `SLOTS` when the thread exits.
 struct Slot(Arc<CachePadded<AtomicUsize>>);
@@ -119,6 +121,7 @@ impl<T: ?Sized> Drop for Pinned<T> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.previous == OWNED {
+            crate::sync::count_given_back();
             // SAFETY: `OWNED` guards are made only by `Pinned::owned`, from
             // `Arc::into_raw`, and this drop gives that one count back.
             drop(unsafe { Arc::from_raw(self.home.as_ptr().cast_const()) });
@@ -146,6 +149,7 @@ fn address<T: ?Sized>(home: *const T) -> usize {
 /// registered before. (A copy of the list, so that no lock is held while the
 /// slots are read: a thread starting or ending meanwhile never waits.)
 pub(crate) fn wait_unpinned<T: ?Sized>(home: *const T) {
+    crate::sync::last_count_gone();
     let addr = address(home);
     let slots = SLOTS.lock().clone();
     while slots.iter().any(|s| s.load(Ordering::Acquire) == addr) {

@@ -26,6 +26,8 @@ mod handle;
 pub(crate) mod hazard;
 mod layout;
 pub(crate) mod lease;
+#[cfg(all(test, loom))]
+mod loom;
 mod pixel;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
