@@ -44,6 +44,8 @@
 mod cause;
 mod ctrlc;
 mod deadline;
+#[cfg(all(test, loom))]
+mod loom;
 mod slab;
 mod token;
 mod tree;

@@ -7,6 +7,8 @@
 
 mod error;
 mod link;
+#[cfg(all(test, loom))]
+mod loom;
 mod receiver;
 mod sender;
 mod shared;
