@@ -22,20 +22,24 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::model_thread_local;
+use crate::sync::{model_static, model_thread_local};
 
-/// Every live thread's hazard slot.
-/// (Padded: two threads' slots must not share a cache line.) Never held
-/// across an atomic operation, so a plain parking_lot lock under loom too;
-/// and a plain static there (loom destroys its statics before the model's
-/// main thread ends, whose slot still leaves the list then): every entry
-/// leaves it when its thread's slot is destroyed, which loom does at the end
-/// of every model thread.
-static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
+model_static! {
+    /// Every live thread's hazard slot.
+    /// (Padded: two threads' slots must not share a cache line.) Never held
+    /// across an atomic operation, so a plain parking_lot lock under loom too.
+    static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
+}
 
 /// This thread's slot; removed from `SLOTS` when the thread exits.
 struct Slot(Arc<CachePadded<AtomicUsize>>);
 
+/// Under loom a slot stays listed until the model execution ends (unpinned
+/// by then): loom cannot see the list's lock, whose happens-before edge from
+/// an exiting thread to a pool's free the removal would carry; reading the
+/// slot's last (Release) store gives loom that edge instead. (And loom
+/// destroys the main model thread's thread-locals after its statics.)
+#[cfg(not(loom))]
 impl Drop for Slot {
     fn drop(&mut self) {
         SLOTS.lock().retain(|s| !Arc::ptr_eq(s, &self.0));

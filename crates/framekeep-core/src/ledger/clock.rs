@@ -146,7 +146,14 @@ fn tick() {
 /// read it during the last tick, then publish it.
 fn step() {
     if !WANTED.swap(false, Ordering::Relaxed) {
-        WOKEN.store(false, Ordering::Relaxed);
+        // A swap, not a store: a read-modify-write comes after every wake's
+        // swap before it in `WOKEN`'s order (a plain store could be ordered
+        // before a wake that came earlier, which would then leave `WOKEN`
+        // set for this idle period: every reader skips the wake). Release: a
+        // reader whose `wake` swap reads this `false` stores its `WANTED`
+        // after the swap above, so the re-check below sees it. (Both found by
+        // the loom model; neither can happen on x86.)
+        WOKEN.swap(false, Ordering::Release);
         // Release: a reader that sees 0 sees `WOKEN` cleared (see `Stamp::now`).
         NOW.store(0, Ordering::Release);
         // `park` may return spuriously; a reader's `wake` stores WANTED
@@ -170,6 +177,11 @@ pub(crate) fn start() {
         tracing::warn!(error = %e, "could not start the ledger clock; stamps read the system clock");
     }
 }
+
+/// The loom model of the park and wake, beside the clock (it drives `step`).
+#[cfg(all(test, loom))]
+#[path = "loom.rs"]
+mod loom;
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -793,6 +793,12 @@ impl Drop for PoolShared {
         // A release on another thread may still be inside `recycle` after it
         // parked the buffer that held the last reference (see `frame::hazard`).
         wait_unpinned(self as *const PoolShared);
+        // Under loom: the free as loom sees it, a non-atomic access to a
+        // field every release reads after its park. Loom reports any access
+        // to it that does not happen before this one: a release the pin did
+        // not wait for.
+        #[cfg(loom)]
+        self.waiters.with_mut(|_| ());
     }
 }
 
