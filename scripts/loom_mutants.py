@@ -31,7 +31,7 @@ MUTANTS = [
                 && !self.closed.load(Ordering::SeqCst)
             {""",
         """            if dead.is_none() && self.waiters.load(Ordering::SeqCst) == 0 {""",
-        "pool::loom::release_racing_close",
+        "pool::loom_models::release_racing_close",
     ),
     (
         "1b TLS destructor: the old bug, an unpublished pin when the slot is gone",
@@ -41,7 +41,7 @@ MUTANTS = [
                 home: NonNull::from(&**home),
                 previous: 0,
             },""",
-        "pool::loom::release_in_thread_local",
+        "pool::loom_models::release_in_thread_local",
     ),
     (
         "2 steal: a slot emptied by a load and a store, not a swap",
@@ -51,21 +51,21 @@ MUTANTS = [
     if !raw.is_null() {
         slot.store(ptr::null_mut(), Ordering::SeqCst);
     }""",
-        "pool::loom::acquire_steals",
+        "pool::loom_models::acquire_steals",
     ),
     (
         "3 hazard pin: the release does not publish the pool in its slot",
         "frame/hazard.rs",
         "            s.0.store(addr, Ordering::Relaxed);",
         "            s.0.store(previous, Ordering::Relaxed);",
-        "pool::loom::hazard_pin",
+        "pool::loom_models::hazard_pin",
     ),
     (
         "4 frame handle: get_mut's uniqueness check Relaxed, not Acquire",
         "frame/handle.rs",
         "        if self.buf.handles.load(Ordering::Acquire) != 1 || !self.buf.writable {",
         "        if self.buf.handles.load(Ordering::Relaxed) != 1 || !self.buf.writable {",
-        "frame::loom::clone_and_drop",
+        "frame::loom_models::clone_and_drop",
     ),
     (
         "5a lease seqlock: no Acquire fence before the reader's second look",
@@ -73,7 +73,7 @@ MUTANTS = [
         """        fence(Ordering::Acquire);
         if self.id.load(Ordering::Relaxed) != id {""",
         """        if self.id.load(Ordering::Acquire) != id {""",
-        "frame::loom::lease",
+        "frame::loom_models::lease",
     ),
     (
         "5b lease seqlock: no Release fence before a checkout writes",
@@ -81,7 +81,7 @@ MUTANTS = [
         """        fence(Ordering::Release);
         let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);""",
         """        let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);""",
-        "frame::loom::lease",
+        "frame::loom_models::lease",
     ),
     (
         "6a ledger clock: the old bug, wake-once keyed on WANTED (37cb0fb^)",
@@ -95,21 +95,21 @@ MUTANTS = [
                         ticker.unpark();
                     }
                 }""",
-        "ledger::clock::loom",
+        "ledger::clock::loom_models",
     ),
     (
         "6b ledger clock: the withdrawal clears WOKEN with a relaxed store",
         "ledger/clock.rs",
         "        WOKEN.swap(false, Ordering::Release);",
         "        WOKEN.store(false, Ordering::Relaxed);",
-        "ledger::clock::loom",
+        "ledger::clock::loom_models",
     ),
     (
         "7 cancel tree: a child made during a cancel is not born cancelled",
         "cancel/tree.rs",
         "        let born_cancelled = guard.cause.clone();",
         "        let born_cancelled: Option<Cause> = None;",
-        "cancel::loom",
+        "cancel::loom_models",
     ),
     (
         "8 edge: the sender does not re-check rx_closed after queueing",
@@ -119,7 +119,7 @@ MUTANTS = [
             self.shared.drain(&self.rx);
         }""",
         """        self.shared.sent.fetch_add(1, Ordering::Relaxed);""",
-        "pipeline::edge::loom",
+        "pipeline::edge::loom_models",
     ),
 ]
 

@@ -45,7 +45,7 @@ mod cause;
 mod ctrlc;
 mod deadline;
 #[cfg(all(test, loom))]
-mod loom;
+mod loom_models;
 mod slab;
 mod token;
 mod tree;

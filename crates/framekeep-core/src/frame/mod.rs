@@ -27,7 +27,7 @@ pub(crate) mod hazard;
 mod layout;
 pub(crate) mod lease;
 #[cfg(all(test, loom))]
-mod loom;
+mod loom_models;
 mod pixel;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};

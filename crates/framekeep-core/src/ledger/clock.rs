@@ -180,10 +180,10 @@ pub(crate) fn start() {
 
 /// The loom model of the park and wake, beside the clock (it drives `step`).
 #[cfg(all(test, loom))]
-#[path = "loom.rs"]
-mod loom;
+#[path = "clock_loom_models.rs"]
+mod loom_models;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use std::thread;
 

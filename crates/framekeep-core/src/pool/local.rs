@@ -122,7 +122,7 @@ impl Drop for LocalSlots {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::frame::{FrameLayout, Home, PixelFormat};

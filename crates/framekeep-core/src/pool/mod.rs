@@ -21,7 +21,7 @@ mod error;
 mod handle;
 mod local;
 #[cfg(all(test, loom))]
-mod loom;
+mod loom_models;
 mod monitor;
 mod options;
 mod shared;

@@ -8,7 +8,7 @@
 mod error;
 mod link;
 #[cfg(all(test, loom))]
-mod loom;
+mod loom_models;
 mod receiver;
 mod sender;
 mod shared;
