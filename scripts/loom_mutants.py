@@ -105,6 +105,13 @@ MUTANTS = [
         "ledger::clock::loom_models",
     ),
     (
+        "6c ledger clock: the withdrawal's swap of WOKEN Relaxed, not Release",
+        "ledger/clock.rs",
+        "        WOKEN.swap(false, Ordering::Release);",
+        "        WOKEN.swap(false, Ordering::Relaxed);",
+        "ledger::clock::loom_models",
+    ),
+    (
         "7 cancel tree: a child made during a cancel is not born cancelled",
         "cancel/tree.rs",
         "        let born_cancelled = guard.cause.clone();",
