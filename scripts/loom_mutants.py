@@ -2,7 +2,7 @@
 """Shows that each loom model fails on the mutation SPEC.md names for it.
 
 For every mutation: a scratch copy of the committed tree (a detached git
-worktree under target/loom-mutants), the one change applied, the crate
+worktree under target/loom-mutants, removed at the end), the one change applied, the crate
 built with --cfg loom (target dir target/loom-mutants/target), and the
 model run. A mutation passes this check when its model FAILS. Not part of
 the test command (one build per mutation: about a minute each on 2 cores):
@@ -180,7 +180,8 @@ def main():
                 print(f"FAIL  {name}: the model {state}")
                 print(out[-2000:])
     finally:
-        run(["git", "-C", TREE, "checkout", "--", "."])
+        # The scratch tree goes; its target dir stays for the next run.
+        run(["git", "-C", ROOT, "worktree", "remove", "--force", TREE])
     print(f"{failures} mutation(s) not caught")
     sys.exit(1 if failures else 0)
 
