@@ -9,8 +9,6 @@
 //! `<out>/frame_<sequence>.png` (or `.jpg`). Prints the files written, the pipeline report
 //! and the leak check. Exit status: 0 clean, 1 leaks or failures, 2 bad arguments.
 
-mod common;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,7 +17,7 @@ use framekeep::core::frame::{FrameSize, PixelFormat};
 use framekeep::core::pipeline::{Link, PipelineBuilder, Source, SyntheticSource};
 use framekeep::cv::io::{ImageFormat, ImageSequence, ImageSink};
 
-use common::{ctrlc_root, leak_checked, Chain};
+use framekeep_cli::app::{ctrlc_root, leak_checked, Chain};
 
 #[derive(Parser)]
 struct Args {
@@ -47,6 +45,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep::cv::silence_opencv_log();
     let args = Args::parse();
     leak_checked(|| run(&args))
 }

@@ -11,8 +11,6 @@
 //! check.
 //! Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
-mod common;
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +19,9 @@ use framekeep::core::pipeline::PipelineBuilder;
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::ImageSequence;
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain};
+use framekeep_cli::app::{
+    ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -45,6 +45,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep::cv::silence_opencv_log();
     let args = Args::parse();
     let Some(headless) = headless_mode(&args.headless) else {
         eprintln!("bad --headless {:?}", args.headless);

@@ -15,8 +15,6 @@
 //! once the window is up, then at the end the pipeline and display reports and the leak
 //! check. Exit status: 0 clean, 1 leaks or failures, 2 bad arguments, 3 no display.
 
-mod common;
-
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -25,7 +23,9 @@ use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
 use framekeep::cv::display::{Display, DisplayOptions, Headless};
 use framekeep::cv::io::{ImageSink, SnapshotTrigger};
 
-use common::{ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain};
+use framekeep_cli::app::{
+    ctrlc_root, headless_mode, leak_checked, show_until_quit, start_with_window, Chain,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -59,6 +59,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // This program's stderr holds its own messages, not OpenCV's log.
+    framekeep::cv::silence_opencv_log();
     let args = Args::parse();
     let (width, height, format) = (args.size.width, args.size.height, args.format);
     let Some(headless) = headless_mode(&args.headless) else {

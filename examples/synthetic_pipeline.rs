@@ -15,9 +15,7 @@
 //! report, which must read `ledger: 0 live`. Exit status: 0 when clean, 1 if
 //! anything leaked or an element failed, 2 on bad arguments.
 
-mod common;
-
-use common::Chain;
+use framekeep_cli::app::Chain;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job: capture -> convert -> display. Uses /dev/video0 when a camera is
-# there, the embedded synthetic source otherwise. Extra arguments go to the binary.
+# The main job, `framekeep view`: capture -> convert -> display. Uses the first
+# camera when there is one, the embedded synthetic source otherwise. Extra
+# arguments go to `framekeep view` (./scripts/run.sh --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-exec cargo run --quiet --release --example capture_display -- "$@"
+exec cargo run --quiet --release -p framekeep-cli --bin framekeep -- view "$@"

@@ -6,6 +6,8 @@ set -euo pipefail
 APT_PACKAGES=(
   # OpenCV 4.6 and what the opencv crate's binding generator needs.
   libopencv-dev clang libclang-dev
+  # The strict JPEG decoder of framekeep-cv (csrc/strict_jpeg.c) builds against libjpeg-turbo.
+  libjpeg62-turbo-dev
   # GUI tests: a virtual X server, a key sender, screenshots.
   xvfb xdotool x11-apps imagemagick
   # Checking that the files we write load in OpenCV's own FileStorage.

@@ -7,7 +7,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::child::{example_binary, Running};
+use common::child::example_binary;
+use framekeep::core::testing::Running;
 
 const START_LIMIT: Duration = Duration::from_secs(60);
 const EXIT_LIMIT: Duration = Duration::from_secs(10);

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::child::{example_binary, wait_until};
+use common::child::example_binary;
 use framekeep::core::cancel::{CancelToken, Cause};
 use framekeep::core::frame::PixelFormat;
 use framekeep::core::ledger::LeakCheck;
 use framekeep::core::pipeline::{Link, PipelineBuilder, SyntheticSource};
+use framekeep::core::testing::wait_until;
 use framekeep::core::testing::BAR_COLOURS;
 use framekeep::cv::display::{Display, DisplayClosed, DisplayOptions};
 

@@ -28,6 +28,7 @@ fn write_noisy(
 }
 
 fn main() -> ExitCode {
+    framekeep_cv::silence_opencv_log();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(dir) = args.first().map(PathBuf::from) else {
         eprintln!("usage: synth_set DIR [mono|stereo] [WIDTH HEIGHT VIEWS]");

@@ -93,8 +93,11 @@ pub fn interrupt_token(tool: &str) -> CancelToken {
     root
 }
 
-/// Installs a tracing subscriber honouring `RUST_LOG` (warnings by default).
+/// Installs a tracing subscriber honouring `RUST_LOG` (warnings by default), and silences
+/// OpenCV's own stderr logging (see [`framekeep_cv::silence_opencv_log`]): a tool's
+/// stderr holds its own messages only.
 pub fn init_logging() {
+    framekeep_cv::silence_opencv_log();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

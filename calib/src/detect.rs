@@ -20,6 +20,7 @@ use opencv::prelude::*;
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
+use crate::imageio::SameAs;
 use crate::tracked::TrackedMat;
 
 /// The outcome of searching one view for the board.
@@ -62,11 +63,23 @@ pub fn load_gray(path: &std::path::Path) -> Result<TrackedMat> {
     crate::imageio::read_gray(path)
 }
 
+/// The size every view must have, read from the first view's header (refused when above
+/// [`crate::imageio::MAX_PIXELS`]), before any view is decoded.
+fn first_view_size(first: &std::path::Path) -> Result<SameAs> {
+    let (width, height) = crate::imageio::image_size(first)?;
+    Ok(SameAs {
+        first: first.to_path_buf(),
+        width,
+        height,
+    })
+}
+
 /// What one worker finds in one view: the image size and the board features, if any.
 type ViewOutcome = Result<(Size, Option<Vec<Point2f>>)>;
 
-fn detect_one(path: &std::path::Path, board: &Board) -> ViewOutcome {
-    let img = load_gray(path)?;
+fn detect_one(path: &std::path::Path, board: &Board, same: &SameAs) -> ViewOutcome {
+    // Another size than the first view's is refused from the header, before decoding.
+    let img = crate::imageio::read_gray_as(path, Some(same))?;
     let size = img.size().cv("Mat::size")?;
     Ok((size, board.detect(&img)?))
 }
@@ -80,7 +93,9 @@ enum Msg {
 /// Detects `board` in every image on `workers` supervised threads; `on_done` is called on
 /// the calling thread after each view (for progress display).
 ///
-/// Fails on the first (in input order) missing, undecodable or differently sized image.
+/// Fails on the first (in input order) missing, undecodable, corrupt or differently sized
+/// image; a size is checked from the image's header, against the first image's, before the
+/// image is decoded.
 pub fn detect_all(
     paths: &[PathBuf],
     board: &Board,
@@ -104,6 +119,7 @@ pub fn detect_all_cancellable(
             spec: "(empty input)".into(),
         });
     }
+    let same = first_view_size(&paths[0])?;
     let workers = workers.clamp(1, paths.len());
     // The workers are the parallelism: OpenCV's own thread pool inside each detection
     // would fight them for the same cores (and make one worker use several).
@@ -115,11 +131,12 @@ pub fn detect_all_cancellable(
     let (tx, rx) = crossbeam_channel::unbounded();
     for w in 0..workers {
         let (paths, next, tx, board) = (shared.clone(), next.clone(), tx.clone(), *board);
+        let same = same.clone();
         let spawned = supervisor.spawn(format!("calib-detect-{w}"), move |ctx| {
             while !ctx.is_cancelled() {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                let r = detect_one(path, &board);
+                let r = detect_one(path, &board, &same);
                 if r.is_err() {
                     // Stop handing out views: the first input error ends the run.
                     next.store(usize::MAX / 2, Ordering::Relaxed);

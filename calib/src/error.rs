@@ -31,6 +31,26 @@ pub enum CalibError {
         /// The undecodable file.
         path: PathBuf,
     },
+    /// An image is truncated or corrupt (found while decoding it, or from its structure).
+    #[error("image {} is corrupt: {reason}", path.display())]
+    CorruptImage {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An image's header announces more pixels than the tools read; nothing was decoded.
+    #[error("image {} is {width}x{height}, larger than the limit of {max_pixels} pixels", path.display())]
+    ImageTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its width, from the header.
+        width: u32,
+        /// Its height, from the header.
+        height: u32,
+        /// The limit.
+        max_pixels: u64,
+    },
     /// Views of one camera must all have the same size.
     #[error(
         "image {} is {width}x{height} but {} is {expected_width}x{expected_height}: all views of a camera must have the same size",

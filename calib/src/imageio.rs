@@ -13,8 +13,10 @@
 //! with OpenCV's own `cvtColor` weights (not the `image` crate's), alpha is dropped, and
 //! 16-bit samples are scaled to 8 bits.
 
+use std::io::Cursor;
 use std::path::Path;
 
+use framekeep_cv::convert::{decode_jpeg, JpegColor};
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader};
 use opencv::core::{Mat, Scalar, ToInputArray, CV_8UC1, CV_8UC3, CV_8UC4};
 use opencv::imgproc;
@@ -23,30 +25,131 @@ use opencv::prelude::*;
 use crate::error::{CalibError, CvContext, Result};
 use crate::tracked::{track, TrackedMat};
 
+/// The most pixels an image may have (64 Mi, about 8192x8192), checked from its header
+/// before it is decoded.
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+/// The size every view of a camera must have: that of its first view.
+#[derive(Debug, Clone)]
+pub struct SameAs {
+    /// The first view.
+    pub first: std::path::PathBuf,
+    /// Its width.
+    pub width: u32,
+    /// Its height.
+    pub height: u32,
+}
+
 fn unreadable(path: &Path) -> CalibError {
     CalibError::UnreadableImage {
         path: path.to_path_buf(),
     }
 }
 
-/// Decodes an image file (format from its content), orientation applied.
-fn decode(path: &Path) -> Result<DynamicImage> {
+fn corrupt(path: &Path, reason: impl std::fmt::Display) -> CalibError {
+    CalibError::CorruptImage {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Refuses `width x height` above [`MAX_PIXELS`] or, with `same`, of another size than
+/// the first view's: both from the header, before decoding.
+fn check_size(path: &Path, width: u32, height: u32, same: Option<&SameAs>) -> Result<()> {
+    if let Some(s) = same.filter(|s| (s.width, s.height) != (width, height)) {
+        return Err(CalibError::SizeMismatch {
+            path: path.to_path_buf(),
+            width: width as i32,
+            height: height as i32,
+            first: s.first.clone(),
+            expected_width: s.width as i32,
+            expected_height: s.height as i32,
+        });
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(CalibError::ImageTooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+            max_pixels: MAX_PIXELS,
+        });
+    }
+    Ok(())
+}
+
+fn open(path: &Path) -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
     if !path.exists() {
         return Err(CalibError::MissingImage {
             path: path.to_path_buf(),
         });
     }
-    let reader = ImageReader::open(path)
+    ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|source| CalibError::Io {
             action: "cannot read",
             path: path.to_path_buf(),
             source,
-        })?;
+        })
+}
+
+/// An image's size from its header, without decoding it; refused above [`MAX_PIXELS`].
+pub fn image_size(path: &Path) -> Result<(u32, u32)> {
+    let (w, h) = open(path)?
+        .into_dimensions()
+        .map_err(|_| unreadable(path))?;
+    check_size(path, w, h, None)?;
+    Ok((w, h))
+}
+
+/// Decodes an image file (format from its content), orientation applied, after checking
+/// its size from the header. A JPEG is decoded strictly: truncated or corrupt is an
+/// error naming the file, not an image gray below the cut.
+fn decode(path: &Path, same: Option<&SameAs>) -> Result<DynamicImage> {
+    let reader = open(path)?;
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        return decode_jpeg_file(path, same);
+    }
     let mut decoder = reader.into_decoder().map_err(|_| unreadable(path))?;
+    let (w, h) = decoder.dimensions();
+    check_size(path, w, h, same)?;
     let orientation = decoder.orientation().ok();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|_| unreadable(path))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(path, e))?;
     if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(img)
+}
+
+/// A JPEG file through framekeep-cv's strict decoder (libjpeg-turbo, every warning an
+/// error: what `imread` decodes, pixel for pixel, minus the silence about damage).
+fn decode_jpeg_file(path: &Path, same: Option<&SameAs>) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).map_err(|source| CalibError::Io {
+        action: "cannot read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let info = framekeep_jpeg::inspect(&bytes).map_err(|e| corrupt(path, e))?;
+    let (w, h) = (info.width as u32, info.height as u32);
+    check_size(path, w, h, same)?;
+    let color = if info.components == 1 {
+        JpegColor::Gray
+    } else {
+        JpegColor::Rgb
+    };
+    let stride = info.width * color.channels();
+    let mut pixels = vec![0u8; stride * info.height];
+    decode_jpeg(&bytes, color, &mut pixels, stride).map_err(|e| match e {
+        framekeep_cv::CvError::Corrupt { reason, .. } => corrupt(path, reason),
+        other => CalibError::Cv(other),
+    })?;
+    let mut img = match color {
+        JpegColor::Gray => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        _ => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+    }
+    .ok_or_else(|| unreadable(path))?;
+    let orientation = image::codecs::jpeg::JpegDecoder::new(Cursor::new(&bytes))
+        .and_then(|mut d| d.orientation());
+    if let Ok(o) = orientation {
         img.apply_orientation(o);
     }
     Ok(img)
@@ -85,7 +188,13 @@ fn convert(src: &TrackedMat, code: i32, name: &'static str) -> Result<TrackedMat
 
 /// Reads an image as 8-bit gray (`imread(path, IMREAD_GRAYSCALE)`).
 pub fn read_gray(path: &Path) -> Result<TrackedMat> {
-    let img = decode(path)?;
+    read_gray_as(path, None)
+}
+
+/// [`read_gray`] that, with `same`, refuses an image of another size than the first view
+/// from its header, before decoding it.
+pub fn read_gray_as(path: &Path, same: Option<&SameAs>) -> Result<TrackedMat> {
+    let img = decode(path, same)?;
     let (w, h) = dims(&img);
     match img {
         DynamicImage::ImageLuma8(g) => mat_from(h, w, CV_8UC1, g.as_raw(), "calib view"),
@@ -98,7 +207,7 @@ pub fn read_gray(path: &Path) -> Result<TrackedMat> {
 
 /// Reads an image as 8-bit BGR (`imread(path, IMREAD_COLOR)`).
 pub fn read_bgr(path: &Path) -> Result<TrackedMat> {
-    let img = decode(path)?;
+    let img = decode(path, None)?;
     let (w, h) = dims(&img);
     match img {
         DynamicImage::ImageLuma8(g) => {
@@ -110,22 +219,6 @@ pub fn read_bgr(path: &Path) -> Result<TrackedMat> {
             convert(&rgb, imgproc::COLOR_RGB2BGR, "image")
         }
     }
-}
-
-/// Decodes one JPEG image in memory (an MJPEG camera frame) to 8-bit BGR; it must be
-/// `width` x `height`.
-pub fn decode_jpeg_bgr(bytes: &[u8], width: usize, height: usize) -> Result<TrackedMat> {
-    let bad = |what: String| CalibError::Cv(framekeep_cv::CvError::Decode(what));
-    let img = image::load_from_memory_with_format(bytes, ImageFormat::Jpeg)
-        .map_err(|e| bad(format!("MJPEG frame: {e}")))?;
-    let (w, h) = dims(&img);
-    if (w as usize, h as usize) != (width, height) {
-        return Err(bad(format!(
-            "MJPEG frame: expected a {width}x{height} JPEG, found {w}x{h}"
-        )));
-    }
-    let rgb = mat_from(h, w, CV_8UC3, img.to_rgb8().as_raw(), "decoded rgb")?;
-    convert(&rgb, imgproc::COLOR_RGB2BGR, "MJPEG frame")
 }
 
 fn dims(img: &DynamicImage) -> (u32, u32) {
@@ -243,29 +336,6 @@ mod tests {
         assert!(err.to_string().contains("out.xyz"), "{err}");
         assert!(!dir.join("out.xyz").exists());
         std::fs::remove_dir_all(&dir).unwrap();
-        check.finish().expect("no Mat left alive");
-    }
-
-    #[test]
-    fn jpeg_frames_decode_to_bgr_of_the_announced_size() {
-        let check = LeakCheck::new();
-        let mut jpeg = Vec::new();
-        let gray = image::GrayImage::from_fn(32, 16, |x, _| image::Luma([(x * 8) as u8]));
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
-            .encode_image(&gray)
-            .unwrap();
-        let bgr = decode_jpeg_bgr(&jpeg, 32, 16).unwrap();
-        assert_eq!((bgr.cols(), bgr.rows(), bgr.typ()), (32, 16, CV_8UC3));
-        let px = bgr.at_2d::<opencv::core::Vec3b>(3, 20).unwrap();
-        assert!((px[0] as i32 - 160).abs() <= 3 && px[0] == px[2], "{px:?}");
-        let err = decode_jpeg_bgr(&jpeg, 64, 16).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("expected a 64x16 JPEG, found 32x16"),
-            "{err}"
-        );
-        assert!(decode_jpeg_bgr(b"\xff\xd8 broken", 32, 16).is_err());
-        drop(bgr);
         check.finish().expect("no Mat left alive");
     }
 }

@@ -33,7 +33,6 @@ use framekeep_v4l::FourCc;
 use framekeep_v4l::{CaptureDevice, CaptureStream, FormatRequest, StreamOptions, StreamSource};
 use opencv::core::Point2f;
 use opencv::imgproc;
-use opencv::prelude::*;
 
 use crate::board::Board;
 use crate::error::{CalibError, CvContext, Result};
@@ -202,6 +201,9 @@ pub struct LiveProgress {
     pub coverage: [f64; 4],
     /// Stereo: frames dropped because the other camera had no frame close enough in time.
     pub unpaired: u64,
+    /// Corrupt MJPEG frames skipped (those the camera stream did not already skip: its
+    /// structural check passed, the strict decoder refused them).
+    pub corrupt: u64,
 }
 
 impl LiveProgress {
@@ -212,6 +214,7 @@ impl LiveProgress {
             kept: 0,
             coverage: [0.0; 4],
             unpaired: 0,
+            corrupt: 0,
         }
     }
 
@@ -267,35 +270,25 @@ pub struct PairOutcome {
     pub stop: LiveStop,
 }
 
-/// A frame as BGR: a pooled frame from the converter, or a decoded MJPEG image.
-enum Bgr {
-    Pooled(MatView),
-    Decoded(TrackedMat),
-}
+/// A frame as BGR: a pooled frame from the converter.
+struct Bgr(MatView);
 
 impl Bgr {
     fn gray(&self) -> Result<TrackedMat> {
         let mut gray = track_empty("live gray")?;
-        match self {
-            Bgr::Pooled(v) => imgproc::cvt_color(v.mat(), &mut gray, imgproc::COLOR_BGR2GRAY, 0),
-            Bgr::Decoded(m) => imgproc::cvt_color(m, &mut gray, imgproc::COLOR_BGR2GRAY, 0),
-        }
-        .cv("cvtColor")?;
+        imgproc::cvt_color(self.0.mat(), &mut gray, imgproc::COLOR_BGR2GRAY, 0).cv("cvtColor")?;
         Ok(gray)
     }
 
     fn write(&self, path: &Path) -> Result<()> {
-        match self {
-            Bgr::Pooled(v) => crate::imageio::write_image(path, v.mat()),
-            Bgr::Decoded(m) => crate::imageio::write_image(path, m),
-        }
+        crate::imageio::write_image(path, self.0.mat())
     }
 
     fn size(&self) -> (i32, i32) {
-        match self {
-            Bgr::Pooled(v) => (v.frame().width() as i32, v.frame().height() as i32),
-            Bgr::Decoded(m) => (m.cols(), m.rows()),
-        }
+        (
+            self.0.frame().width() as i32,
+            self.0.frame().height() as i32,
+        )
     }
 }
 
@@ -320,21 +313,21 @@ impl Examiner {
         }
     }
 
-    /// Converts `frame` (released here) and detects the board in it. MJPEG is decoded
-    /// here rather than by the converter, whose MJPEG path would link OpenCV's imgcodecs
-    /// (see [`crate::imageio`]).
-    fn examine(&mut self, frame: Frame) -> Result<Examined> {
-        let bgr = if frame.format() == PixelFormat::Mjpeg {
-            let m = crate::imageio::decode_jpeg_bgr(frame.data(), frame.width(), frame.height())?;
-            drop(frame);
-            Bgr::Decoded(m)
-        } else {
-            let pooled = self.converter.convert(&frame)?;
-            drop(frame);
-            Bgr::Pooled(MatView::from_frame(pooled)?)
+    /// Converts `frame` (released here) and detects the board in it; `None` for a corrupt
+    /// MJPEG frame (the converter's strict decoder refused it: never a half-gray view).
+    fn examine(&mut self, frame: Frame) -> Result<Option<Examined>> {
+        let pooled = match self.converter.convert(&frame) {
+            Ok(pooled) => pooled,
+            Err(framekeep_cv::CvError::Corrupt { what, reason }) => {
+                tracing::debug!(%what, %reason, "live: corrupt frame skipped");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
         };
+        drop(frame);
+        let bgr = Bgr(MatView::from_frame(pooled)?);
         let corners = self.board.detect(&bgr.gray()?)?;
-        Ok(Examined { bgr, corners })
+        Ok(Some(Examined { bgr, corners }))
     }
 }
 
@@ -393,7 +386,10 @@ pub fn collect_views(
             break end_of(token);
         };
         progress.frames += 1;
-        let seen = examiner.examine(frame)?;
+        let Some(seen) = examiner.examine(frame)? else {
+            progress.corrupt += 1;
+            continue;
+        };
         if let Some(corners) = &seen.corners {
             progress.detected += 1;
             let (w, h) = seen.size();
@@ -496,11 +492,20 @@ pub fn collect_pairs(
         let ls = (lf.width(), lf.height());
         let rs = (rf.width(), rf.height());
         check_same_size(left, ls, right, rs)?;
-        let seen_l = examiner.examine(lf)?;
+        let Some(seen_l) = examiner.examine(lf)? else {
+            progress.corrupt += 1;
+            continue;
+        };
         // The right image is searched only when the left one shows the board: a pair is
         // useless otherwise.
         let seen_r = match seen_l.corners {
-            Some(_) => Some(examiner.examine(rf)?),
+            Some(_) => match examiner.examine(rf)? {
+                Some(r) => Some(r),
+                None => {
+                    progress.corrupt += 1;
+                    continue;
+                }
+            },
             None => None,
         };
         if let (Some(lc), Some(r)) = (&seen_l.corners, &seen_r) {

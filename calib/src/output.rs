@@ -66,6 +66,30 @@ impl Staging {
         Ok(temp)
     }
 
+    /// `error` with the temporary path of a staged file replaced by the path the user
+    /// asked for: a failure to write `.cam.yml.tmp-123-0.yml` is one to write `cam.yml`.
+    pub fn blame(&self, error: CalibError) -> CalibError {
+        match error {
+            CalibError::Io {
+                action,
+                path,
+                source,
+            } => {
+                let path = self
+                    .files
+                    .iter()
+                    .find(|(temp, _)| *temp == path)
+                    .map_or(path, |(_, target)| target.clone());
+                CalibError::Io {
+                    action,
+                    path,
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Moves every staged file into place.
     pub fn commit(mut self) -> Result<()> {
         for (temp, target) in &self.files {
@@ -119,10 +143,23 @@ impl Writer {
         )
         .cv("FileStorage::open")?;
         if !fs.is_opened().cv("FileStorage::isOpened")? {
+            // FileStorage says no more than that; the system says why.
+            let source = match std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+            {
+                Err(e) => e,
+                Ok(_) => {
+                    let _ = std::fs::remove_file(path);
+                    std::io::Error::other("FileStorage could not open the file")
+                }
+            };
             return Err(CalibError::Io {
                 action: "cannot write",
                 path: path.to_path_buf(),
-                source: std::io::Error::other("FileStorage could not open the file"),
+                source,
             });
         }
         Ok(Self { fs })

@@ -1,12 +1,9 @@
 //! Running an example binary as a child process: find (and under cargo,
-//! build) it, wait for a line on its stdout, interrupt it, wait for its exit
-//! with a bound. Shared by the Ctrl-C, main-job and display tests.
+//! build) it; the child itself is core's `testing::Running`. Shared by the
+//! Ctrl-C and display tests.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// The example `name` next to this test binary
 /// (`<target>/<profile>/examples/<name>`). `cargo test` builds examples only as
@@ -54,103 +51,4 @@ pub fn example_binary(name: &str) -> PathBuf {
     }
     assert!(binary.exists(), "no example binary at {}", binary.display());
     binary
-}
-
-/// Waits for `child` to exit until `deadline`; then kills it, reaps it and
-/// returns `None`.
-pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A running child whose stdout lines are collected on a reader thread.
-pub struct Running {
-    child: Child,
-    lines: crossbeam_channel::Receiver<String>,
-    reader: Option<thread::JoinHandle<()>>,
-    /// Every line read so far.
-    pub output: Vec<String>,
-}
-
-impl Running {
-    /// Starts `cmd` with stdout piped.
-    pub fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = crossbeam_channel::unbounded::<String>();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Running {
-            child,
-            lines,
-            reader: Some(reader),
-            output: Vec::new(),
-        }
-    }
-
-    /// Waits until a line satisfying `ready` appears, at most `limit`; kills
-    /// the child and panics (with its output) otherwise.
-    pub fn wait_for_line(&mut self, limit: Duration, ready: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.lines.recv_deadline(deadline) {
-                Ok(line) => {
-                    let done = ready(&line);
-                    self.output.push(line);
-                    if done {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "the child never printed the line awaited: {:?}",
-                        self.output
-                    );
-                }
-            }
-        }
-    }
-
-    /// The child's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGINT (Ctrl-C).
-    pub fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill(2) with a pid we spawned and still own (not yet waited
-        // for, so it cannot have been reused) and a valid signal number.
-        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-        assert_eq!(rc, 0, "kill(SIGINT) failed");
-    }
-
-    /// Waits for the exit, at most `limit` (then kills it and returns `None`),
-    /// and collects the rest of the output. Returns the status and the output.
-    pub fn finish(mut self, limit: Duration) -> (Option<ExitStatus>, String) {
-        let status = wait_until(&mut self.child, Instant::now() + limit);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        self.output.extend(self.lines.try_iter());
-        (status, self.output.join("\n"))
-    }
 }

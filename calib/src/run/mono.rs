@@ -278,15 +278,20 @@ fn write_mono_outputs(
         .as_deref()
         .map(|p| staging.stage(p))
         .transpose()?;
-    write_mono_yaml(&yaml, &outcome.calibration, &outcome.units)?;
-    if let Some(json) = json {
-        write_json(&json, outcome)?;
-    }
-    if let Some(report) = report {
-        let corners: Vec<&[Point2f]> = views.iter().map(|(_, _, c)| c.as_slice()).collect();
-        let sample: &Path = &views[0].1;
-        let img = mono_report(&outcome.calibration, &corners, sample, opts.outlier_k)?;
-        write_image(&report, &img)?;
-    }
+    let written = (|| {
+        write_mono_yaml(&yaml, &outcome.calibration, &outcome.units)?;
+        if let Some(json) = json {
+            write_json(&json, outcome)?;
+        }
+        if let Some(report) = report {
+            let corners: Vec<&[Point2f]> = views.iter().map(|(_, _, c)| c.as_slice()).collect();
+            let sample: &Path = &views[0].1;
+            let img = mono_report(&outcome.calibration, &corners, sample, opts.outlier_k)?;
+            write_image(&report, &img)?;
+        }
+        Ok(())
+    })();
+    // Errors name the paths the user gave, not the staged temporaries.
+    written.map_err(|e| staging.blame(e))?;
     staging.commit()
 }

@@ -125,6 +125,22 @@ pub fn run_stereo(opts: &StereoOptions) -> Result<StereoOutcome> {
             right_spec,
         });
     }
+    // The two cameras' first views must have one size: checked from their headers before
+    // anything is decoded.
+    if let (Some(l0), Some(r0)) = (left.first(), right.first()) {
+        let (lw, lh) = crate::imageio::image_size(l0)?;
+        let (rw, rh) = crate::imageio::image_size(r0)?;
+        if (lw, lh) != (rw, rh) {
+            return Err(CalibError::SizeMismatch {
+                path: r0.clone(),
+                width: rw as i32,
+                height: rh as i32,
+                first: l0.clone(),
+                expected_width: lw as i32,
+                expected_height: lh as i32,
+            });
+        }
+    }
     let ls = detect_views(
         &left,
         &opts.board,
@@ -204,13 +220,18 @@ pub fn run_stereo(opts: &StereoOptions) -> Result<StereoOutcome> {
         .as_deref()
         .map(|p| staging.stage(p))
         .transpose()?;
-    write_stereo_yaml(&yaml, &outcome.calibration)?;
-    if let Some(json) = json {
-        write_json(&json, &outcome)?;
-    }
-    if let (Some(preview), Some((l, r))) = (preview, first_pair) {
-        write_image(&preview, &rectified_preview(&outcome.calibration, &l, &r)?)?;
-    }
+    let written = (|| {
+        write_stereo_yaml(&yaml, &outcome.calibration)?;
+        if let Some(json) = json {
+            write_json(&json, &outcome)?;
+        }
+        if let (Some(preview), Some((l, r))) = (preview, first_pair) {
+            write_image(&preview, &rectified_preview(&outcome.calibration, &l, &r)?)?;
+        }
+        Ok(())
+    })();
+    // Errors name the paths the user gave, not the staged temporaries.
+    written.map_err(|e| staging.blame(e))?;
     staging.commit()?;
     Ok(outcome)
 }

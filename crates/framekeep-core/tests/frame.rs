@@ -389,7 +389,7 @@ proptest! {
 
 #[test]
 fn formats_and_sizes_parse_from_text() {
-    use framekeep_core::frame::{FrameSize, ParseError};
+    use framekeep_core::frame::{FrameError, FrameSize};
     assert_eq!("YUYV".parse::<PixelFormat>(), Ok(PixelFormat::Yuyv));
     assert_eq!("yuyv".parse::<PixelFormat>(), Ok(PixelFormat::Yuyv));
     assert_eq!("bgr24".parse::<PixelFormat>(), Ok(PixelFormat::Bgr24));
@@ -406,11 +406,11 @@ fn formats_and_sizes_parse_from_text() {
     }
     assert!(matches!(
         "ZZZZ".parse::<PixelFormat>(),
-        Err(ParseError::Format(_))
+        Err(FrameError::UnknownFormat(_))
     ));
     assert!(matches!(
         "".parse::<PixelFormat>(),
-        Err(ParseError::Format(_))
+        Err(FrameError::UnknownFormat(_))
     ));
     assert_eq!(
         "640x480".parse::<FrameSize>(),
@@ -432,7 +432,7 @@ fn formats_and_sizes_parse_from_text() {
         "99999999999999999999999x1",
     ] {
         assert!(
-            matches!(bad.parse::<FrameSize>(), Err(ParseError::Size(_))),
+            matches!(bad.parse::<FrameSize>(), Err(FrameError::BadSize(_))),
             "{bad}"
         );
     }

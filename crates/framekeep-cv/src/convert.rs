@@ -3,23 +3,43 @@
 //! Display, image files and most OpenCV algorithms want BGR. Cameras deliver YUYV,
 //! UYVY, NV12, I420, grey or MJPEG. A [`BgrConverter`] turns any of them into a BGR24 frame
 //! taken from its own [`FramePool`]: the source is shown to OpenCV as a zero-copy
-//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or `imdecode` for
-//! MJPEG) writes straight into the pooled buffer: no per-frame allocation, no extra copy.
-//! The conversion code comes from OpenCV, never a hand-written pixel loop. (One
+//! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or the strict JPEG
+//! decoder for MJPEG) writes straight into the pooled buffer: no per-frame allocation, no
+//! extra copy.
+//! The conversion code comes from a library, never a hand-written pixel loop. (One
 //! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
-//! padded rows is first copied, packed, plane by plane, into a heap frame.) MJPEG needs
-//! the `mjpeg` feature (default), which links OpenCV's imgcodecs.
+//! padded rows is first copied, packed, plane by plane, into a heap frame.)
+//!
+//! MJPEG is not decoded by OpenCV's `imdecode`, which hides libjpeg's warnings, but by
+//! [`decode_jpeg`]: a corrupt or incomplete frame (truncated, no scan data, garbage where
+//! the scan should end, a decoder warning) is a [`CvError::Corrupt`], counted in
+//! [`BgrConverter::corrupt`], and its pooled output goes back to the pool: a corrupt
+//! frame never hands out the previous frame's pixels. Same library and settings as
+//! `imdecode`, so the pixels of a good frame are identical.
+//!
+//! NV12 is converted by `yuvutils-rs` (SIMD) in its `Professional` mode instead of
+//! `cvtColor`: the same BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does:
+//! 20-bit fixed point, luma clamped to 16 first), within ±1 per byte of `cvtColor`, at
+//! about half its CPU on the host, and on the calling thread only (`cvtColor` hands
+//! stripes to OpenCV's worker threads); NV12 frames with padded rows (which yuvutils-rs
+//! 0.8.3 refuses) still go through `cvtColor`. Its YUYV, UYVY and I420 paths are not within ±1
+//! (6- and 13-bit coefficients: up to ±5 on camera-like frames), so those stay with
+//! `cvtColor`. `benches/convert_host.rs` measures both and prints the differences.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use framekeep_core::frame::{Frame, FrameLayout, PixelFormat};
+use framekeep_core::pipeline::OnCorrupt;
 use framekeep_core::pool::{FramePool, PoolOptions};
 use opencv::core::Size;
-#[cfg(feature = "mjpeg")]
-use opencv::imgcodecs::{imdecode_to, IMREAD_COLOR};
 use opencv::imgproc::{
     cvt_color_def, resize, COLOR_BGRA2BGR, COLOR_GRAY2BGR, COLOR_RGB2BGR, COLOR_YUV2BGR_I420,
     COLOR_YUV2BGR_NV12, COLOR_YUV2BGR_UYVY, COLOR_YUV2BGR_YUYV, INTER_AREA,
 };
 
+pub use crate::error::Corruption;
+pub use crate::jpeg::{decode_jpeg, JpegColor};
 use crate::mat::{MatView, MatViewMut, TrackedMat};
 use crate::CvError;
 
@@ -43,6 +63,9 @@ pub fn bgr_code(format: PixelFormat) -> Option<i32> {
 pub struct BgrConverter {
     pool: FramePool,
     label: &'static str,
+    /// Corrupt MJPEG frames met, shared by clones.
+    corrupt: Arc<AtomicU64>,
+    on_corrupt: OnCorrupt,
 }
 
 impl BgrConverter {
@@ -52,6 +75,8 @@ impl BgrConverter {
         BgrConverter {
             pool,
             label: "cv-convert",
+            corrupt: Arc::new(AtomicU64::new(0)),
+            on_corrupt: OnCorrupt::Skip,
         }
     }
 
@@ -72,6 +97,23 @@ impl BgrConverter {
         self
     }
 
+    /// What the converter does with a corrupt MJPEG frame as a pipeline [`Stage`]:
+    /// skip it (the default; the stage emits nothing for it, so the pipeline counts it
+    /// as `filtered`), or end the stage with the [`CvError::Corrupt`] (`Error` and
+    /// `Fail` alike: a stage's error ends it). [`BgrConverter::convert`] always returns
+    /// the error.
+    ///
+    /// [`Stage`]: framekeep_core::pipeline::Stage
+    pub fn on_corrupt(mut self, policy: OnCorrupt) -> BgrConverter {
+        self.on_corrupt = policy;
+        self
+    }
+
+    /// Corrupt MJPEG frames this converter (and its clones) met.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+
     /// The pool outputs come from.
     pub fn pool(&self) -> &FramePool {
         &self.pool
@@ -81,55 +123,33 @@ impl BgrConverter {
     ///
     /// A BGR24 input is returned as is (a new handle on the same buffer: no copy).
     /// Otherwise the output is a unique frame from the pool. On error nothing stays
-    /// checked out.
+    /// checked out. A corrupt MJPEG frame is a [`CvError::Corrupt`] (and counted in
+    /// [`BgrConverter::corrupt`]).
     pub fn convert(&self, src: &Frame) -> Result<Frame, CvError> {
         if src.format() == PixelFormat::Bgr24 {
             return Ok(src.clone());
         }
         let mut out = self.acquire(src.width(), src.height())?;
-        {
+        if src.format() == PixelFormat::Mjpeg {
+            // On error `out` goes back to the pool unseen, whatever it holds.
+            self.decode_mjpeg(src, &mut out)?;
+            out.set_meta(src.meta());
+            return Ok(out);
+        }
+        // yuvutils-rs 0.8.3 refuses a chroma plane whose rows are padded (it wants
+        // stride * rows == width * rows), so padded NV12 frames stay with cvtColor.
+        if src.format() == PixelFormat::Nv12 && src.stride() == src.width() {
+            nv12_to_bgr(src, &mut out)?;
+        } else {
             let input = input_view(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
-            match src.format() {
-                #[cfg(not(feature = "mjpeg"))]
-                PixelFormat::Mjpeg => {
-                    return Err(CvError::Unsupported {
-                        operation: "BGR conversion (built without the `mjpeg` feature)",
-                        format: PixelFormat::Mjpeg,
-                    });
-                }
-                #[cfg(feature = "mjpeg")]
-                PixelFormat::Mjpeg => {
-                    // OpenCV leaves the output untouched when it cannot decode, so
-                    // check the JPEG's own header first: a clear error, no guessing.
-                    let announced = (src.width(), src.height());
-                    match jpeg_size(src.data()) {
-                        Some(size) if size == announced => {}
-                        found => {
-                            return Err(CvError::Decode(format!(
-                                "MJPEG frame {}: expected a {}x{} JPEG, found {}",
-                                src.sequence(),
-                                announced.0,
-                                announced.1,
-                                found.map_or("no JPEG header".to_string(), |(w, h)| {
-                                    format!("{w}x{h}")
-                                })
-                            )))
-                        }
-                    }
-                    // The returned header aliases `dst`: drop it at once.
-                    drop(imdecode_to(&input, IMREAD_COLOR, &mut dst)?);
-                    dst.ensure_in_place("imdecode")?;
-                }
-                format => {
-                    let code = bgr_code(format).ok_or(CvError::Unsupported {
-                        operation: "BGR conversion",
-                        format,
-                    })?;
-                    cvt_color_def(&input, &mut dst, code)?;
-                    dst.ensure_in_place("cvtColor")?;
-                }
-            }
+            let format = src.format();
+            let code = bgr_code(format).ok_or(CvError::Unsupported {
+                operation: "BGR conversion",
+                format,
+            })?;
+            cvt_color_def(&input, &mut dst, code)?;
+            dst.ensure_in_place("cvtColor")?;
         }
         out.set_meta(src.meta());
         Ok(out)
@@ -177,6 +197,16 @@ impl BgrConverter {
         Ok(out)
     }
 
+    /// Decodes the MJPEG frame `src` into `out` (a unique BGR24 frame of its size),
+    /// counting it when it is corrupt.
+    fn decode_mjpeg(&self, src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+        let result = decode_mjpeg_into(src, out);
+        if matches!(result, Err(CvError::Corrupt { .. })) {
+            self.corrupt.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
     fn acquire(&self, width: usize, height: usize) -> Result<Frame, CvError> {
         let layout = FrameLayout::packed(PixelFormat::Bgr24, width, height)?;
         let mut out = self.pool.acquire(self.label)?;
@@ -185,6 +215,76 @@ impl BgrConverter {
         }
         Ok(out)
     }
+}
+
+/// Decodes the MJPEG frame `src`, which must be a complete JPEG of the frame's announced
+/// size, into `out`.
+fn decode_mjpeg_into(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+    let what = || format!("MJPEG frame {}", src.sequence());
+    let data = src.data();
+    let info = framekeep_jpeg::inspect(data).map_err(|e| CvError::Corrupt {
+        what: what(),
+        reason: e.into(),
+    })?;
+    if (info.width, info.height) != (src.width(), src.height()) {
+        return Err(CvError::Corrupt {
+            what: what(),
+            reason: Corruption::Size {
+                width: info.width,
+                height: info.height,
+                expected_width: src.width(),
+                expected_height: src.height(),
+            },
+        });
+    }
+    let stride = out.layout().stride();
+    let buf = out.get_mut().ok_or(CvError::SharedFrame)?;
+    decode_jpeg(data, JpegColor::Bgr, buf, stride).map_err(|e| match e {
+        CvError::Corrupt { reason, .. } => CvError::Corrupt {
+            what: what(),
+            reason,
+        },
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// NV12 → BGR24 with `yuvutils-rs` (BT.601 limited range, `Professional` accuracy: within
+/// ±1 of `cvtColor`'s `COLOR_YUV2BGR_NV12`), straight into `out` (unique, packed BGR24 of
+/// `src`'s size). `src` has unpadded rows (`stride == width`).
+fn nv12_to_bgr(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+    let (w, h, stride) = (src.width(), src.height(), src.stride());
+    let int = |v: usize, what: &str| {
+        u32::try_from(v).map_err(|_| CvError::Convert(format!("NV12 {what} {v} too large")))
+    };
+    let data = src.data();
+    let luma = stride * h;
+    let (y_plane, uv_plane) = (data.get(..luma), data.get(luma..luma + stride * (h / 2)));
+    let (Some(y_plane), Some(uv_plane)) = (y_plane, uv_plane) else {
+        return Err(CvError::Convert(format!(
+            "NV12 frame of {w}x{h}, stride {stride}, has {} bytes",
+            data.len()
+        )));
+    };
+    let image = yuvutils_rs::YuvBiPlanarImage {
+        y_plane,
+        y_stride: int(stride, "stride")?,
+        uv_plane,
+        uv_stride: int(stride, "stride")?,
+        width: int(w, "width")?,
+        height: int(h, "height")?,
+    };
+    let out_stride = int(out.stride(), "output stride")?;
+    let bgr = out.get_mut().ok_or(CvError::SharedFrame)?;
+    yuvutils_rs::yuv_nv12_to_bgr(
+        &image,
+        bgr,
+        out_stride,
+        yuvutils_rs::YuvRange::Limited,
+        yuvutils_rs::YuvStandardMatrix::Bt601,
+        yuvutils_rs::YuvConversionMode::Professional,
+    )
+    .map_err(|e| CvError::Convert(format!("NV12 {w}x{h}: {e}")))
 }
 
 /// `src` as OpenCV's colour conversions read it: a view of `src` itself, except for an
@@ -198,7 +298,8 @@ fn input_view(src: &Frame) -> Result<MatView, CvError> {
     MatView::from_frame(src.to_packed()?)
 }
 
-/// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG.
+/// Width and height from a JPEG's start-of-frame marker, if `data` is a JPEG (headers
+/// only: [`framekeep_jpeg::inspect`] checks the whole structure, scan and end marker included).
 pub fn jpeg_size(data: &[u8]) -> Option<(usize, usize)> {
     if data.get(..2)? != [0xFF, 0xD8] {
         return None;
@@ -235,6 +336,8 @@ pub struct SizedBgrConverter {
     inner: Option<BgrConverter>,
     buffers: usize,
     label: &'static str,
+    /// Corrupt MJPEG frames met, over every converter made.
+    corrupt: Arc<AtomicU64>,
 }
 
 impl SizedBgrConverter {
@@ -244,7 +347,29 @@ impl SizedBgrConverter {
             inner: None,
             buffers,
             label,
+            corrupt: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Converters like [`SizedBgrConverter::new`], the first one made now for frames of
+    /// `width x height`: a size too large for memory (over the pool byte ceiling) is a
+    /// [`CvError::Pool`] before anything runs, not at the first frame.
+    pub fn with_size(
+        width: usize,
+        height: usize,
+        buffers: usize,
+        label: &'static str,
+    ) -> Result<SizedBgrConverter, CvError> {
+        let mut sized = SizedBgrConverter::new(buffers, label);
+        let mut converter = BgrConverter::with_size(width, height, buffers)?;
+        converter.corrupt = Arc::clone(&sized.corrupt);
+        sized.inner = Some(converter.label(label));
+        Ok(sized)
+    }
+
+    /// Corrupt MJPEG frames met so far (see [`BgrConverter::corrupt`]).
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(Ordering::Relaxed)
     }
 
     /// `src` as a BGR24 frame (see [`BgrConverter::convert`]).
@@ -254,7 +379,8 @@ impl SizedBgrConverter {
             (l.width(), l.height()) == (src.width(), src.height())
         });
         if !fits {
-            let converter = BgrConverter::with_size(src.width(), src.height(), self.buffers)?;
+            let mut converter = BgrConverter::with_size(src.width(), src.height(), self.buffers)?;
+            converter.corrupt = Arc::clone(&self.corrupt);
             self.inner = Some(converter.label(self.label));
         }
         self.inner.as_ref().expect("set above").convert(src)
@@ -269,7 +395,12 @@ impl framekeep_core::pipeline::Stage for BgrConverter {
         frame: Frame,
         out: &mut framekeep_core::pipeline::Output<'_>,
     ) -> Result<(), framekeep_core::pipeline::StageError> {
-        let bgr = self.convert(&frame)?;
+        let bgr = match self.convert(&frame) {
+            Ok(bgr) => bgr,
+            // Skipped: nothing emitted for it, so the pipeline counts it as filtered.
+            Err(CvError::Corrupt { .. }) if self.on_corrupt == OnCorrupt::Skip => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         drop(frame);
         out.emit(bgr)
     }

@@ -12,9 +12,35 @@ use framekeep_core::frame::{FrameError, PixelFormat};
 use framekeep_core::pipeline::StageError;
 use framekeep_core::pool::{AcquireError, PoolError};
 use framekeep_core::supervisor::SpawnError;
+use framekeep_jpeg::JpegDefect;
 
 use crate::display::DetectError;
 use crate::display::Platform;
+
+/// Why compressed data was judged corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Corruption {
+    /// Its structure is broken (found without decoding: truncated, no scan, garbage).
+    #[error(transparent)]
+    Structure(#[from] JpegDefect),
+    /// The decoder refused it or warned about it (libjpeg's message, e.g. "Corrupt JPEG
+    /// data: bad Huffman code").
+    #[error("libjpeg: {0}")]
+    Decoder(String),
+    /// It decodes to another size than announced (the camera's format, the first
+    /// image of a sequence).
+    #[error("it is a {width}x{height} image, not the {expected_width}x{expected_height} expected")]
+    Size {
+        /// The image's width.
+        width: usize,
+        /// The image's height.
+        height: usize,
+        /// The width expected.
+        expected_width: usize,
+        /// The height expected.
+        expected_height: usize,
+    },
+}
 
 /// Why an OpenCV bridge operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +85,22 @@ pub enum CvError {
     /// (its size or type did not match what the call produced).
     #[error("OpenCV reallocated the output of {0} instead of writing into the frame")]
     Reallocated(&'static str),
+    /// A conversion done outside OpenCV (the SIMD NV12 path of
+    /// [`BgrConverter`](crate::convert::BgrConverter)) refused the frame.
+    #[error("conversion: {0}")]
+    Convert(String),
     /// Decoding produced no image (corrupt or empty data).
     #[error("could not decode {0}")]
     Decode(String),
+    /// Compressed data is corrupt or incomplete (a truncated MJPEG frame, a JPEG file
+    /// that ends early, a decoder warning): no picture is made of it.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// What was corrupt: `MJPEG frame 12`, a file's path.
+        what: String,
+        /// Why.
+        reason: Corruption,
+    },
     /// An image or video file (or a directory or list of them) cannot be used.
     #[error("{}: {reason}", path.display())]
     File {
@@ -69,6 +108,19 @@ pub enum CvError {
         path: std::path::PathBuf,
         /// What is wrong with it.
         reason: String,
+    },
+    /// An image file's header announces more pixels than the reader's limit; nothing was
+    /// decoded.
+    #[error("{}: a {width}x{height} image is larger than the limit of {max_pixels} pixels", path.display())]
+    ImageTooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its width, from the header.
+        width: usize,
+        /// Its height, from the header.
+        height: usize,
+        /// The limit.
+        max_pixels: usize,
     },
     /// Reading or writing a file or directory failed.
     #[error("I/O error on {}", path.display())]

@@ -8,7 +8,8 @@
 //!   ([`MatViewMut`](mat::MatViewMut)), and [`TrackedMat`](mat::TrackedMat), an
 //!   OpenCV-allocated `Mat` registered in the ledger while it lives. The crate's only
 //!   `unsafe` code is the views'.
-//! * [`convert`]: pixel formats to BGR through `cvtColor`/`imdecode`, into pooled frames.
+//! * [`convert`]: pixel formats to BGR through `cvtColor` (MJPEG through a strict
+//!   libjpeg-turbo decoder: a corrupt frame is an error, never a picture), into pooled frames.
 //! * [`display`]: the highgui display sink, one GUI thread per process, headless fallbacks.
 //! * [`io`]: image sequences, snapshots and video files as sources and sinks.
 //! * `testing` (feature `testing`): error injection, so tests can prove that failing
@@ -27,11 +28,27 @@ pub mod display;
 mod error;
 mod fault;
 pub mod io;
+mod jpeg;
 pub mod mat;
 
 pub use error::CvError;
 /// The `opencv` crate this bridge is built on, so users need no second dependency.
 pub use opencv;
+
+/// Switches OpenCV's own logging off (the `[ERROR:0@0.1] persistence.cpp ...` lines it
+/// writes to stderr), unless the user asked for it with `OPENCV_LOG_LEVEL`. Returns
+/// whether it did.
+///
+/// Every binary calls this first, so that its stderr holds its own messages only. OpenCV
+/// 4.6 (Debian 12) has no callback to route its log through `tracing` (4.8 added
+/// `replaceWriteLogMessage`), so it is silenced instead; nothing is lost that matters:
+/// an OpenCV failure reaches framekeep as an exception, which becomes a typed error.
+pub fn silence_opencv_log() -> bool {
+    if std::env::var_os("OPENCV_LOG_LEVEL").is_some() {
+        return false;
+    }
+    opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_SILENT).is_ok()
+}
 
 /// Test kits, for tests and benchmarks only (enable the `testing` feature in
 /// dev-dependencies, as tokio's `test-util`).

@@ -22,6 +22,17 @@ fn bytes(m: &impl MatTraitConst) -> Vec<u8> {
     m.try_clone().unwrap().data_bytes().unwrap().to_vec()
 }
 
+/// The largest per-byte difference of two equally long images (`None`: lengths differ).
+fn max_diff(a: &[u8], b: &[u8]) -> Option<u8> {
+    (a.len() == b.len()).then(|| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
+    })
+}
+
 fn converter() -> BgrConverter {
     let layout = FrameLayout::packed(PixelFormat::Bgr24, 64, 48).unwrap();
     let pool = PoolOptions::new(layout)
@@ -56,6 +67,8 @@ fn conversions_match_opencv_on_the_same_data() {
         let packed_src = MatView::new(&src).unwrap().try_clone().unwrap();
         let mut expected = Mat::default();
         cvt_color_def(&packed_src, &mut expected, bgr_code(format).unwrap()).unwrap();
+        // NV12 here has padded rows, so it goes through cvtColor too: exact. (Unpadded
+        // NV12 goes through yuvutils-rs: nv12_is_within_one_of_cvtcolor.)
         assert_eq!(
             bytes(&MatView::new(&out).unwrap()),
             bytes(&expected),
@@ -170,7 +183,13 @@ fn mjpeg_decodes_into_the_pooled_frame() {
     assert_eq!(bytes(&MatView::new(&out).unwrap()), bytes(&expected));
     // A JPEG of another size than announced is refused, and nothing stays out.
     let lie = Frame::from_vec(FrameLayout::mjpeg(32, 24, jpeg.len()), jpeg).unwrap();
-    assert!(matches!(conv.convert(&lie), Err(CvError::Decode(_))));
+    assert!(matches!(
+        conv.convert(&lie),
+        Err(CvError::Corrupt {
+            reason: framekeep_cv::convert::Corruption::Size { .. },
+            ..
+        })
+    ));
     let garbage = Frame::from_vec(FrameLayout::mjpeg(64, 48, 100), vec![1; 100]).unwrap();
     assert!(conv.convert(&garbage).is_err());
     drop(out);
@@ -278,4 +297,164 @@ fn a_converter_is_a_pipeline_stage() {
     drop(last);
     drop(display);
     check.finish_within(Duration::from_secs(5)).unwrap();
+}
+
+/// NV12 frames of `width x height` (row stride `stride`) from a luma and a chroma function.
+fn nv12(
+    width: usize,
+    height: usize,
+    stride: usize,
+    y: impl Fn(usize, usize) -> u8,
+    uv: impl Fn(usize, usize) -> (u8, u8),
+) -> Frame {
+    let layout = FrameLayout::strided(PixelFormat::Nv12, width, height, stride).unwrap();
+    let mut d = vec![0u8; layout.len()];
+    for r in 0..height {
+        for c in 0..width {
+            d[r * stride + c] = y(c, r);
+        }
+    }
+    for r in 0..height / 2 {
+        for c in 0..width / 2 {
+            let (u, v) = uv(c, r);
+            d[stride * height + r * stride + 2 * c] = u;
+            d[stride * height + r * stride + 2 * c + 1] = v;
+        }
+    }
+    Frame::from_vec(layout, d).unwrap()
+}
+
+/// `cvtColor(COLOR_YUV2BGR_NV12)` of a packed deep copy of `src`, allocating.
+fn opencv_nv12_to_bgr(src: &Frame) -> Vec<u8> {
+    let packed = MatView::new(src).unwrap().try_clone().unwrap();
+    let mut expected = Mat::default();
+    cvt_color_def(&packed, &mut expected, opencv::imgproc::COLOR_YUV2BGR_NV12).unwrap();
+    bytes(&expected)
+}
+
+/// The NV12 path (yuvutils-rs, `Professional`) against OpenCV's own conversion: within ±1
+/// per byte on every chroma pair with varied luma, luma extremes (0..16 and 235..255, where
+/// OpenCV clamps luma to 16 first), camera-like colour bars with noise, full-range noise
+/// and small sizes; padded rows (cvtColor's path) are exact.
+#[test]
+fn nv12_is_within_one_of_cvtcolor() {
+    let check = LeakCheck::new();
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 24) as u8
+    };
+    let noise: Vec<u8> = (0..3 * 640 * 480).map(|_| rand()).collect();
+    // vivid's 100% colour bars (BT.601 limited range Y, Cb, Cr).
+    const BARS: [[u8; 3]; 8] = [
+        [235, 128, 128],
+        [210, 16, 146],
+        [170, 166, 16],
+        [145, 54, 34],
+        [106, 202, 222],
+        [81, 90, 240],
+        [41, 240, 110],
+        [16, 128, 128],
+    ];
+    let jitter = |v: u8, n: u8| (i32::from(v) + i32::from(n % 9) - 4).clamp(0, 255) as u8;
+    let cases: Vec<(&str, Frame)> = vec![
+        (
+            "every (U, V) pair, luma sweeping",
+            nv12(
+                512,
+                512,
+                512,
+                |c, r| ((c + 7 * r) % 256) as u8,
+                |c, r| (c as u8, r as u8),
+            ),
+        ),
+        (
+            "every (U, V) pair, luma 0..16 and 235..255",
+            nv12(
+                512,
+                512,
+                544,
+                |c, r| {
+                    if (c + r) % 2 == 0 {
+                        (c % 17) as u8
+                    } else {
+                        235 + (r % 21) as u8
+                    }
+                },
+                |c, r| (r as u8, c as u8),
+            ),
+        ),
+        (
+            "colour bars with noise",
+            nv12(
+                640,
+                480,
+                640,
+                |c, r| jitter(BARS[c * 8 / 640][0], noise[r * 640 + c]),
+                |c, r| {
+                    let b = BARS[c * 2 * 8 / 640];
+                    let k = 640 * 480 + r * 320 + c;
+                    (
+                        jitter(b[1], noise[k]),
+                        jitter(b[2], noise[2 * k % noise.len()]),
+                    )
+                },
+            ),
+        ),
+        (
+            "full-range noise, padded rows",
+            nv12(
+                320,
+                240,
+                352,
+                |c, r| noise[r * 320 + c],
+                |c, r| (noise[100_000 + r * 160 + c], noise[200_000 + r * 160 + c]),
+            ),
+        ),
+        ("2x2", nv12(2, 2, 2, |_, _| 200, |_, _| (40, 220))),
+        (
+            "66x34, padded",
+            nv12(
+                66,
+                34,
+                80,
+                |c, r| (c * r) as u8,
+                |c, r| ((c * 3) as u8, (r * 5) as u8),
+            ),
+        ),
+    ];
+    for (name, src) in &cases {
+        let layout = FrameLayout::packed(PixelFormat::Bgr24, src.width(), src.height()).unwrap();
+        let conv = BgrConverter::new(
+            PoolOptions::new(layout)
+                .min_buffers(1)
+                .max_buffers(1)
+                .build()
+                .unwrap(),
+        );
+        let out = conv.convert(src).unwrap();
+        assert_eq!(
+            (out.format(), out.width(), out.height(), out.meta()),
+            (PixelFormat::Bgr24, src.width(), src.height(), src.meta())
+        );
+        let got = bytes(&MatView::new(&out).unwrap());
+        let want = opencv_nv12_to_bgr(src);
+        let off = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert!(
+            max_diff(&got, &want).is_some_and(|d| d <= 1),
+            "{name}: max difference {:?} ({off} bytes differ)",
+            max_diff(&got, &want)
+        );
+        // Mostly exact: a difference of one is a rounding step, not a different matrix.
+        assert!(
+            off * 10 < got.len(),
+            "{name}: {off} of {} bytes differ",
+            got.len()
+        );
+        drop(out);
+        assert_eq!(conv.pool().stats().checked_out, 0);
+    }
+    check.finish().unwrap();
 }

@@ -13,9 +13,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{CaptureError, Result};
 use crate::fourcc::FourCc;
-use crate::mem::Mapping;
+use crate::mem::{Mapping, UserBuffer};
 use crate::waker::Waker;
 
 /// A frame interval (seconds per frame) as the exact fraction V4L2 uses.
@@ -97,6 +97,35 @@ pub struct PlaneFormat {
     pub size: u32,
 }
 
+/// Whose memory a stream's frames are captured into (the V4L2 memory type, and whether
+/// frames are copied out of it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BufferMode {
+    /// `V4L2_MEMORY_MMAP`: the driver's buffers, mapped; frames are the driver's buffers
+    /// (zero copy, copied only under the copy threshold or for multi-buffer formats).
+    #[default]
+    Mmap,
+    /// `V4L2_MEMORY_USERPTR`: the driver fills frames taken from the stream's
+    /// [`CaptureBuffers`](crate::CaptureBuffers) supplier; a dequeued one is delivered as it
+    /// is (zero copy).
+    UserPtr,
+    /// User buffers were asked for but the driver refused `V4L2_MEMORY_USERPTR` (or the
+    /// format has several memory planes): the driver's mmap buffers, each frame copied into
+    /// a supplier frame (one copy per frame, counted in
+    /// [`StreamStats::copied`](crate::StreamStats::copied)).
+    MmapCopy,
+}
+
+impl fmt::Display for BufferMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BufferMode::Mmap => "mmap",
+            BufferMode::UserPtr => "userptr",
+            BufferMode::MmapCopy => "mmap copied into user buffers",
+        })
+    }
+}
+
 /// The format the driver granted (`VIDIOC_S_FMT`/`G_FMT` answer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Negotiated {
@@ -116,6 +145,10 @@ pub struct Negotiated {
     /// Each memory plane's geometry (the first `num_planes` entries; plane 0 repeats
     /// `stride`, and `size_image` when there is one plane).
     pub planes: [PlaneFormat; MAX_PLANES],
+    /// Whose memory frames are captured into. Set by the stream
+    /// ([`CaptureStream::negotiated`](crate::CaptureStream::negotiated)) once it has its
+    /// buffers; a device's format calls report [`BufferMode::Mmap`].
+    pub memory: BufferMode,
 }
 
 impl Negotiated {
@@ -134,6 +167,7 @@ impl Negotiated {
             size_image,
             num_planes: 1,
             planes,
+            memory: BufferMode::Mmap,
         }
     }
 }
@@ -147,6 +181,9 @@ impl fmt::Display for Negotiated {
         )?;
         if self.num_planes > 1 {
             write!(f, " ({} memory planes)", self.num_planes)?;
+        }
+        if self.memory != BufferMode::Mmap {
+            write!(f, ", {}", self.memory)?;
         }
         Ok(())
     }
@@ -212,10 +249,31 @@ pub trait CaptureDevice: Send + Sync + 'static {
     /// Allocates `count` mmap buffers and maps them; returns the mappings by index (one
     /// [`Mapping`] per buffer, holding every memory plane of a multi-planar one).
     fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>>;
-    /// Frees the driver's buffers (`REQBUFS(0)`); called after every mapping is gone.
+    /// Frees the driver's buffers (`REQBUFS(0)`, of the memory type last requested);
+    /// called after every mapping is gone.
     fn release_buffers(&self) -> Result<()>;
     /// Hands buffer `index` to the driver (`VIDIOC_QBUF`).
     fn queue(&self, index: usize) -> Result<()>;
+    /// Asks for `count` buffer indices of `V4L2_MEMORY_USERPTR` (`VIDIOC_REQBUFS`; no
+    /// memory is allocated: the application lends it with every
+    /// [`queue_user`](Self::queue_user)). Returns how many the driver granted, or `None`
+    /// when it does not take user memory (`EINVAL`, or its `capabilities` lack
+    /// `V4L2_BUF_CAP_SUPPORTS_USERPTR`); the stream then falls back to mmap buffers. The
+    /// default says `None`.
+    fn request_user_buffers(&self, count: u32) -> Result<Option<u32>> {
+        let _ = count;
+        Ok(None)
+    }
+    /// Hands buffer index `index` to the driver with `buffer` as its memory (`VIDIOC_QBUF`
+    /// of `V4L2_MEMORY_USERPTR`: `m.userptr`, or `planes[0].m.userptr` on a multi-planar
+    /// node). The default refuses (`EINVAL`), as a driver without user memory does.
+    fn queue_user(&self, index: usize, buffer: UserBuffer) -> Result<()> {
+        let _ = (index, buffer);
+        Err(CaptureError::from_os(
+            "VIDIOC_QBUF",
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        ))
+    }
     /// Takes a filled buffer back without blocking; `None` when none is ready.
     fn dequeue(&self) -> Result<Option<Dequeued>>;
     /// Waits until a buffer is ready, `timeout` elapses or `waker` (if any) is signalled.

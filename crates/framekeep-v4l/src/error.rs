@@ -9,6 +9,8 @@ use std::io;
 use std::time::Duration;
 
 use framekeep_core::frame::FrameError;
+use framekeep_core::pool::{AcquireError, PoolError};
+use framekeep_jpeg::JpegDefect;
 
 use crate::fourcc::FourCc;
 
@@ -81,10 +83,40 @@ pub enum CaptureError {
     /// A dequeued buffer was inconsistent (bad index, `bytesused` too small for the format).
     #[error("driver returned a bad buffer: {0}")]
     BadBuffer(String),
+    /// A compressed (MJPEG) frame is corrupt or incomplete (see
+    /// [`StreamOptions::on_corrupt`](crate::StreamOptions::on_corrupt)).
+    #[error("corrupt MJPEG frame {sequence}: {defect}")]
+    Corrupt {
+        /// The frame's sequence number.
+        sequence: u64,
+        /// What is wrong with it.
+        defect: JpegDefect,
+    },
+    /// The granted format's frames are too large for a copy pool (over the pool byte
+    /// ceiling): refused when the stream starts, before any buffer is mapped.
+    #[error("the granted format's frames cannot be pooled: {0}")]
+    Pool(#[from] PoolError),
     /// framekeep-core refused the granted format or a buffer as a frame (e.g. an odd size
     /// for a 4:2:0 format, a buffer too small for its layout).
     #[error("frame error: {0}")]
     Frame(#[from] FrameError),
+    /// A frame from the stream's [`CaptureBuffers`](crate::CaptureBuffers) supplier is too
+    /// small for what the driver fills (`sizeimage`) or for the frame's layout.
+    #[error("user buffer of {capacity} bytes, the driver needs {needed}")]
+    UserBufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes of the supplier's buffer.
+        capacity: usize,
+    },
+    /// A frame from the stream's [`CaptureBuffers`](crate::CaptureBuffers) supplier cannot
+    /// be written: another handle shares its buffer, or its memory is read-only.
+    #[error("user buffer is shared or read-only: the driver cannot fill it")]
+    UserBufferNotWritable,
+    /// A [`FramePool`](framekeep_core::pool::FramePool) supplying user buffers failed
+    /// (closed, or out of memory); a pool with no idle buffer is not an error.
+    #[error("user buffer pool: {0}")]
+    Acquire(#[from] AcquireError),
 }
 
 impl CaptureError {

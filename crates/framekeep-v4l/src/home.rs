@@ -10,18 +10,24 @@
 //! While a buffer is queued its `ExternalBuffer` is parked here (no allocation per frame).
 //! Parked buffers point back at `Shared`, a deliberate cycle that
 //! [`Shared::deactivate`] breaks when the stream stops.
+//!
+//! With user buffers (`V4L2_MEMORY_USERPTR`) a slot holds instead the supplier's frame
+//! whose memory the driver fills while the index is queued; frames handed out are the
+//! supplier's and never come back here, so nothing is ever `Owner::User`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use framekeep_core::frame::{BufferHome, ExternalBuffer};
+use std::ptr::NonNull;
+
+use framekeep_core::frame::{BufferHome, ExternalBuffer, Frame};
 use framekeep_core::ledger::{Kind, Ledger, LedgerSource, LiveEntry, ScopeId, Tracked};
 use framekeep_core::time::monotonic_now;
 use parking_lot::{Condvar, Mutex};
 
 use crate::device::CaptureDevice;
 use crate::error::CaptureError;
-use crate::mem::Mapping;
+use crate::mem::{Mapping, UserBuffer};
 use crate::options::StreamStats;
 
 /// Ledger kind of a live capture stream (device open, buffers mapped).
@@ -41,6 +47,10 @@ pub(crate) enum Owner {
 pub(crate) struct Slot {
     pub(crate) owner: Owner,
     pub(crate) parked: Option<ExternalBuffer>,
+    /// User buffers: the supplier's frame lent to the driver for this index (queued while
+    /// `owner == Driver`, waiting for a retried queue while `owner == Stream`), reshaped to
+    /// its whole buffer. Nobody reads it while the driver owns it.
+    pub(crate) user: Option<Frame>,
     /// While `owner == User`: who took it, for the ledger (see [`LedgerSource`]).
     pub(crate) lease: Lease,
 }
@@ -73,6 +83,8 @@ pub(crate) struct Counters {
     pub(crate) copied: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) skipped: AtomicU64,
+    pub(crate) corrupt: AtomicU64,
+    pub(crate) repinned: AtomicU64,
 }
 
 impl Counters {
@@ -87,15 +99,23 @@ impl Counters {
             copied: self.copied.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            corrupt: self.corrupt.load(Ordering::Relaxed),
             held_at_close: 0,
+            repinned: self.repinned.load(Ordering::Relaxed),
         }
     }
 }
 
 /// State shared by a stream and every frame it handed out.
+///
+/// Field order matters: `device` drops (closing the file descriptor, which makes the
+/// driver stop and give back every buffer) before `table`, whose user-buffer frames the
+/// driver may still be writing when a `VIDIOC_STREAMOFF` failed.
 pub(crate) struct Shared {
     pub(crate) device: Box<dyn CaptureDevice>,
     mappings: Vec<Mapping>,
+    /// Number of buffers (slots).
+    count: usize,
     pub(crate) table: Mutex<SlotTable>,
     returned: Condvar,
     pub(crate) counters: Counters,
@@ -112,17 +132,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The state of a stream of `count` buffers: `mappings` holds one per buffer (mmap), or
+    /// none (user buffers).
     pub(crate) fn new(
         device: Box<dyn CaptureDevice>,
         mappings: Vec<Mapping>,
+        count: usize,
         ledger: Ledger,
     ) -> Shared {
         let path = device.info().path;
         let name = format!("v4l2 stream {path}");
-        let slots = (0..mappings.len())
+        let slots = (0..count)
             .map(|_| Slot {
                 owner: Owner::Stream,
                 parked: None,
+                user: None,
                 lease: Lease::default(),
             })
             .collect();
@@ -132,6 +156,7 @@ impl Shared {
             name: format!("v4l2 buffer ({path})"),
             device,
             mappings,
+            count,
             table: Mutex::new(SlotTable {
                 slots,
                 in_driver: 0,
@@ -150,23 +175,71 @@ impl Shared {
         &self.mappings[index]
     }
 
+    /// Number of driver buffers (buffer indices).
     pub(crate) fn buffer_count(&self) -> usize {
-        self.mappings.len()
+        self.count
     }
 
-    /// Queues a buffer the stream owns; on failure it stays parked with the stream.
-    /// Returns what to drop outside the lock (nothing on success).
+    /// Queues a buffer the stream owns: an mmap buffer, or the user frame in its slot; on
+    /// failure it stays with the stream.
     pub(crate) fn queue_locked(&self, t: &mut SlotTable, index: usize) -> Result<(), CaptureError> {
-        self.device.queue(index)?;
+        match t.slots[index].user.as_mut() {
+            Some(frame) => {
+                // SAFETY: `frame` stays in this slot, where nothing reads or writes it,
+                // until the driver gives the index back: `next_frame` takes it out only
+                // after a DQBUF of this index, and `deactivate` only after a successful
+                // STREAMOFF (after a failed one it stays until the device is closed, see
+                // the field order of `Shared`).
+                let buffer = unsafe { lend(frame)? };
+                self.device.queue_user(index, buffer)?;
+            }
+            None => self.device.queue(index)?,
+        }
         t.slots[index].owner = Owner::Driver;
         t.in_driver += 1;
         Ok(())
     }
 
-    /// Stops re-queueing and gives up every parked buffer (breaking the cycle through them).
-    /// Returns how many buffers frames still hold.
-    pub(crate) fn deactivate(&self) -> usize {
+    /// Queues a buffer the stream owns while the stream runs; a failure is counted and
+    /// kept for the next `next_frame` to report, and the buffer stays with the stream for a
+    /// retry.
+    pub(crate) fn queue_or_keep(&self, t: &mut SlotTable, index: usize) {
+        if let Err(e) = self.queue_locked(t, index) {
+            Counters::add(&self.counters.errors, 1);
+            t.pending_error.get_or_insert(e);
+            self.needs_retry.store(true, Ordering::Release);
+        }
+    }
+
+    /// Gives a dequeued buffer the stream owns back to the driver: an mmap buffer through
+    /// [`BufferHome::recycle`] (as a frame drop does), a user buffer queued again with the
+    /// same frame.
+    pub(crate) fn requeue(&self, index: usize) {
+        let buf = {
+            let mut t = self.table.lock();
+            let Some(slot) = t.slots.get_mut(index) else {
+                return;
+            };
+            if slot.user.is_some() {
+                if t.active {
+                    self.queue_or_keep(&mut t, index);
+                }
+                return;
+            }
+            slot.parked.take()
+        };
+        if let Some(buf) = buf {
+            self.recycle(buf);
+        }
+    }
+
+    /// Stops re-queueing and gives up every parked buffer (breaking the cycle through them),
+    /// and every user frame when `streamed_off` (the driver gave them back); after a failed
+    /// STREAMOFF user frames stay until the device is closed. Returns how many buffers
+    /// frames still hold.
+    pub(crate) fn deactivate(&self, streamed_off: bool) -> usize {
         let mut parked = Vec::new();
+        let mut user = Vec::new();
         let held;
         {
             let mut t = self.table.lock();
@@ -177,10 +250,14 @@ impl Shared {
                     s.owner = Owner::Stream;
                 }
                 parked.extend(s.parked.take());
+                if streamed_off {
+                    user.extend(s.user.take());
+                }
             }
             held = t.slots.iter().filter(|s| s.owner == Owner::User).count();
         }
         drop(parked);
+        drop(user);
         held
     }
 
@@ -198,6 +275,23 @@ impl Shared {
     }
 }
 
+/// The whole buffer of a user frame as the driver gets it (the frame was reshaped to its
+/// whole buffer by `buffers::take_for_driver`). Fails if another handle shares the buffer
+/// or it is read-only.
+///
+/// # Safety
+/// `frame` must stay untouched (neither read, written nor dropped) from the `VIDIOC_QBUF`
+/// that passes the result until the driver gives the buffer back (`VIDIOC_DQBUF`,
+/// `VIDIOC_STREAMOFF`, or the device's close).
+pub(crate) unsafe fn lend(frame: &mut Frame) -> Result<UserBuffer, CaptureError> {
+    let bytes = frame.get_mut().ok_or(CaptureError::UserBufferNotWritable)?;
+    let len = bytes.len();
+    let ptr = NonNull::from(bytes).cast::<u8>();
+    // SAFETY: get_mut proved this handle the only one on its buffer, so the bytes are the
+    // frame's alone, and the caller keeps them untouched while the driver has them.
+    Ok(unsafe { UserBuffer::new(ptr, len) })
+}
+
 impl BufferHome for Shared {
     fn recycle(&self, buffer: ExternalBuffer) {
         let index = buffer.index();
@@ -209,15 +303,8 @@ impl BufferHome for Shared {
             };
             slot.owner = Owner::Stream;
             if t.active {
-                match self.queue_locked(&mut t, index) {
-                    Ok(()) => t.slots[index].parked = Some(buffer),
-                    Err(e) => {
-                        Counters::add(&self.counters.errors, 1);
-                        t.slots[index].parked = Some(buffer);
-                        t.pending_error.get_or_insert(e);
-                        self.needs_retry.store(true, Ordering::Release);
-                    }
-                }
+                t.slots[index].parked = Some(buffer);
+                self.queue_or_keep(&mut t, index);
             } else {
                 to_drop = Some(buffer);
             }
@@ -242,7 +329,9 @@ impl LedgerSource for Shared {
         };
         let (at, mono) = self.origin;
         for (index, lease) in leases {
-            let mapping = &self.mappings[index];
+            let Some(mapping) = self.mappings.get(index) else {
+                continue;
+            };
             let bytes = (0..mapping.planes())
                 .filter_map(|p| mapping.plane_len(p))
                 .sum();

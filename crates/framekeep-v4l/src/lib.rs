@@ -17,6 +17,11 @@
 //!   threshold, gap and error accounting, cancellation, ordered stop; configured by
 //!   [`StreamOptions`], counted in [`StreamStats`], failing with a [`CaptureError`].
 //!   [`StreamSource`] runs one as a pipeline source.
+//! * [`CaptureBuffers`]: capture into the caller's own frames
+//!   ([`StreamOptions::user_buffers`], `V4L2_MEMORY_USERPTR`), e.g. a [`FramePool`]'s or
+//!   shared-memory samples: the driver fills them and the dequeued frame is delivered as
+//!   it is; where the driver refuses user memory, one copy per frame into them
+//!   ([`BufferMode`] says which).
 //! * [`CaptureDevice`]: the driver interface the stream is written against, with the data
 //!   it speaks ([`FourCc`], [`Negotiated`], [`Dequeued`], ...). [`V4l2Device`] (the
 //!   kernel) implements it, and so does the in-process fake driver of the test kits.
@@ -45,10 +50,35 @@
 //! copied, the driver buffer re-queued at once); the others (NV21M, the 4:2:2 ones, ...)
 //! are refused at negotiation with [`CaptureError::UnsupportedPlanes`].
 //!
+//! With user buffers the driver writes into memory it did not allocate:
+//!
+//! ```no_run
+//! use framekeep_core::frame::{FrameLayout, PixelFormat};
+//! use framekeep_core::pool::FramePool;
+//! use framekeep_v4l::{BufferMode, CaptureStream, FormatRequest, FourCc, StreamOptions};
+//!
+//! let pool = FramePool::options(FrameLayout::packed(PixelFormat::Yuyv, 640, 480)?)
+//!     .max_buffers(8) // 4 queued + up to 3 held + 1
+//!     .build()?;
+//! let opts = StreamOptions::new()
+//!     .format(FormatRequest::new(FourCc::YUYV, 640, 480))
+//!     .user_buffers(pool.clone());
+//! let mut stream = CaptureStream::open("/dev/video0", opts)?;
+//! let frame = stream.next_frame()?;   // one of the pool's frames, filled by the driver
+//! match stream.negotiated().memory {
+//!     BufferMode::UserPtr => assert_eq!(stream.stats().copied, 0),
+//!     _ => assert_eq!(stream.stats().copied, 1), // refused: copied into the pool frame
+//! }
+//! drop(frame);                        // back to the pool, not to the driver
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`Frame`]: framekeep_core::frame::Frame
+//! [`FramePool`]: framekeep_core::pool::FramePool
 //! [`PixelFormat`]: framekeep_core::frame::PixelFormat
 #![warn(missing_docs)]
 
+mod buffers;
 mod device;
 mod error;
 mod fourcc;
@@ -66,15 +96,16 @@ pub mod testing;
 mod v4l2_device;
 mod waker;
 
+pub use buffers::CaptureBuffers;
 pub use device::{
-    CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData, PlaneFormat,
-    SizeInfo, Wait, MAX_PLANES,
+    BufferMode, CaptureDevice, Dequeued, DeviceInfo, FormatInfo, Interval, Negotiated, PlaneData,
+    PlaneFormat, SizeInfo, Wait, MAX_PLANES,
 };
 pub use error::{CaptureError, Result};
 pub use fourcc::FourCc;
 pub use home::STREAM_KIND;
 pub use list::{list_devices, open_device, DeviceListing};
-pub use mem::Mapping;
+pub use mem::{Mapping, UserBuffer};
 pub use options::{FormatRequest, StreamOptions, StreamStats};
 pub use source::StreamSource;
 pub use stream::CaptureStream;

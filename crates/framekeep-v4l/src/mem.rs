@@ -1,4 +1,5 @@
-//! Buffer memory: kernel mmap regions, and the fake driver's heap regions (feature
+//! Buffer memory: kernel mmap regions, user memory lent to the driver
+//! (`V4L2_MEMORY_USERPTR`, [`UserBuffer`]), and the fake driver's heap regions (feature
 //! `testing`, and this crate's unit tests).
 //!
 //! A [`Mapping`] is one V4L2 buffer's memory as the process sees it. The capture stream's
@@ -134,11 +135,11 @@ impl Mapping {
     ///
     /// The caller (the capture stream) guarantees `home` owns this mapping, so the memory
     /// outlives the returned buffer, and that the driver does not own the buffer right now.
-    pub(crate) fn external(
+    pub(crate) fn external<H: BufferHome>(
         &self,
         index: usize,
         offset: usize,
-        home: Arc<dyn BufferHome>,
+        home: Arc<H>,
     ) -> Option<ExternalBuffer> {
         let len = self.len.checked_sub(offset)?;
         // SAFETY: `offset <= len`, so the pointer stays inside (or one past) the mapping.
@@ -168,6 +169,70 @@ impl Drop for Mapping {
             #[cfg(any(test, feature = "testing"))]
             Backing::Heap(_) => {}
         }
+    }
+}
+
+/// Memory the application lends the driver for one capture (`V4L2_MEMORY_USERPTR`): the
+/// address and length a `VIDIOC_QBUF` passes in `m.userptr` (`planes[0].m.userptr` on a
+/// multi-planar node).
+///
+/// Only the capture stream makes one, from a supplier frame it holds uniquely in the slot
+/// of the buffer index it queues (see [`CaptureBuffers`](crate::CaptureBuffers)), and it
+/// keeps that frame untouched until the driver gives the buffer back (`VIDIOC_DQBUF`, or
+/// `VIDIOC_STREAMOFF`); a [`CaptureDevice`](crate::CaptureDevice) may write into it only
+/// between [`queue_user`](crate::CaptureDevice::queue_user) and the matching dequeue or
+/// stream-off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a UserBuffer is an address and a length; the memory behind it is written only by
+// the driver while the buffer is queued (see the type's rules), never through this value
+// by safe code.
+unsafe impl Send for UserBuffer {}
+// SAFETY: as for Send: `&UserBuffer` exposes the address and the length only.
+unsafe impl Sync for UserBuffer {}
+
+impl UserBuffer {
+    /// The buffer of `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must be valid for writes, and must neither be freed nor read or
+    /// written by anyone else, from the `VIDIOC_QBUF` that passes it until the driver gives
+    /// the buffer back (`VIDIOC_DQBUF`, `VIDIOC_STREAMOFF`, or the device's close).
+    pub(crate) unsafe fn new(ptr: NonNull<u8>, len: usize) -> UserBuffer {
+        UserBuffer { ptr, len }
+    }
+
+    /// The address of the first byte (what `m.userptr` carries).
+    pub fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// Length in bytes (what `length` carries).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a zero-length buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The fake driver writes a queued buffer through this.
+    ///
+    /// # Safety
+    /// The buffer must be queued to the caller (between its `queue_user` and the matching
+    /// dequeue or stream-off), so that the rules of [`UserBuffer::new`] make the memory the
+    /// caller's alone for the call.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) unsafe fn fill_queued(&self, f: impl FnOnce(&mut [u8])) {
+        // SAFETY: the caller holds the buffer queued, so by `new`'s contract the memory is
+        // valid for writes and nobody else touches it during the call.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) };
+        f(bytes);
     }
 }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::ledger::Ledger;
+use framekeep_core::pipeline::OnCorrupt;
 
+use crate::buffers::CaptureBuffers;
 use crate::fourcc::FourCc;
 
 /// The format to ask the driver for.
@@ -53,8 +55,9 @@ impl fmt::Display for FormatRequest {
 pub(crate) type OnClose = Box<dyn FnOnce(&StreamStats) + Send + 'static>;
 
 /// Options of a capture stream, builder style. Defaults: the driver's current format, 4
-/// buffers, 2 s timeout, copy when fewer than 2 buffers would stay queued, error-flagged
-/// buffers skipped, every frame delivered (not latest-only), 200 ms close grace.
+/// mmap buffers, 2 s timeout, copy when fewer than 2 buffers would stay queued,
+/// error-flagged buffers skipped, corrupt MJPEG frames skipped, every frame delivered (not
+/// latest-only), 200 ms close grace.
 pub struct StreamOptions {
     pub(crate) format: Option<FormatRequest>,
     pub(crate) strict: bool,
@@ -63,11 +66,13 @@ pub struct StreamOptions {
     pub(crate) min_queued: usize,
     pub(crate) latest_only: bool,
     pub(crate) deliver_errors: bool,
+    pub(crate) on_corrupt: OnCorrupt,
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) on_close: Option<OnClose>,
     pub(crate) ledger: Option<Ledger>,
     pub(crate) controls: Vec<(String, i64)>,
     pub(crate) close_grace: Duration,
+    pub(crate) user_buffers: Option<Box<dyn CaptureBuffers>>,
 }
 
 impl Default for StreamOptions {
@@ -80,11 +85,13 @@ impl Default for StreamOptions {
             min_queued: 2,
             latest_only: false,
             deliver_errors: false,
+            on_corrupt: OnCorrupt::Skip,
             cancel: None,
             on_close: None,
             ledger: None,
             controls: Vec::new(),
             close_grace: Duration::from_millis(200),
+            user_buffers: None,
         }
     }
 }
@@ -109,7 +116,9 @@ impl StreamOptions {
         self
     }
 
-    /// Number of mmap buffers to request (at least 2; the driver may grant more).
+    /// Number of buffers to request (at least 2; the driver may grant more). With
+    /// [`user_buffers`](Self::user_buffers): how many supplier frames the stream keeps
+    /// queued in the driver when the supplier has them.
     pub fn buffers(mut self, count: u32) -> Self {
         self.buffers = count.max(2);
         self
@@ -123,7 +132,8 @@ impl StreamOptions {
 
     /// Copy threshold: when handing a buffer out would leave fewer than `n` buffers queued
     /// in the driver, the frame is copied into a pooled buffer and the driver's buffer is
-    /// re-queued at once (GStreamer's copy threshold). Clamped to `1..buffers`.
+    /// re-queued at once (GStreamer's copy threshold). Clamped to `1..buffers`. Unused with
+    /// [`user_buffers`](Self::user_buffers): delivered frames are then the supplier's.
     pub fn min_queued(mut self, n: usize) -> Self {
         self.min_queued = n;
         self
@@ -142,6 +152,20 @@ impl StreamOptions {
     /// whatever the buffer held before.
     pub fn deliver_errors(mut self, on: bool) -> Self {
         self.deliver_errors = on;
+        self
+    }
+
+    /// What happens to a corrupt MJPEG frame: one whose structure is broken (truncated, no
+    /// end-of-image marker, no or too little scan data, garbage where the scan should end;
+    /// see [`framekeep_jpeg::inspect`]), checked on every frame
+    /// without decoding it. Such a frame is never handed out; it is counted in
+    /// [`StreamStats::corrupt`] and its buffer goes straight back to the driver. Then:
+    /// [`OnCorrupt::Skip`] (default) waits for the next frame;
+    /// [`OnCorrupt::Error`] returns [`CaptureError::Corrupt`](crate::CaptureError::Corrupt)
+    /// from this call and goes on with the next; [`OnCorrupt::Fail`] returns it and ends the
+    /// stream (later calls: [`CaptureError::Stopped`](crate::CaptureError::Stopped)).
+    pub fn on_corrupt(mut self, policy: OnCorrupt) -> Self {
+        self.on_corrupt = policy;
         self
     }
 
@@ -171,6 +195,23 @@ impl StreamOptions {
         self
     }
 
+    /// Captures into frames of `buffers` (`V4L2_MEMORY_USERPTR`): the driver fills the
+    /// supplier's frames and a dequeued one is delivered as it is, zero copy, reshaped to the
+    /// negotiated layout (MJPEG: to `bytesused`) with the driver's sequence and timestamp.
+    /// The stream then takes a fresh frame from the supplier for the driver.
+    ///
+    /// Where the driver refuses user memory (`VIDIOC_REQBUFS` `EINVAL`, capabilities
+    /// without `V4L2_BUF_CAP_SUPPORTS_USERPTR`, or the first `VIDIOC_QBUF` of user memory
+    /// refused) and for formats whose planes are separate buffers (NV12M, YUV420M), the
+    /// stream uses mmap buffers and copies each frame into a supplier frame (counted in
+    /// [`StreamStats::copied`]). [`CaptureStream::negotiated`](crate::CaptureStream::negotiated)
+    /// says which ([`BufferMode`](crate::BufferMode)). See [`CaptureBuffers`] for the rules
+    /// a supplier follows.
+    pub fn user_buffers(mut self, buffers: impl CaptureBuffers) -> Self {
+        self.user_buffers = Some(Box::new(buffers));
+        self
+    }
+
     /// A control to set (by `v4l2-ctl -L` name) after negotiation, before streaming.
     pub fn control(mut self, name: impl Into<String>, value: i64) -> Self {
         self.controls.push((name.into(), value));
@@ -188,7 +229,9 @@ impl fmt::Debug for StreamOptions {
             .field("min_queued", &self.min_queued)
             .field("latest_only", &self.latest_only)
             .field("deliver_errors", &self.deliver_errors)
+            .field("on_corrupt", &self.on_corrupt)
             .field("close_grace", &self.close_grace)
+            .field("user_buffers", &self.user_buffers.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -200,23 +243,36 @@ pub struct StreamStats {
     pub frames: u64,
     /// Frames the driver never delivered (sequence gaps).
     pub dropped: u64,
-    /// Delivered frames that were copies (the application held too many buffers).
+    /// Delivered frames that were copies: the application held too many buffers, the
+    /// format's planes are separate buffers, or (user buffers) the driver refused user
+    /// memory, or put the image at a data offset that had to be moved to the first byte.
     pub copied: u64,
     /// Error-flagged buffers plus failed re-queues.
     pub errors: u64,
     /// Ready frames passed over in latest-only mode, or discarded because the copy pool was
     /// exhausted.
     pub skipped: u64,
+    /// Compressed (MJPEG) frames refused as corrupt (see [`StreamOptions::on_corrupt`]).
+    pub corrupt: u64,
     /// Driver buffers still held by frames when the stream closed (kept mapped until they drop).
     pub held_at_close: u64,
+    /// User buffers: queues of a buffer index with another address than it had before,
+    /// each of which makes the driver map new memory for it. The stream picks indices by
+    /// address, so this stays 0 while the supplier cycles through no more distinct buffers
+    /// than the driver granted indices.
+    pub repinned: u64,
 }
 
 impl fmt::Display for StreamStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "frames {} dropped {} copied {} errors {} skipped {}",
-            self.frames, self.dropped, self.copied, self.errors, self.skipped
-        )
+            "frames {} dropped {} copied {} errors {} skipped {} corrupt {}",
+            self.frames, self.dropped, self.copied, self.errors, self.skipped, self.corrupt
+        )?;
+        if self.repinned > 0 {
+            write!(f, " repinned {}", self.repinned)?;
+        }
+        Ok(())
     }
 }

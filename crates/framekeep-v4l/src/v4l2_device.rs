@@ -7,12 +7,15 @@
 //! so it needs `QBUF(index)` and `DQBUF` as separate calls. The crate's format API is also
 //! single-planar only, so a node with only the multi-planar API
 //! (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`) is enumerated, negotiated (`v4l2_pix_format_mplane`)
-//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls. The other
-//! modules with `unsafe` are `mem` (the mappings), `waker` (the eventfd) and `poll`.
+//! and streamed (`v4l2_buffer` with a `planes` array) here with raw ioctls, and so are
+//! user-memory buffers (`V4L2_MEMORY_USERPTR`: `m.userptr`, or `planes[0].m.userptr`). The
+//! other modules with `unsafe` are `mem` (the mappings, [`UserBuffer`]), `home` (lending a
+//! frame's memory to the driver), `waker` (the eventfd) and `poll`.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use std::{io, mem};
 
@@ -30,7 +33,7 @@ use crate::device::{
 };
 use crate::error::{CaptureError, Result};
 use crate::fourcc::FourCc;
-use crate::mem::Mapping;
+use crate::mem::{Mapping, UserBuffer};
 use crate::poll::poll;
 use crate::waker::Waker;
 
@@ -39,6 +42,8 @@ const BUF_TYPE_CAPTURE_MPLANE: u32 = 9; // V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
 /// VIDEO_MAX_PLANES: the size of the `planes` array of a multi-planar `v4l2_buffer`.
 const VIDEO_MAX_PLANES: usize = 8;
 const MEMORY_MMAP: u32 = 1; // V4L2_MEMORY_MMAP
+const MEMORY_USERPTR: u32 = 2; // V4L2_MEMORY_USERPTR
+const BUF_CAP_SUPPORTS_USERPTR: u32 = 0x2;
 const BUF_FLAG_ERROR: u32 = 0x40;
 const CTRL_FLAG_NEXT_CTRL: u32 = 0x8000_0000;
 const CTRL_TYPE_CTRL_CLASS: u32 = 6;
@@ -76,14 +81,14 @@ struct PlanesBuf {
 }
 
 impl PlanesBuf {
-    fn new(buf_type: u32, index: u32) -> PlanesBuf {
+    fn new(buf_type: u32, memory: u32, index: u32) -> PlanesBuf {
         let mut b = PlanesBuf {
             buf: zeroed(),
             planes: [zeroed(); VIDEO_MAX_PLANES],
         };
         b.buf.index = index;
         b.buf.type_ = buf_type;
-        b.buf.memory = MEMORY_MMAP;
+        b.buf.memory = memory;
         if b.multiplanar() {
             b.buf.length = VIDEO_MAX_PLANES as u32;
         }
@@ -155,6 +160,8 @@ pub struct V4l2Device {
     info: DeviceInfo,
     /// `V4L2_BUF_TYPE_VIDEO_CAPTURE`, or `_MPLANE` for a node with only the multi-planar API.
     buf_type: u32,
+    /// The memory type of the buffers last requested (`V4L2_MEMORY_MMAP` or `_USERPTR`).
+    memory: AtomicU32,
     controls: Mutex<Option<HashMap<String, u32>>>,
 }
 
@@ -209,6 +216,7 @@ impl V4l2Device {
             } else {
                 BUF_TYPE_CAPTURE_MPLANE
             },
+            memory: AtomicU32::new(MEMORY_MMAP),
             controls: Mutex::new(None),
         })
     }
@@ -219,6 +227,21 @@ impl V4l2Device {
 
     fn multiplanar(&self) -> bool {
         self.buf_type == BUF_TYPE_CAPTURE_MPLANE
+    }
+
+    /// `VIDIOC_REQBUFS` of `count` buffers of `memory`; returns the driver's answer.
+    fn reqbufs(&self, count: u32, memory: u32) -> Result<v4l2_requestbuffers> {
+        let mut req: v4l2_requestbuffers = zeroed();
+        req.count = count;
+        req.type_ = self.buf_type;
+        req.memory = memory;
+        ioctl(
+            self.fd(),
+            "VIDIOC_REQBUFS",
+            vidioc::VIDIOC_REQBUFS,
+            &mut req,
+        )?;
+        Ok(req)
     }
 
     /// `VIDIOC_ENUM_FMT` on this node's buffer type: every code with its description.
@@ -474,19 +497,11 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn request_buffers(&self, count: u32) -> Result<Vec<Mapping>> {
-        let mut req: v4l2_requestbuffers = zeroed();
-        req.count = count;
-        req.type_ = self.buf_type;
-        req.memory = MEMORY_MMAP;
-        ioctl(
-            self.fd(),
-            "VIDIOC_REQBUFS",
-            vidioc::VIDIOC_REQBUFS,
-            &mut req,
-        )?;
+        let req = self.reqbufs(count, MEMORY_MMAP)?;
+        self.memory.store(MEMORY_MMAP, Ordering::Relaxed);
         let mut maps = Vec::with_capacity(req.count as usize);
         for index in 0..req.count {
-            let mut buf = PlanesBuf::new(self.buf_type, index);
+            let mut buf = PlanesBuf::new(self.buf_type, MEMORY_MMAP, index);
             buf.ioctl(self.fd(), "VIDIOC_QUERYBUF", vidioc::VIDIOC_QUERYBUF)?;
             if !self.multiplanar() {
                 // SAFETY: `m.offset` is the member the kernel fills for MMAP buffers.
@@ -510,27 +525,58 @@ impl CaptureDevice for V4l2Device {
     }
 
     fn release_buffers(&self) -> Result<()> {
-        let mut req: v4l2_requestbuffers = zeroed();
-        req.type_ = self.buf_type;
-        req.memory = MEMORY_MMAP;
-        ioctl(
-            self.fd(),
-            "VIDIOC_REQBUFS",
-            vidioc::VIDIOC_REQBUFS,
-            &mut req,
-        )
+        self.reqbufs(0, self.memory.load(Ordering::Relaxed))
+            .map(|_| ())
     }
 
     fn queue(&self, index: usize) -> Result<()> {
-        PlanesBuf::new(self.buf_type, index as u32).ioctl(
+        PlanesBuf::new(self.buf_type, MEMORY_MMAP, index as u32).ioctl(
             self.fd(),
             "VIDIOC_QBUF",
             vidioc::VIDIOC_QBUF,
         )
     }
 
+    /// `VIDIOC_REQBUFS` of `V4L2_MEMORY_USERPTR`. `EINVAL` (the driver's queue has no
+    /// `VB2_USERPTR`, e.g. vivid with its dma-contig allocator) is a refusal, and so are
+    /// `capabilities` (kernel 4.20 on) without `V4L2_BUF_CAP_SUPPORTS_USERPTR`.
+    fn request_user_buffers(&self, count: u32) -> Result<Option<u32>> {
+        let req = match self.reqbufs(count, MEMORY_USERPTR) {
+            Ok(req) => req,
+            Err(CaptureError::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        self.memory.store(MEMORY_USERPTR, Ordering::Relaxed);
+        if req.capabilities != 0 && req.capabilities & BUF_CAP_SUPPORTS_USERPTR == 0 {
+            self.release_buffers()?;
+            return Ok(None);
+        }
+        Ok(Some(req.count))
+    }
+
+    fn queue_user(&self, index: usize, buffer: UserBuffer) -> Result<()> {
+        let mut b = PlanesBuf::new(self.buf_type, MEMORY_USERPTR, index as u32);
+        let len = u32::try_from(buffer.len()).map_err(|_| {
+            CaptureError::BadBuffer(format!("user buffer of {} bytes", buffer.len()))
+        })?;
+        if b.multiplanar() {
+            // One memory plane: the stream never uses user memory for multi-buffer formats.
+            b.planes[0].m.userptr = buffer.addr() as libc::c_ulong;
+            b.planes[0].length = len;
+        } else {
+            b.buf.m.userptr = buffer.addr() as libc::c_ulong;
+            b.buf.length = len;
+        }
+        // The kernel writes into the buffer's memory until it gives the index back: that
+        // memory is the stream's to lend (the rules of `UserBuffer`).
+        b.ioctl(self.fd(), "VIDIOC_QBUF", vidioc::VIDIOC_QBUF)
+    }
+
     fn dequeue(&self) -> Result<Option<Dequeued>> {
-        let mut buf = PlanesBuf::new(self.buf_type, 0);
+        let memory = self.memory.load(Ordering::Relaxed);
+        let mut buf = PlanesBuf::new(self.buf_type, memory, 0);
         match buf.ioctl(self.fd(), "VIDIOC_DQBUF", vidioc::VIDIOC_DQBUF) {
             Ok(()) => Ok(Some(buf.dequeued())),
             Err(CaptureError::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => {

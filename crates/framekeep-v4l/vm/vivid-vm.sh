@@ -14,7 +14,9 @@
 # hosts; FRAMEKEEP_VIVID_ACCEL=kvm to try it), loads vivid, runs PROGRAM ARGS in /data,
 # echoes its output and exits with PROGRAM's exit status. FRAMEKEEP_VIVID_SMP (default 2),
 # FRAMEKEEP_VIVID_MEM (MiB, default 1024) and FRAMEKEEP_VIVID_QEMU_ARGS (extra qemu options,
-# e.g. "-icount shift=0") tune the VM.
+# e.g. "-icount shift=0") tune the VM; FRAMEKEEP_VIVID_COMPRESS=cat skips compressing the
+# initramfs and FRAMEKEEP_VIVID_STRIP=1 strips debug information from the copied programs
+# (both for big program sets: the emulated kernel inflates hundreds of MiB slowly).
 #
 # Exit status: PROGRAM's; 124 when the VM did not finish in time; 77 when the VM cannot run
 # here at all (qemu, busybox, v4l2-ctl, depmod or cpio missing — scripts/setup.sh installs
@@ -81,6 +83,8 @@ for m in $(printf '%s\n' $deps | tac) kernel/drivers/media/test-drivers/vivid/vi
 done
 copy_with_libs() {
   cp "$1" "$2"
+  # FRAMEKEEP_VIVID_STRIP=1: without debug information (less for the VM to load).
+  if [ -n "${FRAMEKEEP_VIVID_STRIP:-}" ]; then strip --strip-debug "$2/$(basename "$1")" 2>/dev/null || true; fi
   for l in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*'); do
     mkdir -p "$root$(dirname "$l")"; cp -Ln "$l" "$root$l" 2>/dev/null || true
   done
@@ -108,7 +112,10 @@ echo "FRAMEKEEP_VM_EXIT=\$?"
 poweroff -f
 INIT
 chmod +x "$root/init"
-(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initrd.gz"
+# Compressed by default; FRAMEKEEP_VIVID_COMPRESS=cat leaves it as is: with hundreds of
+# MiB of libraries the emulated kernel takes many minutes to inflate it.
+# shellcheck disable=SC2086 # the setting is a command with its options
+(cd "$root" && find . | cpio -o -H newc 2>/dev/null | ${FRAMEKEEP_VIVID_COMPRESS:-gzip -1}) > "$work/initrd.gz"
 accel=${FRAMEKEEP_VIVID_ACCEL:-tcg}
 out="$work/console.log"
 set +e

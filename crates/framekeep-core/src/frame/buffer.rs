@@ -23,8 +23,9 @@
 //!   (`hazard`) for the duration, hands the buffer over, unpins, and only
 //!   then drops what the home gave back to free: one of those buffers may
 //!   hold the last reference to the home;
-//! * a [`BufferHome`] (a V4L2 stream, any owner of external memory): the
-//!   buffer comes back as an [`ExternalBuffer`] through the public trait.
+//! * an external home (a V4L2 stream, any owner of external memory: the
+//!   public `BufferHome` of the `external` module): the buffer comes back
+//!   as an `ExternalBuffer` through that trait.
 //!
 //! A copy-on-write copy ([`Frame::make_mut`](super::Frame::make_mut)) asks
 //! the same home for a buffer to copy into ([`Recycle::copy_target`]), so a
@@ -257,6 +258,18 @@ impl Handle {
     pub(crate) fn same_buffer(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
+
+    /// Takes the buffer out of the only handle on it, without sending it
+    /// home: its handle count goes back to zero, ready to be armed again.
+    pub(crate) fn into_buffer(self) -> Arc<Buffer> {
+        debug_assert_eq!(self.0.handles.load(Ordering::Acquire), 1);
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped (ManuallyDrop), so the `Arc` is taken
+        // exactly once, here.
+        let buf = unsafe { ManuallyDrop::take(&mut this.0) };
+        buf.handles.store(0, Ordering::Relaxed);
+        buf
+    }
 }
 
 impl std::ops::Deref for Handle {
@@ -312,8 +325,9 @@ pub(crate) enum Home {
     Orphan,
     /// Back to an internal recycler (a frame pool), or freed if it is closed.
     Recycler(Arc<dyn Recycle>),
-    /// Back to an external owner, such as a V4L2 stream that re-queues it.
-    External(Arc<dyn BufferHome>),
+    /// Back to an external owner, such as a V4L2 stream that re-queues it
+    /// (a public `BufferHome`, seen here through `ExternalHome`).
+    External(Arc<dyn ExternalHome>),
 }
 
 /// How long a copy target may be waited for.
@@ -362,6 +376,20 @@ pub(crate) trait Recycle: Send + Sync + 'static {
     fn copy_target(&self, layout: FrameLayout, wait: Wait<'_>) -> Result<Arc<Buffer>, FrameError>;
 }
 
+/// An external owner as buffers see it: how a buffer goes back to it, and
+/// where a copy of one of its frames goes. Implemented (in `external`) for
+/// every public `BufferHome`, which works with frames and `ExternalBuffer`s
+/// that this module does not know.
+pub(crate) trait ExternalHome: Send + Sync + 'static {
+    /// Takes back a buffer whose last handle dropped.
+    fn give_back(&self, buffer: Arc<Buffer>);
+
+    /// A unique, writable buffer of at least `bytes` bytes with no handle
+    /// (its checkout, if pooled, still recorded), for a copy-on-write copy;
+    /// `None`: copy to the heap.
+    fn copy_target(&self, bytes: usize) -> Option<Arc<Buffer>>;
+}
+
 /// Sends a buffer whose handle count reached zero back to its home.
 ///
 /// The home is reached through the buffer itself, never by cloning the
@@ -390,127 +418,8 @@ fn send_home_elsewhere(buffer: Arc<Buffer>) {
             // Keep the buffer (and through it the home) alive while the home runs.
             let keep = Arc::clone(&buffer);
             if let Home::External(home) = &keep.home {
-                home.recycle(ExternalBuffer(buffer));
+                home.give_back(buffer);
             }
         }
-    }
-}
-
-/// The owner of external buffers (for example a V4L2 capture stream).
-///
-/// When the last frame handle on an [`ExternalBuffer`] drops, the buffer is
-/// given back through [`BufferHome::recycle`]; the home then re-queues it to
-/// the driver, or drops it. The home must keep the memory valid until every
-/// `ExternalBuffer` it made has been dropped: each buffer holds an `Arc` to
-/// its home, so keeping the mapping inside the home does exactly that.
-pub trait BufferHome: Send + Sync + 'static {
-    /// Takes back a buffer whose last frame handle has dropped.
-    fn recycle(&self, buffer: ExternalBuffer);
-
-    /// A unique, writable frame with a buffer of at least `bytes` bytes for a
-    /// copy-on-write copy of one of this home's frames
-    /// ([`Frame::make_mut`](super::Frame::make_mut)), e.g. from a pool of the
-    /// home's own; `None` (the default) copies to the heap. Must not wait.
-    fn copy_target(&self, bytes: usize) -> Option<super::Frame> {
-        let _ = bytes;
-        None
-    }
-}
-
-/// A reusable slot over memory that framekeep does not own (e.g. a V4L2 mmap
-/// buffer). Turn it into a [`Frame`](super::Frame) with [`ExternalBuffer::into_frame`];
-/// it comes back to its [`BufferHome`] when that frame's last handle drops.
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use framekeep_core::frame::{BufferHome, ExternalBuffer, FrameLayout, FrameMeta, PixelFormat};
-///
-/// /// Owns the memory and keeps the buffers that came back.
-/// struct Home {
-///     memory: Box<[u8]>,
-///     back: Mutex<Vec<ExternalBuffer>>,
-/// }
-/// impl BufferHome for Home {
-///     fn recycle(&self, buffer: ExternalBuffer) {
-///         self.back.lock().unwrap().push(buffer);
-///     }
-/// }
-///
-/// let mut memory = vec![7u8; 16].into_boxed_slice();
-/// let ptr = memory.as_mut_ptr();
-/// let home = Arc::new(Home { memory, back: Mutex::new(Vec::new()) });
-/// // SAFETY: the home owns the memory and outlives every buffer over it.
-/// let buffer = unsafe { ExternalBuffer::new(ptr, 16, 0, home.clone()) };
-/// let frame = buffer.into_frame(FrameLayout::packed(PixelFormat::Gray8, 4, 4)?, FrameMeta::default())?;
-/// assert_eq!(frame.data(), &[7u8; 16][..]);
-/// drop(frame);
-/// assert_eq!(home.back.lock().unwrap().len(), 1);
-/// # Ok::<(), framekeep_core::frame::FrameError>(())
-/// ```
-pub struct ExternalBuffer(pub(crate) Arc<Buffer>);
-
-impl ExternalBuffer {
-    /// Wraps `len` bytes at `ptr`, slot number `index` of `home`.
-    ///
-    /// # Safety
-    /// `ptr..ptr+len` must stay valid for reads and writes until this buffer
-    /// (and every frame made from it) has been dropped — the `home` is kept
-    /// alive that long, so memory owned by the home qualifies — and nothing
-    /// but framekeep may write to it while a frame over it is alive.
-    pub unsafe fn new(
-        ptr: *mut u8,
-        len: usize,
-        index: usize,
-        home: Arc<dyn BufferHome>,
-    ) -> ExternalBuffer {
-        // SAFETY: the caller upholds `Buffer::external`'s contract, which is this one.
-        let buffer = unsafe { Buffer::external(ptr, len, index, Home::External(home), true) };
-        ExternalBuffer(Arc::new(buffer))
-    }
-
-    /// Wraps `len` bytes at `ptr` that others read too (a shared-memory
-    /// sample): frames over it are never writable in place, not even a unique
-    /// one ([`Frame::get_mut`](super::Frame::get_mut) returns `None`,
-    /// [`Frame::make_mut`](super::Frame::make_mut) copies).
-    ///
-    /// # Safety
-    /// `ptr..ptr+len` must stay valid for reads until this buffer (and every
-    /// frame made from it) has been dropped, and must not change while a
-    /// frame over it is alive.
-    pub unsafe fn new_read_only(
-        ptr: *const u8,
-        len: usize,
-        index: usize,
-        home: Arc<dyn BufferHome>,
-    ) -> ExternalBuffer {
-        // SAFETY: as for `new`, minus writes: the buffer is marked read-only,
-        // so no `&mut` to this memory is ever made.
-        let buffer =
-            unsafe { Buffer::external(ptr.cast_mut(), len, index, Home::External(home), false) };
-        ExternalBuffer(Arc::new(buffer))
-    }
-
-    /// The slot number given at creation.
-    pub fn index(&self) -> usize {
-        self.0.index
-    }
-
-    /// Capacity in bytes.
-    pub fn capacity(&self) -> usize {
-        self.0.capacity()
-    }
-
-    /// The buffer's bytes (read-only: the home may look at a buffer it holds).
-    pub fn bytes(&self) -> &[u8] {
-        self.0.bytes(0, self.0.capacity())
-    }
-}
-
-impl std::fmt::Debug for ExternalBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalBuffer")
-            .field("index", &self.0.index)
-            .field("capacity", &self.0.capacity())
-            .finish()
     }
 }

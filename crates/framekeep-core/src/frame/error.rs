@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use super::pixel::PixelFormat;
 
-/// Why a layout, view or frame operation was refused.
+/// Why a layout, view or frame operation was refused, or a pixel format or
+/// frame size did not parse.
 ///
 /// Frames have this one error type: a copy-on-write copy that needs a buffer
 /// from the frame's pool reports why it got none here too
@@ -130,4 +131,10 @@ pub enum FrameError {
         /// Requested plane.
         index: usize,
     },
+    /// Not a known fourcc or format name (`PixelFormat::from_str`).
+    #[error("unknown pixel format {0:?}: expected a fourcc (YUYV, UYVY, NV12, YU12, MJPG, GREY, BGR3, RGB3, AR24) or a name (gray8, bgr24, rgb24, bgra32, yuyv, uyvy, nv12, i420, mjpeg)")]
+    UnknownFormat(String),
+    /// Not `WIDTHxHEIGHT` with both parts positive (`FrameSize::from_str`).
+    #[error("bad frame size {0:?}: expected WIDTHxHEIGHT, e.g. 640x480")]
+    BadSize(String),
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::buffer::{send_home, Buffer, ExternalBuffer, Handle, Home, UniqueProof, Wait};
+use super::buffer::{Buffer, Handle, Home, UniqueProof, Wait};
 use super::error::FrameError;
 use super::layout::FrameLayout;
 use super::pixel::PixelFormat;
@@ -149,7 +149,7 @@ impl Frame {
     }
 
     /// Whether the pixels may ever be written in place: false for frames over
-    /// read-only shared memory ([`ExternalBuffer::new_read_only`]), which
+    /// read-only shared memory ([`ExternalBuffer::new_read_only`](super::ExternalBuffer::new_read_only)), which
     /// [`make_mut`](Self::make_mut) always copies.
     pub fn is_writable(&self) -> bool {
         self.buf.writable
@@ -253,16 +253,23 @@ impl Frame {
         let target = match &self.buf.home {
             Home::Recycler(home) => Frame::arm(home.copy_target(layout, wait)?, layout, self.meta),
             Home::External(home) => match home.copy_target(layout.len()) {
-                Some(mut frame) if frame.is_unique() && frame.is_writable() => {
-                    frame.reshape(layout)?;
-                    frame.meta = self.meta;
-                    frame
-                }
-                _ => Frame::arm(Arc::new(heap()?), layout, self.meta),
+                Some(buf) => Frame::arm(buf, layout, self.meta),
+                None => Frame::arm(Arc::new(heap()?), layout, self.meta),
             },
             Home::Orphan => Frame::arm(Arc::new(heap()?), layout, self.meta),
         };
         Ok(self.fill_copy(target))
+    }
+
+    /// The buffer of this frame, for a copy target: only when this is the only
+    /// handle, the buffer is writable, the view starts at its first byte and
+    /// it holds `bytes`; `None` drops the frame (it goes home).
+    pub(crate) fn into_unique_buffer(self, bytes: usize) -> Option<Arc<Buffer>> {
+        let fits = self.is_unique()
+            && self.buf.writable
+            && self.offset == 0
+            && self.buf.capacity() >= bytes;
+        fits.then(|| self.buf.into_buffer())
     }
 
     /// Copies this view's pixels into `out`, a fresh unique, writable frame
@@ -463,22 +470,5 @@ impl std::fmt::Debug for Frame {
             .field("sequence", &self.meta.sequence)
             .field("handles", &self.handle_count())
             .finish()
-    }
-}
-
-impl ExternalBuffer {
-    /// Turns this buffer into a frame with one handle. When its last handle
-    /// drops, the buffer goes back to its [`super::BufferHome`].
-    pub fn into_frame(self, layout: FrameLayout, meta: FrameMeta) -> Result<Frame, FrameError> {
-        if layout.len() > self.0.capacity() {
-            let capacity = self.0.capacity();
-            // Nothing is lost on a bad layout: the buffer goes straight home.
-            send_home(self.0);
-            return Err(FrameError::BufferTooSmall {
-                needed: layout.len(),
-                capacity,
-            });
-        }
-        Ok(Frame::arm(self.0, layout, meta))
     }
 }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::FrameError;
-use super::pixel::{ParseError, PixelFormat};
+use super::pixel::PixelFormat;
 
 /// Where the pixels of a frame (or of a view into one) lie in its buffer.
 ///
@@ -238,21 +238,6 @@ pub struct FrameSize {
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-}
-
-impl std::str::FromStr for FrameSize {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<FrameSize, ParseError> {
-        let bad = || ParseError::Size(s.to_string());
-        let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
-        let width: usize = w.trim().parse().map_err(|_| bad())?;
-        let height: usize = h.trim().parse().map_err(|_| bad())?;
-        if width == 0 || height == 0 {
-            return Err(bad());
-        }
-        Ok(FrameSize { width, height })
-    }
 }
 
 impl std::fmt::Display for FrameSize {

@@ -9,30 +9,35 @@
 //! never sees a torn write.
 //!
 //! * `pixel`: the pixel formats; `layout`: byte layouts ([`FrameLayout`] can
-//!   only be built valid) and frame sizes.
+//!   only be built valid) and frame sizes; `parse`: both from text.
 //! * `handle`: the [`Frame`] handle, views and copy-on-write.
 //! * `buffer`: the slot, its memory, its handle count and the one dispatch
-//!   point that sends it home (a pool, an [`ExternalBuffer`]'s
-//!   [`BufferHome`], or the allocator).
+//!   point that sends it home (a pool, an external home, or the allocator).
+//! * `external`: [`ExternalBuffer`] and its owner's [`BufferHome`].
 //! * `hazard`: how a release keeps the home alive without a shared count.
 //! * `lease`: the checkout record every buffer carries for its pool.
+//!
+//! A compressed (MJPEG) frame's structure is checked by the `framekeep-jpeg`
+//! crate, which the capture stream and the decoders share.
 //!
 //! Frames do not depend on pools: a pool is one kind of home, reached
 //! through a crate-private `Recycle` trait that the pool implements.
 
 mod buffer;
 mod error;
+mod external;
 mod handle;
 pub(crate) mod hazard;
 mod layout;
 pub(crate) mod lease;
 #[cfg(all(test, loom))]
 mod loom_models;
+mod parse;
 mod pixel;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
-pub use buffer::{BufferHome, ExternalBuffer};
 pub use error::FrameError;
+pub use external::{BufferHome, ExternalBuffer};
 pub use handle::{Frame, FrameMeta};
 pub use layout::{FrameLayout, FrameSize};
-pub use pixel::{ParseError, PixelFormat};
+pub use pixel::PixelFormat;

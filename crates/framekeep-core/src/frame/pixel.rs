@@ -116,38 +116,3 @@ impl std::fmt::Display for PixelFormat {
         write!(f, "{}", String::from_utf8_lossy(&cc))
     }
 }
-
-/// Why a pixel format or frame size did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    /// Not a known fourcc or format name.
-    #[error("unknown pixel format {0:?}: expected a fourcc (YUYV, UYVY, NV12, YU12, MJPG, GREY, BGR3, RGB3, AR24) or a name (gray8, bgr24, rgb24, bgra32, yuyv, uyvy, nv12, i420, mjpeg)")]
-    Format(String),
-    /// Not `WIDTHxHEIGHT` with both parts positive.
-    #[error("bad frame size {0:?}: expected WIDTHxHEIGHT, e.g. 640x480")]
-    Size(String),
-}
-
-impl std::str::FromStr for PixelFormat {
-    type Err = ParseError;
-
-    /// A V4L2 fourcc (`YUYV`, `BGR3`, ...; case-insensitive) or a format name
-    /// (`bgr24`, `gray8`, ...).
-    fn from_str(s: &str) -> Result<PixelFormat, ParseError> {
-        let upper = s.trim().to_ascii_uppercase();
-        if let Ok(code) = <[u8; 4]>::try_from(upper.as_bytes()) {
-            if let Some(f) = PixelFormat::from_fourcc(code) {
-                return Ok(f);
-            }
-        }
-        Ok(match upper.as_str() {
-            "GRAY8" | "GRAY" | "GREY8" => PixelFormat::Gray8,
-            "BGR24" | "BGR" => PixelFormat::Bgr24,
-            "RGB24" | "RGB" => PixelFormat::Rgb24,
-            "BGRA32" | "BGRA" => PixelFormat::Bgra32,
-            "I420" | "YUV420" => PixelFormat::I420,
-            "MJPEG" | "JPEG" => PixelFormat::Mjpeg,
-            _ => return Err(ParseError::Format(s.to_string())),
-        })
-    }
-}

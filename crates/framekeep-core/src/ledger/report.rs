@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::entry::LiveEntry;
 use super::kind::Kind;
 use super::scope::ScopeId;
+use crate::time::HumanDuration;
 
 /// The environment variable that turns backtrace capture on (`1`, `true`, `yes`, `full`).
 pub(crate) const BACKTRACE_ENV: &str = "FRAMEKEEP_BACKTRACE";
@@ -132,7 +133,7 @@ impl fmt::Display for LedgerReport {
             Subject::LeakCheck { scope, age } => write!(
                 f,
                 "leak check failed: {n} resource(s) created in {scope} still alive after {}",
-                Age(*age)
+                HumanDuration(*age)
             )?,
             Subject::PoolClose { pool } if n == 0 => {
                 return write!(f, "pool '{pool}' closed clean: no lease out")
@@ -158,22 +159,6 @@ impl fmt::Display for LedgerReport {
 
 impl std::error::Error for LedgerReport {}
 
-/// An age for people: `850µs`, `12.3ms`, `1.500s` (never `0.000ns`).
-struct Age(Duration);
-
-impl fmt::Display for Age {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0;
-        if d < Duration::from_millis(1) {
-            write!(f, "{}µs", d.as_micros())
-        } else if d < Duration::from_secs(1) {
-            write!(f, "{:.1}ms", d.as_secs_f64() * 1e3)
-        } else {
-            write!(f, "{:.3}s", d.as_secs_f64())
-        }
-    }
-}
-
 /// Writes one entry (and its backtrace, indented) as part of a report.
 fn write_entry(f: &mut fmt::Formatter<'_>, entry: &LiveEntry, now: Instant) -> fmt::Result {
     write!(
@@ -182,7 +167,7 @@ fn write_entry(f: &mut fmt::Formatter<'_>, entry: &LiveEntry, now: Instant) -> f
         entry.kind,
         entry.name,
         entry.id,
-        Age(entry.age_at(now))
+        HumanDuration(entry.age_at(now))
     )?;
     if let Some(bytes) = entry.bytes {
         write!(f, ", {bytes} bytes")?;

@@ -46,7 +46,7 @@ pub use builder::{BuildError, Pipeline, PipelineBuilder, PipelineReport};
 pub use drops::Drops;
 pub use edge::{edge, EdgeReceiver, EdgeSender, EdgeStats, Link, RecvError, SendError};
 pub use error::{CloseReason, StageError};
-pub use options::{SinkOptions, SourceOptions};
+pub use options::{OnCorrupt, SinkOptions, SourceOptions};
 pub use run::{run_sink, run_source, run_stage};
 pub use stage::{stage_fn, Output, Sink, Source, Stage};
 pub use summary::RunSummary;

@@ -11,6 +11,24 @@ use crate::cancel::CancelToken;
 /// A callback run once when a source or sink stops, with the reason.
 pub(crate) type OnClose = Box<dyn FnOnce(&CloseReason) + Send + 'static>;
 
+/// What a source does with a corrupt compressed frame (a truncated MJPEG
+/// frame, a JPEG file that ends early, a decoder warning): never hand it out
+/// as a picture. Every such frame is counted as `corrupt` by the source
+/// either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum OnCorrupt {
+    /// Go on with the next frame (the default: a webcam under bandwidth
+    /// pressure truncates frames routinely).
+    #[default]
+    Skip,
+    /// Return the frame's typed error from this call; the next call goes on
+    /// with the next frame. (A pipeline ends a source that returns an error,
+    /// so inside a pipeline this stops the source like [`OnCorrupt::Fail`].)
+    Error,
+    /// Return the error and end the source: every later call fails too.
+    Fail,
+}
+
 /// Options of a [`Source`](super::Source) run by
 /// [`run_source`](super::run_source) or a pipeline.
 ///

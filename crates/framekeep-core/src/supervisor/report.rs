@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::time::HumanDuration;
+
 /// How a worker ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -67,7 +69,7 @@ impl fmt::Display for WorkerReport {
         } else {
             "stopped in"
         };
-        write!(f, " ({verb} {:.1?}", self.stop_time)?;
+        write!(f, " ({verb} {}", HumanDuration(self.stop_time))?;
         if !self.cancelled && self.outcome != Outcome::TimedOut {
             f.write_str(", exited by itself")?;
         }
@@ -133,9 +135,9 @@ impl fmt::Display for ShutdownReport {
         let bad = self.workers.iter().filter(|w| !w.outcome.is_ok()).count();
         write!(
             f,
-            "shutdown of {} worker(s) in {:.1?}: ",
+            "shutdown of {} worker(s) in {}: ",
             self.workers.len(),
-            self.total
+            HumanDuration(self.total)
         )?;
         if bad == 0 {
             f.write_str("all ok")?;

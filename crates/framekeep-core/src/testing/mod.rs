@@ -1,5 +1,6 @@
-//! Test kits: a sink that measures, checksums, and the test pattern's
-//! definition and decoder (feature `testing`).
+//! Test kits: a sink that measures, checksums, the test pattern's definition
+//! and decoder, and child processes for process-level tests (feature
+//! `testing`).
 //!
 //! These are for tests and benchmarks of framekeep and of code built on it,
 //! as tokio's `test-util` is: a program enables the feature only in its
@@ -24,12 +25,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod child;
 mod null_sink;
 
 pub use crate::pipeline::pattern::{
     counter_block, decode_counter, encode, gray, pattern_rgb, supports, yuv, TestPattern,
     BAR_COLOURS, CELL, SPEED,
 };
+pub use child::{wait_until, Running, Signal};
 pub use null_sink::{
     checksum, frame_checksum, Checksum, NullSink, NullSinkSnapshot, NullSinkStats,
 };

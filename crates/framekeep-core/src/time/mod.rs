@@ -26,6 +26,7 @@ mod histogram;
 pub use clock::monotonic_now;
 pub use histogram::LatencyHistogram;
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 /// `now + timeout`, saturating: a timeout too large for the clock (a user's
@@ -34,4 +35,21 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365))
+}
+
+/// A duration for people: `850µs`, `12.3ms`, `1.500s` (never `0.000ns`), as
+/// every report of the core prints ages and times.
+pub(crate) struct HumanDuration(pub(crate) Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d < Duration::from_millis(1) {
+            write!(f, "{}µs", d.as_micros())
+        } else if d < Duration::from_secs(1) {
+            write!(f, "{:.1}ms", d.as_secs_f64() * 1e3)
+        } else {
+            write!(f, "{:.3}s", d.as_secs_f64())
+        }
+    }
 }

@@ -5,16 +5,16 @@ use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
-use framekeep_core::pipeline::{Source, StageError};
+use framekeep_core::pipeline::{OnCorrupt, Source, StageError};
 use framekeep_core::pool::{FramePool, PoolOptions};
 use framekeep_core::time::monotonic_now;
 use opencv::core::Size;
-use opencv::imgcodecs::{imread, IMREAD_COLOR};
 use opencv::imgproc::{resize, INTER_AREA};
 use opencv::prelude::*;
 
 use super::error::{file_error, io_error};
-use crate::mat::{copy_to_frame, MatViewMut, TrackedMat};
+use super::read::{read_bgr, DEFAULT_MAX_PIXELS};
+use crate::mat::{copy_to_frame, MatViewMut};
 use crate::CvError;
 
 /// File extensions `imread` decodes (lower case).
@@ -56,9 +56,14 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 
 /// Still images as BGR24 frames, in order, optionally looping and paced.
 ///
-/// Every image is decoded with `imread` and copied (or resized) into a frame from the
-/// sequence's pool, whose size is that of the first image unless [`ImageSequence::size`]
-/// says otherwise; images of another size are resized to it.
+/// Every image is decoded and copied (or resized) into a frame from the sequence's pool,
+/// whose size is that of the first image unless [`ImageSequence::size`] says otherwise;
+/// images of another size are resized to it. An image whose header announces more than
+/// [`ImageSequence::max_pixels`] is refused before it is decoded
+/// ([`CvError::ImageTooLarge`]). JPEGs are decoded strictly (a truncated one is corrupt,
+/// not gray below the cut), other formats with `imread`; a file that does not decode is a
+/// [`CvError::Corrupt`], counted in [`ImageSequence::corrupt`] and handled as
+/// [`ImageSequence::on_corrupt`] says.
 pub struct ImageSequence {
     paths: Vec<PathBuf>,
     next: usize,
@@ -69,6 +74,10 @@ pub struct ImageSequence {
     buffers: usize,
     pool: Option<FramePool>,
     sequence: u64,
+    max_pixels: usize,
+    on_corrupt: OnCorrupt,
+    corrupt: u64,
+    ended: bool,
 }
 
 impl ImageSequence {
@@ -90,6 +99,10 @@ impl ImageSequence {
             buffers: 3,
             pool: None,
             sequence: 0,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            on_corrupt: OnCorrupt::Error,
+            corrupt: 0,
+            ended: false,
         })
     }
 
@@ -190,6 +203,28 @@ impl ImageSequence {
         self
     }
 
+    /// The most pixels an image may have (default [`DEFAULT_MAX_PIXELS`](super::DEFAULT_MAX_PIXELS)),
+    /// checked from its header before decoding.
+    pub fn max_pixels(mut self, n: usize) -> Self {
+        self.max_pixels = n;
+        self
+    }
+
+    /// What a corrupt image does (default [`OnCorrupt::Error`]: a user's file that does not
+    /// decode deserves to be seen): `Skip` goes on with the next image, `Error` returns the
+    /// [`CvError::Corrupt`] naming the file and goes on at the next call, `Fail` returns it
+    /// and ends the sequence (later calls return `None`). Inside a pipeline an error ends
+    /// the source either way.
+    pub fn on_corrupt(mut self, policy: OnCorrupt) -> Self {
+        self.on_corrupt = policy;
+        self
+    }
+
+    /// Images found corrupt so far.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt
+    }
+
     /// The image paths, in order.
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
@@ -202,18 +237,40 @@ impl ImageSequence {
 
     /// Reads the next image into a pooled frame (`None` at the end).
     pub fn read_next(&mut self, token: &CancelToken) -> Result<Option<Frame>, CvError> {
-        if self.next >= self.paths.len() {
-            if !self.looping {
+        // Skipped corrupt images in a row: a looping sequence of nothing but corrupt
+        // images must not spin.
+        let mut skipped = 0;
+        let image = loop {
+            if self.ended {
                 return Ok(None);
             }
-            self.next = 0;
-        }
-        let path = self.paths[self.next].clone();
-        self.next += 1;
-        let image = TrackedMat::adopt(imread(&path, IMREAD_COLOR)?, "imread")?;
-        if image.rows() <= 0 {
-            return Err(file_error(&path, "imread could not read it"));
-        }
+            if self.next >= self.paths.len() {
+                if !self.looping {
+                    return Ok(None);
+                }
+                self.next = 0;
+            }
+            let path = self.paths[self.next].clone();
+            self.next += 1;
+            match read_bgr(&path, self.max_pixels) {
+                Ok(image) => break image,
+                Err(e @ CvError::Corrupt { .. }) => {
+                    self.corrupt += 1;
+                    match self.on_corrupt {
+                        OnCorrupt::Skip if skipped < self.paths.len() => skipped += 1,
+                        OnCorrupt::Skip => {
+                            return Err(file_error(&path, "every image of the sequence is corrupt"))
+                        }
+                        OnCorrupt::Error => return Err(e),
+                        OnCorrupt::Fail => {
+                            self.ended = true;
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let (w, h) = (image.cols() as usize, image.rows() as usize);
         let pool = match &self.pool {
             Some(pool) => pool.clone(),

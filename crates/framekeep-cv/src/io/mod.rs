@@ -16,9 +16,11 @@
 
 mod error;
 mod images;
+mod read;
 mod snapshots;
 mod video;
 
 pub use images::{is_image, wildcard_match, ImageSequence, IMAGE_EXTENSIONS};
+pub use read::DEFAULT_MAX_PIXELS;
 pub use snapshots::{ImageFormat, ImageSink, SnapshotTrigger};
 pub use video::VideoFileSource;

@@ -64,13 +64,16 @@ impl SnapshotTrigger {
 }
 
 /// Writes frames as `dir/<prefix>_<sequence>.<ext>`: every Nth frame, and whenever its
-/// [`SnapshotTrigger`] fired. Non-BGR frames are converted first (pooled).
+/// [`SnapshotTrigger`] fired. Non-BGR frames are converted first (pooled). With
+/// [`keep_last`](Self::keep_last) only the newest files stay, so a long run cannot fill
+/// the disk.
 pub struct ImageSink {
     dir: PathBuf,
     prefix: String,
     format: ImageFormat,
     every: Option<u64>,
     trigger: Option<SnapshotTrigger>,
+    keep: Option<usize>,
     consumed: u64,
     written: Arc<Mutex<Vec<PathBuf>>>,
     converter: SizedBgrConverter,
@@ -87,6 +90,7 @@ impl ImageSink {
             format: ImageFormat::Png,
             every: Some(1),
             trigger: None,
+            keep: None,
             consumed: 0,
             written: Arc::new(Mutex::new(Vec::new())),
             converter: SizedBgrConverter::new(2, "snapshot"),
@@ -105,6 +109,14 @@ impl ImageSink {
         self
     }
 
+    /// Keep only the newest `n` files (at least 1): each write past them
+    /// removes the oldest, and [`written`](Self::written) lists only the files
+    /// kept. Default: every file stays.
+    pub fn keep_last(mut self, n: usize) -> Self {
+        self.keep = Some(n.max(1));
+        self
+    }
+
     /// PNG or JPEG.
     pub fn format(mut self, format: ImageFormat) -> Self {
         self.format = format;
@@ -117,7 +129,8 @@ impl ImageSink {
         self
     }
 
-    /// A shared list of the files written so far.
+    /// A shared list of the files written so far (with
+    /// [`keep_last`](Self::keep_last): the files kept, oldest first).
     pub fn written(&self) -> Arc<Mutex<Vec<PathBuf>>> {
         self.written.clone()
     }
@@ -138,7 +151,22 @@ impl ImageSink {
         if !imwrite(&path, &view, &self.format.params())? {
             return Err(file_error(&path, "imwrite refused to write it"));
         }
-        self.written.lock().push(path.clone());
+        let mut written = self.written.lock();
+        // The same sequence written twice (a trigger on a scheduled frame) is
+        // one file.
+        if written.last() != Some(&path) {
+            written.push(path.clone());
+        }
+        if let Some(keep) = self.keep {
+            while written.len() > keep {
+                let oldest = written.remove(0);
+                if let Err(e) = std::fs::remove_file(&oldest) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(io_error(&oldest, e));
+                    }
+                }
+            }
+        }
         Ok(path)
     }
 }

@@ -1,23 +1,34 @@
 //! `framekeep-vivid`: runs inside the vivid VM (see `vm/vivid-vm.sh`).
 //!
-//! * `framekeep-vivid check [DEVICE[,DEVICE...]] [FILTER]`: the conformance cases against
-//!   real V4L2 nodes (e.g. a single-planar and a multi-planar vivid instance); per device a
-//!   `DEVICE <path>` line, then one `CASE <name> ok|FAIL <ms> <detail>` line each; exit 1
-//!   if any failed.
+//! * `framekeep-vivid check [DEVICE[=FILTER][,DEVICE[=FILTER]...]] [FILTER]`: the
+//!   conformance cases against real V4L2 nodes (e.g. a single-planar and a multi-planar
+//!   vivid instance), those whose name contains the device's filter (else the common one);
+//!   per device a `DEVICE <path>` line, then one `CASE <name> ok|FAIL <ms> <detail>` line
+//!   each; exit 1 if any failed.
 //! * `framekeep-vivid bench [DEVICE] [FRAMES] [SEGMENTS]`: CPU time per frame (user+sys
 //!   from `getrusage`, steady state) at 1280x720 YUYV for framekeep zero-copy capture into a
-//!   null consumer, a bare `v4l` crate mmap loop, `v4l2-ctl --stream-mmap=4`, and
-//!   GStreamer's `v4l2src ! fakesink` when `gst-launch-1.0` is in the VM (`vm/bench.sh`).
+//!   null consumer (mmap, and `V4L2_MEMORY_USERPTR` into pooled frames), framekeep with
+//!   user memory refused (mmap plus one copy per frame into a pooled frame), a bare `v4l`
+//!   crate mmap loop, `v4l2-ctl --stream-mmap=4`, and GStreamer's `v4l2src ! fakesink`
+//!   when `gst-launch-1.0` is in the VM (`vm/bench.sh`).
+//! * `framekeep-vivid bench-job DEVICE RUNS SKIP_SECONDS FRAMES WxH:FPS[,...] -- NAME=COMMAND...`:
+//!   steady-state CPU per frame and context switches per frame of whole programs (the main
+//!   job and its peers, `vm/main-job-bench.sh`): every thread of each program is sampled
+//!   from `/proc` SKIP_SECONDS after its start and again FRAMES frames later, so start-up
+//!   and teardown stay out; RUNS times per size, in rotated order. Each run also prints the
+//!   first program's CPU against the better of the next two (its peers).
 //! * `framekeep-vivid list`: every capture device with its formats and sizes.
 
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use framekeep_core::frame::{FrameError, FrameLayout, PixelFormat};
+use framekeep_core::pool::{FramePool, PoolError};
 use framekeep_v4l::testing::{run_cases, CaseFailure, NodeRig};
 use framekeep_v4l::{
-    list_devices, open_device, CaptureDevice, CaptureError, CaptureStream, FormatRequest, FourCc,
-    StreamOptions,
+    list_devices, open_device, BufferMode, CaptureDevice, CaptureError, CaptureStream,
+    FormatRequest, FourCc, StreamOptions,
 };
 
 /// Frames captured before the measurement starts (stream start-up, page faults).
@@ -55,6 +66,12 @@ enum BenchError {
     /// framekeep's capture failed.
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// The pool of user buffers could not be made.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The layout of the user buffers was refused.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     /// A call of the bare `v4l` loop, or starting a tool or a child, failed.
     #[error("{what}: {source}")]
     Io {
@@ -114,6 +131,63 @@ fn bench_framekeep(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
         )));
     }
     Ok(cpu)
+}
+
+/// framekeep into frames of a pool (`user_buffers`): with `V4L2_MEMORY_USERPTR` (zero
+/// copy), or, when `refuse` injects vivid's one-shot `VIDIOC_REQBUFS` error into the user
+/// memory request, with mmap buffers and one copy per frame into a pool frame.
+fn bench_user(dev: &str, frames: u32, refuse: bool) -> Result<Cpu, BenchError> {
+    // 4 queued + the one being delivered + slack; every page touched before streaming.
+    let pool = FramePool::options(FrameLayout::packed(PixelFormat::Yuyv, 1280, 720)?)
+        .name("bench user buffers")
+        .min_buffers(8)
+        .max_buffers(8)
+        .prefault(true)
+        .build()?;
+    let mut opts = StreamOptions::new()
+        .format(request())
+        .user_buffers(pool.clone());
+    if refuse {
+        opts = opts.control("inject_vidioc_reqbufs_error", 1);
+    }
+    let mut st = CaptureStream::open(dev, opts)?;
+    let (want, copies) = if refuse {
+        (BufferMode::MmapCopy, u64::from(WARMUP + frames))
+    } else {
+        (BufferMode::UserPtr, 0)
+    };
+    if st.negotiated().memory != want {
+        return Err(BenchError::Failed(format!(
+            "expected {want}, got {}",
+            st.negotiated()
+        )));
+    }
+    let mut sink = 0usize;
+    for _ in 0..WARMUP {
+        sink ^= st.next_frame()?.data().len();
+    }
+    let t0 = Cpu::now();
+    for _ in 0..frames {
+        let f = st.next_frame()?;
+        sink ^= std::hint::black_box(f.data()).len();
+    }
+    let cpu = Cpu::now().since(t0);
+    let stats = st.close()?;
+    eprintln!("  framekeep {want}: {stats} (sink {sink})");
+    if stats.copied != copies || stats.repinned != 0 {
+        return Err(BenchError::Failed(format!(
+            "framekeep {want}: {stats}, expected {copies} copies and no repins"
+        )));
+    }
+    Ok(cpu)
+}
+
+fn bench_userptr(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
+    bench_user(dev, frames, false)
+}
+
+fn bench_mmap_copy(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
+    bench_user(dev, frames, true)
 }
 
 fn bench_bare(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
@@ -278,10 +352,12 @@ fn bench_gst(dev: &str, frames: u32) -> Result<Cpu, BenchError> {
     })
 }
 
-const METHODS: [(&str, Bench); 5] = [
+const METHODS: [(&str, Bench); 7] = [
     ("bare", bench_bare),
     ("bare+timeout", bench_bare_timeout),
     ("framekeep", bench_framekeep),
+    ("userptr", bench_userptr),
+    ("mmap+copy", bench_mmap_copy),
     ("v4l2-ctl", bench_v4l2_ctl),
     ("gstreamer", bench_gst),
 ];
@@ -385,17 +461,384 @@ fn bench(dev: &str, frames: u32, segments: u32) -> ExitCode {
         println!("BENCH {name}: process mean {pm:.4} median {pmed:.4} min {pmin:.4} | capture thread mean {tm:.4} median {tmed:.4} min {tmin:.4}");
         means.push((*name, pm, tm, pmed, tmed));
     }
-    if let (Some(b), Some(f)) = (
-        means.iter().find(|m| m.0 == "bare"),
-        means.iter().find(|m| m.0 == "framekeep"),
-    ) {
-        println!(
-            "BENCH framekeep/bare: process mean {:.2} median {:.2} | capture thread mean {:.2} median {:.2}",
-            f.1 / b.1.max(1e-9),
-            f.3 / b.3.max(1e-9),
-            f.2 / b.2.max(1e-9),
-            f.4 / b.4.max(1e-9)
+    for (num, den) in [
+        ("framekeep", "bare"),
+        ("userptr", "mmap+copy"),
+        ("userptr", "framekeep"),
+    ] {
+        if let (Some(b), Some(f)) = (
+            means.iter().find(|m| m.0 == den),
+            means.iter().find(|m| m.0 == num),
+        ) {
+            println!(
+                "BENCH {num}/{den}: process mean {:.2} median {:.2} | capture thread mean {:.2} median {:.2}",
+                f.1 / b.1.max(1e-9),
+                f.3 / b.3.max(1e-9),
+                f.2 / b.2.max(1e-9),
+                f.4 / b.4.max(1e-9)
+            );
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One thread of a running program, as `/proc/PID/task/TID` shows it.
+#[derive(Clone, Default)]
+struct TaskSample {
+    name: String,
+    /// Time on a CPU, nanoseconds (`schedstat`, else `stat`'s utime+stime ticks).
+    cpu_ns: u64,
+    voluntary: u64,
+    involuntary: u64,
+}
+
+/// Every thread of process `pid` now, by thread id.
+fn sample_tasks(pid: u32) -> std::collections::BTreeMap<u32, TaskSample> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
+        let status = read("status");
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let cpu_ns = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                // utime and stime: fields 14 and 15, counted after the ")" closing comm.
+                let stat = read("stat");
+                let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+                let f: Vec<u64> = rest
+                    .split_whitespace()
+                    .map(|x| x.parse().unwrap_or(0))
+                    .collect();
+                // SAFETY: sysconf has no preconditions.
+                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+                (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) * 1_000_000_000 / hz
+            });
+        out.insert(
+            tid,
+            TaskSample {
+                name: read("comm").trim().to_string(),
+                cpu_ns,
+                voluntary: field("voluntary_ctxt_switches:"),
+                involuntary: field("nonvoluntary_ctxt_switches:"),
+            },
         );
+    }
+    out
+}
+
+/// One program of `bench-job`: a name and a command template. The template is split on
+/// spaces; leading `VAR=value` words set environment variables; `{dev}`, `{w}`, `{h}`,
+/// `{fps}` (e.g. `12.5`), `{fps_int}` (rounded up: `13`), `{fps_frac}` (e.g. `25/2`) and
+/// `{frames}` are filled in.
+struct Job {
+    name: String,
+    template: String,
+}
+
+/// A size to run at and the rate asked for there.
+#[derive(Clone, Copy)]
+struct JobSize {
+    width: u32,
+    height: u32,
+    fps: f64,
+}
+
+impl JobSize {
+    fn parse(s: &str) -> Option<JobSize> {
+        let (size, fps) = s.split_once(':')?;
+        let (w, h) = size.split_once('x')?;
+        Some(JobSize {
+            width: w.parse().ok()?,
+            height: h.parse().ok()?,
+            fps: fps.parse().ok().filter(|f: &f64| *f > 0.0)?,
+        })
+    }
+
+    /// The rate as GStreamer writes it: `25/1`, `25/2`.
+    fn fps_frac(&self) -> String {
+        let den = if self.fps.fract() == 0.0 { 1 } else { 2 };
+        format!("{}/{den}", (self.fps * f64::from(den)).round())
+    }
+}
+
+/// A started program whose standard error is collected on the side.
+struct Running {
+    name: String,
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    fn start(job: &Job, dev: &str, size: JobSize, frames: u32) -> Result<Running, String> {
+        let filled = job
+            .template
+            .replace("{dev}", dev)
+            .replace("{w}", &size.width.to_string())
+            .replace("{h}", &size.height.to_string())
+            .replace("{fps_frac}", &size.fps_frac())
+            .replace("{fps_int}", &(size.fps.ceil() as u32).to_string())
+            .replace("{fps}", &size.fps.to_string())
+            .replace("{frames}", &frames.to_string());
+        let mut words = filled.split_whitespace().peekable();
+        let mut env = Vec::new();
+        while let Some((k, v)) = words.peek().and_then(|w| w.split_once('=')) {
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                break;
+            }
+            env.push((k.to_string(), v.to_string()));
+            words.next();
+        }
+        let program = words.next().ok_or(format!("{}: empty command", job.name))?;
+        let mut child = std::process::Command::new(program)
+            .args(words)
+            .envs(env)
+            .env("GST_PLUGIN_SYSTEM_PATH", GST_PLUGINS)
+            .env("GST_REGISTRY", GST_REGISTRY)
+            .env("GST_REGISTRY_FORK", "no")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: {program}: {e}", job.name))?;
+        let pipe = child.stderr.take();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut e) = pipe {
+                let _ = std::io::Read::read_to_string(&mut e, &mut text);
+            }
+            text
+        });
+        Ok(Running {
+            name: job.name.clone(),
+            child,
+            stderr: Some(stderr),
+        })
+    }
+
+    /// Waits for the end (at most `limit`); an error says how it ended badly.
+    fn finish(mut self, limit: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            match self.child.try_wait().map_err(|e| e.to_string())? {
+                Some(st) => break st,
+                None if std::time::Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err(format!("{}: no end within {limit:?}", self.name));
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        if status.success() {
+            return Ok(());
+        }
+        let tail = self.error_tail();
+        Err(format!("{} exited with {status}: {tail}", self.name))
+    }
+
+    fn error_tail(&mut self) -> String {
+        let err = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let last: Vec<&str> = err.lines().rev().take(3).collect();
+        last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Steady state of one program: per frame CPU ms, voluntary and involuntary switches, and
+/// the same three for each thread (`name[tid]`).
+struct Window {
+    per_frame: [f64; 3],
+    threads: Vec<(String, [f64; 3])>,
+}
+
+/// Starts `job`, lets it run `skip` (start-up: loading, probing, negotiating, first
+/// frames), then measures every thread of it over the time vivid takes to deliver
+/// `frames` frames at `size.fps`, and stops it.
+fn window(
+    job: &Job,
+    dev: &str,
+    size: JobSize,
+    skip: Duration,
+    frames: u32,
+) -> Result<Window, String> {
+    let span = Duration::from_secs_f64(f64::from(frames) / size.fps);
+    // Enough frames that the program is still running when the window closes.
+    let total = frames + ((skip.as_secs_f64() + 30.0) * size.fps) as u32;
+    let mut run = Running::start(job, dev, size, total)?;
+    std::thread::sleep(skip);
+    let pid = run.child.id();
+    let before = sample_tasks(pid);
+    std::thread::sleep(span);
+    let after = sample_tasks(pid);
+    if let Ok(Some(st)) = run.child.try_wait() {
+        let tail = run.error_tail();
+        return Err(format!(
+            "{} ended before the window closed ({st}): {tail}",
+            run.name
+        ));
+    }
+    drop(run);
+    if after.is_empty() {
+        return Err(format!("{}: no threads to sample", job.name));
+    }
+    let n = f64::from(frames);
+    let mut per_frame = [0.0; 3];
+    let mut threads: Vec<(String, [f64; 3])> = Vec::new();
+    for (tid, a) in &after {
+        let b = before.get(tid).cloned().unwrap_or_default();
+        let d = [
+            a.cpu_ns.saturating_sub(b.cpu_ns) as f64 / 1e6 / n,
+            a.voluntary.saturating_sub(b.voluntary) as f64 / n,
+            a.involuntary.saturating_sub(b.involuntary) as f64 / n,
+        ];
+        for i in 0..3 {
+            per_frame[i] += d[i];
+        }
+        threads.push((format!("{}[{tid}]", a.name), d));
+    }
+    Ok(Window { per_frame, threads })
+}
+
+fn bench_job(args: &[String]) -> ExitCode {
+    let usage = "bench-job DEVICE RUNS SKIP_SECONDS FRAMES WxH:FPS[,WxH:FPS...] -- NAME=COMMAND...";
+    let Some(split) = args.iter().position(|a| a == "--") else {
+        eprintln!("usage: {usage}");
+        return ExitCode::from(2);
+    };
+    let (head, jobs) = (&args[..split], &args[split + 1..]);
+    let (Some(dev), Some(runs), Some(skip), Some(frames), Some(sizes)) = (
+        head.first(),
+        head.get(1).and_then(|n| n.parse::<u32>().ok()),
+        head.get(2)
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|s| *s >= 0.0),
+        head.get(3).and_then(|n| n.parse::<u32>().ok()),
+        head.get(4)
+            .and_then(|s| s.split(',').map(JobSize::parse).collect::<Option<Vec<_>>>()),
+    ) else {
+        eprintln!("usage: {usage}");
+        return ExitCode::from(2);
+    };
+    let skip = Duration::from_secs_f64(skip);
+    let jobs: Vec<Job> = jobs
+        .iter()
+        .filter_map(|j| j.split_once('='))
+        .map(|(n, t)| Job {
+            name: n.to_string(),
+            template: t.to_string(),
+        })
+        .collect();
+    if jobs.is_empty() || frames == 0 || runs == 0 {
+        eprintln!("usage: {usage}");
+        return ExitCode::from(2);
+    }
+    println!(
+        "JOB steady state per frame: every thread of each program sampled from /proc {skip:?} after its start and again {frames} frames later (at the size's frame rate); {runs} runs per size, in rotated order; columns: CPU ms (all threads) / voluntary / involuntary context switches"
+    );
+    let mut ok = true;
+    for size in &sizes {
+        let tag = format!("{}x{}@{}", size.width, size.height, size.fps);
+        // One short untimed run each: GStreamer's registry, the page cache, and a
+        // program that cannot run here is reported before anything is measured.
+        for job in &jobs {
+            let done =
+                Running::start(job, dev, *size, 3).and_then(|r| r.finish(Duration::from_secs(120)));
+            if let Err(e) = done {
+                ok = false;
+                println!("JOB {tag} {} warm-up ERROR({e})", job.name);
+            }
+        }
+        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); jobs.len()];
+        for run in 0..runs as usize {
+            let mut line = format!("JOB {tag} run {}:", run + 1);
+            for k in 0..jobs.len() {
+                let i = (k + run) % jobs.len();
+                match window(&jobs[i], dev, *size, skip, frames) {
+                    Ok(w) => {
+                        let [c, v, inv] = w.per_frame;
+                        cpu[i].push(c);
+                        line += &format!(" {} {c:.3}/{v:.2}/{inv:.2}", jobs[i].name);
+                        let threads: Vec<String> = w
+                            .threads
+                            .iter()
+                            .map(|(n, [c, v, inv])| format!("{n} {c:.3}/{v:.2}/{inv:.2}"))
+                            .collect();
+                        println!(
+                            "THREADS {tag} run {} {}: {}",
+                            run + 1,
+                            jobs[i].name,
+                            threads.join(", ")
+                        );
+                    }
+                    Err(e) => {
+                        ok = false;
+                        line += &format!(" {} ERROR({e})", jobs[i].name);
+                    }
+                }
+            }
+            println!("{line}");
+            // The first program against the better of its peers (the next two), in this run.
+            let peers = 1..jobs.len().min(3);
+            if !peers.is_empty() && cpu.iter().all(|c| c.len() == run + 1) {
+                let best = cpu[peers.clone()]
+                    .iter()
+                    .map(|c| c[run])
+                    .fold(f64::INFINITY, f64::min);
+                let names: Vec<&str> = jobs[peers].iter().map(|j| j.name.as_str()).collect();
+                println!(
+                    "JOB {tag} run {}: {} / best of {} = {:.3}",
+                    run + 1,
+                    jobs[0].name,
+                    names.join(", "),
+                    cpu[0][run] / best
+                );
+            }
+        }
+        for (i, job) in jobs.iter().enumerate() {
+            if !cpu[i].is_empty() {
+                let mean = cpu[i].iter().sum::<f64>() / cpu[i].len() as f64;
+                println!(
+                    "JOB {tag} {}: mean {mean:.3} ms/frame over {} runs",
+                    job.name,
+                    cpu[i].len()
+                );
+            }
+        }
     }
     if ok {
         ExitCode::SUCCESS
@@ -460,7 +903,8 @@ fn check_lookup(dev: &str) -> Result<String, CaseFailure> {
 
 fn check(devices: &str, filter: &str) -> ExitCode {
     let mut failed = 0;
-    for dev in devices.split(',').filter(|d| !d.is_empty()) {
+    for spec in devices.split(',').filter(|d| !d.is_empty()) {
+        let (dev, filter) = spec.split_once('=').unwrap_or((spec, filter));
         println!("DEVICE {dev}");
         failed += check_one(dev, filter);
     }
@@ -541,9 +985,10 @@ fn main() -> ExitCode {
             (Some(method), Some(frames)) => bench_one(method, &arg(2, "/dev/video0"), frames),
             _ => ExitCode::from(2),
         },
+        Some("bench-job") => bench_job(&args[1..]),
         Some("list") => list(),
         _ => {
-            eprintln!("usage: framekeep-vivid check [DEVICE[,DEVICE...]] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | list");
+            eprintln!("usage: framekeep-vivid check [DEVICE[=FILTER][,DEVICE[=FILTER]...]] [FILTER] | bench [DEVICE] [FRAMES] [SEGMENTS] | bench-job DEVICE RUNS SKIP_SECONDS FRAMES WxH:FPS[,...] -- NAME=COMMAND... | list");
             ExitCode::from(2)
         }
     }

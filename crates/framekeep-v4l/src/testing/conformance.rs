@@ -6,16 +6,25 @@
 //! vivid's own control names, which the fake also understands. Every case runs inside a
 //! [`LeakCheck`]: a stream, buffer or pooled copy still alive at its end fails it.
 //!
+//! The `userptr_*` cases capture into frames of a [`FramePool`] (`V4L2_MEMORY_USERPTR`,
+//! [`StreamOptions::user_buffers`]) and check that delivered frames are the pool's buffers
+//! (zero copy), or copies into them where the driver refuses user memory.
+//!
 //! Cases that leave a driver unusable come last (`fatal_error` needs a STREAMOFF to
 //! recover, `disconnect` unregisters vivid's node for good).
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framekeep_core::cancel::CancelToken;
-use framekeep_core::frame::{Frame, FrameError, PixelFormat};
+use framekeep_core::frame::{Frame, FrameError, FrameLayout, PixelFormat};
 use framekeep_core::ledger::{LeakCheck, LedgerReport};
+use framekeep_core::pool::{FramePool, PoolError};
+use parking_lot::Mutex;
 
-use crate::device::CaptureDevice;
+use crate::buffers::CaptureBuffers;
+use crate::device::{BufferMode, CaptureDevice};
 use crate::error::CaptureError;
 use crate::fourcc::FourCc;
 use crate::options::{FormatRequest, StreamOptions};
@@ -111,6 +120,9 @@ pub enum CaseFailure {
     /// A frame view the case checks pixels through was refused.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// The pool a case captures into could not be made.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     /// The device or the stream did something the case does not accept.
     #[error("{0}")]
     Check(String),
@@ -300,26 +312,30 @@ fn offers(rig: &dyn Rig, fourcc: FourCc) -> Result<bool, CaseFailure> {
 /// NV12M (Y and UV in separate memory planes): every frame is copied into a contiguous
 /// NV12 frame, with the right pixels.
 fn case_nv12m(rig: &dyn Rig) -> CaseResult {
-    let white = |f: &Frame| -> Result<(), CaseFailure> {
-        let (y, uv) = f.data().split_at(640 * 480);
-        let bad_y = y.iter().filter(|&&v| v.abs_diff(235) > 1).count();
-        let bad_uv = uv.iter().filter(|&&v| v.abs_diff(128) > 1).count();
-        ensure!(
-            bad_y == 0 && bad_uv == 0,
-            "{bad_y} Y bytes not 235 and {bad_uv} UV bytes not 128 (Y starts {:?}, UV starts {:?})",
-            &y[..8],
-            &uv[..8]
-        );
-        Ok(())
-    };
     let copied = Copied {
         fourcc: FourCc::NV12M,
         planes: 2,
         delivered: PixelFormat::Nv12,
         pattern: PATTERN_WHITE,
         pixels: "contiguous NV12, every Y 235 and UV 128",
+        user: false,
     };
-    copied.check(rig, white)
+    copied.check(rig, check_white_nv12)
+}
+
+/// The pixels of a contiguous 640x480 NV12 frame painted 100% white: every Y 235, every
+/// U and V 128 (within 1).
+fn check_white_nv12(f: &Frame) -> Result<(), CaseFailure> {
+    let (y, uv) = f.data().split_at(640 * 480);
+    let bad_y = y.iter().filter(|&&v| v.abs_diff(235) > 1).count();
+    let bad_uv = uv.iter().filter(|&&v| v.abs_diff(128) > 1).count();
+    ensure!(
+        bad_y == 0 && bad_uv == 0,
+        "{bad_y} Y bytes not 235 and {bad_uv} UV bytes not 128 (Y starts {:?}, UV starts {:?})",
+        &y[..8],
+        &uv[..8]
+    );
+    Ok(())
 }
 
 /// The I420 pixels of a frame painted 100% red ([`PATTERN_RED`]): every Y, U and V byte
@@ -397,6 +413,7 @@ fn case_yuv420m(rig: &dyn Rig) -> CaseResult {
         delivered: PixelFormat::I420,
         pattern: PATTERN_RED,
         pixels: &pixels,
+        user: false,
     };
     copied.check(rig, check_red_i420)
 }
@@ -410,6 +427,9 @@ struct Copied<'a> {
     pattern: i64,
     /// What the pixel check checks, for the case's report.
     pixels: &'a str,
+    /// Copy into the frames of a pool given as user buffers (every frame must be one of
+    /// them) instead of the stream's own copy pool.
+    user: bool,
 }
 
 impl Copied<'_> {
@@ -424,13 +444,31 @@ impl Copied<'_> {
         if !offers(rig, self.fourcc)? {
             return refused_when_not_offered(rig, self.fourcc);
         }
-        let opts = StreamOptions::new()
+        let mut opts = StreamOptions::new()
             .format(FormatRequest::new(self.fourcc, 640, 480))
             .strict(true)
             .control("osd_text_mode", 2)
             .control("test_pattern", self.pattern);
+        let mut supplied = None;
+        if self.user {
+            let layout = FrameLayout::packed(self.delivered, 640, 480)?;
+            let (supplier, seen) = Recorded::new(user_pool(layout, 6)?);
+            opts = opts.user_buffers(supplier);
+            supplied = Some(seen);
+        }
         let mut st = start(rig, opts)?;
         let g = st.negotiated();
+        let memory = if self.user {
+            BufferMode::MmapCopy
+        } else {
+            BufferMode::Mmap
+        };
+        ensure!(
+            g.memory == memory,
+            "{} with{} user buffers: {g}",
+            self.fourcc,
+            if self.user { "" } else { "out" }
+        );
         ensure!(
             g.num_planes == self.planes,
             "{} granted with {} planes",
@@ -457,6 +495,13 @@ impl Copied<'_> {
                 f.data().len()
             );
             pixels(&f)?;
+            if let Some(seen) = &supplied {
+                ensure!(
+                    seen.has(&f),
+                    "frame at {:p} is not one of the user buffers",
+                    f.as_ptr()
+                );
+            }
             seqs.push(f.sequence());
         }
         ensure!(
@@ -524,6 +569,15 @@ fn case_white_pattern(rig: &dyn Rig) -> CaseResult {
         .control("test_pattern", PATTERN_WHITE);
     let mut st = start(rig, opts)?;
     let f = st.next_frame()?;
+    let checked = check_white_yuyv(&f);
+    drop(f);
+    st.close()?;
+    Ok(format!("every pixel pair is {:?}", checked?))
+}
+
+/// The pixels of a YUYV frame painted 100% white: every pixel pair `[235, 128, 235, 128]`
+/// (within 1). Returns the middle row's first pair.
+fn check_white_yuyv(f: &Frame) -> Result<Vec<u8>, CaseFailure> {
     let mut bad = 0usize;
     for y in 0..f.height() {
         let row = f.row(y).ok_or_else(|| check("row out of range"))?;
@@ -538,13 +592,355 @@ fn case_white_pattern(rig: &dyn Rig) -> CaseResult {
         .row(f.height() / 2)
         .ok_or_else(|| check("no middle row"))?[..4]
         .to_vec();
-    drop(f);
-    st.close()?;
     ensure!(
         bad == 0,
         "{bad} YUYV pixel pairs are not 100% white (middle row starts {first:?})"
     );
-    Ok(format!("every pixel pair is {first:?}"))
+    Ok(first)
+}
+
+/// A pool of `buffers` frames of `layout` for user buffers, each with a page of slack past
+/// the image (for a driver whose `sizeimage` includes a data offset).
+fn user_pool(layout: FrameLayout, buffers: usize) -> Result<FramePool, CaseFailure> {
+    Ok(FramePool::options(layout)
+        .name("userptr case")
+        .buffer_bytes(layout.len() + 4096)
+        .max_buffers(buffers)
+        .build()?)
+}
+
+/// A pool as user-buffer supplier that records the address of every frame it hands out.
+struct Recorded {
+    pool: FramePool,
+    seen: Supplied,
+}
+
+/// The addresses a [`Recorded`] supplier handed out.
+#[derive(Clone, Default)]
+struct Supplied(Arc<Mutex<HashSet<usize>>>);
+
+impl Supplied {
+    /// Whether `f` starts at the first byte of a buffer the supplier handed out.
+    fn has(&self, f: &Frame) -> bool {
+        self.0.lock().contains(&(f.as_ptr() as usize))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+}
+
+impl Recorded {
+    fn new(pool: FramePool) -> (Recorded, Supplied) {
+        let seen = Supplied::default();
+        (
+            Recorded {
+                pool,
+                seen: seen.clone(),
+            },
+            seen,
+        )
+    }
+}
+
+impl CaptureBuffers for Recorded {
+    fn next_buffer(&mut self, bytes: usize) -> crate::Result<Option<Frame>> {
+        let frame = self.pool.next_buffer(bytes)?;
+        if let Some(f) = &frame {
+            self.seen.0.lock().insert(f.as_ptr() as usize);
+        }
+        Ok(frame)
+    }
+}
+
+/// 640x480 YUYV painted 100% white, captured into a pool of `buffers` user buffers.
+fn white_user_opts(buffers: usize) -> Result<(StreamOptions, Supplied), CaseFailure> {
+    let layout = FrameLayout::packed(PixelFormat::Yuyv, 640, 480)?;
+    let (supplier, seen) = Recorded::new(user_pool(layout, buffers)?);
+    let opts = StreamOptions::new()
+        .format(FormatRequest::new(FourCc::YUYV, 640, 480).fps(25))
+        .strict(true)
+        .control("osd_text_mode", 2)
+        .control("test_pattern", PATTERN_WHITE)
+        .user_buffers(supplier);
+    Ok((opts, seen))
+}
+
+/// Checks `n` frames of a user-buffer stream: each one of the supplier's buffers, 100%
+/// white; frames held past the close stay intact (they are the supplier's, not the
+/// driver's). Returns the stats and how many frames were held over the close.
+fn capture_white_user(
+    mut st: CaptureStream,
+    seen: &Supplied,
+    n: usize,
+) -> Result<(crate::StreamStats, usize), CaseFailure> {
+    let mut held = Vec::new();
+    for i in 0..n {
+        let f = st.next_frame()?;
+        ensure!(
+            seen.has(&f),
+            "frame {i} at {:p} is not one of the user buffers",
+            f.as_ptr()
+        );
+        ensure!(
+            f.is_unique() && f.lease_id() != 0,
+            "frame {i} is not a pool frame of its own (handles {}, lease {})",
+            f.handle_count(),
+            f.lease_id()
+        );
+        check_white_yuyv(&f)?;
+        if i % 2 == 0 {
+            held.push(f);
+        }
+    }
+    let stats = st.close()?;
+    for f in &held {
+        check_white_yuyv(f).map_err(|e| check(format!("a frame held over the close: {e}")))?;
+    }
+    Ok((stats, held.len()))
+}
+
+/// USERPTR into a pool's frames: every delivered frame is one of the pool's buffers,
+/// filled by the driver (zero copy), each buffer keeping its V4L2 index.
+fn case_userptr_zero_copy(rig: &dyn Rig) -> CaseResult {
+    let (opts, seen) = white_user_opts(8)?;
+    let st = start(rig, opts)?;
+    let g = st.negotiated();
+    ensure!(
+        g.memory == BufferMode::UserPtr,
+        "the driver did not take user memory: {g}"
+    );
+    let n = 6;
+    let (stats, held) = capture_white_user(st, &seen, n)?;
+    // A driver that puts the image at a data offset gets it moved to the first byte, a copy
+    // within the frame (the fake's multi-planar mode does; vivid does not for YUYV).
+    ensure!(
+        stats.frames == n as u64 && (stats.copied == 0 || stats.copied == n as u64),
+        "stats {stats}"
+    );
+    ensure!(
+        stats.repinned == 0,
+        "buffer indices changed address {} times with {} pool buffers",
+        stats.repinned,
+        seen.len()
+    );
+    let moved = if stats.copied > 0 {
+        " (moved from a data offset)"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "{g}: every frame one of {} pool buffers, 100% white{moved}, {held} held over the close intact; {stats}",
+        seen.len()
+    ))
+}
+
+/// Which memory the driver gave a user-buffer stream, and frames consistent with it: the
+/// summary says `USERPTR accepted` (zero copy) or `USERPTR refused` (every frame a copy
+/// into a pool buffer). Meant for nodes whose answer is known (vivid's default allocator
+/// takes user memory, its dma-contig one does not).
+fn case_userptr_mode(rig: &dyn Rig) -> CaseResult {
+    let (opts, seen) = white_user_opts(8)?;
+    let st = start(rig, opts)?;
+    let g = st.negotiated();
+    let n = 4;
+    let (stats, _) = capture_white_user(st, &seen, n)?;
+    match g.memory {
+        BufferMode::UserPtr => {
+            ensure!(
+                stats.copied == 0 || stats.copied == n as u64,
+                "user memory, yet {stats}"
+            );
+            Ok(format!("USERPTR accepted: {g}, {stats}"))
+        }
+        BufferMode::MmapCopy => {
+            ensure!(
+                stats.copied == n as u64,
+                "user memory refused, yet not every frame a copy: {stats}"
+            );
+            Ok(format!("USERPTR refused: {g}, {stats}"))
+        }
+        BufferMode::Mmap => Err(check(format!("user buffers ignored: {g}"))),
+    }
+}
+
+/// A driver that refuses user memory (an injected `VIDIOC_REQBUFS` error fails the
+/// USERPTR request): mmap buffers, every frame copied into a pool buffer, each driver
+/// buffer re-queued at once.
+fn case_userptr_refused(rig: &dyn Rig) -> CaseResult {
+    let (opts, seen) = white_user_opts(8)?;
+    let mut st = start(rig, opts.control("inject_vidioc_reqbufs_error", 1))?;
+    let g = st.negotiated();
+    ensure!(
+        g.memory == BufferMode::MmapCopy,
+        "refused user memory, yet {g}"
+    );
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let f = st.next_frame()?;
+        ensure!(
+            seen.has(&f),
+            "frame at {:p} is not one of the user buffers",
+            f.as_ptr()
+        );
+        check_white_yuyv(&f)?;
+        held.push(f);
+    }
+    ensure!(
+        st.queued() == st.buffer_count(),
+        "{} of {} driver buffers queued while 5 copies are held",
+        st.queued(),
+        st.buffer_count()
+    );
+    drop(held);
+    let stats = st.close()?;
+    ensure!(
+        stats.frames == 5 && stats.copied == 5,
+        "expected 5 frames, all copies: {stats}"
+    );
+    Ok(format!(
+        "{g}: 5 copies into pool buffers, 100% white; {stats}"
+    ))
+}
+
+/// A dry supplier: the driver gets fewer buffers (none at all while the application
+/// holds every pool frame), the stream keeps delivering, and refills as frames come back.
+fn case_userptr_pool_dry(rig: &dyn Rig) -> CaseResult {
+    let layout = FrameLayout::packed(PixelFormat::Yuyv, 320, 180)?;
+    // 4 queued + 1: the pool runs dry as soon as the application holds 2 frames.
+    let (supplier, seen) = Recorded::new(user_pool(layout, 5)?);
+    let opts = StreamOptions::new()
+        .format(fast())
+        .buffers(4)
+        .user_buffers(supplier);
+    let mut st = start(rig, opts)?;
+    ensure!(
+        st.negotiated().memory == BufferMode::UserPtr && st.queued() == 4,
+        "{}: {} queued at start",
+        st.negotiated(),
+        st.queued()
+    );
+    let mut held = Vec::new();
+    let mut queued = Vec::new();
+    for _ in 0..5 {
+        held.push(st.next_frame()?);
+        queued.push(st.queued());
+    }
+    ensure!(
+        queued == [4, 3, 2, 1, 0],
+        "queued after each of 5 held frames: {queued:?} (expected 4, 3, 2, 1, 0)"
+    );
+    // Nothing queued: the next frame needs a frame back in the pool.
+    let back = held.remove(0);
+    let giver = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(back);
+    });
+    let t = Instant::now();
+    let f = st.next_frame();
+    let waited = t.elapsed();
+    giver.join().map_err(|_| check("giver panicked"))?;
+    let f = f.during("next frame while the pool was dry")?;
+    ensure!(
+        seen.has(&f),
+        "frame at {:p} is not one of the user buffers",
+        f.as_ptr()
+    );
+    ensure!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(4),
+        "a frame {waited:?} after the one pool frame came back at 200 ms"
+    );
+    held.push(f);
+    held.clear();
+    // Everything back: the next call refills the driver to 4 again.
+    drop(st.next_frame()?);
+    let recovered = st.queued();
+    ensure!(
+        recovered == 4,
+        "{recovered} queued after every frame came back (expected 4)"
+    );
+    let stats = st.close()?;
+    ensure!(
+        stats.frames == 7
+            && (stats.copied == 0 || stats.copied == 7)
+            && stats.errors == 0
+            && stats.skipped == 0,
+        "stats {stats}"
+    );
+    Ok(format!(
+        "queued {queued:?} while holding 5 of 5 pool frames; a frame {waited:?} after one came back; {recovered} queued again; {stats}"
+    ))
+}
+
+/// NV12M (separate memory planes) with user buffers: copied plane by plane into pool
+/// frames (mmap buffers, never user memory), with the right pixels.
+fn case_userptr_nv12m(rig: &dyn Rig) -> CaseResult {
+    let copied = Copied {
+        fourcc: FourCc::NV12M,
+        planes: 2,
+        delivered: PixelFormat::Nv12,
+        pattern: PATTERN_WHITE,
+        pixels: "contiguous NV12 in pool buffers, every Y 235 and UV 128",
+        user: true,
+    };
+    copied.check(rig, check_white_nv12)
+}
+
+/// User buffers under faults: an error-flagged buffer is skipped and its frame queued
+/// again; a failed `VIDIOC_QBUF` of a fresh frame is reported once and retried.
+fn case_userptr_faults(rig: &dyn Rig) -> CaseResult {
+    let layout = FrameLayout::packed(PixelFormat::Yuyv, 320, 180)?;
+    let (supplier, seen) = Recorded::new(user_pool(layout, 8)?);
+    let mut st = start(
+        rig,
+        StreamOptions::new().format(fast()).user_buffers(supplier),
+    )?;
+    ensure!(
+        st.negotiated().memory == BufferMode::UserPtr,
+        "{}",
+        st.negotiated()
+    );
+    drop(st.next_frame()?);
+    st.device().set_control("inject_v4l2_buf_flag_error", 1)?;
+    for _ in 0..6 {
+        drop(st.next_frame()?);
+    }
+    let flagged = st.stats();
+    ensure!(
+        flagged.errors >= 1 && flagged.frames == 7,
+        "error-flagged buffer not counted, or delivered: {flagged}"
+    );
+    st.device().set_control("inject_vidioc_qbuf_error", 1)?;
+    // The refill after this frame fails to queue the fresh pool frame.
+    let mut err = None;
+    for _ in 0..4 {
+        match st.next_frame() {
+            Ok(f) => drop(f),
+            Err(
+                e @ CaptureError::Io {
+                    op: "VIDIOC_QBUF", ..
+                },
+            ) => {
+                err = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(unexpected("the failed VIDIOC_QBUF", e)),
+        }
+    }
+    let err = err.ok_or_else(|| check("failed user-buffer queue not reported"))?;
+    for _ in 0..4 {
+        let f = st.next_frame().during("stream did not recover")?;
+        ensure!(
+            seen.has(&f),
+            "frame at {:p} is not a pool buffer",
+            f.as_ptr()
+        );
+    }
+    let q = st.queued();
+    let stats = st.close()?;
+    ensure!(stats.errors >= 2, "faults not counted: {stats}");
+    ensure!(q == 4, "{q} queued after recovering (expected 4)");
+    Ok(format!("{err}; recovered, {q} queued, {stats}"))
 }
 
 fn case_strict_mismatch(rig: &dyn Rig) -> CaseResult {
@@ -1002,6 +1398,12 @@ pub fn cases() -> Vec<Case> {
         c!("streamon_error", case_streamon_error),
         c!("qbuf_error", case_qbuf_error),
         c!("held_frames_copy", case_held_copies),
+        c!("userptr_zero_copy", case_userptr_zero_copy),
+        c!("userptr_mode", case_userptr_mode),
+        c!("userptr_refused", case_userptr_refused),
+        c!("userptr_pool_dry", case_userptr_pool_dry),
+        c!("userptr_nv12m_copied", case_userptr_nv12m),
+        c!("userptr_faults", case_userptr_faults),
         c!("latest_only", case_latest_only),
         c!("timeout", case_timeout),
         c!("cancel", case_cancel),

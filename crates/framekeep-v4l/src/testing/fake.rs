@@ -29,7 +29,7 @@ use crate::device::{
 };
 use crate::error::{CaptureError, Result};
 use crate::fourcc::FourCc;
-use crate::mem::{HeapRegion, Mapping};
+use crate::mem::{HeapRegion, Mapping, UserBuffer};
 use crate::waker::Waker;
 
 /// vivid's `test_pattern` value for "100% White" (a control value for
@@ -51,10 +51,22 @@ fn os_err(op: &'static str, errno: i32) -> CaptureError {
 /// The geometry of a format the fake can produce: one memory plane, or (multi-planar
 /// mode only) NV12M's and NV21M's two and YUV420M's three.
 fn geometry(fourcc: FourCc, w: u32, h: u32, multiplanar: bool) -> Option<Negotiated> {
+    // A V4L2 image size is a u32: a size whose image would not fit is refused (EINVAL),
+    // as a driver would, instead of overflowing.
+    let bytes_per_pixel: u64 = match &fourcc.0 {
+        b"RGB3" | b"BGR3" => 3,
+        b"YUYV" | b"UYVY" | b"MJPG" => 2,
+        _ => 2, // 4:2:0 formats take 1.5, rounded up
+    };
+    if u64::from(w) * u64::from(h) * bytes_per_pixel > u64::from(u32::MAX) {
+        return None;
+    }
     let (stride, size) = match &fourcc.0 {
         b"YUYV" | b"UYVY" => (w * 2, w * 2 * h),
         b"RGB3" | b"BGR3" => (w * 3, w * 3 * h),
         b"GREY" => (w, w * h),
+        // Compressed: no lines, `sizeimage` the worst case; each frame uses part of it.
+        b"MJPG" => (0, w * h),
         b"NV12" | b"YU12" => (w, w * h * 3 / 2),
         b"NM12" | b"NM21" | b"YM12" if multiplanar => {
             let chroma: &[(u32, u32)] = if fourcc != FourCc::YUV420M {
@@ -121,11 +133,61 @@ fn paint_planes(
     }
 }
 
+/// `fmt` as the driver reports it when plane 0's image starts `offset` bytes in: plane 0's
+/// `sizeimage` (and the total) include the offset, as vivid's do, so that a buffer of
+/// `sizeimage` bytes holds offset and image.
+fn with_offset(mut fmt: Negotiated, offset: usize) -> Negotiated {
+    let offset = offset as u32;
+    fmt.planes[0].size += offset;
+    fmt.size_image += offset;
+    fmt
+}
+
+/// The image of a format [`with_offset`] made: what is painted after the offset.
+fn image_of(mut fmt: Negotiated, offset: usize) -> Negotiated {
+    let offset = offset as u32;
+    fmt.planes[0].size = fmt.planes[0].size.saturating_sub(offset);
+    fmt.size_image = fmt.size_image.saturating_sub(offset);
+    fmt
+}
+
 /// Fills `buf` (a `fmt` image) with a frame: vivid's 100% white, or a per-frame value.
+/// Bytes of MJPEG frame `seq` in a buffer of `size` bytes: a quarter of it and up to 15
+/// sixty-fourths more, so that consecutive frames differ in length.
+fn mjpeg_len(seq: u32, size: u32) -> usize {
+    let len = size / 4 + (seq % 16) * (size / 64);
+    len.clamp(8.min(size), size) as usize
+}
+
+/// Writes the fake's MJPEG frame `seq` into all of `b` (see [`paint`]); a buffer too short
+/// for the headers and the scan a `width x height` image needs is filled as far as it goes.
+fn fake_jpeg(b: &mut [u8], width: u32, height: u32, seq: u32) {
+    let (w, h) = ((width as u16).to_be_bytes(), (height as u16).to_be_bytes());
+    let mut head = vec![0xFF, 0xD8, 0xFF, 0xFE, 0, 6];
+    head.extend_from_slice(&seq.to_le_bytes());
+    head.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8, h[0], h[1], w[0], w[1], 1, 1, 0x11, 0]);
+    head.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0]);
+    let n = head.len().min(b.len());
+    b[..n].copy_from_slice(&head[..n]);
+    // Filler: never 0xFF, so the scan runs to the end marker.
+    b[n..].fill(1 | (seq as u8 & 0x7F));
+    if b.len() >= head.len() + 2 {
+        let end = b.len();
+        b[end - 2..].copy_from_slice(&[0xFF, 0xD9]);
+    }
+}
+
 fn paint(buf: &mut [u8], fmt: &Negotiated, pattern: i64, seq: u32) {
     let len = (fmt.size_image as usize).min(buf.len());
     let buf = &mut buf[..len];
-    if pattern == PATTERN_WHITE {
+    if fmt.fourcc == FourCc::MJPEG {
+        // A structurally complete JPEG (`bytesused` long) that decodes to nothing useful:
+        // the frame's number in a comment segment, a frame header of the negotiated size
+        // (one gray component), a scan of filler bytes, the end marker. The capture
+        // stream's check (`framekeep_jpeg::inspect`) passes it; a decoder would not.
+        let n = mjpeg_len(seq, fmt.size_image).min(len);
+        fake_jpeg(&mut buf[..n], fmt.width, fmt.height, seq);
+    } else if pattern == PATTERN_WHITE {
         match &fmt.fourcc.0 {
             b"YUYV" => buf
                 .chunks_exact_mut(4)
@@ -177,6 +239,28 @@ impl FakePainter {
     }
 }
 
+/// The bytes of every frame of a compressed format (MJPG) in place of a painter: it gets
+/// the driver sequence number and returns the frame's payload, whose length becomes the
+/// buffer's `bytesused` (cut to the buffer's size). A test feeds truncated, padded or
+/// garbage frames through it.
+#[derive(Clone)]
+pub struct FakePayload(Arc<PayloadFn>);
+
+type PayloadFn = dyn Fn(u32) -> Vec<u8> + Send + Sync;
+
+impl FakePayload {
+    /// A payload source from a closure `(sequence) -> bytes`.
+    pub fn new(f: impl Fn(u32) -> Vec<u8> + Send + Sync + 'static) -> FakePayload {
+        FakePayload(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for FakePayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakePayload")
+    }
+}
+
 impl std::fmt::Debug for FakePainter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FakePainter")
@@ -194,7 +278,8 @@ fn clock_epoch() -> Instant {
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
     /// Formats offered (pixel formats the fake can paint: YUYV, UYVY, RGB3, BGR3,
-    /// GREY, NV12, YU12).
+    /// GREY, NV12, YU12, and MJPG, whose frames are its markers around the frame number,
+    /// of a length that varies from frame to frame).
     pub formats: Vec<FormatInfo>,
     /// Time between frames (a slow camera: e.g. 500 ms).
     pub period: Duration,
@@ -202,14 +287,22 @@ pub struct FakeConfig {
     pub max_buffers: u32,
     /// Draws every frame instead of the built-in patterns (`test_pattern` is then ignored).
     pub painter: Option<FakePainter>,
+    /// The frames of a compressed format (offer `MJPG` in `formats`); without it a
+    /// compressed frame is the built-in pattern over the whole buffer (not a JPEG).
+    pub payload: Option<FakePayload>,
     /// Presents the fake as a node with only the multi-planar API
     /// (`V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE`, [`DeviceInfo::multiplanar`]), like vivid
     /// loaded with `multiplanar=2`: every format is negotiated with per-plane strides and
     /// NV12M / NV21M / YUV420M (if offered) have their planes in separate buffers.
     pub multiplanar: bool,
     /// Multi-planar mode: bytes before the image in memory plane 0 of every buffer (the
-    /// `data_offset` some drivers report; vivid does for NV16M).
+    /// `data_offset` some drivers report; vivid does for NV16M). Plane 0's `sizeimage`
+    /// includes it, as vivid's does.
     pub data_offset: u32,
+    /// Takes user memory (`V4L2_MEMORY_USERPTR`, one-plane formats) as vivid with its
+    /// default allocator does; `false` refuses it at `VIDIOC_REQBUFS`, as vivid with its
+    /// dma-contig allocator (`allocators=1`) does.
+    pub userptr: bool,
 }
 
 impl FakeConfig {
@@ -272,8 +365,10 @@ impl Default for FakeConfig {
             period: Duration::ZERO,
             max_buffers: 32,
             painter: None,
+            payload: None,
             multiplanar: false,
             data_offset: 0,
+            userptr: true,
         }
     }
 }
@@ -296,8 +391,13 @@ struct State {
     format: Negotiated,
     interval: Interval,
     period: Duration,
-    /// Per buffer, one region per memory plane.
+    /// Per buffer, one region per memory plane (mmap buffers).
     regions: Vec<Vec<Arc<HeapRegion>>>,
+    /// User-memory buffer indices (after `request_user_buffers`): the memory each was last
+    /// queued with, written only while the index is queued.
+    user: Vec<Option<UserBuffer>>,
+    /// Queues of a user index with another address than its previous one.
+    user_changes: u64,
     queued: VecDeque<usize>,
     done: VecDeque<Dequeued>,
     streaming: bool,
@@ -342,6 +442,7 @@ impl FakeDevice {
             .and_then(|f| f.sizes.first().map(|s| (f.fourcc, s.width, s.height)))
             .unwrap_or((FourCc::YUYV, 640, 480));
         let format = geometry(fourcc, w, h, config.multiplanar)
+            .map(|f| with_offset(f, config.offset()))
             .unwrap_or_else(|| Negotiated::single(fourcc, w, h, w * 2, w * 2 * h));
         let now = Instant::now();
         clock_epoch();
@@ -350,6 +451,8 @@ impl FakeDevice {
             interval: Interval::from_fps(30),
             period: config.period,
             regions: Vec::new(),
+            user: Vec::new(),
+            user_changes: 0,
             queued: VecDeque::new(),
             done: VecDeque::new(),
             streaming: false,
@@ -383,9 +486,17 @@ impl FakeDevice {
         st.queued.len() + st.done.len()
     }
 
-    /// Number of buffers allocated by the last `request_buffers` (0 after release).
+    /// Number of buffers allocated by the last `request_buffers`, or buffer indices of user
+    /// memory granted by the last `request_user_buffers` (0 after release).
     pub fn buffers_allocated(&self) -> usize {
-        self.state.lock().regions.len()
+        let st = self.state.lock();
+        st.regions.len() + st.user.len()
+    }
+
+    /// How many times a user-memory buffer index was queued with another address than the
+    /// one it had (a real driver re-maps the memory each time).
+    pub fn user_pointer_changes(&self) -> u64 {
+        self.state.lock().user_changes
     }
 
     /// True between STREAMON and STREAMOFF.
@@ -399,7 +510,8 @@ impl FakeDevice {
     }
 
     /// Produces every frame that is due now into the done list.
-    fn advance(st: &mut State, painter: Option<&FakePainter>, offset: usize, now: Instant) {
+    fn advance(st: &mut State, config: &FakeConfig, now: Instant) {
+        let (painter, offset) = (config.painter.as_ref(), config.offset());
         while st.streaming && !st.faults.disconnected && !st.queued.is_empty() && now >= st.next_due
         {
             let due = st.next_due;
@@ -420,15 +532,39 @@ impl FakeDevice {
             let Some(index) = st.queued.pop_front() else {
                 break;
             };
-            let fmt = st.format;
+            let fmt = image_of(st.format, offset);
             let pattern = st.pattern;
             let timestamp =
                 Duration::from_secs(1000) + due.saturating_duration_since(clock_epoch());
-            let draw = |b: &mut [u8], f: &Negotiated| match painter {
-                Some(p) => (p.0)(b, f, seq, timestamp),
-                None => paint(b, f, pattern, seq),
+            // A compressed frame from `payload` sets its own length (`bytesused`).
+            let payload_len = std::cell::Cell::new(None);
+            let draw = |b: &mut [u8], f: &Negotiated| match (&config.payload, painter) {
+                (Some(payload), _) if f.fourcc == FourCc::MJPEG => {
+                    let bytes = (payload.0)(seq);
+                    let n = bytes.len().min(b.len());
+                    b[..n].copy_from_slice(&bytes[..n]);
+                    payload_len.set(Some(n));
+                }
+                (_, Some(p)) => (p.0)(b, f, seq, timestamp),
+                (_, None) => paint(b, f, pattern, seq),
             };
-            paint_planes(&st.regions[index], offset, &fmt, &draw);
+            match (st.regions.get(index), st.user.get(index).copied().flatten()) {
+                (Some(regions), _) => paint_planes(regions, offset, &fmt, &draw),
+                (None, Some(user)) => {
+                    // SAFETY: `index` was just taken off the queued list: the stream queued
+                    // it with this memory and has not had it back, so the memory is this
+                    // fake's to write until the dequeue (the rules of `UserBuffer`).
+                    unsafe {
+                        user.fill_queued(|b| {
+                            let skip = offset.min(b.len());
+                            let b = &mut b[skip..];
+                            let len = (fmt.size_image as usize).min(b.len());
+                            draw(&mut b[..len], &fmt);
+                        })
+                    };
+                }
+                (None, None) => {}
+            }
             let error = std::mem::take(&mut st.faults.flag_error_next);
             let mut later_planes = [PlaneData::default(); MAX_PLANES - 1];
             for (i, p) in later_planes.iter_mut().enumerate() {
@@ -438,7 +574,11 @@ impl FakeDevice {
             }
             st.done.push_back(Dequeued {
                 index,
-                bytesused: fmt.planes[0].size as usize,
+                bytesused: match payload_len.get() {
+                    Some(n) => n,
+                    None if fmt.fourcc == FourCc::MJPEG => mjpeg_len(seq, fmt.planes[0].size),
+                    None => fmt.planes[0].size as usize,
+                },
                 offset,
                 later_planes,
                 sequence: seq,
@@ -482,7 +622,7 @@ impl CaptureDevice for FakeDevice {
     fn set_format(&self, fourcc: FourCc, width: u32, height: u32) -> Result<Negotiated> {
         let mut st = self.state.lock();
         Self::check_connected(&st, "VIDIOC_S_FMT")?;
-        if !st.regions.is_empty() {
+        if !st.regions.is_empty() || !st.user.is_empty() {
             return Err(os_err("VIDIOC_S_FMT", libc::EBUSY));
         }
         // Like real drivers: an unknown format falls back to the first, an unknown size to
@@ -503,6 +643,7 @@ impl CaptureDevice for FakeDevice {
             })
             .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
         st.format = geometry(fmt.fourcc, size.width, size.height, self.config.multiplanar)
+            .map(|f| with_offset(f, self.config.offset()))
             .ok_or_else(|| os_err("VIDIOC_S_FMT", libc::EINVAL))?;
         Ok(st.format)
     }
@@ -522,13 +663,14 @@ impl CaptureDevice for FakeDevice {
         if std::mem::take(&mut st.faults.reqbufs_error) {
             return Err(os_err("VIDIOC_REQBUFS", libc::EINVAL));
         }
-        if st.streaming || !st.regions.is_empty() {
+        if st.streaming || !st.regions.is_empty() || !st.user.is_empty() {
             return Err(os_err("VIDIOC_REQBUFS", libc::EBUSY));
         }
         let count = count.min(self.config.max_buffers);
         let fmt = st.format;
+        // Plane 0's size includes the data offset (`with_offset`).
         let lens: Vec<usize> = (0..usize::from(fmt.num_planes).clamp(1, MAX_PLANES))
-            .map(|p| fmt.planes[p].size as usize + if p == 0 { self.config.offset() } else { 0 })
+            .map(|p| fmt.planes[p].size as usize)
             .collect();
         let mut maps = Vec::with_capacity(count as usize);
         for _ in 0..count {
@@ -546,6 +688,7 @@ impl CaptureDevice for FakeDevice {
             return Err(os_err("VIDIOC_REQBUFS", libc::EBUSY));
         }
         st.regions.clear();
+        st.user.clear();
         Ok(())
     }
 
@@ -556,6 +699,7 @@ impl CaptureDevice for FakeDevice {
             return Err(os_err("VIDIOC_QBUF", libc::EINVAL));
         }
         if index >= st.regions.len()
+            || !st.user.is_empty()
             || st.queued.contains(&index)
             || st.done.iter().any(|d| d.index == index)
         {
@@ -575,17 +719,10 @@ impl CaptureDevice for FakeDevice {
         if !st.streaming {
             return Err(os_err("VIDIOC_DQBUF", libc::EINVAL));
         }
-        Self::advance(
-            &mut st,
-            self.config.painter.as_ref(),
-            self.config.offset(),
-            Instant::now(),
-        );
+        Self::advance(&mut st, &self.config, Instant::now());
         let d = st.done.pop_front();
-        if let Some(d) = &d {
-            st.regions[d.index]
-                .iter()
-                .for_each(|r| r.take_from_driver());
+        if let Some(regions) = d.as_ref().and_then(|d| st.regions.get(d.index)) {
+            regions.iter().for_each(|r| r.take_from_driver());
         }
         Ok(d)
     }
@@ -599,12 +736,7 @@ impl CaptureDevice for FakeDevice {
                 if st.faults.disconnected || st.faults.fatal || !st.streaming {
                     return Ok(Wait::Ready);
                 }
-                Self::advance(
-                    &mut st,
-                    self.config.painter.as_ref(),
-                    self.config.offset(),
-                    now,
-                );
+                Self::advance(&mut st, &self.config, now);
                 if !st.done.is_empty() {
                     return Ok(Wait::Ready);
                 }
@@ -634,7 +766,7 @@ impl CaptureDevice for FakeDevice {
         if std::mem::take(&mut st.faults.streamon_error) {
             return Err(os_err("VIDIOC_STREAMON", libc::EINVAL));
         }
-        if st.regions.is_empty() {
+        if st.regions.is_empty() && st.user.is_empty() {
             return Err(os_err("VIDIOC_STREAMON", libc::EINVAL));
         }
         st.streaming = true;
@@ -659,8 +791,52 @@ impl CaptureDevice for FakeDevice {
             .drain(..)
             .chain(st.done.drain(..).map(|d| d.index))
         {
-            st.regions[i].iter().for_each(|r| r.take_from_driver());
+            if let Some(regions) = st.regions.get(i) {
+                regions.iter().for_each(|r| r.take_from_driver());
+            }
         }
+        Ok(())
+    }
+
+    /// User memory as vivid (default allocator) takes it; refused (`None`, what
+    /// [`V4l2Device`](crate::V4l2Device) reports for `EINVAL`) when the config says so, or
+    /// once after `inject_vidioc_reqbufs_error` (vivid fails the `REQBUFS` of either memory).
+    fn request_user_buffers(&self, count: u32) -> Result<Option<u32>> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_REQBUFS")?;
+        if std::mem::take(&mut st.faults.reqbufs_error) || !self.config.userptr {
+            return Ok(None);
+        }
+        if st.streaming || !st.regions.is_empty() || !st.user.is_empty() {
+            return Err(os_err("VIDIOC_REQBUFS", libc::EBUSY));
+        }
+        let count = count.min(self.config.max_buffers);
+        st.user = vec![None; count as usize];
+        Ok(Some(count))
+    }
+
+    /// Takes `buffer` for index `index` if it holds plane 0's `sizeimage` (data offset
+    /// included) of a one-plane format, like videobuf2's `length >= min_length` check.
+    fn queue_user(&self, index: usize, buffer: UserBuffer) -> Result<()> {
+        let mut st = self.state.lock();
+        Self::check_connected(&st, "VIDIOC_QBUF")?;
+        if std::mem::take(&mut st.faults.qbuf_error) {
+            return Err(os_err("VIDIOC_QBUF", libc::EINVAL));
+        }
+        let fmt = st.format;
+        if index >= st.user.len()
+            || fmt.num_planes > 1
+            || buffer.len() < fmt.planes[0].size as usize
+            || st.queued.contains(&index)
+            || st.done.iter().any(|d| d.index == index)
+        {
+            return Err(os_err("VIDIOC_QBUF", libc::EINVAL));
+        }
+        if st.user[index].is_some_and(|old| old.addr() != buffer.addr()) {
+            st.user_changes += 1;
+        }
+        st.user[index] = Some(buffer);
+        st.queued.push_back(index);
         Ok(())
     }
 

@@ -36,5 +36,5 @@ pub use conformance::{
     cases, run_case, run_cases, Case, CaseFailure, FakeMultiplanarRig, FakeRig, NodeRig, Outcome,
     Rig,
 };
-pub use fake::{FakeConfig, FakeDevice, FakePainter, PATTERN_WHITE};
+pub use fake::{FakeConfig, FakeDevice, FakePainter, FakePayload, PATTERN_WHITE};
 pub use vivid_vm::{VividVm, VmRun};

@@ -1,27 +1,27 @@
-//! The main job (`examples/capture_display`) as a user runs it, headless:
-//! with no camera it falls back to the synthetic pattern, converts every
-//! frame, writes PNG snapshots that OpenCV can read, prints the stats line,
-//! shuts down in order on Ctrl-C, and reports zero leaks.
-
-#![cfg(all(feature = "cv", feature = "v4l"))]
-
-mod common;
+//! The main job (`framekeep view`) as a user runs it, headless: with no
+//! camera it falls back to the synthetic pattern, converts every frame, writes
+//! PNG snapshots that OpenCV can read (keeping only the newest few), prints the
+//! stats line, shuts down in order on Ctrl-C, and reports zero leaks.
 
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::child::{example_binary, Running};
-use framekeep::core::testing::BAR_COLOURS;
-use framekeep::v4l::testing::{VividVm, VmRun};
+use framekeep_core::testing::{Running, BAR_COLOURS};
+use framekeep_v4l::testing::{VividVm, VmRun};
 
 const LIMIT: Duration = Duration::from_secs(60);
+const BIN: &str = env!("CARGO_BIN_EXE_framekeep");
 
+/// `framekeep view ARGS`, headless whatever the test machine has: no window
+/// may pop up here.
 fn main_job(args: &[&str]) -> Command {
-    let mut cmd = Command::new(example_binary("capture_display"));
-    // Headless whatever the test machine has: no window may pop up here.
+    let mut cmd = Command::new(BIN);
     cmd.env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
+        // Qt's offscreen platform counts as a display (windows to nowhere).
+        .env_remove("QT_QPA_PLATFORM")
+        .arg("view")
         .args(args);
     cmd
 }
@@ -37,7 +37,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
     let dir = scratch("frames");
     let mut cmd = main_job(&[
-        "--synthetic",
+        "synthetic",
         "--size",
         "320x240",
         "--format",
@@ -48,6 +48,8 @@ fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
         "40",
         "--snapshot-every",
         "10",
+        "--snapshots-kept",
+        "3",
         "--snapshot-dir",
     ]);
     cmd.arg(&dir);
@@ -60,7 +62,8 @@ fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
         text.contains("leak check: clean (0 frames, Mats, leases, threads alive)"),
         "{text}"
     );
-    assert!(text.contains("snapshots written: 4"), "{text}");
+    // Four written (frames 0, 10, 20, 30), the newest three kept.
+    assert!(text.contains("snapshots kept: 3"), "{text}");
 
     // The snapshots are real PNGs of the pattern: the bars the pattern
     // module documents (RGB), converted from YUYV by OpenCV.
@@ -69,7 +72,11 @@ fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
         .map(|e| e.unwrap().path())
         .collect();
     pngs.sort();
-    assert_eq!(pngs.len(), 4, "{pngs:?}");
+    assert_eq!(pngs.len(), 3, "{pngs:?}");
+    assert!(
+        pngs[0].ends_with("frame_000010.png"),
+        "the oldest went: {pngs:?}"
+    );
     let img = image_rgb(&pngs[0]);
     let (w, h, px) = img;
     assert_eq!((w, h), (320, 240));
@@ -114,7 +121,7 @@ fn image_rgb(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
 fn ctrl_c_stops_the_main_job_in_order_with_no_leaks() {
     let dir = scratch("ctrlc");
     let mut cmd = main_job(&[
-        "--synthetic",
+        "synthetic",
         "--size",
         "640x480",
         "--fps",
@@ -153,7 +160,7 @@ fn bad_arguments_are_a_clear_error_not_a_panic() {
 
 #[test]
 fn a_named_camera_that_is_not_there_is_a_clear_error() {
-    let out = main_job(&["--device", "/dev/video-not-there", "--frames", "1"])
+    let out = main_job(&["/dev/video-not-there", "--frames", "1"])
         .output()
         .expect("run");
     let text = String::from_utf8_lossy(&out.stderr);
@@ -163,9 +170,10 @@ fn a_named_camera_that_is_not_there_is_a_clear_error() {
         "{text}"
     );
     assert!(
-        text.contains("--synthetic"),
+        text.contains("framekeep view synthetic"),
         "points to the synthetic source: {text}"
     );
+    assert_eq!(text.lines().count(), 2, "one line and a hint: {text}");
 }
 
 /// The main job against a real V4L2 driver: the kernel's `vivid` camera in a
@@ -176,7 +184,7 @@ fn a_named_camera_that_is_not_there_is_a_clear_error() {
 #[test]
 fn a_real_v4l2_camera_in_a_vivid_vm() {
     let args = [
-        "--device",
+        "view",
         "/dev/video0",
         "--headless",
         "--frames",
@@ -187,7 +195,7 @@ fn a_real_v4l2_camera_in_a_vivid_vm() {
         "20",
     ];
     // OpenCV and its libraries go into the VM's initramfs: give it room.
-    let vm = VividVm::new(example_binary("capture_display"))
+    let vm = VividVm::new(BIN)
         .args(args)
         .timeout(Duration::from_secs(400))
         .memory_mib(3072);
@@ -204,7 +212,7 @@ fn a_real_v4l2_camera_in_a_vivid_vm() {
     let text = format!("{stdout}\n{stderr}");
     assert!(out.status.success(), "exit {:?}:\n{text}", out.status);
     assert!(
-        text.contains("camera /dev/video0: Negotiated"),
+        text.contains("camera /dev/video0: YUYV 640x480"),
         "the real driver was used:\n{text}"
     );
     assert!(text.contains("camera: in 60, out 60"), "{text}");
@@ -212,4 +220,51 @@ fn a_real_v4l2_camera_in_a_vivid_vm() {
     assert!(text.contains("all ok"), "every worker ended well:\n{text}");
     assert!(text.contains("errors 0"), "{text}");
     assert!(text.contains("leak check: clean"), "{text}");
+}
+
+/// Issue 11, finding 2: a frame size memory cannot hold is a bad argument (exit 2, one
+/// line on stderr naming it), camera or synthetic, before any source or pool exists;
+/// never an abort ("memory allocation of ... bytes failed").
+#[test]
+fn sizes_too_large_for_memory_are_bad_arguments_on_one_line() {
+    // (arguments, whether the run got as far as the leak-checked part)
+    for (args, ran) in [
+        // Cameras first: before, they were opened (exit 1) before the size was looked at.
+        (
+            &["/nonexistent/video9", "--size", "100000x100000"][..],
+            true,
+        ),
+        (&["synthetic", "--size", "100000x100000"], true),
+        (
+            &[
+                "/nonexistent/video9",
+                "--format",
+                "MJPG",
+                "--size",
+                "100000x100000",
+            ],
+            true,
+        ),
+        // Refused with the other argument checks, before anything is made.
+        (&["/nonexistent/video9", "--size", "5000000000x2"], false),
+    ] {
+        let out = main_job(&[args, &["--frames", "1", "--headless"]].concat())
+            .output()
+            .expect("run framekeep view");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}{stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("framekeep view: --size "),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stdout.contains("leak check: clean (0 frames, Mats, leases, threads alive)"),
+            ran,
+            "{args:?}: {stdout}"
+        );
+    }
 }

@@ -1,6 +1,6 @@
-//! What the display and snapshot examples share: the leak-checked exit, the Ctrl-C root
-//! token, the `--headless` names and the ending of a display run.
-#![allow(dead_code)] // each example uses a part
+//! What every framekeep program shares at its top: the leak-checked exit, the
+//! Ctrl-C root token, one-line error messages with their causes, and the
+//! ending of a display run.
 
 use std::error::Error;
 use std::fmt;
@@ -8,29 +8,38 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use framekeep::core::cancel::{install_ctrlc, CancelToken};
-use framekeep::core::ledger::LeakCheck;
-use framekeep::core::pipeline::{Link, Pipeline, PipelineBuilder, PipelineReport};
-use framekeep::cv::display::{Display, DisplayReport, DisplayWindow, Headless};
+use framekeep_core::cancel::{install_ctrlc, CancelToken};
+use framekeep_core::ledger::LeakCheck;
+use framekeep_core::pipeline::{Link, Pipeline, PipelineBuilder, PipelineReport};
+use framekeep_cv::display::{Display, DisplayReport, DisplayWindow, Headless};
 
-/// An error and its causes on one line (`outer: inner: root cause`), as a user should
-/// see it: the outer error says what failed, its sources say why.
+/// An error and its causes on one line (`outer: inner: root cause`), as a
+/// user should see it: the outer error says what failed, its sources why.
 pub struct Chain<'a>(pub &'a dyn Error);
 
+/// A cause whose text the error before it already ends with (an error that prints its
+/// source in its own message, as `open failed: No such file or directory`) is not
+/// repeated.
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
         let mut source = self.0.source();
         while let Some(cause) = source {
-            write!(f, ": {cause}")?;
+            let text = cause.to_string();
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
             source = cause.source();
         }
         Ok(())
     }
 }
 
-/// Runs `run`, then the leak check, printing its verdict (the tests look for `leak check:
-/// clean`); anything left alive turns the exit status into 1.
+/// Runs `run`, then the leak check, printing its verdict (`leak check: clean
+/// (...)`, which the tests look for); anything left alive turns the exit
+/// status into 1.
 pub fn leak_checked(run: impl FnOnce() -> ExitCode) -> ExitCode {
     let check = LeakCheck::new();
     let code = run();
@@ -44,12 +53,13 @@ pub fn leak_checked(run: impl FnOnce() -> ExitCode) -> ExitCode {
     code
 }
 
-/// A root token that Ctrl-C cancels; without a handler the example still runs (it can
-/// be stopped the other ways), so that is only a warning.
+/// A root token that Ctrl-C cancels (a second Ctrl-C exits at once with
+/// status 130); without a handler the program still runs (it can be stopped
+/// the other ways), so that is only a warning.
 pub fn ctrlc_root() -> CancelToken {
     let root = CancelToken::new();
     if let Err(e) = install_ctrlc(&root) {
-        eprintln!("warning: no Ctrl-C handler: {e}");
+        eprintln!("warning: no Ctrl-C handler: {}", Chain(&e));
     }
     root
 }
@@ -65,9 +75,9 @@ pub fn headless_mode(name: &str) -> Option<Headless> {
     })
 }
 
-/// Ends `builder` with `window` as its sink and starts it. The window is fed through a
-/// latest-frame edge, so a slow display never backs up the source. A failure is printed
-/// and becomes exit status 1.
+/// Ends `builder` with `window` as its sink and starts it. The window is fed
+/// through a latest-frame edge, so a slow display never backs up the source.
+/// A failure is printed and becomes exit status 1.
 pub fn start_with_window(
     builder: PipelineBuilder,
     window: DisplayWindow,
@@ -82,9 +92,10 @@ pub fn start_with_window(
         })
 }
 
-/// Says `running` (what the tests wait for), waits until `root` is cancelled (`q`, `Esc`,
-/// closing the window, Ctrl-C) or `seconds` pass, then stops the pipeline before closing
-/// the display that its sink feeds, and prints both reports.
+/// Says `running` (what the tests wait for), waits until `root` is cancelled
+/// (`q`, `Esc`, closing the window, Ctrl-C) or `seconds` pass, then stops the
+/// pipeline before closing the display that its sink feeds, and prints both
+/// reports.
 pub fn show_until_quit(
     root: &CancelToken,
     seconds: Option<f64>,
@@ -93,9 +104,9 @@ pub fn show_until_quit(
 ) -> (PipelineReport, DisplayReport) {
     println!("running");
     let _ = std::io::stdout().flush();
-    match seconds {
-        Some(s) => {
-            root.wait_timeout(Duration::from_secs_f64(s));
+    match seconds.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+        Some(d) => {
+            root.wait_timeout(d);
         }
         None => root.wait(),
     }

@@ -1,52 +1,43 @@
-//! The main job: capture → convert (OpenCV, into pooled BGR frames) → display.
+//! `framekeep view`: the main job. A camera (or the synthetic pattern) →
+//! BGR (OpenCV, into pooled frames) → a window, or headless snapshots.
 //!
-//! ```text
-//! cargo run --release --example capture_display -- [--device /dev/video0|NAME] [--synthetic]
-//!     [--format YUYV] [--size 640x480] [--fps 30] [--buffers 4]
-//!     [--headless] [--snapshot-dir DIR] [--snapshot-every N]
-//!     [--frames N] [--seconds S] [--list]
-//! ```
-//!
-//! Uses the named camera, else the first V4L2 capture device; with none it says so and
-//! runs the embedded synthetic test pattern. Shows the frames in a window when a display
-//! exists; with none (or `--headless`) writes a PNG snapshot every N frames instead.
-//! `q`, `Esc`, closing the window or Ctrl-C shut the pipeline down in order (source first,
-//! then the stages drain, then the display); a second Ctrl-C exits at once with status 130.
-//! At exit it prints the stats line (frames, fps, dropped, copied, latency p50/p99) and the
-//! leak report. Exit status: 0 clean, 1 failure or leak, 2 bad arguments.
-
-mod common;
+//! Uses the camera named by SOURCE, else the first V4L2 capture device; with none it says
+//! so and runs the embedded synthetic test pattern. Shows the frames in a window when a
+//! display exists; with none (or `--headless`) writes a PNG snapshot every N frames
+//! instead, keeping only the newest few (`--snapshots-kept`), so a long run cannot fill the
+//! disk. `q`, `Esc`, closing the window or Ctrl-C shut the pipeline down in order (source
+//! first, then the stages drain, then the display); a second Ctrl-C exits at once with
+//! status 130. At exit it prints the stats line (frames, fps, dropped, copied, latency
+//! p50/p99) and the leak report.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use common::{ctrlc_root, leak_checked, Chain};
-use framekeep::core::frame::{Frame, FrameSize, PixelFormat};
-use framekeep::core::pipeline::{
+use framekeep_cli::app::{ctrlc_root, leak_checked, Chain};
+use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
+use framekeep_core::pipeline::{
     Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
 };
-use framekeep::core::time::{monotonic_now, LatencyHistogram};
-use framekeep::cv::convert::SizedBgrConverter;
-use framekeep::cv::display::{Display, DisplayOptions, Headless};
-use framekeep::cv::io::ImageSink;
-use framekeep::v4l::{
+use framekeep_core::time::{monotonic_now, LatencyHistogram};
+use framekeep_cv::convert::SizedBgrConverter;
+use framekeep_cv::display::{Display, DisplayOptions, Headless};
+use framekeep_cv::io::ImageSink;
+use framekeep_cv::CvError;
+use framekeep_v4l::{
     list_devices, CaptureStream, FormatRequest, FourCc, StreamOptions, StreamSource,
 };
 
-#[derive(Parser, Debug)]
-#[command(about = "framekeep's main job: capture → convert → display, with a leak report at exit")]
-struct Args {
-    /// Camera to use: a device path (/dev/video0), or a bus-info / card-name match.
-    /// Default: the first V4L2 capture device; the synthetic pattern if there is none.
-    #[arg(long)]
-    device: Option<String>,
-    /// Use the synthetic test pattern even when a camera exists.
-    #[arg(long)]
-    synthetic: bool,
+/// The options of `framekeep view`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// What to view: a camera (a device path such as /dev/video0, or a bus-info /
+    /// card-name match) or `synthetic`. Default: the first V4L2 capture device; the
+    /// synthetic pattern if there is none.
+    source: Option<String>,
     /// Pixel format: a V4L2 fourcc (YUYV, UYVY, NV12, YU12, MJPG, GREY, BGR3, RGB3) or a name.
     #[arg(long, default_value = "YUYV")]
     format: PixelFormat,
@@ -68,102 +59,130 @@ struct Args {
     /// Write one snapshot every N frames in headless mode.
     #[arg(long, default_value_t = 30)]
     snapshot_every: u64,
+    /// Keep only the newest N snapshots (older ones are removed as new ones come).
+    #[arg(long, default_value_t = 10)]
+    snapshots_kept: usize,
     /// Stop after this many frames.
     #[arg(long)]
     frames: Option<u64>,
     /// Stop after this many seconds.
     #[arg(long)]
     seconds: Option<f64>,
-    /// List the V4L2 capture devices with their formats and exit.
-    #[arg(long)]
-    list: bool,
 }
 
 /// Converts every frame to BGR through OpenCV into its own pool, and records
-/// capture → convert latency for the stats line.
+/// capture → convert latency for the stats line. A corrupt MJPEG frame (one the camera's
+/// structural check let through and the strict decoder refused) is skipped and counted.
 struct Convert {
     converter: SizedBgrConverter,
     latency: Arc<Mutex<LatencyHistogram>>,
+    corrupt: Arc<AtomicU64>,
 }
 
 impl Stage for Convert {
     fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
-        let bgr = self.converter.convert(&frame)?;
+        let bgr = match self.converter.convert(&frame) {
+            Ok(bgr) => bgr,
+            Err(CvError::Corrupt { .. }) => {
+                self.corrupt
+                    .store(self.converter.corrupt(), Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         drop(frame);
-        let now = monotonic_now();
-        if let Some(lat) = now.checked_sub(bgr.timestamp()) {
-            self.latency.lock().unwrap().record(lat);
+        if let Some(lat) = monotonic_now().checked_sub(bgr.timestamp()) {
+            self.latency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(lat);
         }
         out.emit(bgr)
     }
 }
 
-/// Checks what clap cannot: ranges, and whether the format has pixels to show.
-fn check(args: &Args) -> Result<(), String> {
-    if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 {
-        return Err("--fps and --snapshot-every must be at least 1, --buffers at least 2".into());
+/// Checks what clap cannot: ranges.
+fn check(args: &Args) -> Result<Option<Duration>, String> {
+    if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 || args.snapshots_kept == 0 {
+        return Err(
+            "--fps, --snapshot-every and --snapshots-kept must be at least 1, --buffers at least 2"
+                .into(),
+        );
     }
-    Ok(())
-}
-
-fn list() -> ExitCode {
-    let devices = list_devices();
-    if devices.is_empty() {
-        println!("no V4L2 capture device found under /dev/video*");
+    let (w, h) = (args.size.width, args.size.height);
+    if u32::try_from(w).is_err() || u32::try_from(h).is_err() {
+        return Err(format!(
+            "--size {w}x{h}: a V4L2 frame size is at most 4294967295 a side"
+        ));
     }
-    for d in devices {
-        println!("{:?}", d.info);
-        for f in d.formats {
-            println!("  {f:?}");
+    match args.seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            // Longer than the clock can count is "until stopped".
+            Ok(Duration::try_from_secs_f64(s).ok())
         }
+        Some(s) => Err(format!("--seconds {s}: expected a positive number")),
     }
-    ExitCode::SUCCESS
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    if args.list {
-        return list();
-    }
-    if let Err(e) = check(&args) {
-        eprintln!("capture_display: {e}");
-        return ExitCode::from(2);
-    }
-    let (format, width, height) = (args.format, args.size.width, args.size.height);
-    leak_checked(|| run(&args, format, width, height))
+/// Runs the main job; see the module docs.
+pub fn run(args: &Args) -> ExitCode {
+    let seconds = match check(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("framekeep view: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (width, height) = (args.size.width, args.size.height);
+    leak_checked(|| {
+        // The BGR pool for the asked size, before any source exists: a size too large for
+        // memory is a bad argument (exit 2), camera or not.
+        let converter = match SizedBgrConverter::with_size(width, height, 4, "convert") {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("framekeep view: --size {width}x{height}: {}", Chain(&e));
+                return ExitCode::from(2);
+            }
+        };
+        view(args, seconds, converter)
+    })
 }
 
 /// The camera to open: the one asked for, or the first one found.
 fn camera(args: &Args) -> Option<String> {
-    if args.synthetic {
-        return None;
-    }
-    if let Some(d) = &args.device {
-        return Some(d.clone());
+    match args.source.as_deref() {
+        Some("synthetic") => return None,
+        Some(device) => return Some(device.to_owned()),
+        None => {}
     }
     match list_devices().into_iter().next() {
         Some(d) => Some(d.info.path),
         None => {
             println!(
                 "no camera found (no V4L2 capture device under /dev/video*): \
-                 running the synthetic test pattern instead (--synthetic chooses it explicitly, --list shows devices)"
+                 running the synthetic test pattern instead (`framekeep view synthetic` \
+                 chooses it explicitly, `framekeep list` shows devices)"
             );
             None
         }
     }
 }
 
-fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCode {
+fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) -> ExitCode {
+    let (format, width, height) = (args.format, args.size.width, args.size.height);
     let root = ctrlc_root();
     let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
+    let corrupt = Arc::new(AtomicU64::new(0));
     // The camera's final statistics arrive when its stream closes.
     let (camera_tx, camera_stats) = mpsc::channel();
-    let mut builder = PipelineBuilder::new("capture-display").with_cancel(&root);
+    let mut builder = PipelineBuilder::new("view").with_cancel(&root);
 
     // The source: a camera when there is one, the synthetic pattern otherwise.
     let mut synthetic = false;
     match camera(args) {
         Some(device) => {
+            // `check` made sure both fit a u32.
             let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
                 .fps(args.fps);
             let options = StreamOptions::new()
@@ -177,14 +196,14 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!(
-                        "capture_display: cannot capture from {device}: {}",
+                        "framekeep view: cannot capture from {device}: {}",
                         Chain(&e)
                     );
-                    eprintln!("(run with --synthetic to use the built-in test pattern)");
+                    eprintln!("hint: `framekeep view synthetic` shows the built-in test pattern");
                     return ExitCode::from(1);
                 }
             };
-            println!("camera {device}: {:?}", stream.negotiated());
+            println!("camera {device}: {}", stream.negotiated());
             let mut source = StreamSource::new(stream);
             if let Some(n) = args.frames {
                 source = source.frames(n);
@@ -193,7 +212,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         }
         None => {
             let mut source = SyntheticSource::builder(format, width, height)
-                .fps(args.fps as f64)
+                .fps(f64::from(args.fps))
                 .buffers(args.buffers as usize);
             if let Some(n) = args.frames {
                 source = source.frames(n);
@@ -201,7 +220,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             let source = match source.build() {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("capture_display: {}", Chain(&e));
+                    eprintln!("framekeep view: {}", Chain(&e));
                     return ExitCode::from(2);
                 }
             };
@@ -217,8 +236,9 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         "convert",
         Link::block(2),
         Convert {
-            converter: SizedBgrConverter::new(4, "convert"),
+            converter,
             latency: latency.clone(),
+            corrupt: corrupt.clone(),
         },
     );
 
@@ -236,7 +256,8 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             Ok(d) => Some(d),
             Err(e) => {
                 println!(
-                    "{e}: writing a PNG snapshot every {} frames to {} instead",
+                    "{}: writing a PNG snapshot every {} frames to {} instead",
+                    Chain(&e),
                     args.snapshot_every,
                     args.snapshot_dir.display()
                 );
@@ -251,7 +272,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
             let window = match display.window("framekeep") {
                 Ok(w) => w,
                 Err(e) => {
-                    eprintln!("capture_display: {}", Chain(&e));
+                    eprintln!("framekeep view: {}", Chain(&e));
                     return ExitCode::from(1);
                 }
             };
@@ -261,9 +282,11 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         }
         None => {
             let sink = match ImageSink::new(&args.snapshot_dir) {
-                Ok(s) => s.every(Some(args.snapshot_every)),
+                Ok(s) => s
+                    .every(Some(args.snapshot_every))
+                    .keep_last(args.snapshots_kept),
                 Err(e) => {
-                    eprintln!("capture_display: {}", Chain(&e));
+                    eprintln!("framekeep view: {}", Chain(&e));
                     return ExitCode::from(1);
                 }
             };
@@ -275,14 +298,14 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     let pipeline = match builder.start() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("capture_display: {}", Chain(&e));
+            eprintln!("framekeep view: {}", Chain(&e));
             return ExitCode::from(1);
         }
     };
     println!("running: q, Esc, closing the window or Ctrl-C stops");
     let _ = std::io::stdout().flush();
     let started = Instant::now();
-    let deadline = args.seconds.map(|s| started + Duration::from_secs_f64(s));
+    let deadline = seconds.and_then(|s| started.checked_add(s));
     while !root.is_cancelled() && !pipeline.is_finished() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -294,12 +317,14 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
     let closed = display.map(Display::close);
 
     let frames = report.element("convert").map_or(0, |s| s.frames_out);
-    let lat = latency.lock().unwrap().clone();
+    let lat = latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cam = camera_stats.try_recv().ok();
     let (dropped, copied) = match &cam {
         Some(s) => (s.dropped + report.dropped().total(), s.copied),
         None => (report.dropped().total(), 0),
     };
+    // Corrupt MJPEG frames: refused by the camera stream's check, or by the decoder.
+    let corrupt = cam.map_or(0, |s| s.corrupt) + corrupt.load(Ordering::Relaxed);
     println!("{report}");
     if let Some(c) = &closed {
         println!("{c}");
@@ -308,7 +333,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         println!("window: {:?}", w.snapshot());
     }
     if let Some(w) = &written {
-        println!("snapshots written: {}", w.lock().len());
+        println!("snapshots kept: {}", w.lock().len());
     }
     if synthetic {
         let produced = report.element("synthetic").map_or(0, |s| s.frames_in);
@@ -318,7 +343,7 @@ fn run(args: &Args, format: PixelFormat, width: usize, height: usize) -> ExitCod
         println!("camera: {s}");
     }
     println!(
-        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, latency p50 {:.2} ms p99 {:.2} ms",
+        "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, corrupt {corrupt}, latency p50 {:.2} ms p99 {:.2} ms",
         frames as f64 / elapsed.as_secs_f64().max(1e-9),
         lat.quantile(0.50).as_secs_f64() * 1e3,
         lat.quantile(0.99).as_secs_f64() * 1e3,

@@ -1,0 +1,162 @@
+//! [`Domain`]: which processes can see each other's services.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use iceoryx2::prelude::{ipc_threadsafe, Config, FileName, NodeBuilder, NodeName};
+use iceoryx2::prelude::{Node, SemanticString, SignalHandlingMode};
+
+use crate::error::IpcError;
+use crate::signals;
+
+/// The iceoryx2 service flavour framekeep uses everywhere: inter-process, and with ports
+/// and samples that may be used from any thread (a received frame may be dropped on a
+/// worker thread).
+pub(crate) type Svc = ipc_threadsafe::Service;
+
+/// A set of processes that see each other's services: iceoryx2's configuration (the
+/// prefix of every shared-memory file in `/dev/shm` and the directory of its node and
+/// service records), passed to every node framekeep creates.
+///
+/// [`Domain::new`] is the one for real use (per user: iceoryx2 creates its files for the
+/// creating user only, so a publisher and its subscribers must run as the same user).
+/// [`Domain::named`] gives a separate one, for tests running in parallel or for a second
+/// camera setup on the same machine.
+///
+/// Creating a domain also keeps iceoryx2 away from the process's signal handlers (see the
+/// crate docs: framekeep's Ctrl-C handling keeps working).
+///
+/// Stale state left by crashed processes of a domain is removed by the next node that
+/// starts in it (iceoryx2 cleans dead nodes when a node is created, and framekeep's
+/// publishers and subscribers clean them while they run), so a crash never blocks the next
+/// start.
+#[derive(Clone)]
+pub struct Domain {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    prefix: String,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("prefix", &self.inner.prefix)
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
+/// The user id, to keep the default domains of two users apart.
+fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+impl Domain {
+    /// The default domain of the current user: files `/dev/shm/fk_*` and
+    /// `/tmp/framekeep-ipc-<uid>/`.
+    pub fn new() -> Result<Domain, IpcError> {
+        Domain::with_paths("fk_", format!("/tmp/framekeep-ipc-{}/", uid()))
+    }
+
+    /// A domain of its own called `name` (ASCII letters, digits, `-` and `_`, at most 64
+    /// bytes): files `/dev/shm/fk_<name>_*` and `/tmp/framekeep-ipc-<uid>/<name>/`. Processes
+    /// of different domains never see each other.
+    pub fn named(name: &str) -> Result<Domain, IpcError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(IpcError::InvalidName {
+                name: name.to_string(),
+                source: "a domain name is 1 to 64 ASCII letters, digits, '-' or '_'".into(),
+            });
+        }
+        Domain::with_paths(
+            &format!("fk_{name}_"),
+            format!("/tmp/framekeep-ipc-{}/{name}/", uid()),
+        )
+    }
+
+    fn with_paths(prefix: &str, root: String) -> Result<Domain, IpcError> {
+        signals::guard();
+        std::fs::create_dir_all(&root).map_err(|source| IpcError::Io {
+            what: "creating the domain's directory",
+            source,
+        })?;
+        let mut config = Config::default();
+        config.global.prefix =
+            FileName::new(prefix.as_bytes()).map_err(|e| IpcError::InvalidName {
+                name: prefix.to_string(),
+                source: Box::new(e),
+            })?;
+        let root_path =
+            iceoryx2::prelude::Path::new(root.as_bytes()).map_err(|e| IpcError::InvalidName {
+                name: root.clone(),
+                source: Box::new(e),
+            })?;
+        config.global.set_root_path(&root_path);
+        // Never rely on iceoryx2's global config files; keep its automatic dead-node
+        // cleanup on (node creation, node drop, service open): it is what makes a crashed
+        // run harmless to the next one.
+        config.global.node.cleanup_dead_nodes_on_creation = true;
+        config.global.node.cleanup_dead_nodes_on_destruction = true;
+        config.global.service.cleanup_dead_nodes_on_open = true;
+        Ok(Domain {
+            inner: Arc::new(Inner {
+                config,
+                prefix: prefix.to_string(),
+                root: PathBuf::from(root),
+            }),
+        })
+    }
+
+    /// The prefix of every file this domain creates in `/dev/shm`.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The directory of this domain's node and service records.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// A node of this domain (signal handling off, this domain's config).
+    pub(crate) fn node(&self, name: &str) -> Result<Node<Svc>, IpcError> {
+        let node_name = NodeName::new(name).map_err(|e| IpcError::InvalidName {
+            name: name.to_string(),
+            source: Box::new(e),
+        })?;
+        NodeBuilder::new()
+            .name(&node_name)
+            .config(&self.inner.config)
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<Svc>()
+            .map_err(|e| IpcError::iceoryx("create a node", &self.inner.prefix, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_domains_are_validated_and_apart() {
+        let a = Domain::named("unit-a").unwrap();
+        assert_eq!(a.prefix(), "fk_unit-a_");
+        assert!(a.root().ends_with("unit-a"));
+        for bad in ["", "a/b", "sp ace", &"x".repeat(65)] {
+            assert!(matches!(
+                Domain::named(bad),
+                Err(IpcError::InvalidName { .. })
+            ));
+        }
+        let _ = std::fs::remove_dir_all(a.root());
+    }
+}
