@@ -16,4 +16,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --all-feature
 cargo build --quiet --workspace --examples
 FRAMEKEEP_EXAMPLES_BUILT=1 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The loom models of the core's lock-free code (SPEC 13); a few minutes on a fresh target dir.
+./scripts/loom.sh
 ./scripts/soundness.sh

@@ -9,11 +9,18 @@
 //! in the ledger (it would show as a leaked thread in every test's scope).
 //! Should the OS refuse the thread, the caller is told and a later call tries
 //! again; each user has a degraded mode for that case.
+//!
+//! Under loom no daemon starts (a thread that never ends would keep a model
+//! from finishing): [`Daemon::ensure`] does nothing, as if the OS had
+//! refused the thread without saying so, and a model that checks a daemon's
+//! protocol runs the body itself on a model thread it registers with
+//! `Daemon::adopt`.
 
 use std::io;
-use std::thread::{self, Thread};
 
 use parking_lot::Mutex;
+
+use crate::sync::thread::Thread;
 
 /// One lazily started, process-wide background thread.
 pub(crate) struct Daemon {
@@ -32,15 +39,29 @@ impl Daemon {
 
     /// Starts `body` on the daemon's thread unless it was started already.
     /// Fails only if the thread had to be started and the OS refused it.
+    #[cfg(not(loom))]
     pub(crate) fn ensure(&self, body: fn()) -> io::Result<()> {
         let mut thread = self.thread.lock();
         if thread.is_none() {
-            let handle = thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(self.name.to_owned())
                 .spawn(body)?;
             *thread = Some(handle.thread().clone());
         }
         Ok(())
+    }
+
+    /// Under loom: starts nothing (see the module docs).
+    #[cfg(loom)]
+    pub(crate) fn ensure(&self, body: fn()) -> io::Result<()> {
+        let _ = (body, self.name);
+        Ok(())
+    }
+
+    /// Under loom: makes the calling model thread the daemon's thread.
+    #[cfg(all(loom, test))]
+    pub(crate) fn adopt(&self) {
+        *self.thread.lock() = Some(crate::sync::thread::current());
     }
 
     /// The daemon's thread, once started (to unpark it).
@@ -52,6 +73,7 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
     use std::time::{Duration, Instant};
 
     use super::*;

@@ -29,6 +29,7 @@ mod panic;
 pub mod pipeline;
 pub mod pool;
 pub mod supervisor;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

@@ -44,6 +44,8 @@
 mod cause;
 mod ctrlc;
 mod deadline;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod slab;
 mod token;
 mod tree;

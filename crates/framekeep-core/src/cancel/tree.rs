@@ -21,16 +21,16 @@
 //!   released: a callback may freely use tokens (even this one).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Condvar, Mutex};
 
 use super::cause::Cause;
 use super::deadline::{self, Expire, TimerKey};
 use super::slab::Slab;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Condvar, Mutex};
 
 /// A callback registered with `on_cancel`.
 pub(crate) type Callback = Box<dyn FnOnce(&Cause) + Send + 'static>;

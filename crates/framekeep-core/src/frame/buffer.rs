@@ -34,7 +34,6 @@
 use std::alloc::{self, Layout};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::error::FrameError;
@@ -42,6 +41,7 @@ use super::hazard::Pinned;
 use super::layout::FrameLayout;
 use super::lease::LeaseCell;
 use crate::cancel::CancelToken;
+use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 
 /// What owns the memory and frees it when the slot itself is dropped.
 enum Memory {
@@ -75,6 +75,10 @@ pub(crate) struct Buffer {
     pub(crate) generation: u64,
     /// The layout a frame gets when this buffer is checked out of a pool.
     pub(crate) layout: FrameLayout,
+    /// Under loom: stands for the pixel memory, so that loom checks every
+    /// shared and mutable access to it for a data race.
+    #[cfg(loom)]
+    pixels: loom::cell::UnsafeCell<()>,
 }
 
 // SAFETY: the memory behind `ptr` is only read through `&[u8]` while any handle
@@ -135,6 +139,8 @@ impl Buffer {
             generation,
             layout,
             lease: LeaseCell::default(),
+            #[cfg(loom)]
+            pixels: loom::cell::UnsafeCell::new(()),
         })
     }
 
@@ -163,6 +169,8 @@ impl Buffer {
             generation: 0,
             layout: FrameLayout::mjpeg(0, 0, 0),
             lease: LeaseCell::default(),
+            #[cfg(loom)]
+            pixels: loom::cell::UnsafeCell::new(()),
         }
     }
 
@@ -182,6 +190,8 @@ impl Buffer {
             offset.checked_add(len).is_some_and(|end| end <= self.cap),
             "view outside buffer"
         );
+        #[cfg(loom)]
+        self.pixels.with(|_| ());
         // SAFETY: in bounds (asserted); no `&mut` alias exists while shared
         // handles read (invariant documented on `Send`/`Sync` above).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), len) }
@@ -205,6 +215,8 @@ impl Buffer {
             offset.checked_add(len).is_some_and(|end| end <= self.cap),
             "view outside buffer"
         );
+        #[cfg(loom)]
+        self.pixels.with_mut(|_| ());
         // SAFETY: in bounds (asserted); the caller holds `&mut Frame` and saw
         // `handles == 1` with Acquire ordering, so no other handle can read or
         // write these bytes for as long as the returned borrow lives.
@@ -214,6 +226,8 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
+        // The buffer's count on its home goes with it (see `sync`).
+        crate::sync::count_given_back();
         if let Memory::Heap = self.memory {
             if let Ok(layout) = heap_layout(self.cap) {
                 // SAFETY: `ptr` came from `alloc_zeroed` with exactly this layout in

@@ -16,26 +16,37 @@
 
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
-/// Every live thread's hazard slot.
-/// (Padded: two threads' slots must not share a cache line.)
-static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{model_static, model_thread_local};
+
+model_static! {
+    /// Every live thread's hazard slot.
+    /// (Padded: two threads' slots must not share a cache line.) Never held
+    /// across an atomic operation, so a plain parking_lot lock under loom too.
+    static SLOTS: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>> = Mutex::new(Vec::new());
+}
 
 /// This thread's slot; removed from `SLOTS` when the thread exits.
 struct Slot(Arc<CachePadded<AtomicUsize>>);
 
+/// Under loom a slot stays listed until the model execution ends (unpinned
+/// by then): loom cannot see the list's lock, whose happens-before edge from
+/// an exiting thread to a pool's free the removal would carry; reading the
+/// slot's last (Release) store gives loom that edge instead. (And loom
+/// destroys the main model thread's thread-locals after its statics.)
+#[cfg(not(loom))]
 impl Drop for Slot {
     fn drop(&mut self) {
         SLOTS.lock().retain(|s| !Arc::ptr_eq(s, &self.0));
     }
 }
 
-thread_local! {
+model_thread_local! {
     static SLOT: Slot = {
         let slot = Arc::new(CachePadded::new(AtomicUsize::new(0)));
         SLOTS.lock().push(Arc::clone(&slot));
@@ -114,6 +125,7 @@ impl<T: ?Sized> Drop for Pinned<T> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.previous == OWNED {
+            crate::sync::count_given_back();
             // SAFETY: `OWNED` guards are made only by `Pinned::owned`, from
             // `Arc::into_raw`, and this drop gives that one count back.
             drop(unsafe { Arc::from_raw(self.home.as_ptr().cast_const()) });
@@ -134,16 +146,17 @@ fn address<T: ?Sized>(home: *const T) -> usize {
 
 /// Waits until no thread has `home` pinned. Every home that is pinned (a
 /// `Recycle` implementation) calls it from its `Drop`, with its own address.
+///
+/// It looks at the slots registered when it is called: a pin on `home`
+/// exists only while a thread releases one of its buffers, so no thread can
+/// pin it once its `Drop` has begun, and every pin made before is in a slot
+/// registered before. (A copy of the list, so that no lock is held while the
+/// slots are read: a thread starting or ending meanwhile never waits.)
 pub(crate) fn wait_unpinned<T: ?Sized>(home: *const T) {
+    crate::sync::last_count_gone();
     let addr = address(home);
-    loop {
-        let busy = SLOTS
-            .lock()
-            .iter()
-            .any(|s| s.load(Ordering::Acquire) == addr);
-        if !busy {
-            return;
-        }
-        std::thread::yield_now();
+    let slots = SLOTS.lock().clone();
+    while slots.iter().any(|s| s.load(Ordering::Acquire) == addr) {
+        crate::sync::thread::yield_now();
     }
 }

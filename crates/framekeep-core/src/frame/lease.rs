@@ -10,13 +10,14 @@ use std::backtrace::Backtrace;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::ledger::clock::Stamp;
 use crate::ledger::{Kind, LiveEntry, ScopeId};
+use crate::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{model_static, model_thread_local};
 
 /// A lease record inside a buffer slot.
 ///
@@ -71,6 +72,14 @@ impl LeaseCell {
         epoch: u64,
         backtrace: bool,
     ) -> u64 {
+        // The seqlock's writer side: the record is invalid (id 0, stored by
+        // `check_in`, which happened before this checkout) while the fields
+        // change. Release fence: a reader that sees any field stored below
+        // also sees that id 0 (its Acquire fence in `snapshot`), so it
+        // rejects a record mixing this checkout with the previous one.
+        // (No instruction on x86: it only keeps the compiler from hoisting
+        // the field stores.)
+        fence(Ordering::Release);
         let uses = self.uses.load(Ordering::Relaxed).wrapping_add(1);
         self.uses.store(uses, Ordering::Relaxed);
         let id = ((index as u64 + 1) << 40) | (uses & ((1 << 40) - 1));
@@ -127,7 +136,13 @@ impl LeaseCell {
         let len = self.label_len.load(Ordering::Relaxed);
         let epoch = self.epoch.load(Ordering::Relaxed);
         let backtrace = self.backtrace.lock().clone();
-        if self.id() != id {
+        // Acquire fence, then the second look at the id: if any field above
+        // came from a later checkout, the id read here is that checkout's
+        // (or 0), not `id` (see the Release fence in `check_out`). An Acquire
+        // load alone would not do: the loads above could still be satisfied
+        // after it. (No instruction on x86, as there.)
+        fence(Ordering::Acquire);
+        if self.id.load(Ordering::Relaxed) != id {
             return None;
         }
         Some(LiveEntry {
@@ -195,9 +210,15 @@ static THREAD_NAMES: Mutex<BTreeMap<u64, String>> = Mutex::new(BTreeMap::new());
 
 /// Most thread names kept.
 const MAX_THREAD_NAMES: usize = 4096;
-static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
-thread_local! {
+model_static! {
+    /// The next thread's tag. (Per model execution under loom: a thread's tag
+    /// picks its idle slot in every pool, so it must not depend on how many
+    /// executions ran before.)
+    static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+}
+
+model_thread_local! {
     /// 0 until the thread first checks out a buffer (const-initialised: no
     /// lazy-init check on the hot path).
     static THREAD_TAG: Cell<u64> = const { Cell::new(0) };
@@ -206,11 +227,16 @@ thread_local! {
 /// A small number naming the current thread (its name is kept for reports).
 #[inline(always)]
 pub(crate) fn thread_tag() -> u64 {
-    let tag = THREAD_TAG.with(Cell::get);
-    if tag != 0 {
-        return tag;
+    // `try_with`: std keeps this thread-local (no destructor) to the end of
+    // its thread, so there it never fails and compiles to `with`; loom
+    // destroys it when a model thread ends, and a release running in another
+    // thread-local's destructor then uses tag 0 (a slot shared by such
+    // releases: slots are only a preference).
+    match THREAD_TAG.try_with(Cell::get) {
+        Ok(0) => new_thread_tag(),
+        Ok(tag) => tag,
+        Err(_) => 0,
     }
-    new_thread_tag()
 }
 
 /// Gives the calling thread its tag (once per thread).

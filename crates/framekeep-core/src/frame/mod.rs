@@ -30,6 +30,8 @@ mod handle;
 pub(crate) mod hazard;
 mod layout;
 pub(crate) mod lease;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod parse;
 mod pixel;
 

@@ -13,12 +13,12 @@
 //! themselves and wake it. Should the thread fail to start, registrations read the clock
 //! themselves.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
+use crate::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use crate::sync::model_static;
 
 /// How often the clock thread publishes the time.
 ///
@@ -27,8 +27,10 @@ use crate::daemon::Daemon;
 /// (1 ms cost a measurable share of a process's CPU at low frame rates).
 pub(crate) const TICK: Duration = Duration::from_millis(4);
 
-/// Nanoseconds since [`base`] plus one, as of the last tick; 0 while no thread ticks.
-static NOW: AtomicU64 = AtomicU64::new(0);
+model_static! {
+    /// Nanoseconds since [`base`] plus one, as of the last tick; 0 while no thread ticks.
+    static NOW: AtomicU64 = AtomicU64::new(0);
+}
 
 /// The instant timestamps count from.
 fn base() -> Instant {
@@ -95,19 +97,25 @@ impl Stamp {
     }
 }
 
-/// Whether anyone read the ticking clock since the ticker last looked.
-static WANTED: AtomicBool = AtomicBool::new(false);
+model_static! {
+    /// Whether anyone read the ticking clock since the ticker last looked.
+    static WANTED: AtomicBool = AtomicBool::new(false);
+}
 
-/// Whether a reader has woken the ticker since it last withdrew the time.
-///
-/// Separate from `WANTED`: a reader that loaded a published time just before
-/// the withdrawal may still set `WANTED` (without waking anyone) after the
-/// ticker has parked, so `WANTED` cannot tell later readers that a wake-up is
-/// on its way.
-static WOKEN: AtomicBool = AtomicBool::new(false);
+model_static! {
+    /// Whether a reader has woken the ticker since it last withdrew the time.
+    ///
+    /// Separate from `WANTED`: a reader that loaded a published time just before
+    /// the withdrawal may still set `WANTED` (without waking anyone) after the
+    /// ticker has parked, so `WANTED` cannot tell later readers that a wake-up is
+    /// on its way.
+    static WOKEN: AtomicBool = AtomicBool::new(false);
+}
 
-/// The ticking thread.
-static TICKER: Daemon = Daemon::new("framekeep-ledger-clock");
+model_static! {
+    /// The ticking thread.
+    static TICKER: Daemon = Daemon::new("framekeep-ledger-clock");
+}
 
 /// Wakes an idle ticker (a reader found no published time); only the first
 /// reader of an idle period gets past the swap.
@@ -127,21 +135,39 @@ fn wake() {
 /// clock themselves and wake it) and parks. A program whose hot path takes no
 /// stamps (a zero-copy capture loop) thus pays no wake-ups at all.
 fn tick() {
-    NOW.store(Stamp::precise().0, Ordering::Relaxed);
+    publish();
     loop {
-        thread::sleep(TICK);
-        if !WANTED.swap(false, Ordering::Relaxed) {
-            WOKEN.store(false, Ordering::Relaxed);
-            // Release: a reader that sees 0 sees `WOKEN` cleared (see `Stamp::now`).
-            NOW.store(0, Ordering::Release);
-            // `park` may return spuriously; a reader's `wake` stores WANTED
-            // before it unparks, and unpark-before-park is not lost.
-            while !WANTED.load(Ordering::Relaxed) {
-                thread::park();
-            }
-        }
-        NOW.store(Stamp::precise().0, Ordering::Relaxed);
+        std::thread::sleep(TICK);
+        step();
     }
+}
+
+/// The ticker's work after each sleep: withdraw the time and park if nobody
+/// read it during the last tick, then publish it.
+fn step() {
+    if !WANTED.swap(false, Ordering::Relaxed) {
+        // A swap, not a store: a read-modify-write comes after every wake's
+        // swap before it in `WOKEN`'s order (a plain store could be ordered
+        // before a wake that came earlier, which would then leave `WOKEN`
+        // set for this idle period: every reader skips the wake). Release: a
+        // reader whose `wake` swap reads this `false` stores its `WANTED`
+        // after the swap above, so the re-check below sees it. (Both found by
+        // the loom model; neither can happen on x86.)
+        WOKEN.swap(false, Ordering::Release);
+        // Release: a reader that sees 0 sees `WOKEN` cleared (see `Stamp::now`).
+        NOW.store(0, Ordering::Release);
+        // `park` may return spuriously; a reader's `wake` stores WANTED
+        // before it unparks, and unpark-before-park is not lost.
+        while !WANTED.load(Ordering::Relaxed) {
+            crate::sync::thread::park();
+        }
+    }
+    publish();
+}
+
+/// Publishes the time for readers.
+fn publish() {
+    NOW.store(Stamp::precise().0, Ordering::Relaxed);
 }
 
 /// Starts the ticking thread, once per process. Should the OS refuse it,
@@ -152,8 +178,15 @@ pub(crate) fn start() {
     }
 }
 
+/// The loom model of the park and wake, beside the clock (it drives `step`).
+#[cfg(all(test, loom))]
+#[path = "clock_loom_models.rs"]
+mod loom_models;
+
 #[cfg(test)]
 mod tests {
+    use std::thread;
+
     use super::*;
 
     #[test]

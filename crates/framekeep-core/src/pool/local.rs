@@ -29,13 +29,13 @@
 //! leaves its slot to be emptied the same way.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
 use crate::frame::lease::thread_tag;
 use crate::frame::Buffer;
+use crate::sync::atomic::{AtomicPtr, Ordering};
 
 /// Slots per pool: threads beyond this share slots (correct, just contended).
 const SLOTS: usize = 16;

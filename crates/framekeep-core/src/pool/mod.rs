@@ -20,6 +20,8 @@
 mod error;
 mod handle;
 mod local;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod monitor;
 mod options;
 mod shared;

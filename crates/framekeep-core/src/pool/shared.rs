@@ -10,12 +10,8 @@
 //! Everything slow (allocating, waiting, leak checks, thresholds) happens off
 //! that path.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-
-use crossbeam_queue::ArrayQueue;
-use parking_lot::{Condvar, Mutex};
 
 use super::error::AcquireError;
 use super::local::LocalSlots;
@@ -27,6 +23,8 @@ use crate::frame::{
     Buffer, Frame, FrameError, FrameLayout, FrameMeta, Home, Leftovers, Recycle, Wait,
 };
 use crate::ledger::{Ledger, LedgerReport, LedgerSource, LiveEntry};
+use crate::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{ArrayQueue, Condvar, Mutex};
 use crate::time::{deadline_after, LatencyHistogram};
 
 /// Longest a waiter sleeps before looking at the free list again, whether or
@@ -795,6 +793,12 @@ impl Drop for PoolShared {
         // A release on another thread may still be inside `recycle` after it
         // parked the buffer that held the last reference (see `frame::hazard`).
         wait_unpinned(self as *const PoolShared);
+        // Under loom: the free as loom sees it, a non-atomic access to a
+        // field every release reads after its park. Loom reports any access
+        // to it that does not happen before this one: a release the pin did
+        // not wait for.
+        #[cfg(loom)]
+        self.waiters.with_mut(|_| ());
     }
 }
 

@@ -7,12 +7,13 @@
 
 mod error;
 mod link;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod receiver;
 mod sender;
 mod shared;
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 pub use error::{RecvError, SendError};
@@ -22,6 +23,8 @@ pub use receiver::EdgeReceiver;
 pub use sender::EdgeSender;
 pub use shared::EdgeStats;
 use shared::Shared;
+
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 
 /// Creates an edge named `name` whose capacity and overflow rule are `link`
 /// (see [`Link::capacity`]: 0 is raised to 1, `Latest` is always 1).

@@ -1,7 +1,6 @@
 //! The receiving end of an edge.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,8 @@ use super::error::RecvError;
 use super::link::Link;
 use super::shared::{EdgeStats, Shared};
 use crate::cancel::CancelToken;
+use crate::sync::atomic::Ordering;
+use crate::sync::opaque_op;
 
 /// The receiving end of an [`edge`](super::edge). Cheap to clone (clones
 /// share the items, each item goes to one of them). When the last clone
@@ -71,6 +72,7 @@ impl<T: Send> EdgeReceiver<T> {
     /// An item if one is queued: `Ok(None)` when empty, `Err(Closed)` when
     /// empty and every sender is gone.
     pub fn try_recv(&self) -> Result<Option<T>, RecvError> {
+        opaque_op();
         match self.rx.try_recv() {
             Ok(item) => Ok(Some(self.got(item))),
             Err(TryRecvError::Empty) => Ok(None),

@@ -1,7 +1,6 @@
 //! The sending end of an edge, where the overflow policy is applied.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
@@ -10,6 +9,8 @@ use super::error::SendError;
 use super::link::Link;
 use super::shared::{EdgeStats, Shared};
 use crate::cancel::CancelToken;
+use crate::sync::atomic::Ordering;
+use crate::sync::opaque_op;
 
 /// The sending end of an [`edge`](super::edge). Cheap to clone; the stream
 /// closes when the last clone drops.
@@ -67,7 +68,7 @@ impl<T: Send> EdgeSender<T> {
         if self.shared.rx_closed.load(Ordering::SeqCst) {
             return Err(SendError::Closed(item));
         }
-        match self.tx.try_send(item) {
+        match self.try_send(item) {
             Ok(()) => {
                 self.queued();
                 Ok(Ok(()))
@@ -83,7 +84,7 @@ impl<T: Send> EdgeSender<T> {
         }
         match self.shared.link {
             Link::Block(_) => self.send_block(item, cancelled),
-            Link::DropNewest(_) => match self.tx.try_send(item) {
+            Link::DropNewest(_) => match self.try_send(item) {
                 Ok(()) => {
                     self.queued();
                     Ok(())
@@ -102,7 +103,7 @@ impl<T: Send> EdgeSender<T> {
     }
 
     fn send_block(&self, item: T, cancelled: Option<&Receiver<()>>) -> Result<(), SendError<T>> {
-        let item = match self.tx.try_send(item) {
+        let item = match self.try_send(item) {
             Ok(()) => {
                 self.queued();
                 return Ok(());
@@ -137,7 +138,7 @@ impl<T: Send> EdgeSender<T> {
 
     fn send_replacing(&self, mut item: T) -> Result<(), SendError<T>> {
         loop {
-            match self.tx.try_send(item) {
+            match self.try_send(item) {
                 Ok(()) => {
                     self.queued();
                     return Ok(());
@@ -145,7 +146,7 @@ impl<T: Send> EdgeSender<T> {
                 Err(TrySendError::Full(back)) => {
                     item = back;
                     // Another consumer may take it first; then just retry.
-                    if let Ok(oldest) = self.rx.try_recv() {
+                    if let Some(oldest) = self.try_take_oldest() {
                         drop(oldest);
                         self.shared.count_policy_drop();
                     }
@@ -153,6 +154,20 @@ impl<T: Send> EdgeSender<T> {
                 Err(TrySendError::Disconnected(item)) => return Err(SendError::Closed(item)),
             }
         }
+    }
+
+    /// The channel's `try_send` (a point loom sees, see `opaque_op`).
+    #[inline(always)]
+    fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        opaque_op();
+        self.tx.try_send(item)
+    }
+
+    /// Takes the oldest queued item, if any (a point loom sees).
+    #[inline(always)]
+    fn try_take_oldest(&self) -> Option<T> {
+        opaque_op();
+        self.rx.try_recv().ok()
     }
 
     /// Bookkeeping after an item went into the channel. If the last receiver

@@ -3,10 +3,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::link::Link;
 use crate::pipeline::drops::Drops;
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::opaque_op;
 
 /// State shared by both ends of an edge.
 pub(crate) struct Shared {
@@ -47,7 +48,10 @@ impl Shared {
 
     /// Drops everything queued (nobody will read it), counting the drops.
     pub(super) fn drain<T>(&self, rx: &crossbeam_channel::Receiver<T>) {
-        while let Ok(item) = rx.try_recv() {
+        while let Ok(item) = {
+            opaque_op();
+            rx.try_recv()
+        } {
             drop(item);
             self.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
         }

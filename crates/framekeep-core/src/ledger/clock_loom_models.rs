@@ -1,0 +1,49 @@
+//! Loom model of the ledger clock's park and wake (`--cfg loom`, see
+//! `scripts/loom.sh` and SPEC.md, "How the concurrency is checked").
+//!
+//! The ticker runs its real `step` (withdraw the time and park when nobody
+//! read it, then publish) on a model thread registered as the daemon's
+//! thread; the reader calls the real `Stamp::now`. Loom's `park` blocks until
+//! an `unpark`, so a lost wake-up leaves the ticker parked for good.
+
+use std::sync::atomic::{AtomicBool as Flag, Ordering as Order};
+use std::sync::Arc;
+
+use loom::thread;
+
+use super::{publish, step, Stamp, TICKER};
+use crate::sync::check;
+
+/// Ticker steps per execution: one that may find the reader's mark, one
+/// that may withdraw the time and park.
+const STEPS: usize = 2;
+
+/// Model 6: a reader that keeps reading until the ticker has taken all its
+/// steps. It plays both parts of the lost wake-up fixed earlier: a read that
+/// loaded a published time just before the withdrawal and marks `WANTED`
+/// after the ticker parked, then reads that find the time withdrawn. Every
+/// park must be ended by one of those reads, so the ticker finishes; with a
+/// lost wake-up it stays parked and the reader reads the clock itself
+/// forever (loom stops the execution and fails the model).
+#[test]
+fn clock_park_and_wake_loses_no_wake_up() {
+    check("ledger clock: park and wake", None, || {
+        let done = Arc::new(Flag::new(false));
+        let ticker = {
+            let done = Arc::clone(&done);
+            thread::spawn(move || {
+                TICKER.adopt();
+                publish();
+                for _ in 0..STEPS {
+                    step();
+                }
+                done.store(true, Order::SeqCst);
+            })
+        };
+        while !done.load(Order::SeqCst) {
+            let _ = Stamp::now();
+            thread::yield_now();
+        }
+        ticker.join().unwrap();
+    });
+}
