@@ -67,7 +67,9 @@ impl Stamp {
                 if !WOKEN.load(Ordering::Relaxed) {
                     wake();
                 }
-                Stamp::precise()
+                let precise = Stamp::precise();
+                FLOOR.fetch_max(precise.0, Ordering::Relaxed);
+                precise
             }
             nanos => {
                 // One load of a line the ticker writes once per tick; a store
@@ -75,7 +77,7 @@ impl Stamp {
                 if !WANTED.load(Ordering::Relaxed) {
                     WANTED.store(true, Ordering::Relaxed);
                 }
-                Stamp(nanos)
+                Stamp(nanos.max(FLOOR.load(Ordering::Relaxed)))
             }
         }
     }
@@ -95,6 +97,18 @@ impl Stamp {
     pub(crate) fn to_instant(self) -> Instant {
         base() + Duration::from_nanos(self.0.saturating_sub(1))
     }
+}
+
+model_static! {
+    /// The latest time a reader read from the clock itself (0: none yet).
+    ///
+    /// Keeps stamps from going backwards. The ticker reads the clock and then
+    /// stores it; a reader that finds the time withdrawn between those two
+    /// steps returns a later reading than the one the ticker is about to
+    /// publish. Without this floor the next stamp (the published, older
+    /// reading) would come before it: two registrations on one thread would
+    /// list newest first (the ledger sorts by creation time).
+    static FLOOR: AtomicU64 = AtomicU64::new(0);
 }
 
 model_static! {
@@ -202,5 +216,41 @@ mod tests {
         assert!(lag < Duration::from_secs(1), "lag {lag:?}");
         assert!(first.to_instant() + Duration::from_millis(50) >= before);
         assert!(Stamp::precise() >= second);
+    }
+
+    /// The ticker reads the clock, a reader finds the time withdrawn and reads
+    /// a later time, then the ticker's store lands: the next stamp must not
+    /// come before the reader's. (Failed before `FLOOR`: CI saw two
+    /// registrations of one thread listed in the wrong order.)
+    #[test]
+    fn stamps_never_go_backwards_when_the_ticker_publishes_late() {
+        start();
+        for _ in 0..1000 {
+            let stale = Stamp::precise();
+            // The ticker has withdrawn the time...
+            NOW.store(0, Ordering::Release);
+            let read_itself = Stamp::now();
+            // ...unless it published again meanwhile: then `read_itself` came
+            // from the ticking copy, not the clock, and there is nothing to test.
+            if NOW.load(Ordering::Acquire) != 0 {
+                continue;
+            }
+            // The ticker's store of its earlier reading lands now.
+            NOW.store(stale.0, Ordering::Relaxed);
+            let next = Stamp::now();
+            // Never leave the stale time published with the ticker parked (the
+            // other tests of this binary read the clock): withdraw it and wake.
+            NOW.store(0, Ordering::Release);
+            WANTED.store(true, Ordering::Relaxed);
+            if let Some(ticker) = TICKER.thread() {
+                ticker.unpark();
+            }
+            assert!(
+                next >= read_itself,
+                "stamp went backwards: {next:?} after {read_itself:?}"
+            );
+            return;
+        }
+        panic!("the ticker republished during every attempt");
     }
 }
