@@ -112,6 +112,13 @@ MUTANTS = [
         "ledger::clock::loom_models",
     ),
     (
+        "9 ledger clock: the parked ticker waits for WANTED, not WOKEN (1df9f10)",
+        "ledger/clock.rs",
+        "        while !WOKEN.load(Ordering::Acquire) {",
+        "        while !WANTED.load(Ordering::Relaxed) {",
+        "ledger::clock::loom_models::clock_park_and_wake_two_readers",
+    ),
+    (
         "7 cancel tree: a child made during a cancel is not born cancelled",
         "cancel/tree.rs",
         "        let born_cancelled = guard.cause.clone();",

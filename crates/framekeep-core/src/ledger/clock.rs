@@ -165,14 +165,19 @@ fn step() {
         // before a wake that came earlier, which would then leave `WOKEN`
         // set for this idle period: every reader skips the wake). Release: a
         // reader whose `wake` swap reads this `false` stores its `WANTED`
-        // after the swap above, so the re-check below sees it. (Both found by
+        // after the swap above, so the next step sees it. (Both found by
         // the loom model; neither can happen on x86.)
         WOKEN.swap(false, Ordering::Release);
         // Release: a reader that sees 0 sees `WOKEN` cleared (see `Stamp::now`).
         NOW.store(0, Ordering::Release);
-        // `park` may return spuriously; a reader's `wake` stores WANTED
-        // before it unparks, and unpark-before-park is not lost.
-        while !WANTED.load(Ordering::Relaxed) {
+        // Park until a reader's `wake` (its swap of `WOKEN`, made before it
+        // unparks; unpark-before-park is not lost; `park` may return
+        // spuriously). Not until `WANTED`: a reader that loaded the time
+        // before the withdrawal may set it late without waking anyone, and
+        // the wake's own plain store of `WANTED` is no part of the
+        // hand-over: with it, loom model 9 (two readers) found the ticker,
+        // unparked, reading an older `false` and parking for good.
+        while !WOKEN.load(Ordering::Acquire) {
             crate::sync::thread::park();
         }
     }

@@ -47,3 +47,50 @@ fn clock_park_and_wake_loses_no_wake_up() {
         ticker.join().unwrap();
     });
 }
+
+/// Model 9: two readers race the ticker's withdrawal. The wake-once flag
+/// (`WOKEN`) is shared: a reader that finds the time withdrawn but sees the
+/// other reader's wake skips its own, so that other wake must be enough.
+/// Each reader reads [`RACING_READS`] times alongside the ticker; then one
+/// reader keeps reading until the ticker has taken all its steps (as in model
+/// 6). A wake-up lost in the race leaves the ticker parked with nothing that
+/// will wake it, and that last reader reading forever.
+///
+/// Not two readers that both spin to the end: with two threads yielding to
+/// each other, loom can schedule them forever while the ticker is runnable,
+/// and stops with "exceeded maximum number of branches" whatever the code
+/// does (what an earlier version of this model reported).
+#[test]
+fn clock_park_and_wake_two_readers_lose_no_wake_up() {
+    check("ledger clock: park and wake, two readers", Some(2), || {
+        let done = Arc::new(Flag::new(false));
+        let ticker = {
+            let done = Arc::clone(&done);
+            thread::spawn(move || {
+                TICKER.adopt();
+                publish();
+                for _ in 0..STEPS {
+                    step();
+                }
+                done.store(true, Order::SeqCst);
+            })
+        };
+        let other = thread::spawn(|| {
+            for _ in 0..RACING_READS {
+                let _ = Stamp::now();
+            }
+        });
+        for _ in 0..RACING_READS {
+            let _ = Stamp::now();
+        }
+        other.join().unwrap();
+        while !done.load(Order::SeqCst) {
+            let _ = Stamp::now();
+            thread::yield_now();
+        }
+        ticker.join().unwrap();
+    });
+}
+
+/// Reads each reader of model 9 makes while racing the ticker.
+const RACING_READS: usize = 2;
