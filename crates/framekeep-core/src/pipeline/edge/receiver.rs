@@ -175,7 +175,7 @@ impl<T> fmt::Debug for EdgeReceiver<T> {
 /// A read-only view of an edge's counters that keeps neither end open (for
 /// monitoring a running pipeline; see
 /// [`EdgeReceiver::probe`]).
-pub struct EdgeProbe<T> {
+pub(crate) struct EdgeProbe<T> {
     rx: Receiver<T>,
     shared: Arc<Shared>,
 }
@@ -183,7 +183,7 @@ pub struct EdgeProbe<T> {
 impl<T: Send> EdgeReceiver<T> {
     /// A probe of this edge's counters. It is not a receiver: when every
     /// `EdgeReceiver` is gone the edge is unread, whatever probes exist.
-    pub fn probe(&self) -> EdgeProbe<T> {
+    pub(crate) fn probe(&self) -> EdgeProbe<T> {
         EdgeProbe {
             rx: self.rx.clone(),
             shared: Arc::clone(&self.shared),
@@ -193,7 +193,7 @@ impl<T: Send> EdgeReceiver<T> {
 
 impl<T> EdgeProbe<T> {
     /// A snapshot of the edge's counters.
-    pub fn stats(&self) -> EdgeStats {
+    pub(crate) fn stats(&self) -> EdgeStats {
         self.shared.stats(self.rx.len())
     }
 }
