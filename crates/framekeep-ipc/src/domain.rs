@@ -50,6 +50,19 @@ impl std::fmt::Debug for Domain {
     }
 }
 
+/// The longest path a Unix socket may have (`sun_path`, 108 bytes with its NUL).
+const SOCKET_PATH_MAX: usize = 108;
+
+/// The longest file name iceoryx2 0.10 puts after a domain's prefix in its root: an
+/// event socket, `<u128 id in decimal, up to 39 digits>.event` (the id's top 32 bits
+/// count the ids a process made, so it grows with the process's age).
+const LONGEST_TAIL: usize = 39 + ".event".len();
+
+/// The directory under which every domain of this user keeps its sockets and node files.
+fn base_dir() -> String {
+    format!("/tmp/fk-{}", uid())
+}
+
 /// The user id, to keep the default domains of two users apart.
 fn uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
@@ -58,30 +71,45 @@ fn uid() -> u32 {
 
 impl Domain {
     /// The default domain of the current user: files `/dev/shm/fk_*` and
-    /// `/tmp/framekeep-ipc-<uid>/`.
+    /// `/tmp/fk-<uid>/`.
     pub fn new() -> Result<Domain, IpcError> {
-        Domain::with_paths("fk_", format!("/tmp/framekeep-ipc-{}/", uid()))
+        Domain::with_paths("fk_", format!("{}/", base_dir()))
     }
 
-    /// A domain of its own called `name` (ASCII letters, digits, `-` and `_`, at most 64
-    /// bytes): files `/dev/shm/fk_<name>_*` and `/tmp/framekeep-ipc-<uid>/<name>/`. Processes
-    /// of different domains never see each other.
+    /// The longest domain name [`Domain::named`] accepts for this user: the root
+    /// `<base>/<name>/`, the prefix `fk_<name>_` and the longest file name must stay
+    /// under the socket path limit.
+    pub fn max_name_len() -> usize {
+        let fixed =
+            base_dir().len() + "/".len() + "/".len() + "fk_".len() + "_".len() + LONGEST_TAIL;
+        (SOCKET_PATH_MAX - 1).saturating_sub(fixed) / 2
+    }
+
+    /// A domain of its own called `name` (ASCII letters, digits, `-` and `_`): files
+    /// `/dev/shm/fk_<name>_*` and `/tmp/fk-<uid>/<name>/`. Processes of different domains
+    /// never see each other.
+    ///
+    /// The name is at most [`Domain::max_name_len`] bytes (23 for root, 22 for uid 1000):
+    /// it appears twice in the path of iceoryx2's event sockets, which the system limits
+    /// to 108 bytes. A longer name is refused here, not when a subscriber is made.
     pub fn named(name: &str) -> Result<Domain, IpcError> {
+        let max = Domain::max_name_len();
         let valid = !name.is_empty()
-            && name.len() <= 64
+            && name.len() <= max
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
             return Err(IpcError::InvalidName {
                 name: name.to_string(),
-                source: "a domain name is 1 to 64 ASCII letters, digits, '-' or '_'".into(),
+                source: format!(
+                    "a domain name is 1 to {max} ASCII letters, digits, '-' or '_' \
+                     (its socket paths must fit the system's {SOCKET_PATH_MAX}-byte limit)"
+                )
+                .into(),
             });
         }
-        Domain::with_paths(
-            &format!("fk_{name}_"),
-            format!("/tmp/framekeep-ipc-{}/{name}/", uid()),
-        )
+        Domain::with_paths(&format!("fk_{name}_"), format!("{}/{name}/", base_dir()))
     }
 
     fn with_paths(prefix: &str, root: String) -> Result<Domain, IpcError> {
@@ -151,7 +179,8 @@ mod tests {
         let a = Domain::named("unit-a").unwrap();
         assert_eq!(a.prefix(), "fk_unit-a_");
         assert!(a.root().ends_with("unit-a"));
-        for bad in ["", "a/b", "sp ace", &"x".repeat(65)] {
+        let too_long = "x".repeat(Domain::max_name_len() + 1);
+        for bad in ["", "a/b", "sp ace", &too_long] {
             assert!(matches!(
                 Domain::named(bad),
                 Err(IpcError::InvalidName { .. })

@@ -36,16 +36,20 @@ impl TestDomain {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         static SWEEP: std::sync::Once = std::sync::Once::new();
         SWEEP.call_once(remove_dead_test_domains);
-        let tag: String = tag
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .take(32)
-            .collect();
-        let name = format!(
-            "t{}-{}-{tag}",
+        let unique = format!(
+            "t{}-{}-",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
+        // The tag is only for people reading /dev/shm: it gets what the name's
+        // length limit leaves.
+        let room = Domain::max_name_len().saturating_sub(unique.len());
+        let tag: String = tag
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(room)
+            .collect();
+        let name = format!("{unique}{tag}");
         Ok(TestDomain {
             domain: Domain::named(&name)?,
             name,

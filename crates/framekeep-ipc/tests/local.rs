@@ -13,7 +13,7 @@ use framekeep_core::ledger::{Kind, LeakCheck, Ledger};
 use framekeep_core::pipeline::{Link, PipelineBuilder, Source};
 use framekeep_ipc::testing::TestDomain;
 use framekeep_ipc::{
-    Delivery, IpcError, Publisher, PublisherOptions, Subscriber, SubscriberOptions,
+    Delivery, Domain, IpcError, Publisher, PublisherOptions, Subscriber, SubscriberOptions,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -613,4 +613,40 @@ fn a_subscriber_is_a_send_source() {
     fn is_sink<S: framekeep_core::pipeline::Sink + Send + Clone + 'static>() {}
     is_sink::<Publisher>();
     let _ = Arc::new(());
+}
+
+/// A domain name `Domain::named` accepts works all the way to a subscriber (whose event
+/// socket path holds the name twice); a longer one is refused up front. Failed before:
+/// names of 23 to 64 bytes were accepted and the subscriber then failed with
+/// "create the event listener".
+#[test]
+fn every_accepted_domain_name_fits_the_socket_paths() {
+    let max = Domain::max_name_len();
+    let stamp = std::process::id();
+    for len in [max, max + 1, 30, 64] {
+        let name: String = format!("n{stamp}x{len}-")
+            .chars()
+            .chain(std::iter::repeat('z'))
+            .take(len)
+            .collect();
+        let domain = match Domain::named(&name) {
+            Ok(domain) => domain,
+            Err(IpcError::InvalidName { .. }) => {
+                assert!(len > max, "a name of {len} bytes (max {max}) refused");
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        assert!(len <= max, "a name of {len} bytes accepted (max {max})");
+        let publisher = Publisher::create(&domain, "cam/a", PublisherOptions::new()).unwrap();
+        let subscriber = Subscriber::connect(
+            &domain,
+            "cam/a",
+            SubscriberOptions::new(Link::drop_oldest(2)),
+        );
+        let ok = subscriber.is_ok();
+        drop((subscriber, publisher));
+        let _ = std::fs::remove_dir_all(domain.root());
+        assert!(ok, "a subscriber in domain {name} ({len} bytes)");
+    }
 }
