@@ -512,3 +512,91 @@ fn ctrl_c_while_collecting_from_a_service_exits_130() {
     drop(publisher);
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// A blocking service offers no `latest` policy: the live input falls back to taking one
+/// frame at a time (`DropNewest(1)`), whether the service exists when it subscribes (the
+/// refusal comes from `connect`) or comes up later (it comes from the first receive).
+/// In-process: the publisher is a thread of the test.
+#[test]
+fn a_blocking_service_is_received_one_frame_at_a_time() {
+    use framekeep_calib::board::{Board, Pattern};
+    use framekeep_calib::live::{collect_views, LiveCamera, LiveOptions, LiveStop};
+    use framekeep_calib::select::Selector;
+    use framekeep_calib::synth::{random_poses, Renderer};
+    use framekeep_core::cancel::CancelToken;
+    use framekeep_core::frame::{Frame, FrameLayout, FrameMeta, PixelFormat};
+    use framekeep_core::ledger::LeakCheck;
+    use framekeep_core::pipeline::Link;
+    use framekeep_core::time::monotonic_now;
+    use framekeep_ipc::{Delivery, Publisher, PublisherOptions};
+    use opencv::prelude::*;
+
+    let check = LeakCheck::new();
+    let domain = TestDomain::new("calib-blocking").unwrap();
+    let out = scratch("service-blocking");
+    let cam = Camera::synthetic(640, 480);
+    let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
+    let pose = random_poses(&cam, &board, 1, 3).unwrap()[0];
+    let gray = Renderer::new(cam, 2)
+        .unwrap()
+        .render(&board, &pose)
+        .unwrap();
+    let layout = FrameLayout::packed(PixelFormat::Gray8, 640, 480).unwrap();
+    let view = Frame::from_vec(layout, gray.data_bytes().unwrap().to_vec()).unwrap();
+    drop(gray);
+    for subscribe_first in [true, false] {
+        let service = format!("calib/blocking-{subscribe_first}");
+        let create = || {
+            let options =
+                PublisherOptions::new().delivery(Delivery::blocking(Duration::from_millis(50)));
+            Publisher::create(&domain, &service, options).unwrap()
+        };
+        let subscribe = || LiveCamera::subscribe(&domain, &service, PATIENCE).unwrap();
+        let (publisher, mut camera) = if subscribe_first {
+            let camera = subscribe();
+            (create(), camera)
+        } else {
+            let publisher = create();
+            (publisher, subscribe())
+        };
+        let stop = CancelToken::new();
+        let sender = {
+            let (publisher, stop, view) = (publisher.clone(), stop.clone(), view.clone());
+            std::thread::spawn(move || {
+                let mut seq = 0;
+                while !stop.is_cancelled() {
+                    let mut frame = view.clone();
+                    frame.set_meta(FrameMeta {
+                        sequence: seq,
+                        timestamp: monotonic_now(),
+                    });
+                    publisher.publish(&frame).unwrap();
+                    seq += 1;
+                    stop.wait_timeout(Duration::from_millis(20));
+                }
+            })
+        };
+        let opts = LiveOptions {
+            board,
+            views_dir: out.join(format!("views-{subscribe_first}")),
+            max_frames: Some(5),
+            selector: Selector::default(),
+        };
+        let got = collect_views(&mut camera, &CancelToken::new(), &opts, |_| {}).unwrap();
+        assert_eq!((got.stop, got.progress.frames), (LiveStop::FrameLimit, 5));
+        assert_eq!(got.progress.detected, 5, "{:?}", got.progress);
+        assert_eq!(got.views.len(), 1, "one pose: one view");
+        let policies: Vec<_> = publisher.subscribers().iter().map(|s| s.policy).collect();
+        assert_eq!(policies, [Some(Link::DropNewest(1))]);
+        camera.close();
+        stop.cancel();
+        sender.join().unwrap();
+        drop(publisher);
+    }
+    drop(view);
+    std::fs::remove_dir_all(&out).unwrap();
+    drop(domain);
+    check
+        .finish_within(Duration::from_secs(2))
+        .expect("no frame, Mat or thread left alive");
+}
