@@ -144,9 +144,9 @@ impl ServiceFeed {
                     // without ever holding its publisher back.
                     let service = self.subscriber.service().to_string();
                     self.subscriber = Self::connect(&self.domain, &service, Link::drop_newest(1))
-                        .map_err(|e| self.error(e.to_string()))?;
+                        .map_err(|e| self.error(with_causes(&e)))?;
                 }
-                Err(e) => return Err(self.error(e.to_string())),
+                Err(e) => return Err(self.error(with_causes(&e))),
             }
         }
     }
@@ -186,7 +186,7 @@ impl LiveCamera {
     pub fn subscribe(domain: &Domain, service: &str, first_frame: Duration) -> Result<LiveCamera> {
         let error = |e: IpcError| CalibError::Service {
             service: service.to_string(),
-            message: e.to_string(),
+            message: with_causes(&e),
         };
         let subscriber = match ServiceFeed::connect(domain, service, Link::latest()) {
             Err(IpcError::PolicyNotOffered {
@@ -278,6 +278,18 @@ fn stream_options(request: &CameraRequest) -> StreamOptions {
         request.size.height as u32,
     );
     StreamOptions::new().format(format).timeout(request.timeout)
+}
+
+/// An error with its chain of causes (framekeep-ipc's errors keep iceoryx2's reason as
+/// their source), `: `-separated.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 fn device_error(device: &str, e: &dyn std::fmt::Display) -> CalibError {

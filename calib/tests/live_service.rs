@@ -9,7 +9,10 @@
 //! Every process ends with a zero-leak check: calib-mono's own at exit (status 3 and a
 //! report otherwise: status 0 or 1 means it found nothing alive), the publisher's
 //! `LEDGER live=0`. Each test has its own framekeep-ipc domain (`TestDomain`), so tests
-//! run in parallel and leave no shared-memory files behind.
+//! run in parallel and leave no shared-memory files behind. Domain tags stay short: a
+//! test domain's name (`t<pid>-<n>-<tag>`) goes into the paths of iceoryx2's event
+//! sockets, and from about 24 characters on (uid 0; fewer for longer uids) a subscriber's
+//! listener cannot be created (`ListenerCreateError::ResourceCreationFailed`).
 
 mod common;
 
@@ -116,7 +119,7 @@ fn views_in(dir: &Path) -> Vec<PathBuf> {
 /// calib-mono `--service` on a publisher of `format` frames: a calibration of the
 /// publisher's camera, from views it collected and wrote.
 fn calibrates_from_a_service(format: &str) {
-    let domain = TestDomain::new(&format!("calib-{format}")).unwrap();
+    let domain = TestDomain::new(&format!("c-{format}")).unwrap();
     let service = format!("calib/{format}");
     let out = scratch(&format!("service-{format}"));
     let (yml, views) = (out.join("cam.yml"), out.join("views"));
@@ -246,6 +249,7 @@ fn publisher_departs(tag: &str, depart: impl FnOnce(&mut Peer)) -> (Output, Dura
     let departed = Instant::now();
     depart(&mut publisher);
     let (o, after) = wait_bounded(tool, departed, Duration::from_secs(20));
+    eprintln!("{tag}: calib-mono exited {after:?} after the publisher's departure");
     assert_no_leak_or_panic(&o);
     assert!(!yml.exists(), "no output on failure");
     assert_eq!(
@@ -260,11 +264,13 @@ fn publisher_departs(tag: &str, depart: impl FnOnce(&mut Peer)) -> (Output, Dura
 
 #[test]
 fn a_killed_publisher_ends_calib_mono_with_a_typed_error_naming_the_service() {
-    let (o, after, out) = publisher_departs("calib-killed", |p| p.kill());
+    let (o, after, out) = publisher_departs("c-kill", |p| p.kill());
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("calib-mono: error: service calib/calib-killed: its publisher is gone (its process died)"),
+        err.contains(
+            "calib-mono: error: service calib/c-kill: its publisher is gone (its process died)"
+        ),
         "{err}"
     );
     // Noticed within the subscriber's liveness interval (250 ms), with room for a loaded
@@ -275,16 +281,14 @@ fn a_killed_publisher_ends_calib_mono_with_a_typed_error_naming_the_service() {
 
 #[test]
 fn a_closed_publisher_ends_calib_mono_with_a_typed_error_naming_the_service() {
-    let (o, after, out) = publisher_departs("calib-closed", |p| {
+    let (o, after, out) = publisher_departs("c-close", |p| {
         // A clean close, with its own leak check.
         finish_publisher(p);
     });
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(
-            "calib-mono: error: service calib/calib-closed: its publisher is gone (it closed)"
-        ),
+        err.contains("calib-mono: error: service calib/c-close: its publisher is gone (it closed)"),
         "{err}"
     );
     assert!(after < Duration::from_secs(5), "took {after:?}");
@@ -293,7 +297,7 @@ fn a_closed_publisher_ends_calib_mono_with_a_typed_error_naming_the_service() {
 
 #[test]
 fn no_publisher_is_an_error_after_the_first_frame_wait_and_bad_arguments_are_refused() {
-    let domain = TestDomain::new("calib-none").unwrap();
+    let domain = TestDomain::new("c-none").unwrap();
     let out = scratch("service-none");
     let yml = out.join("cam.yml");
     let started = Instant::now();
@@ -398,7 +402,7 @@ fn no_publisher_is_an_error_after_the_first_frame_wait_and_bad_arguments_are_ref
 /// showing the same pose at the same time): the rig's baseline comes back.
 #[test]
 fn calib_stereo_calibrates_a_rig_from_two_services() {
-    let domain = TestDomain::new("calib-rig").unwrap();
+    let domain = TestDomain::new("c-rig").unwrap();
     let out = scratch("service-rig");
     let (yml, views) = (out.join("rig.yml"), out.join("views"));
     let common_args = [
@@ -478,7 +482,7 @@ fn calib_stereo_calibrates_a_rig_from_two_services() {
 /// SIGINT, the run is cancelled in order and exits 130, leak check passed, no output.
 #[test]
 fn ctrl_c_while_collecting_from_a_service_exits_130() {
-    let domain = TestDomain::new("calib-ctrlc").unwrap();
+    let domain = TestDomain::new("c-ctrlc").unwrap();
     let service = "calib/ctrlc";
     let out = scratch("service-ctrlc");
     let yml = out.join("cam.yml");
@@ -532,7 +536,7 @@ fn a_blocking_service_is_received_one_frame_at_a_time() {
     use opencv::prelude::*;
 
     let check = LeakCheck::new();
-    let domain = TestDomain::new("calib-blocking").unwrap();
+    let domain = TestDomain::new("c-block").unwrap();
     let out = scratch("service-blocking");
     let cam = Camera::synthetic(640, 480);
     let board = Board::new(Pattern::Chessboard, 9, 6, 0.025).unwrap();
@@ -544,7 +548,7 @@ fn a_blocking_service_is_received_one_frame_at_a_time() {
     let layout = FrameLayout::packed(PixelFormat::Gray8, 640, 480).unwrap();
     let view = Frame::from_vec(layout, gray.data_bytes().unwrap().to_vec()).unwrap();
     drop(gray);
-    for subscribe_first in [true, false] {
+    for subscribe_first in [false, true] {
         let service = format!("calib/blocking-{subscribe_first}");
         let create = || {
             let options =
