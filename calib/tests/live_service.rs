@@ -604,3 +604,48 @@ fn a_blocking_service_is_received_one_frame_at_a_time() {
         .finish_within(Duration::from_secs(2))
         .expect("no frame, Mat or thread left alive");
 }
+
+/// A publisher that is alive but slow (a frame every 3 s) is waited for with a warning,
+/// not taken for gone: the run ends at `--max-frames`, here with too few views (one pose).
+#[test]
+fn a_stalled_publisher_is_waited_for_with_a_warning() {
+    let domain = TestDomain::new("c-slow").unwrap();
+    let service = "calib/slow";
+    let out = scratch("service-slow");
+    let yml = out.join("cam.yml");
+    let mut publisher = publisher(&domain, service, &["--poses", "1", "--fps", "0.33"]);
+    let started = Instant::now();
+    let (o, took) = wait_bounded(
+        spawn_tool(
+            MONO,
+            &[
+                "--service",
+                service,
+                "--domain",
+                domain.name(),
+                "-b",
+                "9x6",
+                "--max-frames",
+                "2",
+                "-o",
+                s(&yml),
+            ],
+        ),
+        started,
+        Duration::from_secs(30),
+    );
+    assert_no_leak_or_panic(&o);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("service calib/slow: no frame for 2.0 s, still waiting"),
+        "{err}"
+    );
+    assert!(err.contains("only 1 usable views"), "{err}");
+    assert!(!err.contains("publisher is gone"), "{err}");
+    assert!(took > Duration::from_secs(2), "{took:?}");
+    assert!(!yml.exists());
+    finish_publisher(&mut publisher);
+    drop(publisher);
+    std::fs::remove_dir_all(&out).unwrap();
+}
