@@ -11,7 +11,7 @@ use framekeep_core::cancel::{install_ctrlc, CancelToken};
 
 use crate::board::{Board, Pattern};
 use crate::error::{CalibError, Result};
-use crate::live::{CameraRequest, LiveOptions, LiveProgress};
+use crate::live::{CameraRequest, LiveCamera, LiveOptions, LiveProgress};
 use crate::select::Selector;
 use framekeep_core::frame::{FrameSize, PixelFormat};
 use std::time::Duration;
@@ -141,6 +141,67 @@ pub fn live_setup(
         selector: Selector::default(),
     };
     (request, live)
+}
+
+/// How long a `--service` input waits for its first frame (for a publisher to come up)
+/// before the run fails.
+pub const SERVICE_FIRST_FRAME: Duration = Duration::from_secs(5);
+
+/// One live input as given on the command line.
+#[derive(Debug, Clone, Copy)]
+pub enum LiveInput<'a> {
+    /// A V4L2 camera (`--device`): a device path, card name or bus info.
+    Device(&'a str),
+    /// A framekeep service (`--service`) in the framekeep-ipc domain `--domain` (the
+    /// user's default domain when `None`).
+    Service {
+        /// The service name (e.g. `camera/front`).
+        name: &'a str,
+        /// The domain's name.
+        domain: Option<&'a str>,
+    },
+}
+
+impl<'a> LiveInput<'a> {
+    /// The input a tool's `--device`/`--service` pair names, if any (a device wins; clap
+    /// makes them exclusive).
+    pub fn from_args(
+        device: Option<&'a str>,
+        service: Option<&'a str>,
+        domain: Option<&'a str>,
+    ) -> Option<LiveInput<'a>> {
+        match (device, service) {
+            (Some(device), _) => Some(LiveInput::Device(device)),
+            (None, Some(name)) => Some(LiveInput::Service { name, domain }),
+            (None, None) => None,
+        }
+    }
+
+    /// Opens the camera with `request`, or subscribes to the service (waiting up to
+    /// [`SERVICE_FIRST_FRAME`] for its first frame when frames are pulled).
+    pub fn open(self, request: &CameraRequest) -> Result<LiveCamera> {
+        match self {
+            LiveInput::Device(device) => LiveCamera::open(device, request),
+            LiveInput::Service { name, domain } => {
+                let domain = match domain {
+                    Some(d) => framekeep_ipc::Domain::named(d),
+                    None => framekeep_ipc::Domain::new(),
+                }
+                .map_err(|e| match (e, domain) {
+                    (framekeep_ipc::IpcError::InvalidName { .. }, Some(d)) => {
+                        CalibError::InvalidArgument(format!(
+                            "--domain {d:?}: a domain name is 1 to 64 ASCII letters, digits, '-' or '_'"
+                        ))
+                    }
+                    (e, _) => CalibError::Service {
+                        service: name.to_string(),
+                        message: format!("cannot set up its domain: {e}"),
+                    },
+                })?;
+                LiveCamera::subscribe(&domain, name, SERVICE_FIRST_FRAME)
+            }
+        }
+    }
 }
 
 /// Where live views go when `--views-dir` is not given: `<output>.views`.

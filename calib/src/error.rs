@@ -164,6 +164,24 @@ pub enum CalibError {
         /// What went wrong.
         message: String,
     },
+    /// The publisher of a live service (`--service`) went away mid-run: it closed, or its
+    /// process died. The views written so far stay; nothing is calibrated.
+    #[error("service {service}: its publisher is gone ({}); nothing calibrated", if *crashed { "its process died" } else { "it closed" })]
+    PublisherGone {
+        /// The service as given.
+        service: String,
+        /// Whether the publisher's process died instead of closing.
+        crashed: bool,
+    },
+    /// A live service could not be used: no publisher sent a frame in time, the service
+    /// refused the subscription, or a frame could not be received.
+    #[error("service {service}: {message}")]
+    Service {
+        /// The service as given.
+        service: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Adds the name of the failing operation to OpenCV results.

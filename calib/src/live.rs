@@ -1,11 +1,22 @@
-//! Live view collection: frames from cameras (or any framekeep [`Source`]) → board
-//! detection → coverage-based selection → accepted views written as PNG images.
+//! Live view collection: frames from cameras, framekeep services (frames another process
+//! publishes) or any framekeep [`Source`] → board detection → coverage-based selection →
+//! accepted views written as PNG images.
 //!
 //! One camera ([`collect_views`], calib-mono) or a stereo pair ([`collect_pairs`],
 //! calib-stereo) go through the same pieces: a [`LiveCamera`] pulls frames and names its
-//! device in every error, an examiner converts each frame to BGR (pooled) and gray (a
-//! tracked Mat) and searches it for the board, the [`Selector`] keeps what adds coverage,
-//! and the accepted views are written to the views directory.
+//! device (or service) in every error, an examiner converts each frame to BGR (pooled) and
+//! gray (a tracked Mat) and searches it for the board, the [`Selector`] keeps what adds
+//! coverage, and the accepted views are written to the views directory.
+//!
+//! A service ([`LiveCamera::subscribe`]) is received with framekeep-ipc's [`Subscriber`]:
+//! each frame is the publisher's shared-memory sample, read-only, converted like a camera
+//! frame (whatever its format: BGR, YUYV, gray, MJPEG, ...) and released, which gives the
+//! sample back. The subscriber asks for the latest frame only (`Link::Latest`; on a
+//! blocking service, `Link::DropNewest(1)`), so frames published while one is examined are
+//! skipped, as for a camera. No frame within the first-frame wait (no publisher), and a
+//! publisher that closes or dies mid-run, are errors naming the service
+//! ([`CalibError::Service`], [`CalibError::PublisherGone`]); a publisher that stalls is
+//! waited for, with a warning, like a camera.
 //!
 //! Why write the views out instead of calibrating from memory: the accepted views then go
 //! through exactly the same (tested) image-set path as every other input, the user keeps a
@@ -26,9 +37,10 @@ use std::time::Duration;
 
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
-use framekeep_core::pipeline::Source;
+use framekeep_core::pipeline::{Link, Source};
 use framekeep_cv::convert::SizedBgrConverter;
 use framekeep_cv::mat::MatView;
+use framekeep_ipc::{Delivery, Domain, IpcError, Subscriber, SubscriberOptions};
 use framekeep_v4l::FourCc;
 use framekeep_v4l::{CaptureDevice, CaptureStream, FormatRequest, StreamOptions, StreamSource};
 use opencv::core::Point2f;
@@ -55,8 +67,96 @@ pub struct CameraRequest {
 /// One camera of a live run: a frame source and the name every error gives it.
 pub struct LiveCamera {
     name: String,
-    source: Box<dyn Source>,
+    feed: Feed,
     size: Option<(usize, usize)>,
+}
+
+/// Where a [`LiveCamera`]'s frames come from.
+enum Feed {
+    /// A camera stream or any other source.
+    Source(Box<dyn Source>),
+    /// A framekeep service (boxed: a subscriber is large).
+    Service(Box<ServiceFeed>),
+}
+
+/// How long a service's stalled publisher is waited for before a warning (and again).
+const SERVICE_STALL: Duration = Duration::from_secs(2);
+
+/// A subscription to a service, with what its errors need.
+struct ServiceFeed {
+    domain: Domain,
+    subscriber: Subscriber,
+    /// Longest wait for the first frame.
+    first_frame: Duration,
+    /// Frames received so far.
+    received: u64,
+}
+
+impl ServiceFeed {
+    fn connect(
+        domain: &Domain,
+        service: &str,
+        link: Link,
+    ) -> std::result::Result<Subscriber, IpcError> {
+        Subscriber::connect(domain, service, SubscriberOptions::new(link).name("calib"))
+    }
+
+    /// The next frame; `None` when `token` is cancelled.
+    fn pull(&mut self, token: &CancelToken) -> Result<Option<Frame>> {
+        loop {
+            let wait = if self.received == 0 {
+                self.first_frame
+            } else {
+                SERVICE_STALL
+            };
+            let bounded = token.child_with_timeout(wait);
+            match self.subscriber.recv(&bounded) {
+                Ok(frame) => {
+                    self.received += 1;
+                    return Ok(Some(frame));
+                }
+                Err(IpcError::Cancelled) if token.is_cancelled() => return Ok(None),
+                Err(IpcError::Cancelled) if self.received == 0 => {
+                    return Err(self.error(format!(
+                        "no frame within {:.1} s: no publisher is running (in this domain), or it sends nothing",
+                        wait.as_secs_f64(),
+                    )))
+                }
+                Err(IpcError::Cancelled) => {
+                    tracing::warn!(
+                        "service {}: no frame for {:.1} s, still waiting",
+                        self.subscriber.service(),
+                        wait.as_secs_f64()
+                    );
+                }
+                Err(IpcError::PublisherGone { crashed, .. }) => {
+                    return Err(CalibError::PublisherGone {
+                        service: self.subscriber.service().to_string(),
+                        crashed,
+                    })
+                }
+                Err(IpcError::PolicyNotOffered {
+                    requested: Link::Latest,
+                    offered: Delivery::Blocking { .. },
+                    ..
+                }) => {
+                    // A blocking service offers no `latest`: take one frame at a time
+                    // without ever holding its publisher back.
+                    let service = self.subscriber.service().to_string();
+                    self.subscriber = Self::connect(&self.domain, &service, Link::drop_newest(1))
+                        .map_err(|e| self.error(with_causes(&e)))?;
+                }
+                Err(e) => return Err(self.error(with_causes(&e))),
+            }
+        }
+    }
+
+    fn error(&self, message: String) -> CalibError {
+        CalibError::Service {
+            service: self.subscriber.service().to_string(),
+            message,
+        }
+    }
 }
 
 impl std::fmt::Debug for LiveCamera {
@@ -74,9 +174,37 @@ impl LiveCamera {
     pub fn new(name: impl Into<String>, source: impl Source + 'static) -> LiveCamera {
         LiveCamera {
             name: name.into(),
-            source: Box::new(source),
+            feed: Feed::Source(Box::new(source)),
             size: None,
         }
+    }
+
+    /// Subscribes to `service` in `domain`: frames another process publishes with
+    /// framekeep-ipc (e.g. `framekeep serve`). Fails when no frame comes within
+    /// `first_frame` ([`CalibError::Service`]), and mid-run when the publisher goes away
+    /// ([`CalibError::PublisherGone`]); both name the service.
+    pub fn subscribe(domain: &Domain, service: &str, first_frame: Duration) -> Result<LiveCamera> {
+        let error = |e: IpcError| CalibError::Service {
+            service: service.to_string(),
+            message: with_causes(&e),
+        };
+        let subscriber = match ServiceFeed::connect(domain, service, Link::latest()) {
+            Err(IpcError::PolicyNotOffered {
+                offered: Delivery::Blocking { .. },
+                ..
+            }) => ServiceFeed::connect(domain, service, Link::drop_newest(1)).map_err(error)?,
+            other => other.map_err(error)?,
+        };
+        Ok(LiveCamera {
+            name: service.to_string(),
+            feed: Feed::Service(Box::new(ServiceFeed {
+                domain: domain.clone(),
+                subscriber,
+                first_frame,
+                received: 0,
+            })),
+            size: None,
+        })
     }
 
     /// Opens a V4L2 camera by path, card name or bus info, asking for `request`.
@@ -104,7 +232,7 @@ impl LiveCamera {
         LiveCamera {
             name: name.to_string(),
             size: Some((granted.width as usize, granted.height as usize)),
-            source: Box::new(StreamSource::new(stream)),
+            feed: Feed::Source(Box::new(StreamSource::new(stream))),
         }
     }
 
@@ -113,24 +241,33 @@ impl LiveCamera {
         &self.name
     }
 
-    /// The frame size the driver granted (None for sources that are not cameras).
+    /// The frame size the driver granted (None for sources that are not cameras, and
+    /// for services).
     pub fn size(&self) -> Option<(usize, usize)> {
         self.size
     }
 
     /// The next frame; `None` at the end of the source or on cancel. A failing source
-    /// (a camera unplugged or failing mid-run) is an error naming the camera.
+    /// (a camera unplugged or failing mid-run, a service whose publisher went away) is an
+    /// error naming the camera (the service).
     fn pull(&mut self, token: &CancelToken) -> Result<Option<Frame>> {
-        match self.source.next_frame(token) {
+        let source = match &mut self.feed {
+            Feed::Source(source) => source,
+            Feed::Service(service) => return service.pull(token),
+        };
+        match source.next_frame(token) {
             Ok(frame) => Ok(frame),
             Err(e) if e.is_stop() && token.is_cancelled() => Ok(None),
             Err(e) => Err(device_error(&self.name, &e)),
         }
     }
 
-    /// Stops the camera (STREAMOFF, wait for held frames).
-    pub fn close(mut self) {
-        self.source.close();
+    /// Stops the camera (STREAMOFF, wait for held frames), or leaves the service.
+    pub fn close(self) {
+        match self.feed {
+            Feed::Source(mut source) => source.close(),
+            Feed::Service(service) => drop(service),
+        }
     }
 }
 
@@ -141,6 +278,18 @@ fn stream_options(request: &CameraRequest) -> StreamOptions {
         request.size.height as u32,
     );
     StreamOptions::new().format(format).timeout(request.timeout)
+}
+
+/// An error with its chain of causes (framekeep-ipc's errors keep iceoryx2's reason as
+/// their source), `: `-separated.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 fn device_error(device: &str, e: &dyn std::fmt::Display) -> CalibError {

@@ -1,7 +1,7 @@
 //! calib-mono: calibrate one camera from images of a chessboard or circle grid.
 //!
-//! With `--device` it collects views live from a V4L2 camera instead: every frame is
-//! examined, views that add coverage (ROS-style: X, Y, size, skew) are written to the
+//! With `--device` it collects views live from a V4L2 camera instead (with `--service`,
+//! from a framekeep service: frames another process publishes): every frame is examined, views that add coverage (ROS-style: X, Y, size, skew) are written to the
 //! views directory until coverage is enough (or `--max-frames`, or Ctrl-C), and those
 //! views are calibrated as an image set. `--select` applies the same selection to image
 //! sets.
@@ -10,12 +10,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use framekeep_calib::cli::{
     finish, init_logging, interrupt_token, live_setup, report_error, report_outcome, BoardArgs,
-    LiveLine,
+    LiveInput, LiveLine,
 };
-use framekeep_calib::live::LiveCamera;
 use framekeep_calib::mono::Flags;
 use framekeep_calib::run::{run_mono, run_mono_live, MonoOptions, MonoOutcome};
 use framekeep_calib::CalibError;
@@ -24,25 +23,35 @@ use framekeep_core::frame::{FrameSize, PixelFormat};
 /// Calibrate one camera from views of a calibration board.
 #[derive(Debug, Parser)]
 #[command(name = "calib-mono", version)]
+#[command(group(ArgGroup::new("live").args(["device", "service"])))]
 struct Args {
     /// Images: directories, globs (quote them: 'dir/*.png'), list files or image files.
-    #[arg(required_unless_present = "device")]
+    #[arg(required_unless_present_any = ["device", "service"])]
     inputs: Vec<String>,
     /// Collect views live from this camera (a device path, card name or bus info)
     /// instead of reading images.
     #[arg(long, value_name = "DEVICE")]
     device: Option<String>,
+    /// Collect views live from this framekeep service (frames another process publishes,
+    /// e.g. `framekeep serve --name camera/front`; any pixel format) instead of reading
+    /// images. Fails if no frame comes within 5 s, or if the publisher goes away.
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+    /// The framekeep-ipc domain of --service (default: the user's default domain).
+    #[arg(long, value_name = "NAME", requires = "service")]
+    domain: Option<String>,
     /// Camera pixel format for --device (a fourcc such as YUYV or MJPG, or a name).
     #[arg(long, default_value = "YUYV", requires = "device")]
     camera_format: PixelFormat,
     /// Camera frame size for --device, WxH.
     #[arg(long, default_value = "640x480", requires = "device")]
     camera_size: FrameSize,
-    /// Where --device writes the views it keeps (default: next to the output, `<output>.views`).
-    #[arg(long, requires = "device")]
+    /// Where --device or --service writes the views it keeps (default: next to the
+    /// output, `<output>.views`).
+    #[arg(long, requires = "live")]
     views_dir: Option<PathBuf>,
     /// Stop live collection after this many frames even if coverage is not complete.
-    #[arg(long, requires = "device")]
+    #[arg(long, requires = "live")]
     max_frames: Option<u64>,
     #[command(flatten)]
     board: BoardArgs,
@@ -114,8 +123,9 @@ struct Args {
     quiet: bool,
 }
 
-/// Collects views from the camera into the views directory, then calibrates them.
-fn run_live(args: &Args, device: &str, opts: &MonoOptions) -> Result<MonoOutcome, CalibError> {
+/// Collects views from the camera (or service) into the views directory, then calibrates
+/// them.
+fn run_live(args: &Args, input: LiveInput, opts: &MonoOptions) -> Result<MonoOutcome, CalibError> {
     let (request, live) = live_setup(
         opts.board,
         args.camera_format,
@@ -124,7 +134,7 @@ fn run_live(args: &Args, device: &str, opts: &MonoOptions) -> Result<MonoOutcome
         args.max_frames,
         &args.output,
     );
-    let camera = LiveCamera::open(device, &request)?;
+    let camera = input.open(&request)?;
     let line = LiveLine::new("calib-mono", !args.quiet);
     let result = run_mono_live(
         camera,
@@ -193,8 +203,13 @@ fn run() -> ExitCode {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         cancel,
     };
-    let result = match &args.device {
-        Some(device) => run_live(&args, device, &opts),
+    let live = LiveInput::from_args(
+        args.device.as_deref(),
+        args.service.as_deref(),
+        args.domain.as_deref(),
+    );
+    let result = match live {
+        Some(input) => run_live(&args, input, &opts),
         None => run_mono(&opts),
     };
     report_outcome(

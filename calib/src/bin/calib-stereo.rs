@@ -1,7 +1,8 @@
 //! calib-stereo: calibrate a stereo rig from left/right image pairs and rectify it.
 //!
 //! With `--left-device` and `--right-device` it collects pairs live from two V4L2 cameras
-//! instead: frames are paired by capture timestamp (at most `--max-skew-ms` apart), pairs
+//! instead (or from framekeep services, `--left-service`/`--right-service`, frames other
+//! processes publish; one side of each kind works too): frames are paired by capture timestamp (at most `--max-skew-ms` apart), pairs
 //! where both images show the board and the left view adds coverage are written to the
 //! views directory until coverage is enough (or `--max-frames`, or Ctrl-C), and those
 //! pairs are calibrated like image pairs.
@@ -11,13 +12,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use framekeep_calib::cli::{
     finish, init_logging, interrupt_token, live_setup, report_error, report_outcome, BoardArgs,
-    LiveLine,
+    LiveInput, LiveLine,
 };
 use framekeep_calib::error::CalibError;
-use framekeep_calib::live::{LiveCamera, PairOptions};
+use framekeep_calib::live::PairOptions;
 use framekeep_calib::run::{
     run_stereo, run_stereo_live, StereoInputs, StereoOptions, StereoOutcome,
 };
@@ -26,41 +27,51 @@ use framekeep_core::frame::{FrameSize, PixelFormat};
 /// Calibrate a stereo rig from image pairs of a calibration board.
 #[derive(Debug, Parser)]
 #[command(name = "calib-stereo", version)]
+#[command(group(ArgGroup::new("left_live").args(["left_device", "left_service"])))]
+#[command(group(ArgGroup::new("right_live").args(["right_device", "right_service"])))]
+#[command(group(ArgGroup::new("live").args(["left_device", "left_service"]).multiple(true)))]
+#[command(group(ArgGroup::new("devices").args(["left_device", "right_device"]).multiple(true)))]
+#[command(group(ArgGroup::new("services").args(["left_service", "right_service"]).multiple(true)))]
 struct Args {
     /// Left images: directory, glob or list file.
-    #[arg(long, requires = "right", conflicts_with_all = ["pairs", "left_device"])]
+    #[arg(long, requires = "right", conflicts_with_all = ["pairs", "live"])]
     left: Option<String>,
     /// Right images: directory, glob or list file.
     #[arg(long, requires = "left")]
     right: Option<String>,
     /// One glob for both sides with {side} standing for left/right, e.g. 'cap/{side}_*.png'.
-    #[arg(long, conflicts_with = "left_device")]
+    #[arg(long, conflicts_with = "live")]
     pairs: Option<String>,
     /// Collect pairs live: the left camera (a device path, card name or bus info).
-    #[arg(long, value_name = "DEVICE", requires = "right_device")]
+    #[arg(long, value_name = "DEVICE", requires = "right_live")]
     left_device: Option<String>,
     /// Collect pairs live: the right camera.
-    #[arg(long, value_name = "DEVICE", requires = "left_device")]
+    #[arg(long, value_name = "DEVICE", requires = "left_live")]
     right_device: Option<String>,
-    /// Camera pixel format for both devices (a fourcc such as YUYV or MJPG, or a name).
-    #[arg(long, default_value = "YUYV", requires = "left_device")]
+    /// Collect pairs live: the left camera as a framekeep service (frames another process
+    /// publishes, e.g. `framekeep serve --name rig/left`; any pixel format).
+    #[arg(long, value_name = "NAME", requires = "right_live")]
+    left_service: Option<String>,
+    /// Collect pairs live: the right camera as a framekeep service.
+    #[arg(long, value_name = "NAME", requires = "left_live")]
+    right_service: Option<String>,
+    /// The framekeep-ipc domain of the services (default: the user's default domain).
+    #[arg(long, value_name = "NAME", requires = "services")]
+    domain: Option<String>,
+    /// Camera pixel format for the devices (a fourcc such as YUYV or MJPG, or a name).
+    #[arg(long, default_value = "YUYV", requires = "devices")]
     camera_format: PixelFormat,
-    /// Camera frame size for both devices, WxH.
-    #[arg(long, default_value = "640x480", requires = "left_device")]
+    /// Camera frame size for the devices, WxH.
+    #[arg(long, default_value = "640x480", requires = "devices")]
     camera_size: FrameSize,
     /// Largest capture-time difference of the two frames of a pair, milliseconds.
-    #[arg(
-        long,
-        default_value_t = 20.0,
-        value_name = "MS",
-        requires = "left_device"
-    )]
+    #[arg(long, default_value_t = 20.0, value_name = "MS", requires = "live")]
     max_skew_ms: f64,
     /// Where live collection writes the pairs it keeps (default: `<output>.views`).
-    #[arg(long, requires = "left_device")]
+    #[arg(long, requires = "live")]
     views_dir: Option<PathBuf>,
     /// Stop live collection after this many frame pairs even if coverage is not complete.
-    #[arg(long, requires = "left_device")]
+    #[arg(long, requires = "live")]
     max_frames: Option<u64>,
     #[command(flatten)]
     board: BoardArgs,
@@ -96,11 +107,12 @@ struct Args {
     quiet: bool,
 }
 
-/// Collects pairs from the two cameras into the views directory, then calibrates them.
+/// Collects pairs from the two cameras (or services) into the views directory, then
+/// calibrates them.
 fn run_live(
     args: &Args,
-    left: &str,
-    right: &str,
+    left: LiveInput,
+    right: LiveInput,
     opts: &StereoOptions,
 ) -> Result<StereoOutcome, CalibError> {
     if !(args.max_skew_ms.is_finite() && args.max_skew_ms >= 0.0) {
@@ -117,8 +129,8 @@ fn run_live(
         args.max_frames,
         &args.output,
     );
-    let left = LiveCamera::open(left, &request)?;
-    let right = LiveCamera::open(right, &request)?;
+    let left = left.open(&request)?;
+    let right = right.open(&request)?;
     let pairs = PairOptions::new(live, Duration::from_secs_f64(args.max_skew_ms / 1000.0));
     let line = LiveLine::new("calib-stereo", !args.quiet);
     let result = run_stereo_live(
@@ -153,7 +165,18 @@ fn main() -> ExitCode {
 
 fn run() -> ExitCode {
     let args = Args::parse();
-    let live = args.left_device.is_some();
+    let domain = args.domain.as_deref();
+    let left_live = LiveInput::from_args(
+        args.left_device.as_deref(),
+        args.left_service.as_deref(),
+        domain,
+    );
+    let right_live = LiveInput::from_args(
+        args.right_device.as_deref(),
+        args.right_service.as_deref(),
+        domain,
+    );
+    let live = left_live.is_some();
     let inputs = match (&args.left, &args.right, &args.pairs) {
         (Some(l), Some(r), None) => StereoInputs::Lists {
             left: l.clone(),
@@ -166,7 +189,9 @@ fn run() -> ExitCode {
         },
         _ => {
             let e = CalibError::InvalidArgument(
-                "give --left and --right, --pairs, or --left-device and --right-device".into(),
+                "give --left and --right, --pairs, or live inputs (--left-device or \
+                 --left-service, and --right-device or --right-service)"
+                    .into(),
             );
             return report_error("calib-stereo", &e);
         }
@@ -191,7 +216,7 @@ fn run() -> ExitCode {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         cancel: interrupt_token("calib-stereo"),
     };
-    let result = match (&args.left_device, &args.right_device) {
+    let result = match (left_live, right_live) {
         (Some(l), Some(r)) => run_live(&args, l, r, &opts),
         _ => run_stereo(&opts),
     };
