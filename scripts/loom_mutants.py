@@ -105,13 +105,6 @@ MUTANTS = [
         "ledger::clock::loom_models",
     ),
     (
-        "6c ledger clock: the withdrawal's swap of WOKEN Relaxed, not Release",
-        "ledger/clock.rs",
-        "        WOKEN.swap(false, Ordering::Release);",
-        "        WOKEN.swap(false, Ordering::Relaxed);",
-        "ledger::clock::loom_models",
-    ),
-    (
         "9 ledger clock: the parked ticker waits for WANTED, not WOKEN (1df9f10)",
         "ledger/clock.rs",
         "        while !WOKEN.load(Ordering::Acquire) {",

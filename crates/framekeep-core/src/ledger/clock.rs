@@ -163,10 +163,11 @@ fn step() {
         // A swap, not a store: a read-modify-write comes after every wake's
         // swap before it in `WOKEN`'s order (a plain store could be ordered
         // before a wake that came earlier, which would then leave `WOKEN`
-        // set for this idle period: every reader skips the wake). Release: a
-        // reader whose `wake` swap reads this `false` stores its `WANTED`
-        // after the swap above, so the next step sees it. (Both found by
-        // the loom model; neither can happen on x86.)
+        // set for this idle period: every reader skips the wake; found by the
+        // loom model, cannot happen on x86). Release: a reader whose `wake`
+        // swap reads this `false` stores its `WANTED` after the swap above, so
+        // the step after a wake sees it and keeps publishing for a tick (the
+        // wake itself no longer depends on it: the park waits for `WOKEN`).
         WOKEN.swap(false, Ordering::Release);
         // Release: a reader that sees 0 sees `WOKEN` cleared (see `Stamp::now`).
         NOW.store(0, Ordering::Release);
