@@ -6,9 +6,14 @@
 //! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or the strict JPEG
 //! decoder for MJPEG) writes straight into the pooled buffer: no per-frame allocation, no
 //! extra copy.
-//! The conversion code comes from a library, never a hand-written pixel loop. (One
-//! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
-//! padded rows is first copied, packed, plane by plane, into a heap frame.)
+//! OpenCV's I420 layout has no row padding of its own, so an I420 frame with padded rows
+//! is first copied, packed, plane by plane, into a heap frame.
+//!
+//! YUYV and UYVY, what most cameras send, are converted by framekeep's own integer code
+//! (`yuv.rs`), bit-exact with `cvtColor` on every (Y, U, V) triple, on the calling
+//! thread only: `cvtColor` splits each frame across OpenCV's worker threads, and under
+//! CPU emulation (a VM without KVM) its vector code costs about twice as much as the
+//! whole capture → display job should (BENCHMARKS.md 4b, 5b).
 //!
 //! MJPEG is not decoded by OpenCV's `imdecode`, which hides libjpeg's warnings, but by
 //! [`decode_jpeg`]: a corrupt or incomplete frame (truncated, no scan data, garbage where
@@ -41,6 +46,7 @@ use opencv::imgproc::{
 pub use crate::error::Corruption;
 pub use crate::jpeg::{decode_jpeg, JpegColor};
 use crate::mat::{MatView, MatViewMut, TrackedMat};
+use crate::yuv::Packed422;
 use crate::CvError;
 
 /// The `cvtColor` code that turns `format` into BGR (`None`: BGR already, MJPEG, or no
@@ -140,6 +146,8 @@ impl BgrConverter {
         // stride * rows == width * rows), so padded NV12 frames stay with cvtColor.
         if src.format() == PixelFormat::Nv12 && src.stride() == src.width() {
             nv12_to_bgr(src, &mut out)?;
+        } else if let Some(order) = packed422(src.format()) {
+            packed422_into(order, src, &mut out)?;
         } else {
             let input = input_view(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
@@ -285,6 +293,34 @@ fn nv12_to_bgr(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
         yuvutils_rs::YuvConversionMode::Professional,
     )
     .map_err(|e| CvError::Convert(format!("NV12 {w}x{h}: {e}")))
+}
+
+/// The byte order of a packed 4:2:2 format, which [`yuv`](crate::yuv) converts.
+fn packed422(format: PixelFormat) -> Option<Packed422> {
+    match format {
+        PixelFormat::Yuyv => Some(Packed422::Yuyv),
+        PixelFormat::Uyvy => Some(Packed422::Uyvy),
+        _ => None,
+    }
+}
+
+/// YUYV or UYVY `src` → BGR24 `out` (unique, packed BGR24 of `src`'s size), bit-exact
+/// with `cvtColor`, on the calling thread.
+fn packed422_into(order: Packed422, src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+    let (w, h, stride) = (src.width(), src.height(), src.stride());
+    let data = src.data();
+    let needed = if h == 0 { 0 } else { stride * (h - 1) + 2 * w };
+    if w % 2 != 0 || stride < 2 * w || data.len() < needed {
+        return Err(CvError::Convert(format!(
+            "{} frame of {w}x{h}, stride {stride}, has {} bytes",
+            src.format(),
+            data.len()
+        )));
+    }
+    let out_stride = out.stride();
+    let bgr = out.get_mut().ok_or(CvError::SharedFrame)?;
+    crate::yuv::packed422_to_bgr(order, data, stride, bgr, out_stride, w, h);
+    Ok(())
 }
 
 /// `src` as OpenCV's colour conversions read it: a view of `src` itself, except for an
