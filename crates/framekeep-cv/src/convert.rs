@@ -295,8 +295,13 @@ fn nv12_to_bgr(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
     .map_err(|e| CvError::Convert(format!("NV12 {w}x{h}: {e}")))
 }
 
-/// The byte order of a packed 4:2:2 format, which [`yuv`](crate::yuv) converts.
+/// The byte order of a packed 4:2:2 format, which [`yuv`](crate::yuv) converts (`None`
+/// for other formats, and on CPUs where `cvtColor` is the faster choice: see
+/// [`crate::yuv::faster_than_cvtcolor`]).
 fn packed422(format: PixelFormat) -> Option<Packed422> {
+    if !crate::yuv::faster_than_cvtcolor() {
+        return None;
+    }
     match format {
         PixelFormat::Yuyv => Some(Packed422::Yuyv),
         PixelFormat::Uyvy => Some(Packed422::Uyvy),

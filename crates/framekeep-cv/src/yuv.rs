@@ -17,10 +17,13 @@
 //!
 //! * with AVX2: a kernel of `std::arch` intrinsics, 16 pixels per step, about half the CPU
 //!   of `cvtColor` (one thread) on the same frames (BENCHMARKS.md 5b);
-//! * without: plain scalar code. x86-64 CPUs without AVX2 are, in practice, emulated ones
+//! * without SSE4.1: plain scalar code. Such x86-64 CPUs are, in practice, emulated ones
 //!   (qemu's default CPU models, as in the project's vivid VM), where scalar integer code
 //!   runs much faster than vector code (qemu's TCG emulates each SSE instruction with a
-//!   call); a real pre-2013 CPU would convert more slowly than `cvtColor` does there.
+//!   call);
+//! * with SSE4.1 but no AVX2 (a real CPU: Atom-class Celerons, pre-2013 Core), and on
+//!   other architectures: `cvtColor`, whose vector code beats scalar code there
+//!   ([`faster_than_cvtcolor`]).
 //!
 //! Why not `cvtColor` itself: it splits every frame across OpenCV's worker threads (under
 //! emulation that doubles the conversion's CPU), and its vector code is what a
@@ -283,6 +286,25 @@ mod avx2 {
                 pair(order, s, d);
             }
         }
+    }
+}
+
+/// Whether [`packed422_to_bgr`] is the better choice than `cvtColor` on this CPU: with
+/// AVX2 (its vector kernel: about half `cvtColor`'s CPU), and without SSE4.1 (its scalar
+/// code: such x86-64 CPUs are emulated ones, qemu's default models, where it costs a
+/// fraction of `cvtColor`'s emulated SSE2 code). A real CPU with SSE4.1 and no AVX2 (Atom-
+/// class Celerons and Pentiums up to 2021, pre-2013 Core) runs `cvtColor`'s SSE4.1 code
+/// faster than scalar code (8x on this project's host), so it keeps `cvtColor`.
+pub(crate) fn faster_than_cvtcolor() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+            || !std::arch::is_x86_feature_detected!("sse4.1")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // Elsewhere (ARM: OpenCV's NEON code) nothing was measured: keep cvtColor.
+        false
     }
 }
 
