@@ -66,7 +66,8 @@ fn headless_synthetic_run_converts_snapshots_and_reports_no_leaks() {
     assert!(text.contains("snapshots kept: 3"), "{text}");
 
     // The snapshots are real PNGs of the pattern: the bars the pattern
-    // module documents (RGB), converted from YUYV by OpenCV.
+    // module documents (RGB), converted from YUYV (framekeep's conversion, bit-exact with
+    // cvtColor).
     let mut pngs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
