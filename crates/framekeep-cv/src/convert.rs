@@ -23,8 +23,9 @@
 //! `imdecode`, so the pixels of a good frame are identical.
 //!
 //! NV12 is converted by `yuvutils-rs` (SIMD) in its `Professional` mode instead of
-//! `cvtColor`: the same BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does:
-//! 20-bit fixed point, luma clamped to 16 first), within ±1 per byte of `cvtColor`, at
+//! `cvtColor` on CPUs with SSE4.1 or AVX2 (its scalar fallback is up to 5 off): the same
+//! BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does: 20-bit fixed point,
+//! luma clamped to 16 first), within ±1 per byte of `cvtColor`, at
 //! about half its CPU on the host, and on the calling thread only (`cvtColor` hands
 //! stripes to OpenCV's worker threads); NV12 frames with padded rows (which yuvutils-rs
 //! 0.8.3 refuses) still go through `cvtColor`. Its YUYV, UYVY and I420 paths are not within ±1
@@ -144,7 +145,7 @@ impl BgrConverter {
         }
         // yuvutils-rs 0.8.3 refuses a chroma plane whose rows are padded (it wants
         // stride * rows == width * rows), so padded NV12 frames stay with cvtColor.
-        if src.format() == PixelFormat::Nv12 && src.stride() == src.width() {
+        if src.format() == PixelFormat::Nv12 && src.stride() == src.width() && nv12_simd() {
             nv12_to_bgr(src, &mut out)?;
         } else if let Some(order) = packed422(src.format()) {
             packed422_into(order, src, &mut out)?;
@@ -255,6 +256,21 @@ fn decode_mjpeg_into(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
         other => other,
     })?;
     Ok(())
+}
+
+/// Whether yuvutils-rs converts NV12 with its SIMD code here, the only path of it that is
+/// within ±1 of `cvtColor`: without SSE4.1 and AVX2 (qemu's `qemu64` CPU model, for one) it
+/// falls back to scalar code that is up to 5 off (`benches/convert_host.rs` run under
+/// `qemu-x86_64 -cpu qemu64`), so NV12 goes through `cvtColor` there.
+fn nv12_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") || std::arch::is_x86_feature_detected!("sse4.1")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// NV12 → BGR24 with `yuvutils-rs` (BT.601 limited range, `Professional` accuracy: within
