@@ -1,5 +1,5 @@
 //! `framekeep view`: the main job. A camera (or the synthetic pattern) →
-//! BGR (OpenCV, into pooled frames) → a window, or headless snapshots.
+//! BGR (into pooled frames, on the source's own thread) → a window, or headless snapshots.
 //!
 //! Uses the camera named by SOURCE, else the first V4L2 capture device; with none it says
 //! so and runs the embedded synthetic test pattern. Shows the frames in a window when a
@@ -18,10 +18,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use framekeep_cli::app::{ctrlc_root, leak_checked, run_status, Chain};
+use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
-use framekeep_core::pipeline::{
-    Link, Output, PipelineBuilder, Sink, Stage, StageError, SyntheticSource,
-};
+use framekeep_core::pipeline::{Link, PipelineBuilder, Sink, Source, StageError, SyntheticSource};
 use framekeep_core::time::{monotonic_now, LatencyHistogram};
 use framekeep_cv::convert::SizedBgrConverter;
 use framekeep_cv::display::{Display, DisplayOptions, Headless};
@@ -70,23 +69,25 @@ pub struct Args {
     seconds: Option<f64>,
 }
 
-/// Converts every frame to BGR through OpenCV into its own pool, and records
-/// capture → convert latency for the stats line. A corrupt MJPEG frame (one the camera's
-/// structural check let through and the strict decoder refused) is skipped and counted.
+/// Converts every frame to BGR into its own pool (YUYV/UYVY by framekeep's exact
+/// conversion, other formats by OpenCV), and records capture → convert latency for the
+/// stats line. A corrupt MJPEG frame (one the camera's structural check let through and
+/// the strict decoder refused) is skipped and counted.
 struct Convert {
     converter: SizedBgrConverter,
     latency: Arc<Mutex<LatencyHistogram>>,
     corrupt: Arc<AtomicU64>,
 }
 
-impl Stage for Convert {
-    fn process(&mut self, frame: Frame, out: &mut Output<'_>) -> Result<(), StageError> {
+impl Convert {
+    /// `frame` as BGR (released as soon as it is converted); `None` for a corrupt frame.
+    fn convert(&mut self, frame: Frame) -> Result<Option<Frame>, StageError> {
         let bgr = match self.converter.convert(&frame) {
             Ok(bgr) => bgr,
             Err(CvError::Corrupt { .. }) => {
                 self.corrupt
                     .store(self.converter.corrupt(), Ordering::Relaxed);
-                return Ok(());
+                return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
@@ -97,7 +98,32 @@ impl Stage for Convert {
                 .unwrap_or_else(|e| e.into_inner())
                 .record(lat);
         }
-        out.emit(bgr)
+        Ok(Some(bgr))
+    }
+}
+
+/// Capture and conversion fused into one pipeline element: the source's worker converts
+/// each frame as soon as it has it, so a frame is handed over once (to the display or
+/// snapshot sink) instead of twice, and one thread fewer wakes per frame (issue 15).
+struct Converted<S> {
+    source: S,
+    convert: Convert,
+}
+
+impl<S: Source> Source for Converted<S> {
+    fn next_frame(&mut self, token: &CancelToken) -> Result<Option<Frame>, StageError> {
+        loop {
+            let Some(frame) = self.source.next_frame(token)? else {
+                return Ok(None);
+            };
+            if let Some(bgr) = self.convert.convert(frame)? {
+                return Ok(Some(bgr));
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.source.close();
     }
 }
 
@@ -135,6 +161,10 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     let (width, height) = (args.size.width, args.size.height);
+    // Conversions run on the source's thread only: formats OpenCV still converts (I420,
+    // grey, RGB, padded NV12) would otherwise be split across its worker threads, which
+    // costs more CPU per frame than it saves in latency (BENCHMARKS.md 4b).
+    let _ = framekeep_cv::opencv::core::set_num_threads(1);
     leak_checked(|| {
         // The BGR pool for the asked size, before any source exists: a size too large for
         // memory is a bad argument (exit 2), camera or not.
@@ -178,7 +208,13 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
     let (camera_tx, camera_stats) = mpsc::channel();
     let mut builder = PipelineBuilder::new("view").with_cancel(&root);
 
-    // The source: a camera when there is one, the synthetic pattern otherwise.
+    // The source: a camera when there is one, the synthetic pattern otherwise; either
+    // converts its frames on its own thread.
+    let convert = Convert {
+        converter,
+        latency: latency.clone(),
+        corrupt: corrupt.clone(),
+    };
     let mut synthetic = false;
     match camera(args) {
         Some(device) => {
@@ -208,7 +244,7 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
             if let Some(n) = args.frames {
                 source = source.frames(n);
             }
-            builder = builder.source("camera", source);
+            builder = builder.source("camera", Converted { source, convert });
         }
         None => {
             let mut source = SyntheticSource::builder(format, width, height)
@@ -229,18 +265,9 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
                 "synthetic test pattern: {width}x{height} {format} at {} fps",
                 args.fps
             );
-            builder = builder.source("synthetic", source);
+            builder = builder.source("synthetic", Converted { source, convert });
         }
     }
-    builder = builder.stage(
-        "convert",
-        Link::block(2),
-        Convert {
-            converter,
-            latency: latency.clone(),
-            corrupt: corrupt.clone(),
-        },
-    );
 
     // The sink: a window, or snapshots when there is no display.
     let display = if args.headless {
@@ -316,7 +343,8 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
     let report = pipeline.shutdown();
     let closed = display.map(Display::close);
 
-    let frames = report.element("convert").map_or(0, |s| s.frames_out);
+    let source = if synthetic { "synthetic" } else { "camera" };
+    let frames = report.element(source).map_or(0, |s| s.frames_out);
     let lat = latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cam = camera_stats.try_recv().ok();
     let (dropped, copied) = match &cam {

@@ -6,9 +6,14 @@
 //! [`MatView`], the output frame as a [`MatViewMut`], and `cvtColor` (or the strict JPEG
 //! decoder for MJPEG) writes straight into the pooled buffer: no per-frame allocation, no
 //! extra copy.
-//! The conversion code comes from a library, never a hand-written pixel loop. (One
-//! exception: OpenCV's I420 layout has no row padding of its own, so an I420 frame with
-//! padded rows is first copied, packed, plane by plane, into a heap frame.)
+//! OpenCV's I420 layout has no row padding of its own, so an I420 frame with padded rows
+//! is first copied, packed, plane by plane, into a heap frame.
+//!
+//! YUYV and UYVY, what most cameras send, are converted by framekeep's own integer code
+//! (`yuv.rs`), bit-exact with `cvtColor` on every (Y, U, V) triple, on the calling
+//! thread only: `cvtColor` splits each frame across OpenCV's worker threads, and under
+//! CPU emulation (a VM without KVM) its vector code costs about twice as much as the
+//! whole capture → display job should (BENCHMARKS.md 4b, 5b).
 //!
 //! MJPEG is not decoded by OpenCV's `imdecode`, which hides libjpeg's warnings, but by
 //! [`decode_jpeg`]: a corrupt or incomplete frame (truncated, no scan data, garbage where
@@ -18,8 +23,9 @@
 //! `imdecode`, so the pixels of a good frame are identical.
 //!
 //! NV12 is converted by `yuvutils-rs` (SIMD) in its `Professional` mode instead of
-//! `cvtColor`: the same BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does:
-//! 20-bit fixed point, luma clamped to 16 first), within ±1 per byte of `cvtColor`, at
+//! `cvtColor` on CPUs with SSE4.1 or AVX2 (its scalar fallback is up to 5 off): the same
+//! BT.601 limited-range conversion (what `COLOR_YUV2BGR_NV12` does: 20-bit fixed point,
+//! luma clamped to 16 first), within ±1 per byte of `cvtColor`, at
 //! about half its CPU on the host, and on the calling thread only (`cvtColor` hands
 //! stripes to OpenCV's worker threads); NV12 frames with padded rows (which yuvutils-rs
 //! 0.8.3 refuses) still go through `cvtColor`. Its YUYV, UYVY and I420 paths are not within ±1
@@ -41,6 +47,7 @@ use opencv::imgproc::{
 pub use crate::error::Corruption;
 pub use crate::jpeg::{decode_jpeg, JpegColor};
 use crate::mat::{MatView, MatViewMut, TrackedMat};
+use crate::yuv::Packed422;
 use crate::CvError;
 
 /// The `cvtColor` code that turns `format` into BGR (`None`: BGR already, MJPEG, or no
@@ -138,8 +145,10 @@ impl BgrConverter {
         }
         // yuvutils-rs 0.8.3 refuses a chroma plane whose rows are padded (it wants
         // stride * rows == width * rows), so padded NV12 frames stay with cvtColor.
-        if src.format() == PixelFormat::Nv12 && src.stride() == src.width() {
+        if src.format() == PixelFormat::Nv12 && src.stride() == src.width() && nv12_simd() {
             nv12_to_bgr(src, &mut out)?;
+        } else if let Some(order) = packed422(src.format()) {
+            packed422_into(order, src, &mut out)?;
         } else {
             let input = input_view(src)?;
             let mut dst = MatViewMut::new(&mut out)?;
@@ -249,6 +258,21 @@ fn decode_mjpeg_into(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
     Ok(())
 }
 
+/// Whether yuvutils-rs converts NV12 with its SIMD code here, the only path of it that is
+/// within ±1 of `cvtColor`: without SSE4.1 and AVX2 (qemu's `qemu64` CPU model, for one) it
+/// falls back to scalar code that is up to 5 off (`benches/convert_host.rs` run under
+/// `qemu-x86_64 -cpu qemu64`), so NV12 goes through `cvtColor` there.
+fn nv12_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") || std::arch::is_x86_feature_detected!("sse4.1")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// NV12 → BGR24 with `yuvutils-rs` (BT.601 limited range, `Professional` accuracy: within
 /// ±1 of `cvtColor`'s `COLOR_YUV2BGR_NV12`), straight into `out` (unique, packed BGR24 of
 /// `src`'s size). `src` has unpadded rows (`stride == width`).
@@ -285,6 +309,39 @@ fn nv12_to_bgr(src: &Frame, out: &mut Frame) -> Result<(), CvError> {
         yuvutils_rs::YuvConversionMode::Professional,
     )
     .map_err(|e| CvError::Convert(format!("NV12 {w}x{h}: {e}")))
+}
+
+/// The byte order of a packed 4:2:2 format, which [`yuv`](crate::yuv) converts (`None`
+/// for other formats, and on CPUs where `cvtColor` is the faster choice: see
+/// [`crate::yuv::faster_than_cvtcolor`]).
+fn packed422(format: PixelFormat) -> Option<Packed422> {
+    if !crate::yuv::faster_than_cvtcolor() {
+        return None;
+    }
+    match format {
+        PixelFormat::Yuyv => Some(Packed422::Yuyv),
+        PixelFormat::Uyvy => Some(Packed422::Uyvy),
+        _ => None,
+    }
+}
+
+/// YUYV or UYVY `src` → BGR24 `out` (unique, packed BGR24 of `src`'s size), bit-exact
+/// with `cvtColor`, on the calling thread.
+fn packed422_into(order: Packed422, src: &Frame, out: &mut Frame) -> Result<(), CvError> {
+    let (w, h, stride) = (src.width(), src.height(), src.stride());
+    let data = src.data();
+    let needed = if h == 0 { 0 } else { stride * (h - 1) + 2 * w };
+    if w % 2 != 0 || stride < 2 * w || data.len() < needed {
+        return Err(CvError::Convert(format!(
+            "{} frame of {w}x{h}, stride {stride}, has {} bytes",
+            src.format(),
+            data.len()
+        )));
+    }
+    let out_stride = out.stride();
+    let bgr = out.get_mut().ok_or(CvError::SharedFrame)?;
+    crate::yuv::packed422_to_bgr(order, data, stride, bgr, out_stride, w, h);
+    Ok(())
 }
 
 /// `src` as OpenCV's colour conversions read it: a view of `src` itself, except for an

@@ -6,9 +6,10 @@
 //! * [`mat`]: zero-copy `Mat` views of frames that keep their frame alive
 //!   ([`MatView`](mat::MatView)) or borrow a unique one for writing
 //!   ([`MatViewMut`](mat::MatViewMut)), and [`TrackedMat`](mat::TrackedMat), an
-//!   OpenCV-allocated `Mat` registered in the ledger while it lives. The crate's only
-//!   `unsafe` code is the views'.
-//! * [`convert`]: pixel formats to BGR through `cvtColor` (MJPEG through a strict
+//!   OpenCV-allocated `Mat` registered in the ledger while it lives. The crate's
+//!   `unsafe` code is the views', the JPEG decoder's FFI and one call into an AVX2 build.
+//! * [`convert`]: pixel formats to BGR (YUYV/UYVY by framekeep's own code, bit-exact with
+//!   `cvtColor`; others through `cvtColor` or `yuvutils-rs`; MJPEG through a strict
 //!   libjpeg-turbo decoder: a corrupt frame is an error, never a picture), into pooled frames.
 //! * [`display`]: the highgui display sink, one GUI thread per process, headless fallbacks.
 //! * [`io`]: image sequences, snapshots and video files as sources and sinks.
@@ -30,6 +31,7 @@ mod fault;
 pub mod io;
 mod jpeg;
 pub mod mat;
+mod yuv;
 
 pub use error::CvError;
 /// The `opencv` crate this bridge is built on, so users need no second dependency.

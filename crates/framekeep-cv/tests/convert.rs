@@ -243,13 +243,15 @@ fn failing_half_way_releases_every_mat_and_frame() {
     let extra = TrackedMat::empty("fourth");
     assert!(matches!(extra, Err(CvError::Injected(4))));
     drop((guard, ok));
-    // Same for the simple conversion (source view, output view).
+    // Same for the simple conversion through cvtColor (source view, output view). (YUYV
+    // and UYVY make no Mat there: see yuyv_is_bit_exact_with_cvtcolor_on_every_triple.)
+    let i420 = patterned(FrameLayout::packed(PixelFormat::I420, 128, 96).unwrap());
     for at in 1..=2 {
         let _guard = testing::fail_at_mat(at);
-        assert!(conv.convert(&src).is_err());
+        assert!(conv.convert(&i420).is_err());
         assert_eq!(conv.pool().stats().checked_out, 0);
     }
-    drop(src);
+    drop((src, i420));
     check.finish().unwrap();
 }
 
@@ -455,6 +457,75 @@ fn nv12_is_within_one_of_cvtcolor() {
         );
         drop(out);
         assert_eq!(conv.pool().stats().checked_out, 0);
+    }
+    check.finish().unwrap();
+}
+
+/// A packed 4:2:2 frame holding every (Y, U, V) triple once: row `U·256 + V`, pixel pair
+/// `k` is (Y0 = 2k, Y1 = 2k + 1) with that row's U and V; `stride_pad` bytes after each row.
+fn every_triple(format: PixelFormat, stride_pad: usize) -> Frame {
+    let (w, h) = (256usize, 65536usize);
+    let packed = FrameLayout::packed(format, w, h).unwrap();
+    let layout = packed.with_stride(packed.stride() + stride_pad).unwrap();
+    let mut data = vec![0u8; layout.len()];
+    for (r, row) in data.chunks_mut(layout.stride()).enumerate() {
+        let (u, v) = ((r >> 8) as u8, r as u8);
+        for (k, px) in row[..2 * w].chunks_exact_mut(4).enumerate() {
+            let (y0, y1) = (2 * k as u8, 2 * k as u8 + 1);
+            px.copy_from_slice(&match format {
+                PixelFormat::Yuyv => [y0, u, y1, v],
+                _ => [u, y0, v, y1],
+            });
+        }
+    }
+    Frame::from_vec(layout, data).unwrap()
+}
+
+/// YUYV and UYVY go through framekeep's own conversion (src/yuv.rs): bit-exact with
+/// `cvtColor` on all 2^24 (Y, U, V) triples, with packed and padded rows, and on frames
+/// of random bytes whose width is not a multiple of the 16-pixel block.
+#[test]
+fn yuyv_is_bit_exact_with_cvtcolor_on_every_triple() {
+    let check = LeakCheck::new();
+    for format in [PixelFormat::Yuyv, PixelFormat::Uyvy] {
+        for pad in [0, 24] {
+            let src = every_triple(format, pad);
+            let conv = BgrConverter::with_size(src.width(), src.height(), 1).unwrap();
+            let out = conv.convert(&src).unwrap();
+            let packed_src = MatView::new(&src).unwrap().try_clone().unwrap();
+            let mut expected = Mat::default();
+            cvt_color_def(&packed_src, &mut expected, bgr_code(format).unwrap()).unwrap();
+            let got = bytes(&MatView::new(&out).unwrap());
+            let expected = bytes(&expected);
+            let wrong = got.iter().zip(&expected).filter(|(a, b)| a != b).count();
+            assert_eq!(wrong, 0, "{format}, row padding {pad}: bytes differ");
+            assert_eq!(got.len(), expected.len());
+        }
+        // Random bytes, widths around the block size, odd strides.
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for (w, h) in [(2, 1), (14, 3), (16, 2), (18, 5), (46, 7), (640, 3)] {
+            let packed = FrameLayout::packed(format, w, h).unwrap();
+            let layout = packed.with_stride(packed.stride() + 6).unwrap();
+            let data: Vec<u8> = (0..layout.len())
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed >> 24) as u8
+                })
+                .collect();
+            let src = Frame::from_vec(layout, data).unwrap();
+            let conv = BgrConverter::with_size(w, h, 1).unwrap();
+            let out = conv.convert(&src).unwrap();
+            let packed_src = MatView::new(&src).unwrap().try_clone().unwrap();
+            let mut expected = Mat::default();
+            cvt_color_def(&packed_src, &mut expected, bgr_code(format).unwrap()).unwrap();
+            assert_eq!(
+                bytes(&MatView::new(&out).unwrap()),
+                bytes(&expected),
+                "{format} {w}x{h}"
+            );
+        }
     }
     check.finish().unwrap();
 }

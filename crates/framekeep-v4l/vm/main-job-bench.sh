@@ -29,7 +29,7 @@ frames=${2:-100}
 skip=${3:-5}
 sizes=${4:-640x480:25,1280x720:12.5}
 
-cargo build --release -p framekeep-v4l --bin framekeep-vivid
+cargo build --release -p framekeep-v4l --features testing --bin framekeep-vivid
 cargo build --release -p framekeep-cli --bin framekeep
 target="${CARGO_TARGET_DIR:-target}/release"
 bin=$(readlink -f "$target/framekeep-vivid")
