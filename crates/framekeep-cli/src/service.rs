@@ -59,9 +59,10 @@ pub struct ServiceStats {
 struct Counts {
     received: u64,
     dropped: u64,
-    /// The publisher's send count of the first frame received: sends before this
-    /// subscriber was attached.
-    joined_at: Option<u64>,
+    /// The publisher's send count of the first frame received: the frames sent before
+    /// it never reached this subscriber (sent before it attached, or replaced in its
+    /// queue before its first receive).
+    first_at: Option<u64>,
     publishers_gone: u64,
 }
 
@@ -72,25 +73,25 @@ impl ServiceStats {
         c.received = stats.received;
         c.dropped = stats.dropped;
         c.publishers_gone = stats.publishers_gone;
-        if c.joined_at.is_none() {
-            c.joined_at = subscriber.last_info().map(|i| i.publish_seq);
+        if c.first_at.is_none() {
+            c.first_at = subscriber.last_info().map(|i| i.publish_seq);
         }
     }
 }
 
-/// `received R, dropped D, joined at send S, publishers gone G`: every frame the
+/// `received R, dropped D, first at send S, publishers gone G`: every frame the
 /// publisher sent from send `S` on was received or dropped (counted from the gaps in its
 /// send count), so its `published` equals `S + R + D` for a subscriber that stayed to the
-/// end of a run.
+/// end of a run (one publisher, no restart).
 impl fmt::Display for ServiceStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = *self.inner.lock().unwrap_or_else(|e| e.into_inner());
         write!(
             f,
-            "received {}, dropped {}, joined at send {}, publishers gone {}",
+            "received {}, dropped {}, first at send {}, publishers gone {}",
             c.received,
             c.dropped,
-            c.joined_at.unwrap_or(0),
+            c.first_at.unwrap_or(0),
             c.publishers_gone
         )
     }

@@ -200,7 +200,7 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
                 }
             };
             println!(
-                "service {}{name}: at most {} fps",
+                "viewing service {}{name}, at most {} fps",
                 service::PREFIX,
                 args.fps
             );

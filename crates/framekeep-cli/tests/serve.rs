@@ -1,0 +1,291 @@
+//! `framekeep serve`, `framekeep view ipc:NAME` and `framekeep snap` as a user runs them:
+//! separate processes meeting in a framekeep-ipc domain of the test's own
+//! (`FRAMEKEEP_DOMAIN`, removed with its shared-memory files when the test ends), every
+//! frame the publisher sent accounted for in each subscriber's stats line, and a clean
+//! leak report from every process.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use framekeep_core::testing::{Running, BAR_COLOURS};
+use framekeep_ipc::testing::TestDomain;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const BIN: &str = env!("CARGO_BIN_EXE_framekeep");
+const CLEAN: &str = "leak check: clean (0 frames, Mats, leases, threads alive)";
+
+/// `framekeep ARGS` in `domain`, headless whatever the test machine has.
+fn framekeep(domain: &TestDomain, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("FRAMEKEEP_DOMAIN", domain.name())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("QT_QPA_PLATFORM")
+        .args(args);
+    cmd
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("framekeep-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The exit status, which must have come within `limit`, and the output.
+fn finish(child: Running, limit: Duration, what: &str) -> (ExitStatus, String) {
+    let (status, text) = child.finish(limit);
+    let status = status.unwrap_or_else(|| panic!("{what}: no exit within {limit:?}:\n{text}"));
+    (status, text)
+}
+
+/// The numbers of the line starting with `prefix`: `key value` pairs split at commas
+/// (`received 21, dropped 99` → {received: 21, dropped: 99}).
+fn counts(text: &str, prefix: &str) -> HashMap<String, u64> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?}:\n{text}"));
+    line.split(',')
+        .filter_map(|part| {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            let (value, key) = words.split_last()?;
+            Some((key.join(" "), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn serve_and_two_viewers_at_different_rates_account_for_every_frame() {
+    let domain = TestDomain::new("two").unwrap();
+    let dirs = [scratch("fast"), scratch("slow")];
+    const FRAMES: u64 = 240;
+    let frames = FRAMES.to_string();
+    let mut serve = Running::start(framekeep(
+        &domain,
+        &[
+            "serve",
+            "synthetic",
+            "--name",
+            "test/two",
+            "--size",
+            "320x240",
+            "--fps",
+            "120",
+            "--frames",
+            &frames,
+            "--wait-subscribers",
+            "2",
+        ],
+    ));
+    serve.wait_for_line(LIMIT, |l| l.starts_with("waiting for 2 subscriber"));
+    // One takes every frame it can, the other at most 15 a second: most frames are
+    // dropped for it (the service's `latest` policy), and counted.
+    let viewers: Vec<Running> = [("1000", &dirs[0]), ("15", &dirs[1])]
+        .into_iter()
+        .map(|(fps, dir)| {
+            let mut cmd = framekeep(
+                &domain,
+                &[
+                    "view",
+                    "ipc:test/two",
+                    "--headless",
+                    "--fps",
+                    fps,
+                    "--snapshot-every",
+                    "20",
+                    "--snapshot-dir",
+                ],
+            );
+            cmd.arg(dir);
+            Running::start(cmd)
+        })
+        .collect();
+    let (status, serve_text) = finish(serve, LIMIT, "serve");
+    assert!(status.success(), "serve exit {status}:\n{serve_text}");
+    assert!(serve_text.contains(CLEAN), "{serve_text}");
+    assert!(serve_text.contains("all ok"), "{serve_text}");
+    let stats = counts(&serve_text, "stats: ");
+    let published = stats["published"];
+    assert_eq!(published, FRAMES, "{serve_text}");
+    // The synthetic pattern is drawn into its own pool: one copy per frame, counted.
+    assert_eq!(
+        (stats["copied"], stats["zero-copy"]),
+        (FRAMES, 0),
+        "{serve_text}"
+    );
+    let mut received = Vec::new();
+    for (i, viewer) in viewers.into_iter().enumerate() {
+        // The viewers end by themselves: the publisher closed, end of stream.
+        let (status, text) = finish(viewer, LIMIT, "view");
+        assert!(status.success(), "viewer {i} exit {status}:\n{text}");
+        assert!(text.contains(CLEAN), "viewer {i}:\n{text}");
+        assert!(text.contains("service: in"), "{text}");
+        let c = counts(&text, "service ipc:test/two: ");
+        assert_eq!(
+            c["first at send"] + c["received"] + c["dropped"],
+            published,
+            "viewer {i}: every frame sent is received or dropped:\n{text}"
+        );
+        // What the service delivered, the pipeline converted.
+        let frames = counts(&text, "stats: ")["frames"];
+        assert_eq!(frames, c["received"], "{text}");
+        received.push((c["received"], c["dropped"]));
+    }
+    let ((fast, fast_dropped), (slow, slow_dropped)) = (received[0], received[1]);
+    assert!(
+        slow < fast / 2 && slow_dropped > 0,
+        "the slow viewer took fewer: fast {fast} (dropped {fast_dropped}), slow {slow} (dropped {slow_dropped})"
+    );
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn snap_saves_n_loadable_pngs_and_ctrl_c_ends_serve_cleanly() {
+    let domain = TestDomain::new("snap").unwrap();
+    let dir = scratch("snap");
+    let mut serve = Running::start(framekeep(
+        &domain,
+        &[
+            "serve",
+            "synthetic",
+            "--name",
+            "test/snap",
+            "--size",
+            "320x240",
+            "--fps",
+            "60",
+        ],
+    ));
+    serve.wait_for_line(LIMIT, |l| l.starts_with("running"));
+    // A viewer with no end of its own: it must end with the publisher.
+    let mut viewer = framekeep(
+        &domain,
+        &[
+            "view",
+            "ipc:test/snap",
+            "--headless",
+            "--snapshot-every",
+            "1000",
+            "--snapshot-dir",
+        ],
+    );
+    let viewer_dir = scratch("snap-viewer");
+    viewer.arg(&viewer_dir);
+    let viewer = Running::start(viewer);
+    let mut snap = framekeep(&domain, &["snap", "test/snap", "-n", "5", "-o"]);
+    snap.arg(&dir);
+    let (status, text) = finish(Running::start(snap), LIMIT, "snap");
+    assert!(status.success(), "snap exit {status}:\n{text}");
+    assert!(text.contains(CLEAN), "{text}");
+    assert_eq!(counts(&text, "stats: ")["frames"], 5, "{text}");
+    let mut pngs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pngs.sort();
+    assert_eq!(pngs.len(), 5, "{pngs:?}");
+    for png in &pngs {
+        assert!(text.contains(&png.display().to_string()), "{text}");
+        check_pattern(png);
+    }
+
+    // Ctrl-C: serve stops in order, exit 0, and the viewer sees the end of the stream.
+    serve.interrupt();
+    let (status, serve_text) = finish(serve, Duration::from_secs(10), "serve after Ctrl-C");
+    assert!(status.success(), "exit {status}:\n{serve_text}");
+    assert!(
+        serve_text.contains("cancelled (interrupted)"),
+        "{serve_text}"
+    );
+    assert!(serve_text.contains("all ok"), "{serve_text}");
+    assert!(serve_text.contains(CLEAN), "{serve_text}");
+    let (status, text) = finish(viewer, Duration::from_secs(10), "viewer");
+    assert!(status.success(), "viewer exit {status}:\n{text}");
+    assert!(text.contains("service: in"), "{text}");
+    assert!(text.contains("end of stream"), "{text}");
+    assert!(text.contains(CLEAN), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&viewer_dir);
+}
+
+/// A PNG of the synthetic pattern at 320x240: the bars the pattern module documents
+/// (RGB), converted from YUYV by OpenCV (rounding: a tolerance).
+fn check_pattern(path: &Path) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8();
+    assert_eq!(img.dimensions(), (320, 240), "{}", path.display());
+    let row = 240 / 4;
+    let found = BAR_COLOURS
+        .iter()
+        .filter(|rgb| {
+            (0..320).any(|x| {
+                let p = img.get_pixel(x, row).0;
+                (0..3).all(|c| (i32::from(p[c]) - i32::from(rgb[c])).abs() <= 24)
+            })
+        })
+        .count();
+    assert!(
+        found >= BAR_COLOURS.len() - 1,
+        "only {found} of the bar colours in {}",
+        path.display()
+    );
+}
+
+#[test]
+fn snap_without_a_publisher_times_out_with_one_line() {
+    let domain = TestDomain::new("none").unwrap();
+    let dir = scratch("none");
+    let mut cmd = framekeep(
+        &domain,
+        &[
+            "snap",
+            "ipc:test/nobody",
+            "-n",
+            "2",
+            "--timeout",
+            "0.5",
+            "-o",
+        ],
+    );
+    cmd.arg(&dir);
+    let out = cmd.output().expect("run framekeep snap");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no frame from ipc:test/nobody within 500ms (0 of 2 frames written)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(CLEAN), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_bad_arguments_are_exit_2_on_one_line() {
+    let domain = TestDomain::new("args").unwrap();
+    for (args, needle) in [
+        (&["--name", "ipc:x"][..], "without `ipc:`"),
+        (&["--buffers", "1"], "at least 2"),
+        (
+            &["--wait-subscribers", "9", "--max-subscribers", "2"],
+            "more than",
+        ),
+        (&["--memory", "dma"], "invalid value"),
+    ] {
+        let out = framekeep(&domain, &[&["serve", "synthetic"], args].concat())
+            .output()
+            .expect("run framekeep serve");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
