@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use framekeep_core::testing::{Running, BAR_COLOURS};
+use framekeep_core::testing::{Running, Signal, BAR_COLOURS};
 use framekeep_ipc::testing::TestDomain;
 use framekeep_v4l::testing::{VividVm, VmRun};
 
@@ -211,6 +211,64 @@ fn snap_saves_n_loadable_pngs_and_ctrl_c_ends_serve_cleanly() {
     assert!(text.contains(CLEAN), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&viewer_dir);
+}
+
+/// A `serve` that is killed (SIGKILL: no goodbye) is reported by its viewer as gone, a
+/// failure (exit 1, one line naming it), the viewer exiting within 2 s of the kill (the
+/// departure is noticed within 2 liveness intervals, 0.5 s), with a clean leak check.
+#[test]
+fn a_killed_serve_fails_its_viewer_promptly() {
+    let domain = TestDomain::new("kill").unwrap();
+    let dir = scratch("kill");
+    let mut serve = Running::start(framekeep(
+        &domain,
+        &[
+            "serve",
+            "synthetic",
+            "--name",
+            "test/kill",
+            "--size",
+            "160x120",
+            "--fps",
+            "60",
+        ],
+    ));
+    serve.wait_for_line(LIMIT, |l| l.starts_with("running"));
+    let mut viewer = framekeep(
+        &domain,
+        &[
+            "view",
+            "ipc:test/kill",
+            "--headless",
+            "--snapshot-every",
+            "1000",
+            "--snapshot-dir",
+        ],
+    );
+    viewer.arg(&dir);
+    let stderr = dir.with_extension("stderr");
+    viewer.stderr(std::fs::File::create(&stderr).unwrap());
+    let mut viewer = Running::start(viewer);
+    viewer.wait_for_line(LIMIT, |l| l.starts_with("running"));
+    std::thread::sleep(Duration::from_millis(300));
+    serve.signal(Signal::SIGKILL);
+    let killed = std::time::Instant::now();
+    let (status, text) = finish(viewer, Duration::from_secs(10), "viewer");
+    let ended = killed.elapsed();
+    let _ = serve.finish(Duration::from_secs(5));
+    let err = std::fs::read_to_string(&stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}\n{err}");
+    assert!(
+        ended < Duration::from_secs(2),
+        "ended {ended:?} after the kill"
+    );
+    assert!(
+        err.contains("framekeep view: service: publisher of test/kill is gone (its process died)"),
+        "{err}"
+    );
+    assert!(text.contains(CLEAN), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&stderr);
 }
 
 /// A PNG of the synthetic pattern at 320x240: the bars the pattern module documents
