@@ -276,7 +276,10 @@ fn serve(args: &Args, seconds: Option<Duration>) -> ExitCode {
     drop(publisher);
 
     let cam = camera_stats.try_recv().ok();
+    // Copies by the stream (a driver that refused user memory: mmap buffers copied into
+    // the loans, then sent as loans) and by the publisher (anything not a loan).
     let copied = stats.copied + cam.map_or(0, |s| s.copied);
+    let zero_copy = stats.zero_copy.saturating_sub(cam.map_or(0, |s| s.copied));
     let dropped = report.dropped().total() + cam.map_or(0, |s| s.dropped);
     println!("{report}");
     if let Some(s) = &cam {
@@ -287,11 +290,10 @@ fn serve(args: &Args, seconds: Option<Duration>) -> ExitCode {
         println!("subscriber {s}");
     }
     println!(
-        "stats: frames {}, {:.1} fps, published {}, dropped {dropped}, copied {copied}, zero-copy {}, subscribers {}",
+        "stats: frames {}, {:.1} fps, published {}, dropped {dropped}, copied {copied}, zero-copy {zero_copy}, subscribers {}",
         stats.published,
         stats.published as f64 / elapsed.as_secs_f64().max(1e-9),
         stats.published,
-        stats.zero_copy,
         subscribers.len(),
     );
     run_status("framekeep serve", &report, None)

@@ -353,8 +353,9 @@ fn serve_bad_arguments_are_exit_2_on_one_line() {
 /// VM: `crates/framekeep-v4l/vm/`), with two subscribers in the same VM
 /// (`tests/vm/serve-vivid.sh`): vivid's queue takes user memory, so the driver captures
 /// straight into the service's shared-memory samples (no copy); `view ipc:vm/cam`
-/// accounts for every frame; `snap`'s PNGs show vivid's 100% red pattern. Every process
-/// ends with a clean leak check. Skips, saying why, only where the VM cannot run at all.
+/// accounts for every frame; `snap`'s PNGs show vivid's 100% red pattern. A second vivid
+/// instance refuses user memory: one copy per frame there, counted. Every process ends
+/// with a clean leak check. Skips, saying why, only where the VM cannot run at all.
 #[test]
 fn serve_a_real_v4l2_camera_in_a_vivid_vm() {
     const FRAMES: u64 = 60;
@@ -364,7 +365,9 @@ fn serve_a_real_v4l2_camera_in_a_vivid_vm() {
         .at_own_path(BIN)
         .args([BIN, &FRAMES.to_string()])
         .timeout(Duration::from_secs(500))
-        .memory_mib(3072);
+        .memory_mib(3072)
+        // /dev/video0 vmalloc (takes user memory), /dev/video1 dma-contig (refuses it).
+        .vivid_options("n_devs=2 node_types=0x1,0x1 allocators=0,1");
     let out = match vm.run() {
         Ok(VmRun::Ran(out)) => out,
         Ok(VmRun::Unavailable(why)) => {
@@ -408,7 +411,26 @@ fn serve_a_real_v4l2_camera_in_a_vivid_vm() {
         "every frame received or dropped:\n{view}"
     );
     assert_eq!(counts(&snap, "stats: ")["frames"], 3, "{snap}");
-    for (name, out) in [("serve", &serve), ("view", &view), ("snap", &snap)] {
+    // Where the driver refuses user memory: one copy per frame (the stream's, into the
+    // loans), counted, none zero-copy.
+    let copy = section("copy");
+    assert!(
+        copy.contains("camera /dev/video1: YUYV 640x480")
+            && copy.contains(", mmap copied into user buffers"),
+        "{copy}"
+    );
+    let c = counts(&copy, "stats: ");
+    assert_eq!(
+        (c["published"], c["copied"], c["zero-copy"]),
+        (10, 10, 0),
+        "{copy}"
+    );
+    for (name, out) in [
+        ("serve", &serve),
+        ("view", &view),
+        ("snap", &snap),
+        ("copy", &copy),
+    ] {
         assert!(out.contains(CLEAN), "{name}:\n{out}");
     }
 

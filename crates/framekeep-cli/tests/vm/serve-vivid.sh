@@ -3,7 +3,8 @@
 # `framekeep serve /dev/video0` (USERPTR: vivid's vmalloc queue takes user memory) with two
 # subscribers in the same VM: `framekeep view ipc:vm/cam --headless` and `framekeep snap`.
 # vivid paints 100% red without its text overlay; the first PNG snap wrote is printed in
-# base64 between markers for the test to check its pixels. Prints each program's output
+# base64 between markers for the test to check its pixels. Then `framekeep serve
+# /dev/video1`, a vivid instance whose dma-contig queue refuses user memory. Prints each program's output
 # between `=== NAME` lines and exits non-zero if any program failed.
 #   serve-vivid.sh FRAMEKEEP FRAMES
 fk=$1
@@ -22,15 +23,18 @@ wait $serve
 serve_rc=$?
 wait $view
 view_rc=$?
-for p in serve view snap; do
+# /dev/video1 (dma-contig) refuses user memory: its mmap buffers are copied into the loans.
+"$fk" serve /dev/video1 --name vm/copy --frames 10 >/tmp/copy.out 2>&1
+copy_rc=$?
+for p in serve view snap copy; do
   echo "=== $p"
   cat /tmp/$p.out
 done
-echo "=== exit serve $serve_rc view $view_rc snap $snap_rc"
+echo "=== exit serve $serve_rc view $view_rc snap $snap_rc copy $copy_rc"
 first=$(ls /tmp/snaps/*.png 2>/dev/null | busybox head -n 1)
 if [ -n "$first" ]; then
   echo "=== png $first"
   busybox base64 "$first"
   echo "=== end png"
 fi
-[ $serve_rc = 0 ] && [ $view_rc = 0 ] && [ $snap_rc = 0 ]
+[ $serve_rc = 0 ] && [ $view_rc = 0 ] && [ $snap_rc = 0 ] && [ $copy_rc = 0 ]
