@@ -183,14 +183,22 @@ impl<'a> LiveInput<'a> {
         match self {
             LiveInput::Device(device) => LiveCamera::open(device, request),
             LiveInput::Service { name, domain } => {
-                let domain = match domain {
+                // As the `framekeep` command: `--domain`, else `FRAMEKEEP_DOMAIN`, else the
+                // user's default domain.
+                let domain = domain.map(str::to_owned).or_else(|| {
+                    std::env::var("FRAMEKEEP_DOMAIN")
+                        .ok()
+                        .filter(|d| !d.is_empty())
+                });
+                let domain = match &domain {
                     Some(d) => framekeep_ipc::Domain::named(d),
                     None => framekeep_ipc::Domain::new(),
                 }
-                .map_err(|e| match (e, domain) {
+                .map_err(|e| match (e, &domain) {
                     (framekeep_ipc::IpcError::InvalidName { .. }, Some(d)) => {
                         CalibError::InvalidArgument(format!(
-                            "--domain {d:?}: a domain name is 1 to 64 ASCII letters, digits, '-' or '_'"
+                            "domain {d:?}: a domain name is 1 to {} ASCII letters, digits, '-' or '_'",
+                            framekeep_ipc::Domain::max_name_len()
                         ))
                     }
                     (e, _) => CalibError::Service {

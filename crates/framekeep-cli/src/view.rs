@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::service;
 use framekeep_cli::app::{ctrlc_root, leak_checked, run_status, Chain};
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
@@ -34,8 +35,9 @@ use framekeep_v4l::{
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// What to view: a camera (a device path such as /dev/video0, or a bus-info /
-    /// card-name match) or `synthetic`. Default: the first V4L2 capture device; the
-    /// synthetic pattern if there is none.
+    /// card-name match), `synthetic`, or a service another process publishes
+    /// (`ipc:camera/front`, see `framekeep serve`). Default: the first V4L2 capture
+    /// device; the synthetic pattern if there is none.
     source: Option<String>,
     /// Pixel format: a V4L2 fourcc (YUYV, UYVY, NV12, YU12, MJPG, GREY, BGR3, RGB3) or a name.
     #[arg(long, default_value = "YUYV")]
@@ -43,7 +45,8 @@ pub struct Args {
     /// Frame size, WxH.
     #[arg(long, default_value = "640x480")]
     size: FrameSize,
-    /// Frames per second to ask for.
+    /// Frames per second to ask for (a service: at most this many taken, the newest each
+    /// time; the ones in between are dropped and counted).
     #[arg(long, default_value_t = 30)]
     fps: u32,
     /// Driver buffers (camera) or pool buffers (synthetic).
@@ -216,7 +219,30 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
         corrupt: corrupt.clone(),
     };
     let mut synthetic = false;
+    let mut service_stats = None;
     match camera(args) {
+        Some(source) if service::requested(&source).is_some() => {
+            let name = service::requested(&source).unwrap_or_default();
+            let (source, stats) = match service::ServiceSource::connect(
+                "framekeep view",
+                name,
+                Some(args.fps),
+                args.frames,
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            println!(
+                "viewing service {}{name}, at most {} fps",
+                service::PREFIX,
+                args.fps
+            );
+            service_stats = Some((name.to_owned(), stats));
+            builder = builder.source("service", source);
+        }
         Some(device) => {
             // `check` made sure both fit a u32.
             let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
@@ -369,6 +395,9 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
     }
     if let Some(s) = &cam {
         println!("camera: {s}");
+    }
+    if let Some((name, s)) = &service_stats {
+        println!("service {}{name}: {s}", service::PREFIX);
     }
     println!(
         "stats: frames {frames}, {:.1} fps, dropped {dropped}, copied {copied}, corrupt {corrupt}, latency p50 {:.2} ms p99 {:.2} ms",

@@ -78,6 +78,9 @@ struct Tracking {
     /// A notifier (the publisher's) said goodbye since the publisher was last seen: a
     /// publisher that goes without one crashed.
     goodbye: bool,
+    /// The publisher was found gone without a goodbye, once: decided at the next check,
+    /// after one more wait (its goodbye may be on its way).
+    suspected: bool,
     /// A departure not reported yet.
     gone: Option<bool>,
 }
@@ -357,7 +360,24 @@ impl Subscriber {
         if alive > 0 {
             t.seen = true;
             t.goodbye = false;
+            t.suspected = false;
         } else if t.seen {
+            if !dead && !t.goodbye {
+                // The goodbye may be waiting in the listener already (a subscriber taking
+                // queued frames has not waited since it came) ...
+                if let Ok(woken) = self.waiter.pending(&self.service) {
+                    t.goodbye |= woken.dropped;
+                    t.attach_due |= woken.created;
+                }
+                // ... or be on its way (a publisher drops its port just before its
+                // notifier): decide at the next check, after one more wait, which the
+                // goodbye ends at once (otherwise the liveness interval).
+                if !t.goodbye && !t.suspected {
+                    t.suspected = true;
+                    return;
+                }
+            }
+            t.suspected = false;
             t.seen = false;
             t.origin = None;
             t.last_seq = None;

@@ -152,18 +152,28 @@ impl Waiter {
         if event {
             // Level-triggered: take every pending notification, or the next wait returns
             // at once. Sends coalesce; the caller drains the whole queue anyway.
-            self.listener
-                .try_wait(|activation| match activation.id.as_value() {
-                    EVENT_CREATED => woken.created = true,
-                    EVENT_DROPPED => woken.dropped = true,
-                    EVENT_DEAD => woken.dead = true,
-                    _ => {}
-                })
-                .map_err(|e| IpcError::iceoryx("read the event listener", service, e))?;
+            woken = Woken {
+                timed_out: false,
+                ..self.pending(service)?
+            };
         }
         if woke {
             self.waker.drain();
         }
+        Ok(woken)
+    }
+
+    /// The events already delivered to the listener, without waiting.
+    pub(crate) fn pending(&self, service: &str) -> Result<Woken, IpcError> {
+        let mut woken = Woken::default();
+        self.listener
+            .try_wait(|activation| match activation.id.as_value() {
+                EVENT_CREATED => woken.created = true,
+                EVENT_DROPPED => woken.dropped = true,
+                EVENT_DEAD => woken.dead = true,
+                _ => {}
+            })
+            .map_err(|e| IpcError::iceoryx("read the event listener", service, e))?;
         Ok(woken)
     }
 }

@@ -650,3 +650,50 @@ fn every_accepted_domain_name_fits_the_socket_paths() {
         assert!(ok, "a subscriber in domain {name} ({len} bytes)");
     }
 }
+
+/// A publisher whose port is gone but whose goodbye has not come yet (here a loan it
+/// lent keeps its notifier for a while, as a dropping publisher's notifier goes just
+/// after its port) closed; it did not crash. Before, the first liveness check that found
+/// no port reported `PublisherGone { crashed: true }` (seen in `framekeep serve`'s vivid VM
+/// test: a viewer of a cleanly ended serve exited 1); now the check waits once more for
+/// the goodbye.
+#[test]
+fn a_goodbye_that_comes_after_the_port_went_is_a_close_not_a_crash() {
+    let check = LeakCheck::new();
+    let domain = TestDomain::new("late-bye").unwrap();
+    let l = layout(PixelFormat::Gray8, 8, 8);
+    let publisher = Publisher::create(
+        &domain,
+        "cam/bye",
+        PublisherOptions::new().initial_layout(l),
+    )
+    .unwrap();
+    let liveness = Duration::from_millis(400);
+    let mut sub = Subscriber::connect(
+        &domain,
+        "cam/bye",
+        SubscriberOptions::new(Link::drop_oldest(2)).liveness_interval(liveness),
+    )
+    .unwrap();
+    publisher.publish(&frame(l, 1)).unwrap();
+    assert_eq!(recv(&mut sub).sequence(), 1);
+    let loan = publisher.loan_frame(l.len()).unwrap().expect("a loan");
+    drop(publisher);
+    // The goodbye comes 1.5 liveness intervals later: after the first check (at one
+    // interval), before the second (at two).
+    let late = thread::spawn(move || {
+        thread::sleep(liveness * 3 / 2);
+        drop(loan);
+    });
+    let token = CancelToken::new().child_with_timeout(5 * SECOND);
+    match sub.recv(&token) {
+        Err(IpcError::PublisherGone { crashed, .. }) => {
+            assert!(!crashed, "a publisher that said goodbye closed")
+        }
+        other => panic!("{other:?}"),
+    }
+    late.join().unwrap();
+    drop(sub);
+    drop(domain);
+    check.finish_within(SECOND).unwrap();
+}

@@ -56,6 +56,8 @@ pub struct VividVm {
     timeout: Option<Duration>,
     memory_mib: Option<u32>,
     vivid_options: Option<String>,
+    own_path: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
 }
 
 impl VividVm {
@@ -68,6 +70,8 @@ impl VividVm {
             timeout: None,
             memory_mib: None,
             vivid_options: None,
+            own_path: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -104,6 +108,21 @@ impl VividVm {
         self
     }
 
+    /// Also copies `path` (a host program the main one runs, e.g. the binary a script
+    /// starts) into the VM at its own path, with its shared libraries (the script's `-l`).
+    pub fn at_own_path(mut self, path: impl AsRef<OsStr>) -> VividVm {
+        self.own_path.push(path.as_ref().to_owned());
+        self
+    }
+
+    /// Sets an environment variable of the harness script (its `FRAMEKEEP_VIVID_*`
+    /// knobs, see `vm/README.md`), not of the program in the VM.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> VividVm {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
     /// Boots the VM, runs the program and waits for the VM to end. An `Err` only when
     /// `bash` cannot be started.
     pub fn run(&self) -> std::io::Result<VmRun> {
@@ -116,6 +135,10 @@ impl VividVm {
             let secs = t.as_secs() + u64::from(t.subsec_nanos() > 0);
             cmd.args(["-t", &secs.to_string()]);
         }
+        for path in &self.own_path {
+            cmd.arg("-l").arg(path);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.arg("--").arg(&self.program).args(&self.args);
         if let Some(mib) = self.memory_mib {
             cmd.env("FRAMEKEEP_VIVID_MEM", mib.to_string());
