@@ -218,7 +218,8 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
         latency: latency.clone(),
         corrupt: corrupt.clone(),
     };
-    let mut synthetic = false;
+    // The source element's name, whose frames out the stats line counts.
+    let mut source_name = "camera";
     let mut service_stats = None;
     match camera(args) {
         Some(source) if service::requested(&source).is_some() => {
@@ -241,7 +242,8 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
                 args.fps
             );
             service_stats = Some((name.to_owned(), stats));
-            builder = builder.source("service", source);
+            source_name = "service";
+            builder = builder.source("service", Converted { source, convert });
         }
         Some(device) => {
             // `check` made sure both fit a u32.
@@ -286,7 +288,7 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
                     return ExitCode::from(2);
                 }
             };
-            synthetic = true;
+            source_name = "synthetic";
             println!(
                 "synthetic test pattern: {width}x{height} {format} at {} fps",
                 args.fps
@@ -369,8 +371,7 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
     let report = pipeline.shutdown();
     let closed = display.map(Display::close);
 
-    let source = if synthetic { "synthetic" } else { "camera" };
-    let frames = report.element(source).map_or(0, |s| s.frames_out);
+    let frames = report.element(source_name).map_or(0, |s| s.frames_out);
     let lat = latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cam = camera_stats.try_recv().ok();
     let (dropped, copied) = match &cam {
@@ -389,7 +390,7 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
     if let Some(w) = &written {
         println!("snapshots kept: {}", w.lock().len());
     }
-    if synthetic {
+    if source_name == "synthetic" {
         let produced = report.element("synthetic").map_or(0, |s| s.frames_in);
         println!("synthetic source: produced {produced}");
     }
