@@ -46,8 +46,8 @@ pub(crate) fn parse(text: &str, keys: (&str, &str)) -> Result<([[f64; 3]; 3], Ve
         return Err(format!("{} is {}x{}, not 3x3", keys.0, k.rows, k.cols));
     }
     let d = matrix(&lines, keys.1)?;
-    let count = d.rows * d.cols;
-    if (d.rows != 1 && d.cols != 1) || !DIST_COUNTS.contains(&count) {
+    let count = d.rows.checked_mul(d.cols);
+    if (d.rows != 1 && d.cols != 1) || !count.is_some_and(|c| DIST_COUNTS.contains(&c)) {
         return Err(format!(
             "{} is {}x{}: not a row or column of 4, 5, 8, 12 or 14 coefficients",
             keys.1, d.rows, d.cols
@@ -411,5 +411,8 @@ mod tests {
         assert!(e.contains("holds 2 values"), "{e}");
         let e = parse(&OPENCV.replace("cols: 5", "cols: 6"), KEYS).unwrap_err();
         assert!(e.contains("1x6"), "{e}");
+        let big = format!("rows: {}\n   cols: {}", usize::MAX, usize::MAX);
+        let e = parse(&OPENCV.replace("rows: 1\n   cols: 5", &big), KEYS).unwrap_err();
+        assert!(e.contains("not a row or column"), "{e}");
     }
 }
