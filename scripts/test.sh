@@ -19,3 +19,5 @@ cargo test --workspace --doc
 # The loom models of the core's lock-free code (SPEC 13); a few minutes on a fresh target dir.
 ./scripts/loom.sh
 ./scripts/soundness.sh
+# The fuzz targets of issue 11, about 20 s each (fuzz/README.md); skipped without nightly.
+./scripts/fuzz.sh

@@ -53,9 +53,15 @@ fn corrupt(path: &Path, reason: impl std::fmt::Display) -> CalibError {
     }
 }
 
-/// Refuses `width x height` above [`MAX_PIXELS`] or, with `same`, of another size than
-/// the first view's: both from the header, before decoding.
+/// Refuses an empty `width x height` (corrupt), one above [`MAX_PIXELS`] or, with `same`,
+/// of another size than the first view's: all from the header, before decoding.
 fn check_size(path: &Path, width: u32, height: u32, same: Option<&SameAs>) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(corrupt(
+            path,
+            format!("its header announces an empty {width}x{height} image"),
+        ));
+    }
     if let Some(s) = same.filter(|s| (s.width, s.height) != (width, height)) {
         return Err(CalibError::SizeMismatch {
             path: path.to_path_buf(),
@@ -289,6 +295,31 @@ mod tests {
             0, 0, 0, 10, 10, 10, 128, 128, 128, 250, 250, 250,
         ];
         mat_from(2, 4, CV_8UC3, &px, "sample").unwrap()
+    }
+
+    /// Found by the fuzz target `image_reader`: a PBM header announcing 60600x0 was an
+    /// image of that size for `image_size` (the first view's size of a set, against which
+    /// every other view was then "of another size"); an empty image is corrupt.
+    #[test]
+    fn an_empty_image_header_is_corrupt() {
+        let check = LeakCheck::new();
+        let dir = scratch("empty");
+        let path = dir.join("empty.pbm");
+        std::fs::write(&path, b"P4\n60600 00000\n255\0\n\n\0\0\0\0").unwrap();
+        for result in [
+            image_size(&path).map(|_| ()),
+            read_gray(&path).map(|_| ()),
+            read_bgr(&path).map(|_| ()),
+        ] {
+            match result {
+                Err(e @ CalibError::CorruptImage { .. }) => {
+                    assert!(e.to_string().contains("empty.pbm"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        check.finish().unwrap();
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod detect;
 pub mod error;
 pub mod imageio;
 pub mod input;
+mod intrinsics_file;
 pub mod live;
 pub mod mono;
 pub mod output;

@@ -15,8 +15,9 @@ use opencv::core::{self, FileStorage, FileStorage_Mode, Mat};
 use opencv::prelude::*;
 
 use crate::error::{CalibError, CvContext, Result};
+use crate::intrinsics_file;
 use crate::mono::{Intrinsics, MonoCalibration};
-use crate::tracked::{track, track_empty, TrackedMat};
+use crate::tracked::track;
 
 /// A set of output files staged in temporaries until [`Staging::commit`].
 #[derive(Debug, Default)]
@@ -276,55 +277,33 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 }
 
 /// Reads `camera_matrix` and `distortion_coefficients` (or `M1`/`D1`-style keys given
-/// as `keys`) from an OpenCV FileStorage file.
+/// as `keys`) from a calibration file in OpenCV's YAML format.
+///
+/// The file is read in Rust, never by OpenCV's `FileStorage`, whose parsers crash on some
+/// malformed input and which allocates a matrix its header declares before it reads the
+/// data (see `intrinsics_file.rs`). Every refusal is [`CalibError::BadIntrinsics`] naming
+/// `path`, with the reason.
 pub fn read_intrinsics(path: &Path, keys: (&str, &str)) -> Result<Intrinsics> {
     let bad = |reason: String| CalibError::BadIntrinsics {
         path: path.to_path_buf(),
         reason,
     };
-    if !path.is_file() {
-        return Err(bad("file does not exist".into()));
+    let meta = std::fs::metadata(path).map_err(|e| {
+        bad(match e.kind() {
+            std::io::ErrorKind::NotFound => "file does not exist".into(),
+            _ => format!("cannot read it: {e}"),
+        })
+    })?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file".into()));
     }
-    let name = path.to_str().ok_or_else(|| bad("non UTF-8 path".into()))?;
-    let mut fs = FileStorage::new(name, FileStorage_Mode::READ as i32, "")
-        .map_err(|e| bad(format!("not an OpenCV FileStorage file ({e})")))?;
-    if !fs.is_opened().cv("FileStorage::isOpened")? {
-        return Err(bad("not an OpenCV FileStorage file".into()));
-    }
-    let read = |fs: &FileStorage, key: &str| -> Result<TrackedMat> {
-        let node = fs.get(key).cv("FileStorage::get")?;
-        if node.is_none().cv("FileNode::isNone")? {
-            return Err(bad(format!("no {key} entry")));
-        }
-        let m = track(
-            node.mat().map_err(|e| bad(format!("{key}: {e}")))?,
-            "read intrinsics",
-        )?;
-        Ok(m)
-    };
-    let k = read(&fs, keys.0)?;
-    let d = read(&fs, keys.1)?;
-    fs.release().cv("FileStorage::release")?;
-    if k.rows() != 3 || k.cols() != 3 || k.typ() != core::CV_64F {
-        return Err(bad(format!("{} is not a 3x3 double matrix", keys.0)));
-    }
-    let d64 = if d.typ() == core::CV_64F {
-        d
-    } else {
-        let mut out = track_empty("read distortion")?;
-        d.convert_to(&mut out, core::CV_64F, 1.0, 0.0)
-            .cv("convertTo")?;
-        out
-    };
-    let intr = Intrinsics::from_mats(&k, &d64)?;
-    if ![4, 5, 8, 12, 14].contains(&intr.dist.len()) {
-        return Err(bad(format!(
-            "{} has {} coefficients",
-            keys.1,
-            intr.dist.len()
-        )));
-    }
-    Ok(intr)
+    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = intrinsics_file::read_text(file).map_err(bad)?;
+    let (camera_matrix, dist) = intrinsics_file::parse(&text, keys).map_err(bad)?;
+    Ok(Intrinsics {
+        camera_matrix,
+        dist,
+    })
 }
 
 #[cfg(test)]

@@ -250,3 +250,31 @@ fn a_corrupt_motion_jpeg_frame_is_skipped_or_an_error() {
     drop((skip, error));
     check.finish().unwrap();
 }
+
+/// Found by the fuzz target `image_reader`: a Sun raster header (a format the `image`
+/// crate does not know, so its size is not checked before `imread`) announcing
+/// 20000x989875744 pixels made OpenCV's own size check throw, and the sequence returned
+/// `CvError::OpenCv`, which does not say which file it was. It is a `CvError::File`
+/// naming the file now.
+#[test]
+fn an_image_opencv_refuses_by_its_header_is_an_error_naming_it() {
+    let check = LeakCheck::new();
+    let dir = TempDir::new("sun-raster");
+    let path = dir.0.join("huge.ras");
+    let mut header = Vec::new();
+    // magic, width, height, depth, length, type (standard), map type, map length.
+    for word in [0x59a6_6a95u32, 20000, 0x3b00_4e20, 8, 0, 1, 0, 0] {
+        header.extend_from_slice(&word.to_be_bytes());
+    }
+    std::fs::write(&path, &header).unwrap();
+    let mut seq = ImageSequence::from_paths(vec![path.clone()]).unwrap();
+    match seq.read_next(&CancelToken::new()) {
+        Err(e @ CvError::File { .. }) => {
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        }
+        Err(e) => panic!("an error that does not name the file: {e:?}"),
+        Ok(f) => panic!("read as an image: {f:?}"),
+    }
+    drop(seq);
+    check.finish().expect("nothing left alive");
+}

@@ -76,7 +76,20 @@ pub(crate) fn read_bgr(path: &Path, max_pixels: usize) -> Result<TrackedMat, CvE
         check_size(path, w as usize, h as usize, max_pixels)?;
     }
     drop(bytes);
-    let image = TrackedMat::adopt(imread(path, IMREAD_COLOR)?, "imread")?;
+    // OpenCV's own checks throw (e.g. a Sun raster header over its 2^30-pixel ceiling, a
+    // format whose size is not checked above): the error names the file all the same.
+    let image = imread(path, IMREAD_COLOR).map_err(|e| {
+        let reason = format!(
+            "imread refused it: {}",
+            e.message.lines().next().unwrap_or_default().trim()
+        );
+        if known {
+            corrupt(path, Corruption::Decoder(reason))
+        } else {
+            file_error(path, &reason)
+        }
+    })?;
+    let image = TrackedMat::adopt(image, "imread")?;
     if image.rows() <= 0 || image.cols() <= 0 {
         return Err(if known {
             corrupt(
