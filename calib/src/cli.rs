@@ -185,6 +185,11 @@ impl<'a> LiveInput<'a> {
             LiveInput::Service { name, domain } => {
                 // As the `framekeep` command: `--domain`, else `FRAMEKEEP_DOMAIN`, else the
                 // user's default domain.
+                let given = if domain.is_some() {
+                    "--domain"
+                } else {
+                    "FRAMEKEEP_DOMAIN"
+                };
                 let domain = domain.map(str::to_owned).or_else(|| {
                     std::env::var("FRAMEKEEP_DOMAIN")
                         .ok()
@@ -197,7 +202,7 @@ impl<'a> LiveInput<'a> {
                 .map_err(|e| match (e, &domain) {
                     (framekeep_ipc::IpcError::InvalidName { .. }, Some(d)) => {
                         CalibError::InvalidArgument(format!(
-                            "domain {d:?}: a domain name is 1 to {} ASCII letters, digits, '-' or '_'",
+                            "{given} {d:?}: a domain name is 1 to {} ASCII letters, digits, '-' or '_'",
                             framekeep_ipc::Domain::max_name_len()
                         ))
                     }
