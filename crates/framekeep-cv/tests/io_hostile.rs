@@ -278,3 +278,35 @@ fn an_image_opencv_refuses_by_its_header_is_an_error_naming_it() {
     drop(seq);
     check.finish().expect("nothing left alive");
 }
+
+/// Found by the fuzz target `image_reader` in CI: a 48-byte Sun raster file announcing
+/// 20000x20000 made `imread` allocate 1.2 GB. The `image` crate cannot read a Sun raster
+/// header, so its size was never checked against `max_pixels`: any format outside the
+/// checked ones went to `imread` unchecked. Such files are refused now, before decoding.
+/// Failed before: this 20x20 Sun raster decoded although the limit is 100 pixels.
+#[test]
+fn an_image_whose_size_cannot_be_checked_first_is_refused() {
+    let check = LeakCheck::new();
+    let dir = TempDir::new("sun-raster-small");
+    let path = dir.0.join("small.ras");
+    let (w, h) = (20u32, 20u32);
+    let mut bytes = Vec::new();
+    // magic, width, height, depth, length, type (standard), map type, map length.
+    for word in [0x59a6_6a95u32, w, h, 24, w * h * 3, 1, 0, 0] {
+        bytes.extend_from_slice(&word.to_be_bytes());
+    }
+    bytes.resize(bytes.len() + (w * h * 3) as usize, 0x80);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut seq = ImageSequence::from_paths(vec![path.clone()])
+        .unwrap()
+        .max_pixels(100);
+    match seq.read_next(&CancelToken::new()) {
+        Err(e @ CvError::File { .. }) => {
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        }
+        Err(e) => panic!("another error: {e:?}"),
+        Ok(f) => panic!("decoded past the 100-pixel limit: {f:?}"),
+    }
+    drop(seq);
+    check.finish().expect("nothing left alive");
+}

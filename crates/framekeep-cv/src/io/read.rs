@@ -5,8 +5,10 @@
 //! only limit: a 249 KB PNG of 16000x16000 costs 1.5 GB and seconds before anyone can
 //! say it is too large. Here the header is read first (the pure-Rust `image` crate reads
 //! PNG, JPEG, BMP, PNM, TIFF and WebP headers without decoding) and a size above the
-//! limit is an [`CvError::ImageTooLarge`]. Formats whose header it cannot read (OpenEXR,
-//! JPEG 2000, Radiance HDR, Sun raster, PFM) keep only OpenCV's ceiling.
+//! limit is an [`CvError::ImageTooLarge`]. Files whose header it cannot read (OpenEXR,
+//! JPEG 2000, Sun raster, PFM, anything else) are refused with a [`CvError::File`] naming
+//! them, not handed to `imread` unchecked (a 48-byte Sun raster file announcing
+//! 20000x20000 made it allocate 1.2 GB).
 //!
 //! A JPEG is decoded by [`decode_jpeg`] (a truncated or corrupt one is a
 //! [`CvError::Corrupt`], which `imread` would have filled in gray), its EXIF orientation
@@ -69,12 +71,19 @@ pub(crate) fn read_bgr(path: &Path, max_pixels: usize) -> Result<TrackedMat, CvE
     // A format recognised from its first bytes that does not decode is corrupt; bytes
     // of no known format are not an image at all.
     let known = reader.format().is_some();
-    if reader.format().is_some_and(|f| f.reading_enabled()) {
-        let (w, h) = reader
-            .into_dimensions()
-            .map_err(|e| corrupt(path, Corruption::Decoder(e.to_string())))?;
-        check_size(path, w as usize, h as usize, max_pixels)?;
+    if !reader.format().is_some_and(|f| f.reading_enabled()) {
+        // Nothing is decoded whose size was not checked: `imread` would allocate
+        // whatever the header says (a 48-byte Sun raster file: 1.2 GB).
+        return Err(file_error(
+            path,
+            "not an image whose size can be read before decoding \
+             (PNG, JPEG, BMP, PNM, TIFF, WebP and the other formats of the image crate)",
+        ));
     }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| corrupt(path, Corruption::Decoder(e.to_string())))?;
+    check_size(path, w as usize, h as usize, max_pixels)?;
     drop(bytes);
     // OpenCV's own checks throw (e.g. a Sun raster header over its 2^30-pixel ceiling, a
     // format whose size is not checked above): the error names the file all the same.
