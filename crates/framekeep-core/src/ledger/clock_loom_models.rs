@@ -18,6 +18,29 @@ use crate::sync::check;
 /// that may withdraw the time and park.
 const STEPS: usize = 2;
 
+/// The ticker on a model thread registered as the daemon's: it publishes, takes
+/// [`STEPS`] steps and then sets `done`.
+fn spawn_ticker(done: &Arc<Flag>) -> thread::JoinHandle<()> {
+    let done = Arc::clone(done);
+    thread::spawn(move || {
+        TICKER.adopt();
+        publish();
+        for _ in 0..STEPS {
+            step();
+        }
+        done.store(true, Order::SeqCst);
+    })
+}
+
+/// A reader that reads the clock until the ticker is done (forever if the
+/// ticker stays parked: loom then fails the model).
+fn read_until(done: &Flag) {
+    while !done.load(Order::SeqCst) {
+        let _ = Stamp::now();
+        thread::yield_now();
+    }
+}
+
 /// Model 6: a reader that keeps reading until the ticker has taken all its
 /// steps. It plays both parts of the lost wake-up fixed earlier: a read that
 /// loaded a published time just before the withdrawal and marks `WANTED`
@@ -29,21 +52,8 @@ const STEPS: usize = 2;
 fn clock_park_and_wake_loses_no_wake_up() {
     check("ledger clock: park and wake", None, || {
         let done = Arc::new(Flag::new(false));
-        let ticker = {
-            let done = Arc::clone(&done);
-            thread::spawn(move || {
-                TICKER.adopt();
-                publish();
-                for _ in 0..STEPS {
-                    step();
-                }
-                done.store(true, Order::SeqCst);
-            })
-        };
-        while !done.load(Order::SeqCst) {
-            let _ = Stamp::now();
-            thread::yield_now();
-        }
+        let ticker = spawn_ticker(&done);
+        read_until(&done);
         ticker.join().unwrap();
     });
 }
@@ -64,17 +74,7 @@ fn clock_park_and_wake_loses_no_wake_up() {
 fn clock_park_and_wake_two_readers_lose_no_wake_up() {
     check("ledger clock: park and wake, two readers", Some(2), || {
         let done = Arc::new(Flag::new(false));
-        let ticker = {
-            let done = Arc::clone(&done);
-            thread::spawn(move || {
-                TICKER.adopt();
-                publish();
-                for _ in 0..STEPS {
-                    step();
-                }
-                done.store(true, Order::SeqCst);
-            })
-        };
+        let ticker = spawn_ticker(&done);
         let other = thread::spawn(|| {
             for _ in 0..RACING_READS {
                 let _ = Stamp::now();
@@ -84,10 +84,7 @@ fn clock_park_and_wake_two_readers_lose_no_wake_up() {
             let _ = Stamp::now();
         }
         other.join().unwrap();
-        while !done.load(Order::SeqCst) {
-            let _ = Stamp::now();
-            thread::yield_now();
-        }
+        read_until(&done);
         ticker.join().unwrap();
     });
 }
