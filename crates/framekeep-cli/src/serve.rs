@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use framekeep_cli::app::{ctrlc_root, leak_checked, run_status, Chain};
 use framekeep_core::frame::{Frame, FrameLayout, FrameSize, PixelFormat};
-use framekeep_core::pipeline::{Link, PipelineBuilder, SyntheticSource};
+use framekeep_core::pipeline::{Link, PipelineBuilder};
 use framekeep_ipc::{Publisher, PublisherOptions};
 use framekeep_v4l::{
     list_devices, BufferMode, CaptureBuffers, CaptureError, CaptureStream, FormatRequest, FourCc,
@@ -216,23 +216,17 @@ fn serve(args: &Args, seconds: Option<Duration>) -> ExitCode {
             builder = builder.source("camera", source);
         }
         None => {
-            let mut source = SyntheticSource::builder(format, width, height)
-                .fps(f64::from(args.fps))
-                .buffers(args.buffers as usize);
-            if let Some(n) = args.frames {
-                source = source.frames(n);
-            }
-            let source = match source.build() {
+            let source = match crate::view::synthetic(
+                "framekeep serve",
+                format,
+                args.size,
+                args.fps,
+                args.buffers,
+                args.frames,
+            ) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("framekeep serve: {}", Chain(&e));
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            println!(
-                "synthetic test pattern: {width}x{height} {format} at {} fps",
-                args.fps
-            );
             builder = builder.source("synthetic", source);
         }
     }

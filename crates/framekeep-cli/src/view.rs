@@ -130,6 +130,33 @@ impl<S: Source> Source for Converted<S> {
     }
 }
 
+/// The embedded test pattern (`framekeep view` and `framekeep serve` without a camera),
+/// announced on stdout; a rate it refuses is one line on stderr and exit status 2.
+pub(crate) fn synthetic(
+    command: &str,
+    format: PixelFormat,
+    size: FrameSize,
+    fps: u32,
+    buffers: u32,
+    frames: Option<u64>,
+) -> Result<SyntheticSource, ExitCode> {
+    let mut source = SyntheticSource::builder(format, size.width, size.height)
+        .fps(f64::from(fps))
+        .buffers(buffers as usize);
+    if let Some(n) = frames {
+        source = source.frames(n);
+    }
+    let source = source.build().map_err(|e| {
+        eprintln!("{command}: {}", Chain(&e));
+        ExitCode::from(2)
+    })?;
+    println!(
+        "synthetic test pattern: {}x{} {format} at {fps} fps",
+        size.width, size.height
+    );
+    Ok(source)
+}
+
 /// Checks what clap cannot: ranges.
 fn check(args: &Args) -> Result<Option<Duration>, String> {
     if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 || args.snapshots_kept == 0 {
@@ -275,24 +302,18 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
             builder = builder.source("camera", Converted { source, convert });
         }
         None => {
-            let mut source = SyntheticSource::builder(format, width, height)
-                .fps(f64::from(args.fps))
-                .buffers(args.buffers as usize);
-            if let Some(n) = args.frames {
-                source = source.frames(n);
-            }
-            let source = match source.build() {
+            let source = match synthetic(
+                "framekeep view",
+                format,
+                args.size,
+                args.fps,
+                args.buffers,
+                args.frames,
+            ) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("framekeep view: {}", Chain(&e));
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             source_name = "synthetic";
-            println!(
-                "synthetic test pattern: {width}x{height} {format} at {} fps",
-                args.fps
-            );
             builder = builder.source("synthetic", Converted { source, convert });
         }
     }
