@@ -506,10 +506,7 @@ impl PoolShared {
         } else {
             Vec::new()
         };
-        Leftovers {
-            _dead: dead,
-            _drained: drained,
-        }
+        Leftovers::new(dead, drained)
     }
 
     /// Everything `take_back`'s short path does not handle: hooks, backtraces,
