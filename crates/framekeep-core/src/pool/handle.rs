@@ -118,8 +118,27 @@ impl FramePool {
     #[inline]
     pub fn try_acquire(&self, label: &'static str) -> Result<Frame, AcquireError> {
         let shared = self.shared();
-        match shared.take_buffer() {
-            Taken::Buffer(buf) => Ok(Self::arm(shared.check_out(buf, label))),
+        // One construction of the frame, after the paths meet: a frame built on
+        // each path went through the `Result` in memory once more (see
+        // BENCHMARKS.md, section 1).
+        let buf = match shared.take_fast() {
+            Ok(buf) => shared.check_out(buf, label),
+            Err(candidate) => self.try_acquire_slow(label, candidate)?,
+        };
+        Ok(Self::arm(buf))
+    }
+
+    /// `try_acquire` when this thread's slot had no buffer fit to use: a
+    /// checked-out buffer, or why there is none.
+    #[inline(never)]
+    fn try_acquire_slow(
+        &self,
+        label: &'static str,
+        candidate: Option<Arc<Buffer>>,
+    ) -> Result<Arc<Buffer>, AcquireError> {
+        let shared = self.shared();
+        match shared.take_buffer_slow(candidate) {
+            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
             Taken::Closed => Err(AcquireError::Closed),
             Taken::Failed(e) => Err(shared.allocation_failed(e)),
             Taken::Dry => {
@@ -146,11 +165,28 @@ impl FramePool {
         timeout: Duration,
     ) -> Result<Frame, AcquireError> {
         let shared = self.shared();
-        match shared.take_buffer() {
-            Taken::Buffer(buf) => Ok(Self::arm(shared.check_out(buf, label))),
+        // As in `try_acquire`: the frame is built once, after the paths meet.
+        let buf = match shared.take_fast() {
+            Ok(buf) => shared.check_out(buf, label),
+            Err(candidate) => self.acquire_timeout_slow(label, timeout, candidate)?,
+        };
+        Ok(Self::arm(buf))
+    }
+
+    /// `acquire_timeout` when this thread's slot had no buffer fit to use.
+    #[inline(never)]
+    fn acquire_timeout_slow(
+        &self,
+        label: &'static str,
+        timeout: Duration,
+        candidate: Option<Arc<Buffer>>,
+    ) -> Result<Arc<Buffer>, AcquireError> {
+        let shared = self.shared();
+        match shared.take_buffer_slow(candidate) {
+            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
             Taken::Closed => Err(AcquireError::Closed),
             Taken::Failed(e) => Err(shared.allocation_failed(e)),
-            Taken::Dry => shared.acquire_slow(label, timeout, None),
+            Taken::Dry => shared.acquire_buffer_slow(label, timeout, None),
         }
     }
 

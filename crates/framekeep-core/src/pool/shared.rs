@@ -267,25 +267,42 @@ impl PoolShared {
     /// then the free list, then a new buffer while under `max_buffers`.
     #[inline(always)]
     pub(crate) fn take_buffer(self: &Arc<Self>) -> Taken {
-        if self.closed.load(Ordering::Acquire) {
-            return Taken::Closed;
+        match self.take_fast() {
+            Ok(buf) => Taken::Buffer(buf),
+            Err(candidate) => self.take_buffer_slow(candidate),
         }
-        // The common case, inlined: this thread's own buffer back, fit to use.
+    }
+
+    /// The common case, inlined into every acquire: this thread's own buffer
+    /// back, fit to use. `Err` holds what the slow path must look at first (a
+    /// buffer taken that failed the checks), or `None` (the slot was empty,
+    /// or the pool is closed).
+    ///
+    /// Two words, returned in registers: a `Taken` (with its error) went
+    /// through the stack on every acquire.
+    #[inline(always)]
+    pub(crate) fn take_fast(&self) -> Result<Arc<Buffer>, Option<Arc<Buffer>>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(None);
+        }
         match self.local.take_mine() {
             Some(buf)
                 if buf.generation == self.generation.load(Ordering::Relaxed)
                     && self.opts.before_acquire.is_none() =>
             {
-                Taken::Buffer(buf)
+                Ok(buf)
             }
-            mine => self.take_buffer_slow(mine),
+            mine => Err(mine),
         }
     }
 
-    /// `take_buffer` past its first look; `candidate` is a buffer already
-    /// taken that still has to pass the checks.
+    /// `take_buffer` past [`PoolShared::take_fast`]; `candidate` is a buffer
+    /// already taken that still has to pass the checks (the pool was open then).
     #[inline(never)]
-    fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
+    pub(crate) fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
+        if candidate.is_none() && self.closed.load(Ordering::Acquire) {
+            return Taken::Closed;
+        }
         loop {
             // Other threads' slots before the free list: they hold the
             // buffers released last, still in cache (see `local`).
@@ -356,7 +373,7 @@ impl PoolShared {
     }
 
     /// [`acquire_slow`](Self::acquire_slow), up to a checked-out buffer.
-    fn acquire_buffer_slow(
+    pub(crate) fn acquire_buffer_slow(
         self: &Arc<Self>,
         label: &'static str,
         timeout: Duration,
@@ -465,7 +482,7 @@ impl PoolShared {
                 && self.waiters.load(Ordering::SeqCst) == 0
                 && !self.closed.load(Ordering::SeqCst)
             {
-                return Leftovers::NONE;
+                return Leftovers::none();
             }
             return self.settle(dead);
         }
