@@ -25,12 +25,12 @@ CORE = "crates/framekeep-core/src/"
 MUTANTS = [
     (
         "1a release vs close: no re-check of `closed` after the park",
-        "pool/shared.rs",
-        """            if dead.is_none()
-                && self.waiters.load(Ordering::SeqCst) == 0
-                && !self.closed.load(Ordering::SeqCst)
-            {""",
-        """            if dead.is_none() && self.waiters.load(Ordering::SeqCst) == 0 {""",
+        "frame/buffer.rs",
+        """        if overflow.is_none()
+            && path.waiters.load(Ordering::SeqCst) == 0
+            && !path.closed.load(Ordering::SeqCst)
+        {""",
+        """        if overflow.is_none() && path.waiters.load(Ordering::SeqCst) == 0 {""",
         "pool::loom_models::release_racing_close",
     ),
     (
@@ -45,7 +45,7 @@ MUTANTS = [
     ),
     (
         "2 steal: a slot emptied by a load and a store, not a swap",
-        "pool/local.rs",
+        "frame/local_slots.rs",
         "    let raw = slot.swap(ptr::null_mut(), Ordering::SeqCst);",
         """    let raw = slot.load(Ordering::SeqCst);
     if !raw.is_null() {

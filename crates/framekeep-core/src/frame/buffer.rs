@@ -40,6 +40,7 @@ use super::error::FrameError;
 use super::hazard::Pinned;
 use super::layout::FrameLayout;
 use super::lease::LeaseCell;
+use super::return_path::ReturnPath;
 use crate::cancel::CancelToken;
 use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 
@@ -84,7 +85,9 @@ pub(crate) struct Buffer {
 // SAFETY: the memory behind `ptr` is only read through `&[u8]` while any handle
 // exists, and written through `&mut [u8]` only by the single handle that holds
 // `&mut Frame` after observing `handles == 1` (see `Frame::get_mut`). All other
-// fields are atomics or immutable after construction.
+// fields are atomics or immutable after construction; the home's `path`
+// points at a `ReturnPath`, which is itself `Sync` (atomics, a lock-free
+// queue, atomic slots) and lives as long as the home the buffer holds.
 unsafe impl Send for Buffer {}
 // SAFETY: as for `Send`: shared access never hands out a mutable alias.
 unsafe impl Sync for Buffer {}
@@ -324,10 +327,25 @@ pub(crate) enum Home {
     /// No owner: the memory is freed.
     Orphan,
     /// Back to an internal recycler (a frame pool), or freed if it is closed.
-    Recycler(Arc<dyn Recycle>),
+    /// Made by [`Home::recycler`] only.
+    Recycler {
+        home: Arc<dyn Recycle>,
+        /// `home.return_path()`: valid while `home` is alive.
+        path: NonNull<ReturnPath<Buffer>>,
+    },
     /// Back to an external owner, such as a V4L2 stream that re-queues it
     /// (a public `BufferHome`, seen here through `ExternalHome`).
     External(Arc<dyn ExternalHome>),
+}
+
+impl Home {
+    /// The home of a buffer that goes back to `home`.
+    pub(crate) fn recycler(home: Arc<dyn Recycle>) -> Home {
+        // A reference borrowed from `home` (see `Recycle::return_path`): it
+        // stays valid for as long as `home` is alive.
+        let path = NonNull::from(home.return_path());
+        Home::Recycler { home, path }
+    }
 }
 
 /// How long a copy target may be waited for.
@@ -384,21 +402,74 @@ fn free_leftovers(buffers: Box<[Arc<Buffer>]>) {
 
 /// An internal owner that takes buffers back (a frame pool).
 ///
+/// A release parks a buffer on the home's [`ReturnPath`] itself (see
+/// [`send_home`]) and calls the home only for the rest.
+///
 /// Obligations of an implementation:
 /// * its `Drop` calls [`super::hazard::wait_unpinned`] with its own address
-///   before freeing anything, since a releasing thread may still be inside
-///   [`Recycle::recycle`] through a pin;
-/// * `recycle` never drops a buffer itself (it may hold the last reference
-///   to `self`): it returns it in the [`Leftovers`].
+///   before freeing anything, since a releasing thread may still be inside a
+///   release through a pin;
+/// * `recycle` and `settle` never drop a buffer themselves (one may hold the
+///   last reference to `self`): they return it in the [`Leftovers`].
 pub(crate) trait Recycle: Send + Sync + 'static {
-    /// Takes back `buffer`, whose last handle just dropped. The caller has
-    /// pinned `self` and keeps it pinned until this returns.
+    /// The path a release takes first; a part of `self`.
+    fn return_path(&self) -> &ReturnPath<Buffer>;
+
+    /// Takes back `buffer` (already checked in), whose last handle just
+    /// dropped and which the short path could not park: hooks, backtraces,
+    /// a buffer to free. The caller has pinned `self` and keeps it pinned
+    /// until this returns.
     fn recycle(&self, buffer: Arc<Buffer>) -> Leftovers;
+
+    /// Finishes a release the short path parked: wakes waiters, finishes a
+    /// close that raced with it, and takes `overflow` (a buffer that found no
+    /// room on the free list) to be freed. Pinned as for `recycle`.
+    fn settle(&self, overflow: Option<Arc<Buffer>>) -> Leftovers;
 
     /// A buffer from this home that can hold `layout`, checked out (its
     /// lease recorded) with no handle yet, for a copy-on-write copy; waits
     /// for one only as `wait` allows.
     fn copy_target(&self, layout: FrameLayout, wait: Wait<'_>) -> Result<Arc<Buffer>, FrameError>;
+}
+
+impl ReturnPath<Buffer> {
+    /// Whether `buf` counts among the home's buffers: of the current
+    /// generation and not written off.
+    #[inline(always)]
+    pub(crate) fn counts(&self, buf: &Buffer) -> bool {
+        buf.generation == self.generation.load(Ordering::Acquire)
+            && !buf.lease.written_off.load(Ordering::Acquire)
+    }
+}
+
+/// What the short way home did with a buffer.
+enum Back {
+    /// Parked, and nothing else to do.
+    Parked,
+    /// Parked; the home must finish (waiters, a close, or a buffer that
+    /// found no room on the free list).
+    Settle(Option<Arc<Buffer>>),
+    /// Not for the short path: the home takes it.
+    Slow(Arc<Buffer>),
+}
+
+/// The short way home (see `return_path`): checks the buffer in and parks it
+/// when nothing else has to happen.
+#[inline(always)]
+fn take_back(path: &ReturnPath<Buffer>, buffer: Arc<Buffer>) -> Back {
+    buffer.lease.check_in();
+    if path.plain_release && path.counts(&buffer) && !path.closed.load(Ordering::Acquire) {
+        let overflow = path.park(buffer);
+        // SeqCst loads after the SeqCst put: see `LocalSlots::put_mine`.
+        if overflow.is_none()
+            && path.waiters.load(Ordering::SeqCst) == 0
+            && !path.closed.load(Ordering::SeqCst)
+        {
+            return Back::Parked;
+        }
+        return Back::Settle(overflow);
+    }
+    Back::Slow(buffer)
 }
 
 /// An external owner as buffers see it: how a buffer goes back to it, and
@@ -423,9 +494,18 @@ pub(crate) trait ExternalHome: Send + Sync + 'static {
 #[inline]
 pub(crate) fn send_home(buffer: Arc<Buffer>) {
     debug_assert_eq!(buffer.handles.load(Ordering::Relaxed), 0);
-    if let Home::Recycler(home) = &buffer.home {
+    if let Home::Recycler { home, path } = &buffer.home {
+        let path = *path;
         let pinned = Pinned::new(home);
-        let leftovers = pinned.recycle(buffer);
+        // SAFETY: `path` is `home.return_path()` (`Home::recycler`), valid
+        // while the home is alive; the pin keeps it alive until `pinned`
+        // drops, after the last use of this reference.
+        let back = take_back(unsafe { path.as_ref() }, buffer);
+        let leftovers = match back {
+            Back::Parked => Leftovers::none(),
+            Back::Settle(overflow) => pinned.settle(overflow),
+            Back::Slow(buffer) => pinned.recycle(buffer),
+        };
         // Unpin first: a leftover may hold the last reference to the home.
         drop(pinned);
         leftovers.free();
@@ -438,7 +518,7 @@ pub(crate) fn send_home(buffer: Arc<Buffer>) {
 #[inline(never)]
 fn send_home_elsewhere(buffer: Arc<Buffer>) {
     match &buffer.home {
-        Home::Orphan | Home::Recycler(_) => drop(buffer),
+        Home::Orphan | Home::Recycler { .. } => drop(buffer),
         Home::External(_) => {
             // Keep the buffer (and through it the home) alive while the home runs.
             let keep = Arc::clone(&buffer);

@@ -251,7 +251,9 @@ impl Frame {
         let layout = self.packed_layout();
         let heap = || Buffer::heap(layout.len(), layout, Home::Orphan, 0, 0, false);
         let target = match &self.buf.home {
-            Home::Recycler(home) => Frame::arm(home.copy_target(layout, wait)?, layout, self.meta),
+            Home::Recycler { home, .. } => {
+                Frame::arm(home.copy_target(layout, wait)?, layout, self.meta)
+            }
             Home::External(home) => match home.copy_target(layout.len()) {
                 Some(buf) => Frame::arm(buf, layout, self.meta),
                 None => Frame::arm(Arc::new(heap()?), layout, self.meta),

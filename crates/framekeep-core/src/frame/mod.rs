@@ -30,10 +30,12 @@ mod handle;
 pub(crate) mod hazard;
 mod layout;
 pub(crate) mod lease;
+mod local_slots;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod parse;
 mod pixel;
+mod return_path;
 
 pub(crate) use buffer::{Buffer, Home, Leftovers, Recycle, Wait};
 pub use error::FrameError;
@@ -41,3 +43,4 @@ pub use external::{BufferHome, ExternalBuffer};
 pub use handle::{Frame, FrameMeta};
 pub use layout::{FrameLayout, FrameSize};
 pub use pixel::PixelFormat;
+pub(crate) use return_path::ReturnPath;

@@ -219,7 +219,7 @@ impl FramePool {
 
     /// Whether [`FramePool::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.shared().closed.load(Ordering::Acquire)
+        self.shared().ret.closed.load(Ordering::Acquire)
     }
 
     /// Waits until every lease is back, at most `timeout`; `true` if they are.

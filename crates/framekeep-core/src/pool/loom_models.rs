@@ -43,7 +43,7 @@ fn acquire(pool: &Arc<PoolShared>) -> Option<Frame> {
 
 /// Buffers idle in the pool (its free list and every thread's slot).
 fn idle(pool: &PoolShared) -> usize {
-    pool.idle.len() + pool.local.len()
+    pool.ret.idle.len() + pool.ret.local.len()
 }
 
 /// Drops a pool handle, telling loom what std's `Arc` does then (a Release

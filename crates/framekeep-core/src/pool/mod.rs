@@ -9,7 +9,8 @@
 //! Layout, as in sqlx's pool: [`FramePool`] is a cheap handle over shared
 //! state (`shared`), options live in `options`, the lease records in each
 //! buffer (`frame::lease`),
-//! the per-thread idle slots in `local`, stats in `stats`, the background leak
+//! the idle buffers (per-thread slots and free list) in the frame-side
+//! `ReturnPath` that releases reach without this module, stats in `stats`, the background leak
 //! monitor in `monitor`. The guard type
 //! is [`Frame`](crate::frame::Frame) itself: dropping the last handle of a
 //! frame is the release.
@@ -19,7 +20,6 @@
 
 mod error;
 mod handle;
-mod local;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod monitor;

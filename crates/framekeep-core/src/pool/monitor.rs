@@ -40,7 +40,7 @@ fn run() {
             pools.extend(l.iter().filter_map(Weak::upgrade));
         }
         for pool in &pools {
-            if !pool.closed.load(std::sync::atomic::Ordering::Acquire) {
+            if !pool.ret.closed.load(std::sync::atomic::Ordering::Acquire) {
                 pool.check_leaks("periodic check");
             }
         }

@@ -1,8 +1,10 @@
 //! The state every handle of one pool shares, and the acquire/recycle paths.
 //!
 //! The hot path: a release swaps the buffer into the releasing thread's own
-//! slot (`local`) and pushes the buffer that held the slot, if any, on a
-//! lock-free free list (`ArrayQueue<Arc<Buffer>>`); an acquire takes from its
+//! slot and pushes the buffer that held the slot, if any, on a lock-free free
+//! list (both in `ret`, a `frame::ReturnPath`: the release does this in
+//! `frame::buffer` and calls back here, through `Recycle`, only when there is
+//! more to do); an acquire takes from its
 //! own slot first, then any other thread's slot, then the free list, and arms
 //! the `Arc` it found. None of it touches a reference count shared by
 //! all threads: buffers keep the pool alive, not the handles, and counters
@@ -14,17 +16,16 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::error::AcquireError;
-use super::local::LocalSlots;
 use super::options::{BufferInfo, Exhausted, PoolOptions};
 use crate::cancel::CancelToken;
 use crate::frame::hazard::wait_unpinned;
 use crate::frame::lease::{intern_label, reader_now};
 use crate::frame::{
-    Buffer, Frame, FrameError, FrameLayout, FrameMeta, Home, Leftovers, Recycle, Wait,
+    Buffer, Frame, FrameError, FrameLayout, FrameMeta, Home, Leftovers, Recycle, ReturnPath, Wait,
 };
 use crate::ledger::{Ledger, LedgerReport, LedgerSource, LiveEntry};
-use crate::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use crate::sync::{ArrayQueue, Condvar, Mutex};
+use crate::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{Condvar, Mutex};
 use crate::time::{deadline_after, LatencyHistogram};
 
 /// Longest a waiter sleeps before looking at the free list again, whether or
@@ -70,18 +71,14 @@ pub(crate) struct PoolShared {
     /// asked for through a buffer's home) and need the `Arc` new buffers hold.
     me: Weak<PoolShared>,
     pub(crate) opts: PoolOptions,
-    pub(crate) idle: ArrayQueue<Arc<Buffer>>,
-    /// Idle buffers parked per thread (see `local`); idle like `idle`'s.
-    pub(crate) local: LocalSlots,
-    pub(crate) closed: AtomicBool,
-    pub(crate) generation: AtomicU64,
+    /// The idle buffers (slots and free list), the `closed` flag, the
+    /// generation and the waiter count: what a release needs, kept where
+    /// frames reach it without this type (see `frame::return_path`).
+    pub(crate) ret: ReturnPath<Buffer>,
     /// Buffers of the current generation that exist and are not written off.
     pub(crate) live: AtomicUsize,
     /// Largest number of buffers `live` may reach.
     pub(crate) cap: usize,
-    /// No `after_release` hook and no backtraces to clear: a release may
-    /// take the short path in `recycle`.
-    plain_release: bool,
     /// The ledger the leases are reported to (its checkpoint epoch goes into each lease).
     ledger: Ledger,
     next_index: AtomicUsize,
@@ -89,7 +86,6 @@ pub(crate) struct PoolShared {
     pub(crate) registry: Mutex<Vec<Weak<Buffer>>>,
     /// The layout new buffers get (changes with `reconfigure`).
     pub(crate) layout: Mutex<FrameLayout>,
-    waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     wait_cv: Condvar,
     pub(crate) counters: Counters,
@@ -108,13 +104,12 @@ impl PoolShared {
         crate::ledger::clock::start();
         let shared = Arc::new_cyclic(|me| PoolShared {
             me: me.clone(),
-            idle: ArrayQueue::new(cap.max(1)),
-            local: LocalSlots::new(),
-            closed: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
+            ret: ReturnPath::new(
+                cap,
+                opts.after_release.is_none() && !opts.capture_backtraces,
+            ),
             live: AtomicUsize::new(0),
             cap,
-            plain_release: opts.after_release.is_none() && !opts.capture_backtraces,
             ledger: opts
                 .ledger
                 .clone()
@@ -122,7 +117,6 @@ impl PoolShared {
             next_index: AtomicUsize::new(0),
             registry: Mutex::new(Vec::with_capacity(cap)),
             layout: Mutex::new(layout),
-            waiters: AtomicUsize::new(0),
             wait_lock: Mutex::new(()),
             wait_cv: Condvar::new(),
             counters: Counters::default(),
@@ -133,7 +127,7 @@ impl PoolShared {
         for _ in 0..shared.opts.min_buffers {
             match shared.allocate(false) {
                 Ok(Some(buf)) => {
-                    let _ = shared.idle.push(buf);
+                    let _ = shared.ret.idle.push(buf);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -167,7 +161,7 @@ impl PoolShared {
             if counted.is_err() {
                 return Ok(None);
             }
-            (*layout, self.generation.load(Ordering::Acquire))
+            (*layout, self.ret.generation.load(Ordering::Acquire))
         };
         let bytes = self.opts.buffer_bytes.max(layout.len());
         let index = self.next_index.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +169,7 @@ impl PoolShared {
         let buf = match Buffer::heap(
             bytes,
             layout,
-            Home::Recycler(home),
+            Home::recycler(home),
             index,
             generation,
             self.opts.prefault,
@@ -232,8 +226,7 @@ impl PoolShared {
     /// Whether a buffer of this state counts in `live`.
     #[inline(always)]
     fn counts(&self, buf: &Buffer) -> bool {
-        buf.generation == self.generation.load(Ordering::Acquire)
-            && !buf.lease.written_off.load(Ordering::Acquire)
+        self.ret.counts(buf)
     }
 
     /// The fast path: an idle buffer, or a new one while under `max_buffers`,
@@ -282,12 +275,12 @@ impl PoolShared {
     /// through the stack on every acquire.
     #[inline(always)]
     pub(crate) fn take_fast(&self) -> Result<Arc<Buffer>, Option<Arc<Buffer>>> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.ret.closed.load(Ordering::Acquire) {
             return Err(None);
         }
-        match self.local.take_mine() {
+        match self.ret.local.take_mine() {
             Some(buf)
-                if buf.generation == self.generation.load(Ordering::Relaxed)
+                if buf.generation == self.ret.generation.load(Ordering::Relaxed)
                     && self.opts.before_acquire.is_none() =>
             {
                 Ok(buf)
@@ -300,17 +293,17 @@ impl PoolShared {
     /// already taken that still has to pass the checks (the pool was open then).
     #[inline(never)]
     pub(crate) fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
-        if candidate.is_none() && self.closed.load(Ordering::Acquire) {
+        if candidate.is_none() && self.ret.closed.load(Ordering::Acquire) {
             return Taken::Closed;
         }
         loop {
             // Other threads' slots before the free list: they hold the
-            // buffers released last, still in cache (see `local`).
+            // buffers released last, still in cache (see `frame::local_slots`).
             let found = candidate
                 .take()
-                .or_else(|| self.local.take_mine())
-                .or_else(|| self.local.steal())
-                .or_else(|| self.idle.pop());
+                .or_else(|| self.ret.local.take_mine())
+                .or_else(|| self.ret.local.steal())
+                .or_else(|| self.ret.idle.pop());
             let buf = match found {
                 Some(buf) => buf,
                 None => match self.allocate(false) {
@@ -319,7 +312,7 @@ impl PoolShared {
                     Err(e) => return Taken::Failed(e),
                 },
             };
-            if buf.generation != self.generation.load(Ordering::Relaxed) {
+            if buf.generation != self.ret.generation.load(Ordering::Relaxed) {
                 self.free(buf, false);
                 continue;
             }
@@ -423,8 +416,8 @@ impl PoolShared {
             })
         });
         let mut guard = self.wait_lock.lock();
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the SeqCst park in `recycle` (`LocalSlots::put_mine`) and
+        self.ret.waiters.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the SeqCst park of a release (`LocalSlots::put_mine`) and
         // the SeqCst loads of `waiters` after it: either the release sees this
         // waiter and wakes it, or this waiter's next look finds the buffer.
         fence(Ordering::SeqCst);
@@ -454,7 +447,7 @@ impl PoolShared {
             };
             self.wait_cv.wait_for(&mut guard, remaining.min(WAIT_SLICE));
         };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.ret.waiters.fetch_sub(1, Ordering::SeqCst);
         drop(guard);
         if result.is_ok() {
             self.latency.lock().record(started.elapsed());
@@ -468,40 +461,14 @@ impl PoolShared {
         self.wait_cv.notify_all();
     }
 
-    /// Takes back a buffer whose last frame handle dropped (see
-    /// [`Recycle::recycle`]); what must be freed is returned, to be dropped by
-    /// the caller once this pool is unpinned.
-    #[inline(always)]
-    fn take_back(&self, buffer: Arc<Buffer>) -> Leftovers {
-        buffer.lease.check_in();
-        // The short path: a buffer to keep, parked in this thread's slot.
-        if self.plain_release && self.counts(&buffer) && !self.closed.load(Ordering::Acquire) {
-            let dead = self.park(buffer);
-            // SeqCst loads after the SeqCst put: see `LocalSlots::put_mine`.
-            if dead.is_none()
-                && self.waiters.load(Ordering::SeqCst) == 0
-                && !self.closed.load(Ordering::SeqCst)
-            {
-                return Leftovers::none();
-            }
-            return self.settle(dead);
-        }
-        self.take_back_slow(buffer)
-    }
-
     /// Keeps an idle buffer: in this thread's slot, and the buffer that
     /// displaces on the free list. Returns a buffer that found no room there
     /// (already retired), for the caller to drop once it has unpinned the pool.
     #[inline(always)]
     fn park(&self, buffer: Arc<Buffer>) -> Option<Arc<Buffer>> {
-        let older = self.local.put_mine(buffer)?;
-        match self.idle.push(older) {
-            Ok(()) => None,
-            Err(older) => {
-                self.retire(&older, self.counts(&older));
-                Some(older)
-            }
-        }
+        let older = self.ret.park(buffer)?;
+        self.retire(&older, self.counts(&older));
+        Some(older)
     }
 
     /// The end of a release that did more than park: wakes waiters and takes
@@ -514,11 +481,11 @@ impl PoolShared {
     /// waiters re-check every `WAIT_SLICE` anyway, which bounds the cost of a
     /// missed wake-up on any architecture.
     #[cold]
-    fn settle(&self, dead: Option<Arc<Buffer>>) -> Leftovers {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
+    fn finish_release(&self, dead: Option<Arc<Buffer>>) -> Leftovers {
+        if self.ret.waiters.load(Ordering::SeqCst) > 0 {
             self.wake_all();
         }
-        let drained = if self.closed.load(Ordering::SeqCst) {
+        let drained = if self.ret.closed.load(Ordering::SeqCst) {
             self.take_idle()
         } else {
             Vec::new()
@@ -526,16 +493,15 @@ impl PoolShared {
         Leftovers::new(dead, drained)
     }
 
-    /// Everything `take_back`'s short path does not handle: hooks, backtraces,
-    /// buffers to free.
-    #[inline(never)]
+    /// Everything the short way home (`take_back` in `frame::buffer`) does
+    /// not handle: hooks, backtraces, buffers to free.
     fn take_back_slow(&self, buffer: Arc<Buffer>) -> Leftovers {
         if self.opts.capture_backtraces {
             buffer.lease.clear_backtrace();
         }
         let counted = self.counts(&buffer);
         let reuse = counted
-            && !self.closed.load(Ordering::Acquire)
+            && !self.ret.closed.load(Ordering::Acquire)
             && self
                 .opts
                 .after_release
@@ -547,7 +513,7 @@ impl PoolShared {
             self.retire(&buffer, counted);
             Some(buffer)
         };
-        self.settle(dead)
+        self.finish_release(dead)
     }
 
     /// Frees every idle buffer.
@@ -559,7 +525,7 @@ impl PoolShared {
     /// caller drops them (when it no longer touches the pool).
     fn take_idle(&self) -> Vec<Arc<Buffer>> {
         let mut out = Vec::new();
-        while let Some(buf) = self.idle.pop().or_else(|| self.local.steal()) {
+        while let Some(buf) = self.ret.idle.pop().or_else(|| self.ret.local.steal()) {
             let counted = self.counts(&buf);
             self.retire(&buf, counted);
             out.push(buf);
@@ -641,7 +607,7 @@ impl PoolShared {
             }
         });
         self.note_checked_out(out);
-        if freed_capacity && self.waiters.load(Ordering::SeqCst) > 0 {
+        if freed_capacity && self.ret.waiters.load(Ordering::SeqCst) > 0 {
             self.wake_all();
         }
     }
@@ -689,7 +655,7 @@ impl PoolShared {
     /// Closes the pool: fail waiters and later acquires, free idle buffers.
     pub(crate) fn close(&self) -> LedgerReport {
         // SeqCst: pairs with the put and the load of `closed` in `recycle`.
-        let already = self.closed.swap(true, Ordering::SeqCst);
+        let already = self.ret.closed.swap(true, Ordering::SeqCst);
         self.wake_all();
         self.drain_idle();
         let leases = self.leases();
@@ -707,7 +673,7 @@ impl PoolShared {
     pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = deadline_after(timeout);
         let mut guard = self.wait_lock.lock();
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        self.ret.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let done = loop {
             if self.usage().checked_out == 0 {
@@ -722,7 +688,7 @@ impl PoolShared {
             self.wait_cv
                 .wait_for(&mut guard, (deadline - now).min(Duration::from_millis(20)));
         };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.ret.waiters.fetch_sub(1, Ordering::SeqCst);
         done
     }
 
@@ -732,14 +698,14 @@ impl PoolShared {
         {
             let mut current = self.layout.lock();
             *current = layout;
-            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.ret.generation.fetch_add(1, Ordering::AcqRel);
             self.live.store(0, Ordering::Release);
         }
         self.drain_idle();
         for _ in 0..self.opts.min_buffers {
             match self.allocate(false) {
                 Ok(Some(buf)) => {
-                    if let Err(buf) = self.idle.push(buf) {
+                    if let Err(buf) = self.ret.idle.push(buf) {
                         self.free(buf, true);
                     }
                 }
@@ -753,9 +719,19 @@ impl PoolShared {
 }
 
 impl Recycle for PoolShared {
-    #[inline(always)]
+    fn return_path(&self) -> &ReturnPath<Buffer> {
+        &self.ret
+    }
+
     fn recycle(&self, buffer: Arc<Buffer>) -> Leftovers {
-        self.take_back(buffer)
+        self.take_back_slow(buffer)
+    }
+
+    fn settle(&self, overflow: Option<Arc<Buffer>>) -> Leftovers {
+        if let Some(older) = &overflow {
+            self.retire(older, self.counts(older));
+        }
+        self.finish_release(overflow)
     }
 
     /// A buffer of this pool when the copy fits its size class (under the
@@ -812,7 +788,7 @@ impl Drop for PoolShared {
         // to it that does not happen before this one: a release the pin did
         // not wait for.
         #[cfg(loom)]
-        self.waiters.with_mut(|_| ());
+        self.ret.waiters.with_mut(|_| ());
     }
 }
 

@@ -79,7 +79,7 @@ impl PoolStats {
         PoolStats {
             name: shared.opts.name,
             capacity: usage.buffers,
-            idle: shared.idle.len() + shared.local.len(),
+            idle: shared.ret.idle.len() + shared.ret.local.len(),
             checked_out,
             high_watermark: c.high_watermark.load(Ordering::Relaxed),
             acquires,
@@ -104,7 +104,7 @@ impl PoolStats {
             acquire_p50: hist.quantile(0.50),
             acquire_p95: hist.quantile(0.95),
             acquire_p99: hist.quantile(0.99),
-            closed: shared.closed.load(Ordering::Relaxed),
+            closed: shared.ret.closed.load(Ordering::Relaxed),
         }
     }
 }

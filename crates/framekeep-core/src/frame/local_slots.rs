@@ -33,34 +33,35 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::frame::lease::thread_tag;
-use crate::frame::Buffer;
+use super::lease::thread_tag;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 
 /// Slots per pool: threads beyond this share slots (correct, just contended).
 const SLOTS: usize = 16;
 
-/// One idle buffer per thread (see the module docs).
-pub(crate) struct LocalSlots {
+/// One idle buffer per thread (see the module docs); generic over the
+/// buffer type only so that this module need not import the buffer's (which
+/// refers to it).
+pub(crate) struct LocalSlots<T> {
     /// Each holds null or a pointer from `Arc::into_raw` (one reference).
-    slots: [CachePadded<AtomicPtr<Buffer>>; SLOTS],
+    slots: [CachePadded<AtomicPtr<T>>; SLOTS],
 }
 
-impl LocalSlots {
-    pub(crate) fn new() -> LocalSlots {
+impl<T> LocalSlots<T> {
+    pub(crate) fn new() -> LocalSlots<T> {
         LocalSlots {
             slots: std::array::from_fn(|_| CachePadded::new(AtomicPtr::new(ptr::null_mut()))),
         }
     }
 
     #[inline(always)]
-    fn mine(&self) -> &AtomicPtr<Buffer> {
+    fn mine(&self) -> &AtomicPtr<T> {
         &self.slots[thread_tag() as usize % SLOTS]
     }
 
     /// The buffer in this thread's slot, if any.
     #[inline(always)]
-    pub(crate) fn take_mine(&self) -> Option<Arc<Buffer>> {
+    pub(crate) fn take_mine(&self) -> Option<Arc<T>> {
         let slot = self.mine();
         // A plain load first: a thread that never releases (a capture source)
         // finds its slot empty without a read-modify-write.
@@ -73,10 +74,10 @@ impl LocalSlots {
     /// Puts `buf` in this thread's slot; returns the buffer it displaced.
     ///
     /// SeqCst, with the loads of `closed` and `waiters` that follow it in
-    /// `PoolShared::recycle`: either a concurrent close (or waiter) sees this
+    /// `take_back` (the `buffer` module): either a concurrent close (or waiter) sees this
     /// buffer in the slot, or the release sees the close (or the waiter).
     #[inline(always)]
-    pub(crate) fn put_mine(&self, buf: Arc<Buffer>) -> Option<Arc<Buffer>> {
+    pub(crate) fn put_mine(&self, buf: Arc<T>) -> Option<Arc<T>> {
         let raw = Arc::into_raw(buf).cast_mut();
         let older = self.mine().swap(raw, Ordering::SeqCst);
         if older.is_null() {
@@ -89,7 +90,7 @@ impl LocalSlots {
     }
 
     /// Any idle buffer parked in any thread's slot.
-    pub(crate) fn steal(&self) -> Option<Arc<Buffer>> {
+    pub(crate) fn steal(&self) -> Option<Arc<T>> {
         self.slots.iter().find_map(|slot| take(slot))
     }
 
@@ -104,7 +105,7 @@ impl LocalSlots {
 
 /// Empties `slot`, taking the reference it held.
 #[inline]
-fn take(slot: &AtomicPtr<Buffer>) -> Option<Arc<Buffer>> {
+fn take<T>(slot: &AtomicPtr<T>) -> Option<Arc<T>> {
     // SeqCst: pairs with `put_mine` (see there) for a close draining slots.
     let raw = slot.swap(ptr::null_mut(), Ordering::SeqCst);
     if raw.is_null() {
@@ -116,7 +117,7 @@ fn take(slot: &AtomicPtr<Buffer>) -> Option<Arc<Buffer>> {
     Some(unsafe { Arc::from_raw(raw) })
 }
 
-impl Drop for LocalSlots {
+impl<T> Drop for LocalSlots<T> {
     fn drop(&mut self) {
         while self.steal().is_some() {}
     }
@@ -125,7 +126,7 @@ impl Drop for LocalSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{FrameLayout, Home, PixelFormat};
+    use crate::frame::{Buffer, FrameLayout, Home, PixelFormat};
 
     fn buffer() -> Arc<Buffer> {
         let layout = FrameLayout::packed(PixelFormat::Gray8, 4, 4).unwrap();
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_slot_keeps_the_last_buffer_parked_and_gives_it_back() {
-        let slots = LocalSlots::new();
+        let slots = LocalSlots::<Buffer>::new();
         assert!(slots.take_mine().is_none());
         let (a, b) = (buffer(), buffer());
         assert!(slots.put_mine(Arc::clone(&a)).is_none());
@@ -147,7 +148,7 @@ mod tests {
 
     #[test]
     fn other_threads_steal_parked_buffers_and_drop_frees_the_rest() {
-        let slots = Arc::new(LocalSlots::new());
+        let slots = Arc::new(LocalSlots::<Buffer>::new());
         let a = buffer();
         let parker = Arc::clone(&slots);
         let parked = Arc::clone(&a);
