@@ -20,9 +20,11 @@
 //! * no home ([`Home::Orphan`], a frame made from a `Vec` or a heap copy): the
 //!   memory is freed;
 //! * a [`Recycle`] home (a frame pool): the releasing thread pins the home
-//!   (`hazard`) for the duration, hands the buffer over, unpins, and only
-//!   then drops what the home gave back to free: one of those buffers may
-//!   hold the last reference to the home;
+//!   (`hazard`) for the duration, parks the buffer on the home's
+//!   [`ReturnPath`] itself (no dynamic call when that is all there is to
+//!   do), hands it to the home otherwise, unpins, and only then drops what
+//!   the home gave back to free: one of those buffers may hold the last
+//!   reference to the home;
 //! * an external home (a V4L2 stream, any owner of external memory: the
 //!   public `BufferHome` of the `external` module): the buffer comes back
 //!   as an `ExternalBuffer` through that trait.

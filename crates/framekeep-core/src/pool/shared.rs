@@ -29,7 +29,7 @@ use crate::sync::{Condvar, Mutex};
 use crate::time::{deadline_after, LatencyHistogram};
 
 /// Longest a waiter sleeps before looking at the free list again, whether or
-/// not it was woken (see `recycle`).
+/// not it was woken (see `finish_release`).
 const WAIT_SLICE: Duration = Duration::from_millis(2);
 
 /// A one-pass summary of a pool's buffers (see `PoolShared::usage`).
@@ -654,7 +654,8 @@ impl PoolShared {
 
     /// Closes the pool: fail waiters and later acquires, free idle buffers.
     pub(crate) fn close(&self) -> LedgerReport {
-        // SeqCst: pairs with the put and the load of `closed` in `recycle`.
+        // SeqCst: pairs with the put and the load of `closed` in a release
+        // (`take_back` in `frame::buffer`).
         let already = self.ret.closed.swap(true, Ordering::SeqCst);
         self.wake_all();
         self.drain_idle();
@@ -684,7 +685,7 @@ impl PoolShared {
                 break false;
             }
             // Bounded slices as a backstop: returning external memory (frames
-            // freed outside `recycle`, e.g. written-off ones) wakes no one.
+            // freed outside a release, e.g. written-off ones) wakes no one.
             self.wait_cv
                 .wait_for(&mut guard, (deadline - now).min(Duration::from_millis(20)));
         };
@@ -780,7 +781,8 @@ impl Recycle for PoolShared {
 
 impl Drop for PoolShared {
     fn drop(&mut self) {
-        // A release on another thread may still be inside `recycle` after it
+        // A release on another thread may still be using this state (its
+        // `ret`, or a `Recycle` call) after it
         // parked the buffer that held the last reference (see `frame::hazard`).
         wait_unpinned(self as *const PoolShared);
         // Under loom: the free as loom sees it, a non-atomic access to a
