@@ -504,6 +504,32 @@ fn should_stop(
     }
 }
 
+/// The directory views are written to, made when collection starts (so that a path that
+/// cannot be written is an error before the first frame, not minutes later) and removed
+/// again when collection ends without writing anything into a directory it made: a run
+/// that fails or keeps no view leaves no empty directory behind.
+struct ViewsDir<'a> {
+    path: &'a Path,
+    made: bool,
+}
+
+impl<'a> ViewsDir<'a> {
+    fn prepare(path: &'a Path) -> Result<ViewsDir<'a>> {
+        let made = !path.exists();
+        create_dir_all(path)?;
+        Ok(ViewsDir { path, made })
+    }
+}
+
+impl Drop for ViewsDir<'_> {
+    fn drop(&mut self) {
+        if self.made {
+            // Fails, and leaves it, unless the directory is still empty.
+            let _ = std::fs::remove_dir(self.path);
+        }
+    }
+}
+
 fn end_of(token: &CancelToken) -> LiveStop {
     if token.is_cancelled() {
         LiveStop::Cancelled
@@ -515,14 +541,15 @@ fn end_of(token: &CancelToken) -> LiveStop {
 /// Pulls frames from `camera` until coverage is enough (or a limit, the end of the
 /// source, or `token`), keeping the views that add coverage. `on_progress` runs after
 /// every examined frame. A camera error ends the run with that error (naming the camera);
-/// the views written so far stay on disk.
+/// the views written so far stay on disk (and a views directory this run made but wrote
+/// nothing into is removed).
 pub fn collect_views(
     camera: &mut LiveCamera,
     token: &CancelToken,
     opts: &LiveOptions,
     mut on_progress: impl FnMut(&LiveProgress),
 ) -> Result<LiveOutcome> {
-    create_dir_all(&opts.views_dir)?;
+    let _dir = ViewsDir::prepare(&opts.views_dir)?;
     let mut selector = opts.selector.clone();
     let mut examiner = Examiner::new(opts.board);
     let mut progress = LiveProgress::new();
@@ -625,7 +652,7 @@ pub fn collect_pairs(
         check_same_size(left, l, right, r)?;
     }
     let live = &opts.live;
-    create_dir_all(&live.views_dir)?;
+    let _dir = ViewsDir::prepare(&live.views_dir)?;
     let mut selector = live.selector.clone();
     let mut examiner = Examiner::new(live.board);
     let mut progress = LiveProgress::new();
@@ -705,4 +732,46 @@ fn check_same_size(
             r.0, r.1, left.name, l.0, l.1
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("fk-views-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_views_dir_is_removed_only_if_this_run_made_it_and_left_it_empty() {
+        // Made and left empty (a failed run): removed, parents kept.
+        let root = scratch("empty");
+        let views = root.join("a").join("views");
+        drop(ViewsDir::prepare(&views).unwrap());
+        assert!(!views.exists() && root.join("a").exists());
+
+        // Made and written into: kept, with what was written.
+        let guard = ViewsDir::prepare(&views).unwrap();
+        std::fs::write(views.join("view_000.png"), b"x").unwrap();
+        drop(guard);
+        assert!(views.join("view_000.png").exists());
+
+        // There before the run, even empty: kept.
+        std::fs::remove_file(views.join("view_000.png")).unwrap();
+        drop(ViewsDir::prepare(&views).unwrap());
+        assert!(views.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_views_dir_that_cannot_be_made_is_an_error_before_any_frame() {
+        let root = scratch("file");
+        std::fs::create_dir_all(&root).unwrap();
+        let blocker = root.join("not-a-dir");
+        std::fs::write(&blocker, b"x").unwrap();
+        assert!(ViewsDir::prepare(&blocker.join("views")).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
