@@ -20,6 +20,7 @@ mod list;
 mod serve;
 mod service;
 mod snap;
+mod source;
 mod view;
 
 use std::process::ExitCode;

@@ -23,12 +23,10 @@ use framekeep_cli::app::{ctrlc_root, leak_checked, run_status, Chain};
 use framekeep_core::frame::{Frame, FrameLayout, FrameSize, PixelFormat};
 use framekeep_core::pipeline::{Link, PipelineBuilder};
 use framekeep_ipc::{Publisher, PublisherOptions};
-use framekeep_v4l::{
-    list_devices, BufferMode, CaptureBuffers, CaptureError, CaptureStream, FormatRequest, FourCc,
-    StreamOptions, StreamSource,
-};
+use framekeep_v4l::{BufferMode, CaptureBuffers, CaptureError, StreamSource};
 
 use crate::service;
+use crate::source::{self, CameraRequest};
 
 /// The options of `framekeep serve`.
 #[derive(clap::Args, Debug)]
@@ -94,17 +92,8 @@ fn check(args: &Args) -> Result<Option<Duration>, String> {
             args.wait_subscribers, args.max_subscribers
         ));
     }
-    let (w, h) = (args.size.width, args.size.height);
-    if u32::try_from(w).is_err() || u32::try_from(h).is_err() {
-        return Err(format!(
-            "--size {w}x{h}: a V4L2 frame size is at most 4294967295 a side"
-        ));
-    }
-    match args.seconds {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::try_from_secs_f64(s).ok()),
-        Some(s) => Err(format!("--seconds {s}: expected a positive number")),
-    }
+    source::check_size(args.size)?;
+    source::run_time(args.seconds)
 }
 
 /// Runs `framekeep serve`; see the module docs.
@@ -125,25 +114,6 @@ pub fn run(args: &Args) -> ExitCode {
         return ExitCode::from(2);
     }
     leak_checked(|| serve(args, seconds))
-}
-
-/// The camera to open: the one asked for, or the first one found.
-fn camera(args: &Args) -> Option<String> {
-    match args.source.as_deref() {
-        Some("synthetic") => return None,
-        Some(device) => return Some(device.to_owned()),
-        None => {}
-    }
-    match list_devices().into_iter().next() {
-        Some(d) => Some(d.info.path),
-        None => {
-            println!(
-                "no camera found (no V4L2 capture device under /dev/video*): \
-                 serving the synthetic test pattern instead"
-            );
-            None
-        }
-    }
 }
 
 fn serve(args: &Args, seconds: Option<Duration>) -> ExitCode {
@@ -180,35 +150,27 @@ fn serve(args: &Args, seconds: Option<Duration>) -> ExitCode {
     let (camera_tx, camera_stats) = mpsc::channel();
     let mut builder = PipelineBuilder::new("serve").with_cancel(&root);
     let mut memory = None;
-    match camera(args) {
+    let request = CameraRequest {
+        format,
+        size: args.size,
+        fps: args.fps,
+        buffers: args.buffers,
+    };
+    let camera = source::choose_camera(
+        args.source.as_deref(),
+        "serving the synthetic test pattern instead",
+    );
+    match camera {
         Some(device) => {
-            // `check` made sure both fit a u32.
-            let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
-                .fps(args.fps);
-            let mut options = StreamOptions::new()
-                .format(request)
-                .buffers(args.buffers)
-                .timeout(Duration::from_secs(2))
-                .with_on_close(move |stats| {
-                    let _ = camera_tx.send(*stats);
-                });
+            let mut options = request.options(camera_tx);
             if args.memory == "userptr" {
                 options = options.user_buffers(Loans(publisher.clone()));
             }
-            let stream = match CaptureStream::open(&device, options) {
+            let stream = match source::open_camera("serve", &device, options) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!(
-                        "framekeep serve: cannot capture from {device}: {}",
-                        Chain(&e)
-                    );
-                    eprintln!("hint: `framekeep serve synthetic` serves the built-in test pattern");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
-            let negotiated = stream.negotiated();
-            memory = Some(negotiated.memory);
-            println!("camera {device}: {negotiated}");
+            memory = Some(stream.negotiated().memory);
             let mut source = StreamSource::new(stream);
             if let Some(n) = args.frames {
                 source = source.frames(n);
@@ -216,14 +178,7 @@ fn serve(args: &Args, seconds: Option<Duration>) -> ExitCode {
             builder = builder.source("camera", source);
         }
         None => {
-            let source = match crate::view::synthetic(
-                "framekeep serve",
-                format,
-                args.size,
-                args.fps,
-                args.buffers,
-                args.frames,
-            ) {
+            let source = match source::synthetic("serve", &request, args.frames) {
                 Ok(s) => s,
                 Err(code) => return code,
             };

@@ -18,18 +18,17 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::service;
+use crate::source::{self, CameraRequest};
 use framekeep_cli::app::{ctrlc_root, leak_checked, run_status, Chain};
 use framekeep_core::cancel::CancelToken;
 use framekeep_core::frame::{Frame, FrameSize, PixelFormat};
-use framekeep_core::pipeline::{Link, PipelineBuilder, Sink, Source, StageError, SyntheticSource};
+use framekeep_core::pipeline::{Link, PipelineBuilder, Sink, Source, StageError};
 use framekeep_core::time::{monotonic_now, LatencyHistogram};
 use framekeep_cv::convert::SizedBgrConverter;
 use framekeep_cv::display::{Display, DisplayOptions, Headless};
 use framekeep_cv::io::ImageSink;
 use framekeep_cv::CvError;
-use framekeep_v4l::{
-    list_devices, CaptureStream, FormatRequest, FourCc, StreamOptions, StreamSource,
-};
+use framekeep_v4l::StreamSource;
 
 /// The options of `framekeep view`.
 #[derive(clap::Args, Debug)]
@@ -130,33 +129,6 @@ impl<S: Source> Source for Converted<S> {
     }
 }
 
-/// The embedded test pattern (`framekeep view` and `framekeep serve` without a camera),
-/// announced on stdout; a rate it refuses is one line on stderr and exit status 2.
-pub(crate) fn synthetic(
-    command: &str,
-    format: PixelFormat,
-    size: FrameSize,
-    fps: u32,
-    buffers: u32,
-    frames: Option<u64>,
-) -> Result<SyntheticSource, ExitCode> {
-    let mut source = SyntheticSource::builder(format, size.width, size.height)
-        .fps(f64::from(fps))
-        .buffers(buffers as usize);
-    if let Some(n) = frames {
-        source = source.frames(n);
-    }
-    let source = source.build().map_err(|e| {
-        eprintln!("{command}: {}", Chain(&e));
-        ExitCode::from(2)
-    })?;
-    println!(
-        "synthetic test pattern: {}x{} {format} at {fps} fps",
-        size.width, size.height
-    );
-    Ok(source)
-}
-
 /// Checks what clap cannot: ranges.
 fn check(args: &Args) -> Result<Option<Duration>, String> {
     if args.fps == 0 || args.buffers < 2 || args.snapshot_every == 0 || args.snapshots_kept == 0 {
@@ -165,20 +137,8 @@ fn check(args: &Args) -> Result<Option<Duration>, String> {
                 .into(),
         );
     }
-    let (w, h) = (args.size.width, args.size.height);
-    if u32::try_from(w).is_err() || u32::try_from(h).is_err() {
-        return Err(format!(
-            "--size {w}x{h}: a V4L2 frame size is at most 4294967295 a side"
-        ));
-    }
-    match args.seconds {
-        None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => {
-            // Longer than the clock can count is "until stopped".
-            Ok(Duration::try_from_secs_f64(s).ok())
-        }
-        Some(s) => Err(format!("--seconds {s}: expected a positive number")),
-    }
+    source::check_size(args.size)?;
+    source::run_time(args.seconds)
 }
 
 /// Runs the main job; see the module docs.
@@ -209,28 +169,8 @@ pub fn run(args: &Args) -> ExitCode {
     })
 }
 
-/// The camera to open: the one asked for, or the first one found.
-fn camera(args: &Args) -> Option<String> {
-    match args.source.as_deref() {
-        Some("synthetic") => return None,
-        Some(device) => return Some(device.to_owned()),
-        None => {}
-    }
-    match list_devices().into_iter().next() {
-        Some(d) => Some(d.info.path),
-        None => {
-            println!(
-                "no camera found (no V4L2 capture device under /dev/video*): \
-                 running the synthetic test pattern instead (`framekeep view synthetic` \
-                 chooses it explicitly, `framekeep list` shows devices)"
-            );
-            None
-        }
-    }
-}
-
 fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) -> ExitCode {
-    let (format, width, height) = (args.format, args.size.width, args.size.height);
+    let format = args.format;
     let root = ctrlc_root();
     let latency = Arc::new(Mutex::new(LatencyHistogram::new()));
     let corrupt = Arc::new(AtomicU64::new(0));
@@ -248,7 +188,18 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
     // The source element's name, whose frames out the stats line counts.
     let mut source_name = "camera";
     let mut service_stats = None;
-    match camera(args) {
+    let request = CameraRequest {
+        format,
+        size: args.size,
+        fps: args.fps,
+        buffers: args.buffers,
+    };
+    let camera = source::choose_camera(
+        args.source.as_deref(),
+        "running the synthetic test pattern instead (`framekeep view synthetic` chooses it \
+         explicitly, `framekeep list` shows devices)",
+    );
+    match camera {
         Some(source) if service::requested(&source).is_some() => {
             let name = service::requested(&source).unwrap_or_default();
             let (source, stats) = match service::ServiceSource::connect(
@@ -273,28 +224,10 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
             builder = builder.source("service", Converted { source, convert });
         }
         Some(device) => {
-            // `check` made sure both fit a u32.
-            let request = FormatRequest::new(FourCc(format.fourcc()), width as u32, height as u32)
-                .fps(args.fps);
-            let options = StreamOptions::new()
-                .format(request)
-                .buffers(args.buffers)
-                .timeout(Duration::from_secs(2))
-                .with_on_close(move |stats| {
-                    let _ = camera_tx.send(*stats);
-                });
-            let stream = match CaptureStream::open(&device, options) {
+            let stream = match source::open_camera("view", &device, request.options(camera_tx)) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!(
-                        "framekeep view: cannot capture from {device}: {}",
-                        Chain(&e)
-                    );
-                    eprintln!("hint: `framekeep view synthetic` shows the built-in test pattern");
-                    return ExitCode::from(1);
-                }
+                Err(code) => return code,
             };
-            println!("camera {device}: {}", stream.negotiated());
             let mut source = StreamSource::new(stream);
             if let Some(n) = args.frames {
                 source = source.frames(n);
@@ -302,14 +235,7 @@ fn view(args: &Args, seconds: Option<Duration>, converter: SizedBgrConverter) ->
             builder = builder.source("camera", Converted { source, convert });
         }
         None => {
-            let source = match synthetic(
-                "framekeep view",
-                format,
-                args.size,
-                args.fps,
-                args.buffers,
-                args.frames,
-            ) {
+            let source = match source::synthetic("view", &request, args.frames) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
