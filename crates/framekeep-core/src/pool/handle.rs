@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::error::{AcquireError, PoolError};
 use super::monitor;
 use super::options::{Exhausted, PoolOptions};
-use super::shared::{PoolShared, Taken};
+use super::shared::PoolShared;
 use super::stats::PoolStats;
 use crate::cancel::CancelToken;
 use crate::frame::{Buffer, Frame, FrameLayout, FrameMeta};
@@ -137,18 +137,13 @@ impl FramePool {
         candidate: Option<Arc<Buffer>>,
     ) -> Result<Arc<Buffer>, AcquireError> {
         let shared = self.shared();
-        match shared.take_buffer_slow(candidate) {
-            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
-            Taken::Closed => Err(AcquireError::Closed),
-            Taken::Failed(e) => Err(shared.allocation_failed(e)),
-            Taken::Dry => {
-                shared.counters.exhausted.fetch_add(1, Ordering::Relaxed);
-                Err(AcquireError::Exhausted {
-                    label,
-                    capacity: shared.opts.max_buffers,
-                })
+        shared.try_take_slow(label, candidate)?.ok_or_else(|| {
+            shared.counters.exhausted.fetch_add(1, Ordering::Relaxed);
+            AcquireError::Exhausted {
+                label,
+                capacity: shared.opts.max_buffers,
             }
-        }
+        })
     }
 
     /// A frame, applying the pool's exhaustion policy with its default timeout.
@@ -182,11 +177,9 @@ impl FramePool {
         candidate: Option<Arc<Buffer>>,
     ) -> Result<Arc<Buffer>, AcquireError> {
         let shared = self.shared();
-        match shared.take_buffer_slow(candidate) {
-            Taken::Buffer(buf) => Ok(shared.check_out(buf, label)),
-            Taken::Closed => Err(AcquireError::Closed),
-            Taken::Failed(e) => Err(shared.allocation_failed(e)),
-            Taken::Dry => shared.acquire_buffer_slow(label, timeout, None),
+        match shared.try_take_slow(label, candidate)? {
+            Some(buf) => Ok(buf),
+            None => shared.acquire_buffer_slow(label, timeout, None),
         }
     }
 
@@ -201,13 +194,12 @@ impl FramePool {
         if token.is_cancelled() {
             return Err(AcquireError::Cancelled);
         }
-        match self.shared().try_take(label)? {
-            Some(buf) => Ok(Self::arm(buf)),
-            None => {
-                self.shared()
-                    .acquire_slow(label, self.shared().opts.acquire_timeout, Some(token))
-            }
-        }
+        let shared = self.shared();
+        let buf = match shared.try_take(label)? {
+            Some(buf) => buf,
+            None => shared.acquire_buffer_slow(label, shared.opts.acquire_timeout, Some(token))?,
+        };
+        Ok(Self::arm(buf))
     }
 
     /// Closes the pool: blocked and later acquires fail with

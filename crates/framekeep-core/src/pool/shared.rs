@@ -20,9 +20,7 @@ use super::options::{BufferInfo, Exhausted, PoolOptions};
 use crate::cancel::CancelToken;
 use crate::frame::hazard::wait_unpinned;
 use crate::frame::lease::{intern_label, reader_now};
-use crate::frame::{
-    Buffer, Frame, FrameError, FrameLayout, FrameMeta, Home, Leftovers, Recycle, ReturnPath, Wait,
-};
+use crate::frame::{Buffer, FrameError, FrameLayout, Home, Leftovers, Recycle, ReturnPath, Wait};
 use crate::ledger::{Ledger, LedgerReport, LedgerSource, LiveEntry};
 use crate::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex};
@@ -236,7 +234,20 @@ impl PoolShared {
         self: &Arc<Self>,
         label: &'static str,
     ) -> Result<Option<Arc<Buffer>>, AcquireError> {
-        match self.take_buffer() {
+        match self.take_fast() {
+            Ok(buf) => Ok(Some(self.check_out(buf, label))),
+            Err(candidate) => self.try_take_slow(label, candidate),
+        }
+    }
+
+    /// [`try_take`](Self::try_take) past [`take_fast`](Self::take_fast), for
+    /// the acquires' slow paths; `candidate` as for `take_buffer_slow`.
+    pub(crate) fn try_take_slow(
+        self: &Arc<Self>,
+        label: &'static str,
+        candidate: Option<Arc<Buffer>>,
+    ) -> Result<Option<Arc<Buffer>>, AcquireError> {
+        match self.take_buffer_slow(candidate) {
             Taken::Buffer(buf) => Ok(Some(self.check_out(buf, label))),
             Taken::Dry => Ok(None),
             Taken::Closed => Err(AcquireError::Closed),
@@ -252,17 +263,6 @@ impl PoolShared {
             _ => AcquireError::OutOfMemory {
                 bytes: self.opts.buffer_bytes,
             },
-        }
-    }
-
-    /// An idle buffer of the current generation that the `before_acquire`
-    /// filter accepts: this thread's slot first, then other threads' slots,
-    /// then the free list, then a new buffer while under `max_buffers`.
-    #[inline(always)]
-    pub(crate) fn take_buffer(self: &Arc<Self>) -> Taken {
-        match self.take_fast() {
-            Ok(buf) => Taken::Buffer(buf),
-            Err(candidate) => self.take_buffer_slow(candidate),
         }
     }
 
@@ -289,10 +289,13 @@ impl PoolShared {
         }
     }
 
-    /// `take_buffer` past [`PoolShared::take_fast`]; `candidate` is a buffer
-    /// already taken that still has to pass the checks (the pool was open then).
+    /// An idle buffer of the current generation that the `before_acquire`
+    /// filter accepts, past [`PoolShared::take_fast`]: this thread's slot, then
+    /// other threads' slots, then the free list, then a new buffer while under
+    /// `max_buffers`. `candidate` is a buffer already taken that still has to
+    /// pass the checks (the pool was open then).
     #[inline(never)]
-    pub(crate) fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
+    fn take_buffer_slow(self: &Arc<Self>, mut candidate: Option<Arc<Buffer>>) -> Taken {
         if candidate.is_none() && self.ret.closed.load(Ordering::Acquire) {
             return Taken::Closed;
         }
@@ -352,20 +355,9 @@ impl PoolShared {
         }
     }
 
-    /// The slow path, after `try_take` found nothing: apply the exhaustion
-    /// policy; the frame's layout is the buffer's.
-    pub(crate) fn acquire_slow(
-        self: &Arc<Self>,
-        label: &'static str,
-        timeout: Duration,
-        token: Option<&CancelToken>,
-    ) -> Result<Frame, AcquireError> {
-        let buf = self.acquire_buffer_slow(label, timeout, token)?;
-        let layout = buf.layout;
-        Ok(Frame::arm(buf, layout, FrameMeta::default()))
-    }
-
-    /// [`acquire_slow`](Self::acquire_slow), up to a checked-out buffer.
+    /// The slow path, after `try_take` found nothing: applies the exhaustion
+    /// policy, waiting (as it allows) at most `timeout` or until `token` is
+    /// cancelled; a checked-out buffer.
     pub(crate) fn acquire_buffer_slow(
         self: &Arc<Self>,
         label: &'static str,
@@ -794,8 +786,8 @@ impl Drop for PoolShared {
     }
 }
 
-/// What [`PoolShared::take_buffer`] found.
-pub(crate) enum Taken {
+/// What [`PoolShared::take_buffer_slow`] found.
+enum Taken {
     Buffer(Arc<Buffer>),
     /// Every buffer is out and `max_buffers` are alive.
     Dry,
