@@ -28,6 +28,44 @@ fn framekeep(domain: &TestDomain, args: &[&str]) -> Command {
     cmd
 }
 
+/// `framekeep serve synthetic` publishing `name` at `size`, 60 fps, once it runs.
+fn serve_synthetic(domain: &TestDomain, name: &str, size: &str) -> Running {
+    let mut serve = Running::start(framekeep(
+        domain,
+        &[
+            "serve",
+            "synthetic",
+            "--name",
+            name,
+            "--size",
+            size,
+            "--fps",
+            "60",
+        ],
+    ));
+    serve.wait_for_line(LIMIT, |l| l.starts_with("running"));
+    serve
+}
+
+/// A headless `framekeep view ipc:SERVICE` with no end of its own (it must end with the
+/// publisher), snapshots (every 1000th frame) into `dir`.
+fn endless_viewer(domain: &TestDomain, service: &str, dir: &Path) -> Command {
+    let source = format!("ipc:{service}");
+    let mut viewer = framekeep(
+        domain,
+        &[
+            "view",
+            &source,
+            "--headless",
+            "--snapshot-every",
+            "1000",
+            "--snapshot-dir",
+        ],
+    );
+    viewer.arg(dir);
+    viewer
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("framekeep-serve-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -148,34 +186,9 @@ fn serve_and_two_viewers_at_different_rates_account_for_every_frame() {
 fn snap_saves_n_loadable_pngs_and_ctrl_c_ends_serve_cleanly() {
     let domain = TestDomain::new("snap").unwrap();
     let dir = scratch("snap");
-    let mut serve = Running::start(framekeep(
-        &domain,
-        &[
-            "serve",
-            "synthetic",
-            "--name",
-            "test/snap",
-            "--size",
-            "320x240",
-            "--fps",
-            "60",
-        ],
-    ));
-    serve.wait_for_line(LIMIT, |l| l.starts_with("running"));
-    // A viewer with no end of its own: it must end with the publisher.
-    let mut viewer = framekeep(
-        &domain,
-        &[
-            "view",
-            "ipc:test/snap",
-            "--headless",
-            "--snapshot-every",
-            "1000",
-            "--snapshot-dir",
-        ],
-    );
+    let serve = serve_synthetic(&domain, "test/snap", "320x240");
     let viewer_dir = scratch("snap-viewer");
-    viewer.arg(&viewer_dir);
+    let viewer = endless_viewer(&domain, "test/snap", &viewer_dir);
     let viewer = Running::start(viewer);
     let mut snap = framekeep(&domain, &["snap", "test/snap", "-n", "5", "-o"]);
     snap.arg(&dir);
@@ -220,32 +233,8 @@ fn snap_saves_n_loadable_pngs_and_ctrl_c_ends_serve_cleanly() {
 fn a_killed_serve_fails_its_viewer_promptly() {
     let domain = TestDomain::new("kill").unwrap();
     let dir = scratch("kill");
-    let mut serve = Running::start(framekeep(
-        &domain,
-        &[
-            "serve",
-            "synthetic",
-            "--name",
-            "test/kill",
-            "--size",
-            "160x120",
-            "--fps",
-            "60",
-        ],
-    ));
-    serve.wait_for_line(LIMIT, |l| l.starts_with("running"));
-    let mut viewer = framekeep(
-        &domain,
-        &[
-            "view",
-            "ipc:test/kill",
-            "--headless",
-            "--snapshot-every",
-            "1000",
-            "--snapshot-dir",
-        ],
-    );
-    viewer.arg(&dir);
+    let serve = serve_synthetic(&domain, "test/kill", "160x120");
+    let mut viewer = endless_viewer(&domain, "test/kill", &dir);
     let stderr = dir.with_extension("stderr");
     viewer.stderr(std::fs::File::create(&stderr).unwrap());
     let mut viewer = Running::start(viewer);
